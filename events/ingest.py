@@ -1,0 +1,198 @@
+"""Receive a Svix delivery: verify, store exactly once, project.
+
+The rule that everything else hangs on: a 2xx answer means the delivery row is
+committed. Verification failures store nothing (the sender is not Trunk); a verified
+delivery is stored whatever its content, with an outcome:
+
+- processed: parsed and applied to the projections;
+- ignored:   a type we do not handle yet (kept; `reprocess_deliveries --status ignored`
+             applies it after an upgrade adds support);
+- invalid:   not JSON, or a required field missing or of the wrong type (retrying cannot
+             fix it, so we still answer 2xx);
+- failed:    a bug or data problem while projecting: the delivery is kept, the
+             projection rolled back, and the error recorded for `reprocess_deliveries`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from svix.webhooks import Webhook, WebhookVerificationError
+
+from . import parsing
+from .models import Delivery
+from .projections import apply_event
+
+logger = logging.getLogger(__name__)
+
+# Svix sends svix-*; white-labelled senders send the Standard Webhooks webhook-* names.
+HEADER_SETS = (
+    ("svix-id", "svix-timestamp", "svix-signature"),
+    ("webhook-id", "webhook-timestamp", "webhook-signature"),
+)
+STORED_HEADERS = (*HEADER_SETS[0], *HEADER_SETS[1], "content-type")
+
+
+class Result(enum.Enum):
+    STORED = "stored"  # new delivery stored (whatever its outcome)
+    REDELIVERY = "redelivery"  # same svix id again: counted, nothing applied
+    MISSING_HEADERS = "missing_headers"
+    NOT_UTF8 = "not_utf8"
+    BAD_SIGNATURE = "bad_signature"
+    NOT_CONFIGURED = "not_configured"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    result: Result
+    delivery: Delivery | None = None
+    detail: str = ""
+
+
+def _message_id(headers: Mapping[str, str]) -> str | None:
+    for id_header, ts_header, sig_header in HEADER_SETS:
+        if headers.get(id_header) and headers.get(ts_header) and headers.get(sig_header):
+            return headers[id_header]
+    return None
+
+
+def verify_signature(body: bytes, headers: Mapping[str, str], secrets: list[str]) -> bool:
+    """True when any configured secret verifies the body (secret rotation).
+
+    The svix library raises WebhookVerificationError for a bad or stale signature, but
+    other exceptions for a malformed header or secret (ValueError, binascii.Error...):
+    all of them mean "not verified", never a 500.
+    """
+    for secret in secrets:
+        try:
+            Webhook(secret).verify(body, headers)
+        except WebhookVerificationError:
+            continue
+        except Exception:  # noqa: BLE001 - malformed input in the library is a failed check
+            continue
+        return True
+    return False
+
+
+def _classify(text: str) -> tuple[str, Any, parsing.Event | None, str, str]:
+    """(event_type, payload, event, outcome, error) for a verified body."""
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        return "", None, None, Delivery.Outcome.INVALID, f"body is not JSON: {exc}"
+    event_type = parsing.event_type_of(payload)
+    try:
+        event = parsing.parse_event(payload)
+    except parsing.UnknownEventType as exc:
+        return event_type, payload, None, Delivery.Outcome.IGNORED, str(exc)
+    except parsing.PayloadError as exc:
+        return event_type, payload, None, Delivery.Outcome.INVALID, str(exc)
+    return event_type, payload, event, Delivery.Outcome.PROCESSED, ""
+
+
+def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str = "") -> IngestResult:
+    """Verify and store one delivery; project it if new. Raises DatabaseError if the
+    database is unavailable (the view answers 503 so Svix retries)."""
+    msg_id = _message_id(headers)
+    if msg_id is None:
+        return IngestResult(Result.MISSING_HEADERS, detail="svix-id, svix-timestamp and svix-signature are required")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return IngestResult(Result.NOT_UTF8, detail="body is not UTF-8")
+    secrets = settings.TRUNK_WEBHOOK_SECRETS
+    if not secrets:
+        return IngestResult(Result.NOT_CONFIGURED, detail="no webhook secret is configured")
+    if not verify_signature(body, headers, secrets):
+        return IngestResult(Result.BAD_SIGNATURE, detail="signature verification failed")
+
+    event_type, payload, event, outcome, error = _classify(text)
+    stored_headers = {k: headers[k] for k in STORED_HEADERS if headers.get(k)}
+    delivery = Delivery(
+        svix_id=msg_id[:255],
+        event_type=event_type,
+        body=text,
+        headers=stored_headers,
+        user_agent=user_agent[:500],
+        received_at=timezone.now(),
+        occurred_at=event.occurred_at if event else parsing.event_time_of(payload),
+        outcome=outcome,
+        error=error,
+    )
+    try:
+        with transaction.atomic():
+            delivery.processed_at = timezone.now() if event else None
+            delivery.save(force_insert=True)
+            if event is not None:
+                _apply_or_record_failure(event, delivery)
+    except IntegrityError:
+        # The svix id is stored already: a retry, a manual resend, or a concurrent
+        # delivery of the same message that committed first (the unique index made us
+        # wait for it). Trying the INSERT first keeps the common path one statement
+        # shorter than a look-up would.
+        if _count_redelivery(msg_id):
+            return IngestResult(Result.REDELIVERY)
+        raise
+    return IngestResult(Result.STORED, delivery=delivery)
+
+
+def _count_redelivery(msg_id: str) -> bool:
+    return bool(
+        Delivery.objects.filter(svix_id=msg_id[:255]).update(
+            redeliveries=F("redeliveries") + 1, last_redelivered_at=timezone.now()
+        )
+    )
+
+
+def _apply_or_record_failure(event: parsing.Event, delivery: Delivery) -> None:
+    """Apply inside a savepoint: a failing projection rolls back alone and the delivery
+    is still committed, marked failed with the error, for `reprocess_deliveries`."""
+    try:
+        with transaction.atomic():
+            apply_event(event, delivery)
+    except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
+        logger.exception("projection failed for delivery %s", delivery.svix_id)
+        delivery.outcome = Delivery.Outcome.FAILED
+        delivery.error = "".join(traceback.format_exception_only(exc)).strip()[:10_000]
+        delivery.processed_at = None
+        Delivery.objects.filter(pk=delivery.pk).update(
+            outcome=delivery.outcome, error=delivery.error, processed_at=None
+        )
+
+
+def reprocess_delivery(delivery: Delivery) -> str:
+    """Parse and project a stored delivery again (after an upgrade or a fix).
+
+    Removes what this delivery projected before, so reprocessing is idempotent.
+    Returns the new outcome.
+    """
+    event_type, payload, event, outcome, error = _classify(delivery.body)
+    with transaction.atomic():
+        remove_projection_of(delivery)
+        delivery.event_type = event_type or delivery.event_type
+        delivery.outcome = outcome
+        delivery.error = error
+        delivery.occurred_at = event.occurred_at if event else parsing.event_time_of(payload)
+        delivery.processed_at = timezone.now() if event else None
+        delivery.save(update_fields=["event_type", "outcome", "error", "occurred_at", "processed_at"])
+        if event is not None:
+            _apply_or_record_failure(event, delivery)
+    return delivery.outcome
+
+
+def remove_projection_of(delivery: Delivery) -> None:
+    # History rows point at their delivery; deleting them lets it be applied again.
+    # (Current state is guarded by event time, so re-applying is harmless.)
+    for relation in ("status_change", "monitor_event", "investigation", "quarantine_change"):
+        model = Delivery._meta.get_field(relation).related_model
+        model.objects.filter(delivery=delivery).delete()

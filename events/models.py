@@ -1,0 +1,307 @@
+"""The delivery log (source of truth) and the projections derived from it.
+
+Two clocks, never mixed: `occurred_at` is Trunk's event time from the payload,
+`received_at` is when flakyboard received the delivery. History and current state
+follow `occurred_at` (see ../shared/METRICS.md).
+
+Everything below `Delivery` is a projection: `manage.py rebuild_projections` deletes it
+and replays the deliveries. The only exception is the triage fields on `TestCase`
+(flakyboard's own data), which survive a rebuild.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class Status(models.TextChoices):
+    """Trunk's test statuses. Priority in Trunk: BROKEN over FLAKY over HEALTHY."""
+
+    HEALTHY = "HEALTHY", "Healthy"
+    FLAKY = "FLAKY", "Flaky"
+    BROKEN = "BROKEN", "Broken"
+
+
+class Delivery(models.Model):
+    """One Svix message as received: kept forever, stored once per svix id."""
+
+    class Outcome(models.TextChoices):
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored (unknown type)"
+        INVALID = "invalid", "Invalid payload"
+        FAILED = "failed", "Failed to apply"
+
+    svix_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=255, blank=True, db_index=True)
+    body = models.TextField(help_text="The raw request body, exactly as signed.")
+    headers = models.JSONField(default=dict, help_text="The svix-*/webhook-* headers and content type.")
+    user_agent = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    occurred_at = models.DateTimeField(null=True, blank=True, help_text="Event time from the payload.")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, db_index=True)
+    error = models.TextField(blank=True)
+    redeliveries = models.PositiveIntegerField(default=0)
+    last_redelivered_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-received_at", "-id"]
+        permissions = [("reprocess_delivery", "Can reprocess deliveries")]
+
+    def __str__(self) -> str:
+        return f"{self.svix_id} ({self.event_type or 'no type'})"
+
+    @property
+    def size(self) -> int:
+        return len(self.body.encode())
+
+
+class Repository(models.Model):
+    """A repository as Trunk names it: by UUID in v2 payloads, by URL only in v1."""
+
+    trunk_id = models.UUIDField(null=True, blank=True, unique=True)
+    html_url = models.URLField(max_length=500, blank=True, db_index=True)
+    name = models.CharField(max_length=255, blank=True, help_text="owner/name, from the URL.")
+
+    class Meta:
+        verbose_name_plural = "repositories"
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name or self.html_url or str(self.trunk_id)
+
+
+class Owner(models.Model):
+    """A codeowner. Compared case-insensitively (`key`), shown as first seen (`name`)."""
+
+    key = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255)
+    first_seen_at = models.DateTimeField(help_text="Event time of the earliest event naming it.")
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TestCase(models.Model):
+    """A test's current state. Trunk's fields are projected; triage fields are ours."""
+
+    __test__ = False  # not a pytest test class
+
+    class Triage(models.TextChoices):
+        NEW = "new", "New"
+        INVESTIGATING = "investigating", "Investigating"
+        FIXED = "fixed", "Fixed"
+        WONT_FIX = "wont_fix", "Won't fix"
+
+    id = models.UUIDField(primary_key=True, help_text="Trunk's test case id.")
+    repository = models.ForeignKey(
+        Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="test_cases"
+    )
+    name = models.CharField(max_length=1000)
+    classname = models.CharField(max_length=1000, blank=True)
+    parent = models.CharField(max_length=1000, blank=True)
+    file_path = models.CharField(max_length=1000, blank=True)
+    html_url = models.URLField(max_length=1000, blank=True)
+    variant = models.CharField(max_length=255, blank=True)
+    codeowners = models.JSONField(default=list, blank=True, help_text="As sent in the latest event.")
+    owners = models.ManyToManyField(Owner, through="TestCaseOwner", related_name="test_cases")
+    quarantined = models.BooleanField(default=False)
+    quarantined_at = models.DateTimeField(null=True, blank=True, editable=False)
+    quarantined_event_key = models.CharField(max_length=255, blank=True, editable=False)
+    failure_rate_last_7d = models.FloatField(null=True, blank=True)
+    pull_requests_impacted_last_7d = models.IntegerField(null=True, blank=True)
+
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.HEALTHY)
+    status_since = models.DateTimeField(
+        null=True, blank=True, help_text="Event time of the change that set the status."
+    )
+    # Guards that make projection order-independent: the (event time, svix id) of the
+    # event whose values are current. Ties on event time go to the larger svix id.
+    status_event_key = models.CharField(max_length=255, blank=True, editable=False)
+    attributes_at = models.DateTimeField(editable=False)
+    attributes_event_key = models.CharField(max_length=255, blank=True, editable=False)
+    first_event_at = models.DateTimeField()
+    last_event_at = models.DateTimeField()
+
+    # flakyboard's own triage data: never touched by projections or rebuilds.
+    triage_state = models.CharField(max_length=16, choices=Triage.choices, default=Triage.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    triage_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [
+            models.Index(fields=["status", "status_since"]),
+            models.Index(fields=["-status_since"]),
+            models.Index(fields=["quarantined"]),
+            models.Index(fields=["triage_state"]),
+            models.Index(fields=["variant"]),
+            models.Index(fields=["name"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("dashboard:test-detail", args=[self.pk])
+
+
+class TestCaseOwner(models.Model):
+    __test__ = False
+
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="owner_links")
+    owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="test_links")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["test_case", "owner"], name="unique_test_case_owner")
+        ]
+        indexes = [models.Index(fields=["owner", "test_case"])]
+
+
+class StatusChange(models.Model):
+    """A status change of a test (v2, or legacy v1). One per delivery."""
+
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="status_change")
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="status_changes")
+    occurred_at = models.DateTimeField()
+    previous_status = models.CharField(max_length=8, choices=Status.choices)
+    new_status = models.CharField(max_length=8, choices=Status.choices)
+    monitor_id = models.UUIDField(null=True, blank=True)
+    monitor_type = models.CharField(max_length=100, blank=True)
+    monitor_status = models.CharField(max_length=32, blank=True)
+    reason = models.TextField(blank=True, help_text="v1 payloads only.")
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["test_case", "occurred_at"]),
+            models.Index(fields=["occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.previous_status} → {self.new_status} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Monitor(models.Model):
+    id = models.UUIDField(primary_key=True, help_text="Trunk's monitor id.")
+    type = models.CharField(max_length=100, db_index=True)
+
+    class Meta:
+        ordering = ["type", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {str(self.id)[:8]}"
+
+
+class MonitorEvent(models.Model):
+    """A monitor became active or resolved for one test. Evidence is kept as sent."""
+
+    class MonitorStatus(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RESOLVED = "resolved", "Resolved"
+
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="monitor_event")
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="events")
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="monitor_events")
+    occurred_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=MonitorStatus.choices)
+    evidence = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["test_case", "occurred_at"]),
+            models.Index(fields=["monitor", "test_case", "occurred_at"]),
+            models.Index(fields=["occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor} {self.status} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class MonitorState(models.Model):
+    """Latest status of each (monitor, test) pair, by event time."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="states")
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="monitor_states")
+    status = models.CharField(max_length=16, choices=MonitorEvent.MonitorStatus.choices)
+    since = models.DateTimeField()
+    event_key = models.CharField(max_length=255, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["monitor", "test_case"], name="unique_monitor_state")
+        ]
+        indexes = [models.Index(fields=["status", "since"])]
+
+
+class Investigation(models.Model):
+    """A completed AI investigation. Summary and failure message are untrusted text."""
+
+    id = models.UUIDField(primary_key=True, help_text="Trunk's investigation id.")
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="investigation")
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="investigations")
+    occurred_at = models.DateTimeField(help_text="created_at from the payload.")
+    confidence = models.FloatField()
+    markdown_summary = models.TextField(blank=True)
+    failure_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["test_case", "occurred_at"]),
+            models.Index(fields=["occurred_at"]),
+            models.Index(fields=["confidence"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Investigation {str(self.id)[:8]} ({self.confidence:.2f})"
+
+
+class InvestigationFact(models.Model):
+    investigation = models.ForeignKey(Investigation, on_delete=models.CASCADE, related_name="facts")
+    position = models.PositiveIntegerField()
+    fact_type = models.CharField(max_length=100, db_index=True)
+    content = models.TextField(blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["investigation", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["investigation", "position"], name="unique_fact_position")
+        ]
+
+    def __str__(self) -> str:
+        return self.fact_type
+
+
+class QuarantineChange(models.Model):
+    """Someone changed a test's quarantine override in Trunk."""
+
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="quarantine_change")
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="quarantine_changes")
+    occurred_at = models.DateTimeField()
+    actor_email = models.CharField(max_length=255, blank=True)
+    actor_name = models.CharField(max_length=255, blank=True)
+    previous_setting = models.CharField(max_length=64, blank=True)
+    updated_setting = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["test_case", "occurred_at"]),
+            models.Index(fields=["occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.previous_setting} → {self.updated_setting}"

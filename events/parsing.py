@@ -1,0 +1,422 @@
+"""The one place that reads Trunk payload keys: raw dict -> typed event, or a clear error.
+
+Event shapes follow ../shared/trunk-webhooks.md. Rules that hold for every type:
+- unknown extra fields are ignored, never an error;
+- optional fields may be missing, null or empty and fall back to an empty value;
+- a required field that is missing or of the wrong type raises `PayloadError` naming
+  the field by its dotted path (`test_case.id`, `facts[2].confidence`);
+- statuses are normalised to upper case (`flaky` and `FLAKY` are one status);
+- `evidence` is free-form JSON and is kept exactly as sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+STATUSES = ("HEALTHY", "FLAKY", "BROKEN")
+MONITOR_STATUSES = ("active", "resolved")
+
+
+class PayloadError(ValueError):
+    """The payload is not a valid event of its type. The message names the field."""
+
+    def __init__(self, path: str, problem: str):
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class UnknownEventType(Exception):
+    """A well-formed delivery of a type flakyboard does not handle (yet): kept, ignored."""
+
+    def __init__(self, event_type: str):
+        self.event_type = event_type
+        super().__init__(f"unknown event type {event_type!r}")
+
+
+# ---------------------------------------------------------------- typed events
+
+
+@dataclass(frozen=True)
+class RepositoryRef:
+    trunk_id: uuid.UUID | None
+    html_url: str
+
+
+@dataclass(frozen=True)
+class TestCaseRef:
+    """The test case as an event describes it. `None` means "not sent"."""
+
+    __test__ = False
+
+    id: uuid.UUID
+    name: str
+    classname: str | None = None  # None: not sent (v1 shapes have no classname)
+    parent: str = ""
+    file_path: str = ""
+    html_url: str = ""
+    codeowners: tuple[str, ...] = ()
+    quarantined: bool | None = None
+    variant: str = ""
+    failure_rate_last_7d: float | None = None
+    pull_requests_impacted_last_7d: int | None = None
+    repository: RepositoryRef | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    event_type: str
+    occurred_at: datetime
+    test_case: TestCaseRef
+
+
+@dataclass(frozen=True)
+class MonitorStatusChanged(Event):
+    monitor_id: uuid.UUID
+    monitor_type: str
+    monitor_status: str  # active | resolved
+    evidence: Any = None
+
+
+@dataclass(frozen=True)
+class StatusChanged(Event):
+    """v2 `v2.test_case.status_changed` and legacy v1 `test_case.status_changed`."""
+
+    previous_status: str
+    new_status: str
+    monitor_id: uuid.UUID | None = None
+    monitor_type: str = ""
+    monitor_status: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Fact:
+    fact_type: str
+    content: str
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class InvestigationCompleted(Event):
+    investigation_id: uuid.UUID
+    confidence: float
+    markdown_summary: str
+    failure_message: str
+    facts: tuple[Fact, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class QuarantineSettingChanged(Event):
+    actor_email: str
+    actor_name: str
+    previous_setting: str
+    updated_setting: str
+    reason: str
+
+
+# ---------------------------------------------------------------- field readers
+
+
+class _Reader:
+    """Typed access to one JSON object, with the dotted path for error messages."""
+
+    def __init__(self, data: Any, path: str = ""):
+        if not isinstance(data, dict):
+            raise PayloadError(path or "(body)", f"expected an object, got {_json_type(data)}")
+        self.data = data
+        self.path = path
+
+    def _p(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def _get(self, key: str, required: bool) -> Any:
+        value = self.data.get(key)
+        if value is None and required:
+            raise PayloadError(self._p(key), "required field is missing")
+        return value
+
+    def obj(self, key: str, *, required: bool = True) -> _Reader | None:
+        value = self._get(key, required)
+        return None if value is None else _Reader(value, self._p(key))
+
+    def str(self, key: str, *, required: bool = False, nonempty: bool = False) -> str:
+        value = self._get(key, required)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise PayloadError(self._p(key), f"expected a string, got {_json_type(value)}")
+        if nonempty and not value.strip():
+            raise PayloadError(self._p(key), "must not be empty")
+        return value
+
+    def uuid(self, key: str, *, required: bool = True) -> uuid.UUID | None:
+        text = self.str(key, required=required)
+        if not text and not required:
+            return None
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            raise PayloadError(self._p(key), f"expected a UUID, got {text[:80]!r}") from None
+
+    def bool(self, key: str) -> bool | None:
+        value = self._get(key, False)
+        if value is not None and not isinstance(value, bool):
+            raise PayloadError(self._p(key), f"expected true or false, got {_json_type(value)}")
+        return value
+
+    def number(self, key: str, *, required: bool = False, lo: float | None = None, hi: float | None = None) -> float | None:
+        value = self._get(key, required)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PayloadError(self._p(key), f"expected a number, got {_json_type(value)}")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise PayloadError(self._p(key), f"expected a number from {lo} to {hi}, got {value}")
+        return float(value)
+
+    def integer(self, key: str) -> int | None:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PayloadError(self._p(key), f"expected an integer, got {_json_type(value)}")
+        return value
+
+    def time(self, key: str, *, required: bool = True) -> datetime | None:
+        text = self.str(key, required=required)
+        if not text:
+            if required:
+                raise PayloadError(self._p(key), "required field is missing")
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise PayloadError(self._p(key), f"expected an ISO 8601 time, got {text[:80]!r}") from None
+        # Trunk sends UTC ("...Z"); a time without an offset is read as UTC too.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    def status(self, key: str) -> str:
+        text = self.str(key, required=True, nonempty=True).strip().upper()
+        if text not in STATUSES:
+            raise PayloadError(self._p(key), f"expected one of {', '.join(STATUSES)}, got {text[:40]!r}")
+        return text
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        value = self._get(key, False)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise PayloadError(self._p(key), f"expected a list of strings, got {_json_type(value)}")
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise PayloadError(f"{self._p(key)}[{i}]", f"expected a string, got {_json_type(item)}")
+        return tuple(item.strip() for item in value if item.strip())
+
+    def list(self, key: str) -> list[Any]:
+        value = self._get(key, False)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise PayloadError(self._p(key), f"expected a list, got {_json_type(value)}")
+        return value
+
+
+def _json_type(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+# ---------------------------------------------------------------- shared objects
+
+
+def _repository(r: _Reader | None) -> RepositoryRef | None:
+    if r is None:
+        return None
+    trunk_id = r.uuid("id", required=False)
+    html_url = r.str("html_url")
+    if trunk_id is None and not html_url:
+        return None
+    return RepositoryRef(trunk_id=trunk_id, html_url=html_url)
+
+
+def _test_case(t: _Reader, *, repository: RepositoryRef | None) -> TestCaseRef:
+    # v1 says `quarantine` and `test_suite` where v2 says `quarantined` and `parent`.
+    quarantined = t.bool("quarantined")
+    if quarantined is None:
+        quarantined = t.bool("quarantine")
+    nested_repository = _repository(t.obj("repository", required=False))
+    return TestCaseRef(
+        id=t.uuid("id"),
+        name=t.str("name", required=True, nonempty=True),
+        classname=t.str("classname") if "classname" in t.data else None,
+        parent=t.str("parent") or t.str("test_suite"),
+        file_path=t.str("file_path"),
+        html_url=t.str("html_url"),
+        codeowners=t.str_list("codeowners"),
+        quarantined=quarantined,
+        variant=t.str("variant"),
+        failure_rate_last_7d=t.number("failure_rate_last_7d"),
+        pull_requests_impacted_last_7d=t.integer("pull_requests_impacted_last_7d"),
+        repository=repository or nested_repository,
+    )
+
+
+def _common(p: _Reader) -> TestCaseRef:
+    return _test_case(
+        p.obj("test_case"), repository=_repository(p.obj("repository", required=False))
+    )
+
+
+# ---------------------------------------------------------------- one parser per type
+
+
+def _monitor_status_changed(p: _Reader, event_type: str) -> MonitorStatusChanged:
+    monitor = p.obj("monitor")
+    status = monitor.str("status", required=True, nonempty=True).strip().lower()
+    if status not in MONITOR_STATUSES:
+        raise PayloadError("monitor.status", f"expected active or resolved, got {status[:40]!r}")
+    return MonitorStatusChanged(
+        event_type=event_type,
+        occurred_at=p.time("timestamp"),
+        test_case=_common(p),
+        monitor_id=monitor.uuid("id"),
+        monitor_type=monitor.str("type", required=True, nonempty=True),
+        monitor_status=status,
+        evidence=p.data.get("evidence"),
+    )
+
+
+def _status_changed_v2(p: _Reader, event_type: str) -> StatusChanged:
+    trigger = p.obj("triggered_by", required=False)
+    return StatusChanged(
+        event_type=event_type,
+        occurred_at=p.time("timestamp"),
+        test_case=_common(p),
+        previous_status=p.status("previous_status"),
+        new_status=p.status("new_status"),
+        monitor_id=trigger.uuid("monitor_id", required=False) if trigger else None,
+        monitor_type=trigger.str("monitor_type") if trigger else "",
+        monitor_status=trigger.str("monitor_status").lower() if trigger else "",
+    )
+
+
+def _status_changed_v1(p: _Reader, event_type: str) -> StatusChanged:
+    change = p.obj("status_change")
+    current = change.obj("current_status")
+    return StatusChanged(
+        event_type=event_type,
+        # v1 carries its event time inside the change, not at the top level.
+        occurred_at=current.time("timestamp"),
+        test_case=_common(p),
+        previous_status=change.status("previous_status"),
+        new_status=current.status("value"),
+        reason=current.str("reason"),
+    )
+
+
+def _investigation_completed(p: _Reader, event_type: str) -> InvestigationCompleted:
+    facts = []
+    for i, raw in enumerate(p.list("facts")):
+        f = _Reader(raw, f"facts[{i}]")
+        facts.append(
+            Fact(
+                fact_type=f.str("fact_type", required=True, nonempty=True),
+                content=f.str("content"),
+                confidence=f.number("confidence", lo=0, hi=1),
+            )
+        )
+    return InvestigationCompleted(
+        event_type=event_type,
+        occurred_at=p.time("created_at"),
+        test_case=_common(p),
+        investigation_id=p.uuid("investigation_id"),
+        confidence=p.number("confidence", required=True, lo=0, hi=1),
+        markdown_summary=p.str("markdown_summary"),
+        failure_message=p.str("failure_message"),
+        facts=tuple(facts),
+    )
+
+
+def _quarantining_setting_changed(p: _Reader, event_type: str) -> QuarantineSettingChanged:
+    change = p.obj("quarantine_setting_changed")
+    actor = change.obj("actor", required=False)
+    occurred_at = change.time("timestamp", required=False) or p.time("timestamp")
+    return QuarantineSettingChanged(
+        event_type=event_type,
+        occurred_at=occurred_at,
+        test_case=_common(p),
+        actor_email=actor.str("email") if actor else "",
+        actor_name=actor.str("full_name") if actor else "",
+        previous_setting=change.str("previous_quarantining_setting"),
+        updated_setting=change.str("updated_quarantining_setting"),
+        reason=change.str("reason"),
+    )
+
+
+# Declared handling (Zulip style): each known type, and the types known but ignored.
+PARSERS = {
+    "test_case.monitor_status_changed": _monitor_status_changed,
+    "v2.test_case.status_changed": _status_changed_v2,
+    "test_case.status_changed": _status_changed_v1,
+    "test_case.investigation_completed": _investigation_completed,
+    "test_case.quarantining_setting_changed": _quarantining_setting_changed,
+}
+V1_STATUS_CHANGED = "test_case.status_changed"
+
+
+def event_type_of(payload: Any) -> str:
+    """The payload's type, or the legacy v1 type recognised by its shape, or ""."""
+    if not isinstance(payload, dict):
+        return ""
+    declared = payload.get("type")
+    if isinstance(declared, str) and declared:
+        return declared[:255]
+    # Some v1 senders omit `type`; a `status_change` object identifies that shape.
+    if isinstance(payload.get("status_change"), dict) and "test_case" in payload:
+        return V1_STATUS_CHANGED
+    return ""
+
+
+def parse_event(payload: Any) -> Event:
+    """Turn a decoded JSON payload into a typed event.
+
+    Raises `PayloadError` (invalid: the message names the field) or `UnknownEventType`
+    (valid JSON of a type we do not handle: kept and ignored).
+    """
+    reader = _Reader(payload)
+    event_type = event_type_of(payload)
+    if not event_type:
+        if "type" in payload and not isinstance(payload["type"], str):
+            raise PayloadError("type", f"expected a string, got {_json_type(payload['type'])}")
+        raise PayloadError("type", "required field is missing (and the shape is not a v1 status change)")
+    parser = PARSERS.get(event_type)
+    if parser is None:
+        raise UnknownEventType(event_type)
+    return parser(reader, event_type)
+
+
+def event_time_of(payload: Any) -> datetime | None:
+    """Best-effort event time for a payload that did not parse (for the delivery row)."""
+    if not isinstance(payload, dict):
+        return None
+    for key in ("timestamp", "created_at"):
+        value = payload.get(key)
+        if isinstance(value, str):
+            try:
+                return _Reader({key: value}).time(key)
+            except PayloadError:
+                return None
+    return None

@@ -1,0 +1,277 @@
+"""Apply typed events to the projected models: current state plus full history.
+
+Order independence. Deliveries arrive late, twice and out of order (Svix is
+at-least-once with best-effort ordering). Dedupe by svix id happens in `ingest`; here
+every write of *current* state is guarded by the event time (`occurred_at`, Trunk's
+clock, never our `received_at`), so a late, older event lands in history but never
+overwrites newer state. Ties on event time are broken by the svix id, so the same set
+of events gives the same state whatever the order (see tests/events/test_order_independence.py).
+
+Each write is one statement where the database can decide (INSERT ... ON CONFLICT DO
+NOTHING, then a guarded UPDATE): no read-before-write and no nested transactions. The
+caller (`ingest`) runs `apply_event` inside one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import urlparse
+
+from django.db.models import Q
+from django.db.models.functions import Greatest, Least
+
+from . import parsing
+from .models import (
+    Delivery,
+    Investigation,
+    InvestigationFact,
+    Monitor,
+    MonitorEvent,
+    MonitorState,
+    Owner,
+    QuarantineChange,
+    Repository,
+    StatusChange,
+    TestCase,
+    TestCaseOwner,
+)
+
+
+def _newer(time_field: str, key_field: str, at: datetime, key: str) -> Q:
+    """Rows whose current value is older than the event (at, key): the only ones to update."""
+    return (
+        Q(**{f"{time_field}__isnull": True})
+        | Q(**{f"{time_field}__lt": at})
+        | Q(**{time_field: at, f"{key_field}__lt": key})
+    )
+
+
+def _repository_name(html_url: str) -> str:
+    path = urlparse(html_url).path.strip("/")
+    return path.removesuffix(".git") if path else html_url
+
+
+def upsert_repository(ref: parsing.RepositoryRef | None) -> Repository | None:
+    """Find or create the repository: by Trunk id when sent (v2), else by URL (v1)."""
+    if ref is None:
+        return None
+    if ref.trunk_id is not None:
+        repo = Repository.objects.filter(trunk_id=ref.trunk_id).first()
+        if repo is None and ref.html_url:
+            # A repository first seen in a v1 payload (URL only) gets its id now.
+            repo = Repository.objects.filter(html_url=ref.html_url, trunk_id__isnull=True).first()
+            if repo is not None:
+                repo.trunk_id = ref.trunk_id
+                repo.save(update_fields=["trunk_id"])
+        if repo is None:
+            Repository.objects.bulk_create(
+                [Repository(trunk_id=ref.trunk_id, html_url=ref.html_url, name=_repository_name(ref.html_url))],
+                ignore_conflicts=True,
+            )
+            repo = Repository.objects.get(trunk_id=ref.trunk_id)
+        elif ref.html_url and repo.html_url != ref.html_url:
+            # Renamed repository: the id is stable, the URL follows the latest sender.
+            Repository.objects.filter(pk=repo.pk).update(
+                html_url=ref.html_url, name=_repository_name(ref.html_url)
+            )
+        return repo
+    repo = Repository.objects.filter(html_url=ref.html_url).order_by("id").first()
+    if repo is None:
+        repo = Repository.objects.create(html_url=ref.html_url, name=_repository_name(ref.html_url))
+    return repo
+
+
+def _owner_ids(codeowners: tuple[str, ...], at: datetime) -> list[int]:
+    """Owner rows for these names; the spelling shown is the earliest by event time."""
+    by_key: dict[str, str] = {}
+    for name in codeowners:
+        by_key.setdefault(name.casefold(), name)
+    if not by_key:
+        return []
+    Owner.objects.bulk_create(
+        [Owner(key=key, name=name, first_seen_at=at) for key, name in by_key.items()],
+        ignore_conflicts=True,
+    )
+    for key, name in by_key.items():
+        # Same event time: the smaller spelling wins, so the result is order-independent.
+        Owner.objects.filter(key=key).filter(
+            Q(first_seen_at__gt=at) | Q(first_seen_at=at, name__gt=name)
+        ).update(name=name, first_seen_at=at)
+    return list(Owner.objects.filter(key__in=by_key).values_list("id", flat=True))
+
+
+def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> None:
+    """Create the test if new; take its attributes when this event is the newest.
+
+    The `test_case` object is a snapshot that Trunk sends whole with every event, so its
+    attributes move together, guarded by `attributes_at`. `quarantined` has its own
+    guard because a payload may leave it out: it comes from the newest event carrying it.
+    """
+    repository = upsert_repository(ref.repository)
+    attributes = {
+        "name": ref.name,
+        "parent": ref.parent,
+        "file_path": ref.file_path,
+        "html_url": ref.html_url,
+        "variant": ref.variant,
+        "codeowners": list(ref.codeowners),
+        "failure_rate_last_7d": ref.failure_rate_last_7d,
+        "pull_requests_impacted_last_7d": ref.pull_requests_impacted_last_7d,
+        "repository": repository,
+    }
+    if ref.classname is not None:
+        attributes["classname"] = ref.classname
+    quarantine = (
+        {"quarantined": ref.quarantined, "quarantined_at": at, "quarantined_event_key": key}
+        if ref.quarantined is not None
+        else {}
+    )
+    TestCase.objects.bulk_create(
+        [
+            TestCase(
+                id=ref.id,
+                attributes_at=at,
+                attributes_event_key=key,
+                first_event_at=at,
+                last_event_at=at,
+                **attributes,
+                **quarantine,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    test = TestCase.objects.filter(pk=ref.id)
+    # Equal (at, key) matches the row this very event just inserted: it still needs owners.
+    this_event = Q(attributes_at=at, attributes_event_key=key)
+    if test.filter(_newer("attributes_at", "attributes_event_key", at, key) | this_event).update(
+        attributes_at=at,
+        attributes_event_key=key,
+        first_event_at=Least("first_event_at", at),
+        last_event_at=Greatest("last_event_at", at),
+        **attributes,
+    ):
+        owner_ids = _owner_ids(ref.codeowners, at)
+        TestCaseOwner.objects.filter(test_case_id=ref.id).exclude(owner_id__in=owner_ids).delete()
+        TestCaseOwner.objects.bulk_create(
+            [TestCaseOwner(test_case_id=ref.id, owner_id=o) for o in owner_ids], ignore_conflicts=True
+        )
+    else:
+        test.update(first_event_at=Least("first_event_at", at), last_event_at=Greatest("last_event_at", at))
+        # Not the newest description, but its owners' first-seen spelling still counts.
+        _owner_ids(ref.codeowners, at)
+        if ref.classname:
+            test.filter(classname="").update(classname=ref.classname)
+    if quarantine:
+        test.filter(_newer("quarantined_at", "quarantined_event_key", at, key)).update(**quarantine)
+
+
+# ---------------------------------------------------------------- one handler per type
+
+
+def apply_status_changed(event: parsing.StatusChanged, delivery: Delivery) -> None:
+    StatusChange.objects.create(
+        delivery=delivery,
+        test_case_id=event.test_case.id,
+        occurred_at=event.occurred_at,
+        previous_status=event.previous_status,
+        new_status=event.new_status,
+        monitor_id=event.monitor_id,
+        monitor_type=event.monitor_type,
+        monitor_status=event.monitor_status,
+        reason=event.reason,
+    )
+    TestCase.objects.filter(pk=event.test_case.id).filter(
+        _newer("status_since", "status_event_key", event.occurred_at, delivery.svix_id)
+    ).update(
+        status=event.new_status, status_since=event.occurred_at, status_event_key=delivery.svix_id
+    )
+
+
+def apply_monitor_status_changed(event: parsing.MonitorStatusChanged, delivery: Delivery) -> None:
+    Monitor.objects.bulk_create(
+        [Monitor(id=event.monitor_id, type=event.monitor_type)], ignore_conflicts=True
+    )
+    MonitorEvent.objects.create(
+        delivery=delivery,
+        monitor_id=event.monitor_id,
+        test_case_id=event.test_case.id,
+        occurred_at=event.occurred_at,
+        status=event.monitor_status,
+        evidence=event.evidence,
+    )
+    MonitorState.objects.bulk_create(
+        [
+            MonitorState(
+                monitor_id=event.monitor_id,
+                test_case_id=event.test_case.id,
+                status=event.monitor_status,
+                since=event.occurred_at,
+                event_key=delivery.svix_id,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    MonitorState.objects.filter(monitor_id=event.monitor_id, test_case_id=event.test_case.id).filter(
+        _newer("since", "event_key", event.occurred_at, delivery.svix_id)
+    ).update(status=event.monitor_status, since=event.occurred_at, event_key=delivery.svix_id)
+
+
+def apply_investigation_completed(event: parsing.InvestigationCompleted, delivery: Delivery) -> None:
+    created = Investigation.objects.bulk_create(
+        [
+            Investigation(
+                id=event.investigation_id,
+                delivery=delivery,
+                test_case_id=event.test_case.id,
+                occurred_at=event.occurred_at,
+                confidence=event.confidence,
+                markdown_summary=event.markdown_summary,
+                failure_message=event.failure_message,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    del created
+    # Trunk's investigation id is unique: a second delivery carrying the same
+    # investigation (a new svix id for the same event) adds no second copy of the facts.
+    if Investigation.objects.filter(pk=event.investigation_id, delivery=delivery).exists():
+        InvestigationFact.objects.bulk_create(
+            [
+                InvestigationFact(
+                    investigation_id=event.investigation_id,
+                    position=i,
+                    fact_type=fact.fact_type,
+                    content=fact.content,
+                    confidence=fact.confidence,
+                )
+                for i, fact in enumerate(event.facts)
+            ]
+        )
+
+
+def apply_quarantine_setting_changed(event: parsing.QuarantineSettingChanged, delivery: Delivery) -> None:
+    QuarantineChange.objects.create(
+        delivery=delivery,
+        test_case_id=event.test_case.id,
+        occurred_at=event.occurred_at,
+        actor_email=event.actor_email,
+        actor_name=event.actor_name,
+        previous_setting=event.previous_setting,
+        updated_setting=event.updated_setting,
+        reason=event.reason,
+    )
+
+
+HANDLERS: dict[type[parsing.Event], Callable[..., None]] = {
+    parsing.StatusChanged: apply_status_changed,
+    parsing.MonitorStatusChanged: apply_monitor_status_changed,
+    parsing.InvestigationCompleted: apply_investigation_completed,
+    parsing.QuarantineSettingChanged: apply_quarantine_setting_changed,
+}
+
+
+def apply_event(event: parsing.Event, delivery: Delivery) -> None:
+    """Project one event. Every event carries its test case, whose attributes it updates."""
+    upsert_test_case(event.test_case, at=event.occurred_at, key=delivery.svix_id)
+    HANDLERS[type(event)](event, delivery)

@@ -1,0 +1,68 @@
+"""HTTP endpoints of the write side: thin; the work is in `events.ingest`."""
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from .ingest import Result, ingest_delivery
+
+logger = logging.getLogger(__name__)
+
+# Svix: any 2xx within 15 s is success; everything else (redirects too) is retried.
+STATUS_FOR = {
+    Result.STORED: 200,
+    Result.REDELIVERY: 200,
+    Result.MISSING_HEADERS: 400,
+    Result.NOT_UTF8: 400,
+    Result.BAD_SIGNATURE: 401,
+    Result.NOT_CONFIGURED: 503,
+}
+
+
+@csrf_exempt
+@require_POST
+def trunk_webhook(request: HttpRequest) -> JsonResponse:
+    """Receive one Trunk webhook delivered by Svix. 2xx means the delivery is committed."""
+    limit = settings.TRUNK_WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return JsonResponse({"error": "bad Content-Length"}, status=400)
+    if declared > limit:
+        return JsonResponse({"error": f"body larger than {limit} bytes"}, status=413)
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return JsonResponse({"error": f"body larger than {limit} bytes"}, status=413)
+
+    try:
+        outcome = ingest_delivery(body, request.headers, user_agent=request.headers.get("User-Agent", ""))
+    except DatabaseError:
+        # Nothing was committed: answer 503 so Svix retries later and nothing is lost.
+        logger.exception("database unavailable while storing a delivery")
+        return JsonResponse({"error": "storage unavailable, retry later"}, status=503)
+
+    status = STATUS_FOR[outcome.result]
+    if status >= 400:
+        return JsonResponse({"error": outcome.detail}, status=status)
+    if outcome.result is Result.REDELIVERY:
+        return JsonResponse({"status": "duplicate", "detail": "already stored; not applied again"})
+    delivery = outcome.delivery
+    return JsonResponse({"status": delivery.outcome, "delivery": delivery.pk, "error": delivery.error})
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness and readiness: the app answers and the database accepts a query."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
