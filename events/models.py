@@ -105,6 +105,8 @@ class TestCase(models.Model):
     )
     name = models.CharField(max_length=1000)
     classname = models.CharField(max_length=1000, blank=True)
+    classname_at = models.DateTimeField(null=True, blank=True, editable=False)
+    classname_event_key = models.CharField(max_length=255, blank=True, editable=False)
     parent = models.CharField(max_length=1000, blank=True)
     file_path = models.CharField(max_length=1000, blank=True)
     html_url = models.URLField(max_length=1000, blank=True)

@@ -105,8 +105,9 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
     """Create the test if new; take its attributes when this event is the newest.
 
     The `test_case` object is a snapshot that Trunk sends whole with every event, so its
-    attributes move together, guarded by `attributes_at`. `quarantined` has its own
-    guard because a payload may leave it out: it comes from the newest event carrying it.
+    attributes move together, guarded by `attributes_at`. Two fields may be missing from
+    a payload (`quarantined` is optional; the v1 shape has no `classname`), so each has
+    its own guard: its value comes from the newest event that carries it.
     """
     repository = upsert_repository(ref.repository)
     attributes = {
@@ -120,13 +121,15 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
         "pull_requests_impacted_last_7d": ref.pull_requests_impacted_last_7d,
         "repository": repository,
     }
-    if ref.classname is not None:
-        attributes["classname"] = ref.classname
-    quarantine = (
-        {"quarantined": ref.quarantined, "quarantined_at": at, "quarantined_event_key": key}
-        if ref.quarantined is not None
-        else {}
-    )
+    # Fields a payload may leave out, each with its own (time, key) guard.
+    separately_guarded = {
+        name: value
+        for name, value in (("quarantined", ref.quarantined), ("classname", ref.classname))
+        if value is not None
+    }
+    guarded_values = {}
+    for name, value in separately_guarded.items():
+        guarded_values |= {name: value, f"{name}_at": at, f"{name}_event_key": key}
     TestCase.objects.bulk_create(
         [
             TestCase(
@@ -136,7 +139,7 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
                 first_event_at=at,
                 last_event_at=at,
                 **attributes,
-                **quarantine,
+                **guarded_values,
             )
         ],
         ignore_conflicts=True,
@@ -160,10 +163,10 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
         test.update(first_event_at=Least("first_event_at", at), last_event_at=Greatest("last_event_at", at))
         # Not the newest description, but its owners' first-seen spelling still counts.
         _owner_ids(ref.codeowners, at)
-        if ref.classname:
-            test.filter(classname="").update(classname=ref.classname)
-    if quarantine:
-        test.filter(_newer("quarantined_at", "quarantined_event_key", at, key)).update(**quarantine)
+    for name, value in separately_guarded.items():
+        test.filter(_newer(f"{name}_at", f"{name}_event_key", at, key)).update(
+            **{name: value, f"{name}_at": at, f"{name}_event_key": key}
+        )
 
 
 # ---------------------------------------------------------------- one handler per type
@@ -218,36 +221,40 @@ def apply_monitor_status_changed(event: parsing.MonitorStatusChanged, delivery: 
 
 
 def apply_investigation_completed(event: parsing.InvestigationCompleted, delivery: Delivery) -> None:
-    created = Investigation.objects.bulk_create(
-        [
-            Investigation(
-                id=event.investigation_id,
-                delivery=delivery,
-                test_case_id=event.test_case.id,
-                occurred_at=event.occurred_at,
-                confidence=event.confidence,
-                markdown_summary=event.markdown_summary,
-                failure_message=event.failure_message,
-            )
-        ],
-        ignore_conflicts=True,
+    """Store the investigation and its facts.
+
+    Trunk's investigation id is unique. Should two deliveries (two svix ids) carry the
+    same investigation, the one with the smaller svix id is kept, whatever the order.
+    """
+    fields = {
+        "delivery": delivery,
+        "test_case_id": event.test_case.id,
+        "occurred_at": event.occurred_at,
+        "confidence": event.confidence,
+        "markdown_summary": event.markdown_summary,
+        "failure_message": event.failure_message,
+    }
+    Investigation.objects.bulk_create([Investigation(id=event.investigation_id, **fields)], ignore_conflicts=True)
+    kept_delivery_id, kept_svix_id = (
+        Investigation.objects.filter(pk=event.investigation_id).values_list("delivery_id", "delivery__svix_id").get()
     )
-    del created
-    # Trunk's investigation id is unique: a second delivery carrying the same
-    # investigation (a new svix id for the same event) adds no second copy of the facts.
-    if Investigation.objects.filter(pk=event.investigation_id, delivery=delivery).exists():
-        InvestigationFact.objects.bulk_create(
-            [
-                InvestigationFact(
-                    investigation_id=event.investigation_id,
-                    position=i,
-                    fact_type=fact.fact_type,
-                    content=fact.content,
-                    confidence=fact.confidence,
-                )
-                for i, fact in enumerate(event.facts)
-            ]
-        )
+    if kept_delivery_id != delivery.pk:
+        if kept_svix_id < delivery.svix_id:
+            return
+        InvestigationFact.objects.filter(investigation_id=event.investigation_id).delete()
+        Investigation.objects.filter(pk=event.investigation_id).update(**fields)
+    InvestigationFact.objects.bulk_create(
+        [
+            InvestigationFact(
+                investigation_id=event.investigation_id,
+                position=i,
+                fact_type=fact.fact_type,
+                content=fact.content,
+                confidence=fact.confidence,
+            )
+            for i, fact in enumerate(event.facts)
+        ]
+    )
 
 
 def apply_quarantine_setting_changed(event: parsing.QuarantineSettingChanged, delivery: Delivery) -> None:
