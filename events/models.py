@@ -9,8 +9,6 @@ and replays the deliveries. The only exception is the triage fields on `TestCase
 (flakyboard's own data), which survive a rebuild.
 """
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -163,10 +161,11 @@ class TestCaseOwner(models.Model):
     owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="test_links")
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["test_case", "owner"], name="unique_test_case_owner")
-        ]
+        constraints = [models.UniqueConstraint(fields=["test_case", "owner"], name="unique_test_case_owner")]
         indexes = [models.Index(fields=["owner", "test_case"])]
+
+    def __str__(self) -> str:
+        return f"{self.owner} owns {self.test_case}"
 
 
 class StatusChange(models.Model):
@@ -240,10 +239,11 @@ class MonitorState(models.Model):
     event_key = models.CharField(max_length=255, editable=False)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["monitor", "test_case"], name="unique_monitor_state")
-        ]
+        constraints = [models.UniqueConstraint(fields=["monitor", "test_case"], name="unique_monitor_state")]
         indexes = [models.Index(fields=["status", "since"])]
+
+    def __str__(self) -> str:
+        return f"{self.monitor} {self.status} for {self.test_case} since {self.since:%Y-%m-%d %H:%M}"
 
 
 class Investigation(models.Model):

@@ -168,7 +168,9 @@ class _Reader:
             raise PayloadError(self._p(key), f"expected true or false, got {_json_type(value)}")
         return value
 
-    def number(self, key: str, *, required: bool = False, lo: float | None = None, hi: float | None = None) -> float | None:
+    def number(
+        self, key: str, *, required: bool = False, lo: float | None = None, hi: float | None = None
+    ) -> float | None:
         value = self._get(key, required)
         if value is None:
             return None
@@ -275,9 +277,7 @@ def _test_case(t: _Reader, *, repository: RepositoryRef | None) -> TestCaseRef:
 
 
 def _common(p: _Reader) -> TestCaseRef:
-    return _test_case(
-        p.obj("test_case"), repository=_repository(p.obj("repository", required=False))
-    )
+    return _test_case(p.obj("test_case"), repository=_repository(p.obj("repository", required=False)))
 
 
 # ---------------------------------------------------------------- one parser per type

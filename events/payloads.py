@@ -97,14 +97,19 @@ def status_changed(
     }
 
 
-def status_changed_v1(test: FakeTest, *, at: datetime, previous: str, new: str, reason: str = "") -> dict[str, Any]:
+def status_changed_v1(
+    test: FakeTest, *, at: datetime, previous: str, new: str, reason: str = ""
+) -> dict[str, Any]:
     """The legacy v1 shape, without a top-level `type` (as some senders do)."""
     return {
         "status_change": {
             "previous_status": previous.lower(),
             "current_status": {"value": new.lower(), "reason": reason, "timestamp": iso(at)},
         },
-        "test_case": {**test.as_v1_payload(), "status": {"value": new.lower(), "reason": reason, "timestamp": iso(at)}},
+        "test_case": {
+            **test.as_v1_payload(),
+            "status": {"value": new.lower(), "reason": reason, "timestamp": iso(at)},
+        },
     }
 
 

@@ -66,7 +66,11 @@ def upsert_repository(ref: parsing.RepositoryRef | None) -> Repository | None:
                 repo.save(update_fields=["trunk_id"])
         if repo is None:
             Repository.objects.bulk_create(
-                [Repository(trunk_id=ref.trunk_id, html_url=ref.html_url, name=_repository_name(ref.html_url))],
+                [
+                    Repository(
+                        trunk_id=ref.trunk_id, html_url=ref.html_url, name=_repository_name(ref.html_url)
+                    )
+                ],
                 ignore_conflicts=True,
             )
             repo = Repository.objects.get(trunk_id=ref.trunk_id)
@@ -186,9 +190,7 @@ def apply_status_changed(event: parsing.StatusChanged, delivery: Delivery) -> No
     )
     TestCase.objects.filter(pk=event.test_case.id).filter(
         _newer("status_since", "status_event_key", event.occurred_at, delivery.svix_id)
-    ).update(
-        status=event.new_status, status_since=event.occurred_at, status_event_key=delivery.svix_id
-    )
+    ).update(status=event.new_status, status_since=event.occurred_at, status_event_key=delivery.svix_id)
 
 
 def apply_monitor_status_changed(event: parsing.MonitorStatusChanged, delivery: Delivery) -> None:
@@ -234,9 +236,13 @@ def apply_investigation_completed(event: parsing.InvestigationCompleted, deliver
         "markdown_summary": event.markdown_summary,
         "failure_message": event.failure_message,
     }
-    Investigation.objects.bulk_create([Investigation(id=event.investigation_id, **fields)], ignore_conflicts=True)
+    Investigation.objects.bulk_create(
+        [Investigation(id=event.investigation_id, **fields)], ignore_conflicts=True
+    )
     kept_delivery_id, kept_svix_id = (
-        Investigation.objects.filter(pk=event.investigation_id).values_list("delivery_id", "delivery__svix_id").get()
+        Investigation.objects.filter(pk=event.investigation_id)
+        .values_list("delivery_id", "delivery__svix_id")
+        .get()
     )
     if kept_delivery_id != delivery.pk:
         if kept_svix_id < delivery.svix_id:

@@ -30,10 +30,17 @@ def rebuild_projections(*, progress: Callable[[int], None] | None = None, batch_
         Monitor.objects.all().delete()
         Owner.objects.all().delete()
         Repository.objects.all().delete()
-        outcomes = replay(Delivery.objects.order_by("received_at", "id"), progress=progress, batch_size=batch_size)
+        outcomes = replay(
+            Delivery.objects.order_by("received_at", "id"), progress=progress, batch_size=batch_size
+        )
         replayed = set(TestCase.objects.filter(pk__in=triage).values_list("pk", flat=True))
         restored = [
-            TestCase(id=pk, triage_state=row["triage_state"], assignee_id=row["assignee_id"], triage_note=row["triage_note"])
+            TestCase(
+                id=pk,
+                triage_state=row["triage_state"],
+                assignee_id=row["assignee_id"],
+                triage_note=row["triage_note"],
+            )
             for pk, row in triage.items()
             if pk in replayed
         ]

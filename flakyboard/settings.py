@@ -29,9 +29,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # Trunk's Svix endpoint secrets (`whsec_...`). Several may be configured at once,
 # separated by spaces or commas, so a secret can be rotated without losing deliveries.
-TRUNK_WEBHOOK_SECRETS = [
-    s for s in re.split(r"[\s,]+", env.str("TRUNK_WEBHOOK_SECRET", default="")) if s
-]
+TRUNK_WEBHOOK_SECRETS = [s for s in re.split(r"[\s,]+", env.str("TRUNK_WEBHOOK_SECRET", default="")) if s]
 # Svix bodies are small JSON documents; anything larger is refused with 413.
 TRUNK_WEBHOOK_MAX_BODY_BYTES = env.int("TRUNK_WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 

@@ -23,7 +23,9 @@ def _test_settings(settings):
     }
 
 
-def svix_headers(body: str, *, msg_id: str | None = None, secret: str = TEST_SECRET, at: datetime | None = None) -> dict:
+def svix_headers(
+    body: str, *, msg_id: str | None = None, secret: str = TEST_SECRET, at: datetime | None = None
+) -> dict:
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     at = at or datetime.now(UTC)
     return {

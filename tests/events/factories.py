@@ -8,7 +8,9 @@ from events import payloads
 from events.ingest import IngestResult, ingest_delivery
 from tests.conftest import svix_headers
 
-REPO = payloads.FakeRepository(uuid.UUID("6f1c2a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f"), "https://github.com/acme/checkout")
+REPO = payloads.FakeRepository(
+    uuid.UUID("6f1c2a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f"), "https://github.com/acme/checkout"
+)
 MONITOR = uuid.UUID("0b6f1d7e-5a43-4c1e-9a57-2f7d2c1e8a10")
 
 

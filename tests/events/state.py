@@ -34,7 +34,8 @@ def projected_state() -> dict:
             "quarantined": t.quarantined,
             "failure_rate_last_7d": t.failure_rate_last_7d,
             "pull_requests_impacted_last_7d": t.pull_requests_impacted_last_7d,
-            "repository": t.repository and (str(t.repository.trunk_id), t.repository.html_url, t.repository.name),
+            "repository": t.repository
+            and (str(t.repository.trunk_id), t.repository.html_url, t.repository.name),
             "status": t.status,
             "status_since": t.status_since,
             "first_event_at": t.first_event_at,
@@ -48,29 +49,54 @@ def projected_state() -> dict:
         "monitors": sorted(Monitor.objects.values_list("id", "type"), key=str),
         "status_changes": sorted(
             StatusChange.objects.values_list(
-                "delivery__svix_id", "test_case_id", "occurred_at", "previous_status", "new_status",
-                "monitor_id", "monitor_type", "monitor_status", "reason",
+                "delivery__svix_id",
+                "test_case_id",
+                "occurred_at",
+                "previous_status",
+                "new_status",
+                "monitor_id",
+                "monitor_type",
+                "monitor_status",
+                "reason",
             ),
             key=str,
         ),
         "monitor_events": sorted(
-            MonitorEvent.objects.values_list("delivery__svix_id", "monitor_id", "test_case_id", "occurred_at", "status", "evidence"),
+            MonitorEvent.objects.values_list(
+                "delivery__svix_id", "monitor_id", "test_case_id", "occurred_at", "status", "evidence"
+            ),
             key=str,
         ),
-        "monitor_states": sorted(MonitorState.objects.values_list("monitor_id", "test_case_id", "status", "since"), key=str),
+        "monitor_states": sorted(
+            MonitorState.objects.values_list("monitor_id", "test_case_id", "status", "since"), key=str
+        ),
         "investigations": sorted(
-            Investigation.objects.values_list("id", "delivery__svix_id", "test_case_id", "occurred_at", "confidence", "markdown_summary", "failure_message"),
+            Investigation.objects.values_list(
+                "id",
+                "delivery__svix_id",
+                "test_case_id",
+                "occurred_at",
+                "confidence",
+                "markdown_summary",
+                "failure_message",
+            ),
             key=str,
         ),
         "facts": sorted(
-            InvestigationFact.objects.values_list("investigation_id", "position", "fact_type", "content", "confidence"),
+            InvestigationFact.objects.values_list(
+                "investigation_id", "position", "fact_type", "content", "confidence"
+            ),
             key=str,
         ),
         "quarantine_changes": sorted(
-            QuarantineChange.objects.values_list("delivery__svix_id", "test_case_id", "occurred_at", "previous_setting", "updated_setting"),
+            QuarantineChange.objects.values_list(
+                "delivery__svix_id", "test_case_id", "occurred_at", "previous_setting", "updated_setting"
+            ),
             key=str,
         ),
-        "deliveries": sorted(Delivery.objects.values_list("svix_id", "event_type", "outcome", "occurred_at", "body")),
+        "deliveries": sorted(
+            Delivery.objects.values_list("svix_id", "event_type", "outcome", "occurred_at", "body")
+        ),
     }
 
 

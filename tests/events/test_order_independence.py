@@ -59,8 +59,12 @@ def events(draw):
     monitor_id, monitor_type = draw(st.sampled_from(MONITORS))
     if kind == "status":
         return payloads.status_changed(
-            test, at=at, previous=draw(st.sampled_from(STATUSES)), new=draw(st.sampled_from(STATUSES)),
-            monitor_id=monitor_id, monitor_type=monitor_type,
+            test,
+            at=at,
+            previous=draw(st.sampled_from(STATUSES)),
+            new=draw(st.sampled_from(STATUSES)),
+            monitor_id=monitor_id,
+            monitor_type=monitor_type,
         )
     if kind == "status_v1":
         return payloads.status_changed_v1(
@@ -68,21 +72,33 @@ def events(draw):
         )
     if kind == "monitor":
         payload = payloads.monitor_status_changed(
-            test, at=at, monitor_id=monitor_id, monitor_type=monitor_type,
-            status=draw(st.sampled_from(["active", "resolved"])), evidence={"runs": draw(st.integers(0, 9))},
+            test,
+            at=at,
+            monitor_id=monitor_id,
+            monitor_type=monitor_type,
+            status=draw(st.sampled_from(["active", "resolved"])),
+            evidence={"runs": draw(st.integers(0, 9))},
         )
         if draw(st.booleans()):
             del payload["test_case"]["quarantined"]  # optional fields may be missing
         return payload
     if kind == "investigation":
         return payloads.investigation_completed(
-            test, at=at, investigation_id=uuid.UUID(int=draw(st.integers(3000, 1_000_000))),
-            confidence=draw(st.floats(0, 1)), markdown_summary="**why**", failure_message="boom",
+            test,
+            at=at,
+            investigation_id=uuid.UUID(int=draw(st.integers(3000, 1_000_000))),
+            confidence=draw(st.floats(0, 1)),
+            markdown_summary="**why**",
+            failure_message="boom",
             facts=[{"fact_type": "CI_LOGS", "content": "log", "confidence": 0.5}],
         )
     return payloads.quarantining_setting_changed(
-        test, at=at, previous="UNSPECIFIED", updated=draw(st.sampled_from(["ALWAYS_QUARANTINE", "NEVER_QUARANTINE"])),
-        actor_email="a@b.c", actor_name="A",
+        test,
+        at=at,
+        previous="UNSPECIFIED",
+        updated=draw(st.sampled_from(["ALWAYS_QUARANTINE", "NEVER_QUARANTINE"])),
+        actor_email="a@b.c",
+        actor_name="A",
     )
 
 
@@ -104,7 +120,11 @@ def _deliver_all(stream):
         deliver(body, msg_id=msg_id)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(deliveries_and_reordering())
 def test_any_order_with_duplicates_gives_the_same_state(case):
     messages, stream = case
@@ -117,7 +137,11 @@ def test_any_order_with_duplicates_gives_the_same_state(case):
     assert projected_state() == in_order
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(deliveries_and_reordering())
 def test_rebuild_equals_incremental_state(case):
     _, stream = case
@@ -131,8 +155,14 @@ def test_rebuild_equals_incremental_state(case):
 def test_rebuild_keeps_triage_data(django_user_model):
     user = django_user_model.objects.create_user("triager")
     test = payloads.FakeTest(id=uuid.UUID(int=7), name="t", classname="", file_path="", repository=None)
-    deliver(payloads.status_changed(test, at=BASE, previous="HEALTHY", new="FLAKY", monitor_id=MONITORS[0][0], monitor_type="x"))
-    TestCase.objects.update(triage_state=TestCase.Triage.INVESTIGATING, assignee=user, triage_note="race in setup")
+    deliver(
+        payloads.status_changed(
+            test, at=BASE, previous="HEALTHY", new="FLAKY", monitor_id=MONITORS[0][0], monitor_type="x"
+        )
+    )
+    TestCase.objects.update(
+        triage_state=TestCase.Triage.INVESTIGATING, assignee=user, triage_note="race in setup"
+    )
     call_command("rebuild_projections", verbosity=0)
     row = TestCase.objects.get()
     assert (row.triage_state, row.assignee, row.triage_note) == ("investigating", user, "race in setup")

@@ -20,7 +20,7 @@ from events.models import (
     StatusChange,
     TestCase,
 )
-from tests.events.factories import MONITOR, REPO, at, deliver, fake_test
+from tests.events.factories import MONITOR, at, deliver, fake_test
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,10 @@ def test_monitor_event_keeps_evidence_as_sent_and_tracks_state():
     state = MonitorState.objects.get()
     assert state.status == "active" and state.since == event.occurred_at
     # Two owners in different case are two owners; the same owner in other case is one.
-    assert sorted(TestCase.objects.get().owners.values_list("name", flat=True)) == ["@Acme/Web", "@acme/payments"]
+    assert sorted(TestCase.objects.get().owners.values_list("name", flat=True)) == [
+        "@Acme/Web",
+        "@acme/payments",
+    ]
 
     resolved = json.loads(json.dumps(payload))
     resolved["monitor"]["status"] = "resolved"
@@ -147,9 +150,17 @@ def test_legacy_v1_status_change_without_type_is_recognised():
 
 def test_late_older_event_goes_to_history_but_does_not_overwrite_state():
     test = fake_test(1)
-    deliver(payloads.status_changed(test, at=at(10), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="pass_on_retry"))
+    deliver(
+        payloads.status_changed(
+            test, at=at(10), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="pass_on_retry"
+        )
+    )
     older = fake_test(1, name="old_name", codeowners=["@old/team"])
-    deliver(payloads.status_changed(older, at=at(2), previous="FLAKY", new="HEALTHY", monitor_id=MONITOR, monitor_type="pass_on_retry"))
+    deliver(
+        payloads.status_changed(
+            older, at=at(2), previous="FLAKY", new="HEALTHY", monitor_id=MONITOR, monitor_type="pass_on_retry"
+        )
+    )
     row = TestCase.objects.get()
     assert row.status == "FLAKY" and row.status_since == at(10)
     assert row.name == "test_case_1"
@@ -159,8 +170,24 @@ def test_late_older_event_goes_to_history_but_does_not_overwrite_state():
 
 
 def test_owner_spelling_is_the_first_seen_by_event_time():
-    deliver(payloads.monitor_status_changed(fake_test(1, codeowners=["@acme/web"]), at=at(5), monitor_id=MONITOR, monitor_type="x", status="active"))
-    deliver(payloads.monitor_status_changed(fake_test(2, codeowners=["@Acme/Web"]), at=at(1), monitor_id=MONITOR, monitor_type="x", status="active"))
+    deliver(
+        payloads.monitor_status_changed(
+            fake_test(1, codeowners=["@acme/web"]),
+            at=at(5),
+            monitor_id=MONITOR,
+            monitor_type="x",
+            status="active",
+        )
+    )
+    deliver(
+        payloads.monitor_status_changed(
+            fake_test(2, codeowners=["@Acme/Web"]),
+            at=at(1),
+            monitor_id=MONITOR,
+            monitor_type="x",
+            status="active",
+        )
+    )
     owner = Owner.objects.get()
     assert owner.name == "@Acme/Web" and owner.key == "@acme/web"
     assert owner.test_cases.count() == 2
@@ -168,8 +195,12 @@ def test_owner_spelling_is_the_first_seen_by_event_time():
 
 def test_quarantined_comes_from_newest_event_that_carries_it():
     test = fake_test(1, quarantined=True)
-    deliver(payloads.monitor_status_changed(test, at=at(5), monitor_id=MONITOR, monitor_type="x", status="active"))
-    later = payloads.monitor_status_changed(fake_test(1), at=at(6), monitor_id=MONITOR, monitor_type="x", status="resolved")
+    deliver(
+        payloads.monitor_status_changed(test, at=at(5), monitor_id=MONITOR, monitor_type="x", status="active")
+    )
+    later = payloads.monitor_status_changed(
+        fake_test(1), at=at(6), monitor_id=MONITOR, monitor_type="x", status="resolved"
+    )
     del later["test_case"]["quarantined"]
     deliver(later)
     assert TestCase.objects.get().quarantined is True
@@ -186,8 +217,12 @@ def test_repository_first_seen_by_url_gets_its_id_later():
 
 def test_ties_on_event_time_resolve_the_same_whatever_the_order():
     test = fake_test(1)
-    flaky = payloads.status_changed(test, at=at(3), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="a")
-    broken = payloads.status_changed(test, at=at(3), previous="HEALTHY", new="BROKEN", monitor_id=MONITOR, monitor_type="b")
+    flaky = payloads.status_changed(
+        test, at=at(3), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="a"
+    )
+    broken = payloads.status_changed(
+        test, at=at(3), previous="HEALTHY", new="BROKEN", monitor_id=MONITOR, monitor_type="b"
+    )
     deliver(broken, msg_id="msg_2")
     deliver(flaky, msg_id="msg_1")
     first = TestCase.objects.get().status

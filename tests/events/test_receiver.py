@@ -23,7 +23,9 @@ REFERENCE = "v2.test_case.status_changed__reference_example"
 
 
 def test_valid_known_event_is_stored_processed_and_projected(signed_post):
-    response = signed_post(fixture(REFERENCE), msg_id="msg_ok", extra_headers={"User-Agent": "Svix-Webhooks/1.0"})
+    response = signed_post(
+        fixture(REFERENCE), msg_id="msg_ok", extra_headers={"User-Agent": "Svix-Webhooks/1.0"}
+    )
     assert response.status_code == 200
     assert response.json()["status"] == "processed"
     delivery = Delivery.objects.get()
@@ -114,7 +116,10 @@ def test_several_signatures_in_one_header_any_match_is_enough(client):
     body = json.dumps(fixture(REFERENCE))
     headers = svix_headers(body)
     headers["svix-signature"] = "v1,bm90IHRoZSByaWdodCBzaWduYXR1cmU= " + headers["svix-signature"]
-    assert client.post(WEBHOOK_URL, data=body, content_type="application/json", headers=headers).status_code == 200
+    assert (
+        client.post(WEBHOOK_URL, data=body, content_type="application/json", headers=headers).status_code
+        == 200
+    )
 
 
 @pytest.mark.parametrize("minutes", [-6, 6, -60 * 24])
@@ -128,7 +133,10 @@ def test_non_numeric_timestamp_is_401_never_500(client):
     body = json.dumps(fixture(REFERENCE))
     headers = svix_headers(body)
     headers["svix-timestamp"] = "yesterday"
-    assert client.post(WEBHOOK_URL, data=body, content_type="application/json", headers=headers).status_code == 401
+    assert (
+        client.post(WEBHOOK_URL, data=body, content_type="application/json", headers=headers).status_code
+        == 401
+    )
 
 
 def test_body_over_one_mib_is_413(signed_post):
@@ -163,7 +171,11 @@ def test_valid_signature_body_not_json_is_stored_invalid(signed_post):
 
 def test_body_not_utf8_is_400_never_500(client):
     body = b'{"type": "\xff\xfe"}'
-    headers = {"svix-id": "msg_bin", "svix-timestamp": str(int(datetime.now(UTC).timestamp())), "svix-signature": "v1,AAAA"}
+    headers = {
+        "svix-id": "msg_bin",
+        "svix-timestamp": str(int(datetime.now(UTC).timestamp())),
+        "svix-signature": "v1,AAAA",
+    }
     response = client.post(WEBHOOK_URL, data=body, content_type="application/json", headers=headers)
     assert response.status_code == 400
     assert "UTF-8" in response.json()["error"]
@@ -233,7 +245,9 @@ def test_a_failing_projection_keeps_the_delivery_marked_failed(signed_post):
         # HANDLERS holds the function itself, so patch the mapping too.
         from events import projections
 
-        with mock.patch.dict(projections.HANDLERS, {projections.parsing.StatusChanged: projections.apply_status_changed}):
+        with mock.patch.dict(
+            projections.HANDLERS, {projections.parsing.StatusChanged: projections.apply_status_changed}
+        ):
             response = signed_post(fixture(REFERENCE))
     assert response.status_code == 200
     delivery = Delivery.objects.get()

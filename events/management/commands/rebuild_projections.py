@@ -8,5 +8,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         outcomes = rebuild_projections(progress=lambda n: self.stdout.write(f"  {n} deliveries replayed"))
-        summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "no deliveries"
+        summary = (
+            ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "no deliveries"
+        )
         self.stdout.write(self.style.SUCCESS(f"Rebuilt projections: {summary}."))

@@ -1,0 +1,51 @@
+# flakyboard: `make demo` and `make test` do all set-up on a machine with Python 3.11+ and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The demo's own secret: signs the demo deliveries. Never use it for a real endpoint.
+DEMO_ENV := DJANGO_DEBUG=true TRUNK_WEBHOOK_SECRET=whsec_ZGVtby1zZWNyZXQtZm9yLWZsYWt5Ym9hcmQtb25seQ==
+
+.PHONY: demo test install lint format lock clean-demo
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the pinned requirements change.
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	$(DEMO_ENV) $(BIN)/python manage.py create_demo_user
+	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-pin every dependency from requirements*.in in a throwaway virtualenv.
+lock:
+	rm -rf /tmp/flakyboard-lock && $(PYTHON) -m venv /tmp/flakyboard-lock
+	/tmp/flakyboard-lock/bin/pip install --quiet -r requirements.in
+	/tmp/flakyboard-lock/bin/pip freeze > /tmp/flakyboard-lock/runtime.txt
+	/tmp/flakyboard-lock/bin/pip install --quiet -r requirements-dev.in
+	/tmp/flakyboard-lock/bin/pip freeze > /tmp/flakyboard-lock/all.txt
+	(echo "# Pinned runtime dependencies (from requirements.in). Regenerate: make lock"; cat /tmp/flakyboard-lock/runtime.txt) > requirements.txt
+	(echo "# Pinned test/tool dependencies (from requirements-dev.in). Regenerate: make lock"; echo "-r requirements.txt"; \
+	  comm -13 <(sort /tmp/flakyboard-lock/runtime.txt) <(sort /tmp/flakyboard-lock/all.txt)) > requirements-dev.txt
+
+clean-demo:
+	rm -f db.sqlite3 db.sqlite3-wal db.sqlite3-shm

@@ -1,0 +1,21 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "flakyboard-demo"  # noqa: S105 - a documented demo login, local only
+
+
+class Command(BaseCommand):
+    help = "Create (or reset) the demo login, a superuser, and print it. For the local demo only."
+
+    def handle(self, *args, **options):
+        user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
+        user.is_staff = user.is_superuser = True
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nDemo login: user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r}\n"
+                "Open http://127.0.0.1:8000/ (dashboard) or http://127.0.0.1:8000/admin/\n"
+            )
+        )

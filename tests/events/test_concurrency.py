@@ -1,0 +1,79 @@
+"""Concurrent deliveries against the real database server (PostgreSQL).
+
+Svix may deliver the same message twice at the same moment (a retry racing a slow
+first attempt). Exactly one delivery row must result, every request must get a 2xx, and
+the event must be applied once. SQLite serialises writers, so this needs PostgreSQL.
+"""
+
+import json
+import threading
+import uuid
+
+import pytest
+from django.db import connection, connections
+
+from events import payloads
+from events.models import Delivery, StatusChange, TestCase
+from tests.events.factories import MONITOR, at, deliver, fake_test
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (.ci/run does)")
+
+
+def _race(work, n: int):
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def run(i):
+        try:
+            barrier.wait()
+            results.append(work(i))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
+def test_concurrent_deliveries_of_one_svix_id_store_exactly_one_row():
+    body = json.dumps(
+        payloads.status_changed(
+            fake_test(1), at=at(3), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="x"
+        )
+    )
+    for round_ in range(5):
+        msg_id = f"msg_race_{round_}"
+        results = _race(lambda i, msg_id=msg_id: deliver(body, msg_id=msg_id).result.value, 8)
+        assert sorted(results).count("stored") == 1
+        assert sorted(results).count("redelivery") == 7
+        delivery = Delivery.objects.get(svix_id=msg_id)
+        assert delivery.redeliveries == 7
+    assert StatusChange.objects.count() == 5
+
+
+def test_concurrent_first_events_of_one_test_all_apply():
+    """Different messages about a brand-new test racing to create it: none may fail."""
+    test = fake_test(42, id=uuid.UUID(int=42))
+
+    def work(i):
+        payload = payloads.monitor_status_changed(
+            test, at=at(1, i), monitor_id=MONITOR, monitor_type="pass_on_retry", status="active"
+        )
+        return deliver(payload, msg_id=f"msg_new_{i}").delivery.outcome
+
+    results = _race(work, 8)
+    assert results == ["processed"] * 8
+    row = TestCase.objects.get()
+    assert row.last_event_at == at(1, 7) and row.first_event_at == at(1, 0)
