@@ -1,0 +1,338 @@
+"""The deployment: bin/start-server really started (migrate + gunicorn), plus sanity
+checks of the Dockerfile and docker-compose.yml, which cannot be built or run here.
+
+The server runs with the virtualenv's bin directory first on PATH, the way the image
+puts its own virtualenv first, and with DEBUG off: the production code path.
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import TEST_SECRET, WEBHOOK_URL, svix_headers
+from tests.test_settings import PRODUCTION_ENV, dot_env_defines, project_env
+
+ROOT = Path(__file__).resolve().parent.parent
+START_SERVER = ROOT / "bin" / "start-server"
+VENV_BIN = Path(sys.executable).parent
+FIXTURE = ROOT / "tests" / "fixtures" / "v2.test_case.status_changed__reference_example.json"
+SECRET_KEY = "test-deploy-" + "k3y-" * 15
+
+
+# --- Running bin/start-server -------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    def request(
+        self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None
+    ) -> Response:
+        """One plain-HTTP request; redirects are returned, never followed."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return Response(
+                response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+            )
+        finally:
+            connection.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def server_env(tmp_path: Path, port: int, **overrides: str) -> dict[str, str]:
+    env = project_env(
+        tmp_path,
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        TRUNK_WEBHOOK_SECRET=TEST_SECRET,
+        # No collectstatic in tests: serve assets by name, without the manifest.
+        DJANGO_MANIFEST_STATIC="false",
+        BIND=f"127.0.0.1:{port}",
+        PORT=str(port),
+        WEB_CONCURRENCY="1",
+        GUNICORN_THREADS="2",
+        # gunicorn's control socket goes to $XDG_RUNTIME_DIR or ~/.gunicorn: keep it
+        # private to this test instead of replacing another gunicorn's socket.
+        HOME=str(tmp_path),
+        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    env.pop("XDG_RUNTIME_DIR", None)
+    env.pop("GUNICORN_CMD_ARGS", None)
+    env.update(overrides)
+    return env
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> int:
+    """SIGTERM the server's process group (gunicorn and its workers); wait for it."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@contextmanager
+def start_server(tmp_path: Path, **overrides: str) -> Iterator[Server]:
+    """Run bin/start-server until it answers /healthz, then yield; always stop it."""
+    assert shutil.which("gunicorn", path=str(VENV_BIN)), f"gunicorn is not installed in {VENV_BIN}"
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(START_SERVER)],
+            cwd=tmp_path,  # the script finds the project from its own path
+            env=server_env(tmp_path, port, **overrides),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, to stop workers too
+        )
+    server = Server(port, process, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (
+                f"start-server exited with {process.returncode}:\n{server.output()}"
+            )
+            assert time.monotonic() < deadline, f"/healthz did not answer within 30 s:\n{server.output()}"
+            try:
+                server.request("GET", "/healthz")
+                break  # any HTTP answer: the tests look at the status themselves
+            except OSError:
+                time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            stop(process)
+
+
+def test_start_server_serves_plain_http_with_debug_off(tmp_path):
+    overrides = {}
+    if dot_env_defines("DJANGO_DEBUG"):
+        # A developer's .env would turn DEBUG on; empty is off and shadows it.
+        overrides["DJANGO_DEBUG"] = ""
+    with start_server(tmp_path, **overrides) as server:
+        assert (tmp_path / "db.sqlite3").exists(), "migrate did not run on the DATABASE_URL database"
+        assert "Applying events." in server.output()
+
+        health = server.request("GET", "/healthz")
+        # Plain HTTP is served, not redirected: HTTPS is opt-in, DEBUG off does not imply it.
+        assert health.status == 200, (health, server.output())
+        assert "location" not in health.headers
+        assert health.json() == {"status": "ok", "database": "ok"}
+        assert "strict-transport-security" not in health.headers
+
+        body = FIXTURE.read_text()
+        headers = {"Content-Type": "application/json", **svix_headers(body)}
+        delivered = server.request("POST", WEBHOOK_URL, body=body.encode(), headers=headers)
+        assert delivered.status == 200, (delivered, server.output())
+        assert delivered.json()["status"] == "processed"
+        # Svix retries with the same id: stored once, acknowledged again.
+        again = server.request("POST", WEBHOOK_URL, body=body.encode(), headers=headers)
+        assert (again.status, again.json()["status"]) == (200, "duplicate")
+
+        forged = server.request(
+            "POST", WEBHOOK_URL, body=body.encode(), headers={**headers, "svix-id": "msg_forged"}
+        )
+        assert forged.status == 401
+
+        # DEBUG is really off: an unknown URL gets the plain 404, not the debug page.
+        missing = server.request("GET", "/no-such-page/")
+        assert missing.status == 404
+        assert b"URLconf" not in missing.body
+
+        # Templates render with DEBUG off (login page, static URLs without manifest).
+        login = server.request("GET", "/accounts/login/")
+        assert login.status == 200, server.output()
+
+        # gunicorn's access log goes to stdout.
+        assert f"POST {WEBHOOK_URL}" in server.output()
+
+        pgid = server.process.pid
+        assert stop(server.process) == 0, server.output()
+        deadline = time.monotonic() + 10
+        while group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not group_alive(pgid), "gunicorn workers outlived the master"
+        with pytest.raises(OSError):
+            server.request("GET", "/healthz")
+
+
+def test_start_server_behind_tls_proxy_and_docker_healthcheck(tmp_path):
+    """The production variables: plain HTTP redirects, proxied HTTPS is served, and the
+    Dockerfile's HEALTHCHECK command still passes."""
+    host = "flakyboard.example.com"
+    proxied = {"Host": host, "X-Forwarded-Proto": "https"}
+    with start_server(tmp_path, **PRODUCTION_ENV) as server:
+        redirected = server.request("GET", "/healthz", headers={"Host": host})
+        assert redirected.status == 301
+        assert redirected.headers["location"] == f"https://{host}/healthz"
+
+        assert server.request("GET", "/healthz").status == 400  # Host 127.0.0.1 not allowed
+
+        health = server.request("GET", "/healthz", headers=proxied)
+        assert health.status == 200, server.output()
+        assert health.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains; preload"
+
+        body = FIXTURE.read_text()
+        headers = {**proxied, "Content-Type": "application/json", **svix_headers(body)}
+        delivered = server.request("POST", WEBHOOK_URL, body=body.encode(), headers=headers)
+        assert delivered.status == 200, server.output()
+
+        probe = subprocess.run(
+            [sys.executable, "-c", healthcheck_code()],
+            env=server_env(tmp_path, server.port, **PRODUCTION_ENV),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert probe.returncode == 0, probe.stderr
+
+
+def test_start_server_refuses_to_start_without_secret_key(tmp_path):
+    env = server_env(tmp_path, free_port(), DJANGO_SECRET_KEY="", DJANGO_DEBUG="false")
+    result = subprocess.run(
+        [str(START_SERVER)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "flakyboard.E001" in result.stderr
+    assert "Booting worker" not in result.stdout + result.stderr
+
+
+# --- Dockerfile, .dockerignore, docker-compose.yml ----------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with line continuations joined and comments dropped."""
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
+    instructions = []
+    for line in joined.splitlines():
+        if line.strip():
+            instruction, _, arguments = line.strip().partition(" ")
+            instructions.append((instruction.upper(), arguments.strip()))
+    return instructions
+
+
+def healthcheck_code() -> str:
+    [arguments] = [args for instruction, args in dockerfile_instructions() if instruction == "HEALTHCHECK"]
+    command = json.loads(arguments.split(" CMD ", 1)[1])
+    assert command[:2] == ["python", "-c"]
+    return command[2]
+
+
+def test_dockerfile_essentials():
+    instructions = dockerfile_instructions()
+    by_name: dict[str, list[str]] = {}
+    for instruction, arguments in instructions:
+        by_name.setdefault(instruction, []).append(arguments)
+
+    assert all(image.startswith("python:3.11-slim") for image in by_name["FROM"])
+    runs = " ".join(by_name["RUN"])
+    assert "pip install --no-cache-dir -r requirements.txt" in runs
+    assert "collectstatic --noinput" in runs
+    envs = " ".join(by_name["ENV"])
+    assert "PYTHONDONTWRITEBYTECODE=1" in envs and "PYTHONUNBUFFERED=1" in envs
+    # No secret (not even a dummy) is baked into the image's environment.
+    for secret in ("DJANGO_SECRET_KEY", "TRUNK_WEBHOOK_SECRET", "DJANGO_DEBUG"):
+        assert secret not in envs + " ".join(by_name.get("ARG", []))
+
+    # The final stage runs as an unprivileged user, serves 8000 and starts bin/start-server.
+    final_stage = instructions[max(i for i, (name, _) in enumerate(instructions) if name == "FROM") :]
+    users = [args for name, args in final_stage if name == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert ("EXPOSE", "8000") in final_stage
+    assert json.loads(by_name["CMD"][-1]) == ["bin/start-server"]
+    assert "/healthz" in healthcheck_code() and "urllib" in healthcheck_code()
+    assert "127.0.0.1" in healthcheck_code()
+
+
+def test_dockerfile_healthcheck_fails_when_nothing_answers(tmp_path):
+    env = server_env(tmp_path, free_port())
+    probe = subprocess.run(
+        [sys.executable, "-c", healthcheck_code()], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert probe.returncode != 0
+
+
+def test_start_script_is_executable_and_starts_gunicorn():
+    assert os.access(START_SERVER, os.X_OK)
+    script = START_SERVER.read_text()
+    assert script.startswith("#!/bin/sh")
+    assert "migrate --noinput" in script
+    assert "exec gunicorn flakyboard.wsgi:application" in script
+
+
+def test_dockerignore_keeps_local_state_out():
+    entries = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()}
+    assert {".venv", ".git", "db.sqlite3", "staticfiles", "artifacts", "bench/results", ".env"} <= entries
+    assert "**/__pycache__" in entries or "__pycache__" in entries
+
+
+def test_docker_compose_defines_db_and_web():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    db, web = compose["services"]["db"], compose["services"]["web"]
+
+    assert db["image"] == "postgres:15"
+    assert any(volume.endswith(":/var/lib/postgresql/data") for volume in db["volumes"])
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    assert set(compose["volumes"]) >= {volume.split(":")[0] for volume in db["volumes"]}
+
+    assert web["build"] == "."
+    assert web["environment"]["DATABASE_URL"] == "postgres://flakyboard:flakyboard@db:5432/flakyboard"
+    credentials = db["environment"]
+    assert (credentials["POSTGRES_USER"], credentials["POSTGRES_PASSWORD"], credentials["POSTGRES_DB"]) == (
+        "flakyboard",
+        "flakyboard",
+        "flakyboard",
+    )
+    assert web["depends_on"]["db"]["condition"] == "service_healthy"
+    assert "8000:8000" in web["ports"]
