@@ -1,8 +1,585 @@
-"""Read side: every query the dashboard (and later the API) shows. Nouns, no writes."""
+"""Read side: every number the dashboard, the admin and the API show, defined once.
 
-from django.db.models import Prefetch, QuerySet
+Each function is a noun (what it returns), takes keyword-only filters, aggregates in
+SQL and runs a fixed number of queries whatever the data size. Definitions follow
+../shared/METRICS.md; the docstrings cite the rule they implement.
 
-from events.models import Owner, StatusChange, TestCase
+Two things are raw SQL on purpose, because the ORM cannot say them portably:
+- episodes (gaps and islands over each test's status changes, with window functions);
+- medians (PostgreSQL has percentile_cont, SQLite has nothing): the portable form is
+  the average of the middle one or two rows by ROW_NUMBER() over COUNT().
+Both run unchanged on SQLite (>= 3.25, window functions) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connection
+from django.db.models import Avg, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from events.models import (
+    Delivery,
+    Investigation,
+    InvestigationFact,
+    MonitorEvent,
+    MonitorState,
+    Owner,
+    Status,
+    StatusChange,
+    TestCase,
+    TestCaseOwner,
+)
+
+NO_OWNER = "(no owner)"
+RELAPSE_WINDOW = timedelta(days=30)
+CONFIDENCE_BANDS = {"high": (0.8, None), "medium": (0.5, 0.8), "low": (None, 0.5)}
+
+
+# ---------------------------------------------------------------- periods and filters
+
+
+PERIODS = {"7d": 7, "30d": 30, "90d": 90, "all": None}
+DEFAULT_PERIOD = "30d"
+
+
+@dataclass(frozen=True)
+class Period:
+    """`period` = 7d, 30d, 90d or all: events whose event time is within the last N days."""
+
+    name: str
+    now: datetime
+
+    @property
+    def start(self) -> datetime | None:
+        days = PERIODS[self.name]
+        return None if days is None else self.now - timedelta(days=days)
+
+    @classmethod
+    def parse(cls, value: str | None, *, now: datetime | None = None) -> Period:
+        name = value if value in PERIODS else DEFAULT_PERIOD
+        return cls(name=name, now=now or timezone.now())
+
+    def filter(self, field: str) -> Q:
+        q = Q(**{f"{field}__lte": self.now})
+        return q & Q(**{f"{field}__gt": self.start}) if self.start else q
+
+
+def _in_repository(field: str, repository: int | None) -> Q:
+    return Q(**{field: repository}) if repository else Q()
+
+
+def _sql(query: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+
+def _seconds_between(start: str, end: str) -> str:
+    """SQL for the seconds from `start` to `end` (two timestamp expressions)."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+def _median_sql(inner: str, group: str, value: str) -> str:
+    """Median of `value` per `group` over the rows of `inner` (portable, see module doc)."""
+    return f"""
+        SELECT {group}, AVG({value}) FROM (
+            SELECT {group}, {value},
+                   ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {value}) AS rn,
+                   COUNT(*) OVER (PARTITION BY {group}) AS cnt
+            FROM ({inner}) AS median_input
+        ) AS ranked
+        WHERE rn IN ((cnt + 1) / 2, (cnt + 2) / 2)
+        GROUP BY {group}
+    """
+
+
+# ---------------------------------------------------------------- status at a time
+
+
+def _status_at_sql(at_param: str = "%s") -> str:
+    """Per test known at t: its status at t (METRICS: "Status at time t").
+
+    The new_status of its latest change with event time <= t; before its first change,
+    that change's previous_status; with no change at all, HEALTHY.
+    """
+    return f"""
+        SELECT tc.id AS test_case_id, COALESCE(
+            (SELECT sc.new_status FROM events_statuschange sc
+               JOIN events_delivery d ON d.id = sc.delivery_id
+              WHERE sc.test_case_id = tc.id AND sc.occurred_at <= {at_param}
+              ORDER BY sc.occurred_at DESC, d.svix_id DESC LIMIT 1),
+            (SELECT sc.previous_status FROM events_statuschange sc
+               JOIN events_delivery d ON d.id = sc.delivery_id
+              WHERE sc.test_case_id = tc.id
+              ORDER BY sc.occurred_at, d.svix_id LIMIT 1),
+            'HEALTHY') AS status
+        FROM events_testcase tc
+        WHERE tc.first_event_at <= {at_param} AND (%s IS NULL OR tc.repository_id = %s)
+    """
+
+
+def status_counts_at(at: datetime, *, repository: int | None = None) -> dict[str, int]:
+    """Tests by status at time `at`, counting only tests known by then."""
+    rows = _sql(
+        f"SELECT status, COUNT(*) FROM ({_status_at_sql()}) AS s GROUP BY status",
+        [at, at, repository, repository],
+    )
+    counts = {s.value: 0 for s in Status}
+    counts.update(dict(rows))
+    return counts
+
+
+def status_summary(*, period: Period, repository: int | None = None) -> dict:
+    """Current counts by status and quarantined, with the change over the period.
+
+    Current state is "now" (TestCase.status is the status at now: the latest change by
+    event time); "change" is count now minus count at the start of the period.
+    """
+    tests = TestCase.objects.filter(_in_repository("repository", repository))
+    now = dict(tests.values_list("status").annotate(n=Count("id")).order_by())
+    current = {s.value: now.get(s.value, 0) for s in Status}
+    if period.start is None:
+        before = {s.value: 0 for s in Status}
+    else:
+        before = status_counts_at(period.start, repository=repository)
+    return {
+        "status": {s: {"now": current[s], "change": current[s] - before[s]} for s in current},
+        "total": sum(current.values()),
+        "quarantined": tests.filter(quarantined=True).count(),
+    }
+
+
+def status_trend(*, period: Period, repository: int | None = None) -> list[dict]:
+    """Tests by status at the end of each day of the period (METRICS: "Tests by status on day D").
+
+    Every test's history is a chain of intervals: from the time it became known (its
+    first event) it has the status before its first change, then each change's
+    new_status until the next change. Each interval adds +1 to its status on the day it
+    starts and -1 on the day it ends; a running sum over days gives the counts. The SQL
+    returns one row per (day, status) with the net change, so Python only sums days.
+    """
+    params: list = [repository, repository]
+    rows = _sql(
+        f"""
+        WITH ordered AS (
+            SELECT sc.test_case_id, sc.occurred_at, sc.previous_status, sc.new_status,
+                   ROW_NUMBER() OVER w AS n,
+                   LEAD(sc.occurred_at) OVER w AS next_at
+              FROM events_statuschange sc
+              JOIN events_delivery d ON d.id = sc.delivery_id
+              JOIN events_testcase tc ON tc.id = sc.test_case_id
+             WHERE (%s IS NULL OR tc.repository_id = %s)
+            WINDOW w AS (PARTITION BY sc.test_case_id ORDER BY sc.occurred_at, d.svix_id)
+        ),
+        intervals AS (
+            -- before the first change: the first change's previous status, from first seen
+            SELECT tc.first_event_at AS started_at, o.occurred_at AS ended_at, o.previous_status AS status
+              FROM ordered o JOIN events_testcase tc ON tc.id = o.test_case_id
+             WHERE o.n = 1 AND tc.first_event_at < o.occurred_at
+            UNION ALL
+            SELECT occurred_at, next_at, new_status FROM ordered
+            UNION ALL
+            -- tests that never changed: HEALTHY from first seen
+            SELECT tc.first_event_at, NULL, 'HEALTHY' FROM events_testcase tc
+             WHERE (%s IS NULL OR tc.repository_id = %s)
+               AND NOT EXISTS (SELECT 1 FROM events_statuschange sc WHERE sc.test_case_id = tc.id)
+        ),
+        deltas AS (
+            SELECT {_day("started_at")} AS day, status, 1 AS delta FROM intervals
+            UNION ALL
+            SELECT {_day("ended_at")}, status, -1 FROM intervals WHERE ended_at IS NOT NULL
+        )
+        SELECT day, status, SUM(delta) FROM deltas GROUP BY day, status ORDER BY day
+        """,
+        params + [repository, repository],
+    )
+    first_day = period.start.date() if period.start else None
+    last_day = period.now.date()
+    running = {s.value: 0 for s in Status}
+    by_day: dict[date, dict[str, int]] = {}
+    for day, status, delta in rows:
+        by_day.setdefault(_as_date(day), {})[status] = delta
+    if not by_day:
+        return []
+    day = first_day or min(by_day)
+    # Days before the period only feed the running sum.
+    for d in sorted(k for k in by_day if k < day):
+        for status, delta in by_day[d].items():
+            running[status] += delta
+    series = []
+    while day <= last_day:
+        for status, delta in by_day.get(day, {}).items():
+            running[status] += delta
+        series.append({"day": day, **running})
+        day += timedelta(days=1)
+    return series
+
+
+def _day(expr: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"(({expr}) AT TIME ZONE 'UTC')::date"
+    return f"date({expr})"
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def transitions_per_day(*, period: Period, repository: int | None = None) -> list[dict]:
+    """Status change events by day of event time, grouped by new_status."""
+    rows = (
+        StatusChange.objects.filter(
+            period.filter("occurred_at"), _in_repository("test_case__repository", repository)
+        )
+        .annotate(day=TruncDate("occurred_at", tzinfo=UTC))
+        .values("day", "new_status")
+        .annotate(count=Count("id"))
+        .order_by("day", "new_status")
+    )
+    return list(rows)
+
+
+# ---------------------------------------------------------------- episodes and owners
+
+
+def _episodes_sql() -> str:
+    """One row per episode: test, started_at, ended_at (NULL while open), previous_end.
+
+    METRICS: an episode starts when a test goes from HEALTHY to FLAKY or BROKEN and ends
+    at its next change to HEALTHY; FLAKY <-> BROKEN inside it continues it. The status
+    before a change is the previous change's new_status (the first change's own
+    previous_status), so start and end markers strictly alternate per test, and the
+    marker after a start is its end, the one before it the previous episode's end.
+    """
+    return """
+        WITH ordered AS (
+            SELECT sc.test_case_id, sc.occurred_at, d.svix_id, sc.new_status,
+                   COALESCE(LAG(sc.new_status) OVER w, sc.previous_status) AS before_status
+              FROM events_statuschange sc
+              JOIN events_delivery d ON d.id = sc.delivery_id
+            WINDOW w AS (PARTITION BY sc.test_case_id ORDER BY sc.occurred_at, d.svix_id)
+        ),
+        markers AS (
+            SELECT test_case_id, occurred_at, svix_id,
+                   CASE WHEN before_status = 'HEALTHY' THEN 1 ELSE 0 END AS is_start
+              FROM ordered
+             WHERE (before_status = 'HEALTHY' AND new_status <> 'HEALTHY')
+                OR (before_status <> 'HEALTHY' AND new_status = 'HEALTHY')
+        ),
+        paired AS (
+            SELECT test_case_id, is_start, occurred_at AS started_at,
+                   LEAD(occurred_at) OVER m AS ended_at,
+                   LAG(occurred_at) OVER m AS previous_end
+              FROM markers
+            WINDOW m AS (PARTITION BY test_case_id ORDER BY occurred_at, svix_id)
+        )
+        SELECT test_case_id, started_at, ended_at, previous_end FROM paired WHERE is_start = 1
+    """
+
+
+@dataclass(frozen=True)
+class Episode:
+    started_at: datetime
+    ended_at: datetime | None
+    relapse: bool
+
+
+def episodes(test_case: TestCase) -> list[Episode]:
+    """A test's episodes, oldest first (one query)."""
+    rows = _sql(
+        f"SELECT started_at, ended_at, previous_end FROM ({_episodes_sql()}) AS e "
+        "WHERE test_case_id = %s ORDER BY started_at",
+        [_uuid_param(test_case.pk)],
+    )
+    return [
+        Episode(
+            started_at=_as_datetime(start),
+            ended_at=_as_datetime(end) if end else None,
+            relapse=bool(prev) and _as_datetime(start) - _as_datetime(prev) <= RELAPSE_WINDOW,
+        )
+        for start, end, prev in rows
+    ]
+
+
+def _uuid_param(value):
+    # Django stores UUIDs as 32-char hex on SQLite and as uuid on PostgreSQL.
+    return value if connection.vendor == "postgresql" else value.hex
+
+
+def _as_datetime(value) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def owner_stats(*, period: Period, repository: int | None = None) -> list[dict]:
+    """Per owner (case-insensitive; "(no owner)" for tests without): tests, flaky, broken,
+    quarantined, median time to fix over episodes that ended inside the period, age of
+    the oldest open episode of a test now FLAKY or BROKEN, and relapses (episodes
+    starting inside the period within 30 days of the same test's previous episode's end).
+
+    A test with several owners counts once for each owner. Four queries in all.
+    """
+    tests = TestCase.objects.filter(_in_repository("repository", repository))
+    counts = {
+        "tests": Count("id", distinct=True),
+        "flaky": Count("id", filter=Q(status=Status.FLAKY), distinct=True),
+        "broken": Count("id", filter=Q(status=Status.BROKEN), distinct=True),
+        "quarantined": Count("id", filter=Q(quarantined=True), distinct=True),
+    }
+    rows: dict[str, dict] = {}
+    for row in (
+        tests.filter(owner_links__isnull=False)
+        .values(owner_key=F("owner_links__owner__key"), owner=F("owner_links__owner__name"))
+        .annotate(**counts)
+        .order_by()
+    ):
+        rows[row["owner_key"]] = row
+    unowned = tests.filter(~Exists(TestCaseOwner.objects.filter(test_case=OuterRef("pk")))).aggregate(
+        **counts
+    )
+    if unowned["tests"]:
+        rows[""] = {"owner_key": "", "owner": NO_OWNER, **unowned}
+    for row in rows.values():
+        row.update(median_time_to_fix=None, oldest_open_since=None, relapses=0)
+
+    # Episodes joined to owners ("" for none), in SQL.
+    owner_of = """
+        SELECT tc.id AS test_case_id, COALESCE(o.key, '') AS owner_key
+          FROM events_testcase tc
+          LEFT JOIN events_testcaseowner l ON l.test_case_id = tc.id
+          LEFT JOIN events_owner o ON o.id = l.owner_id
+         WHERE (%s IS NULL OR tc.repository_id = %s)
+    """
+    base = f"SELECT ow.owner_key, e.* FROM ({_episodes_sql()}) AS e JOIN ({owner_of}) AS ow ON ow.test_case_id = e.test_case_id"
+    start, now = period.start, period.now
+    fixed = f"""
+        SELECT owner_key, {_seconds_between("started_at", "ended_at")} AS seconds FROM ({base}) AS b
+         WHERE ended_at IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
+    """
+    for key, median in _sql(
+        _median_sql(fixed, "owner_key", "seconds"), [repository, repository, now, start, start]
+    ):
+        if key in rows:
+            rows[key]["median_time_to_fix"] = timedelta(seconds=float(median))
+    relapse_window = f"{_seconds_between('previous_end', 'started_at')} <= %s"
+    for key, oldest, relapses in _sql(
+        f"""
+        SELECT owner_key,
+               MIN(CASE WHEN ended_at IS NULL THEN started_at END),
+               SUM(CASE WHEN previous_end IS NOT NULL AND {relapse_window}
+                         AND started_at <= %s AND (%s IS NULL OR started_at > %s) THEN 1 ELSE 0 END)
+          FROM ({base}) AS b GROUP BY owner_key
+        """,
+        [RELAPSE_WINDOW.total_seconds(), now, start, start, repository, repository],
+    ):
+        if key in rows:
+            rows[key]["oldest_open_since"] = _as_datetime(oldest) if oldest else None
+            rows[key]["relapses"] = int(relapses or 0)
+    return sorted(rows.values(), key=lambda r: (-r["flaky"] - r["broken"], r["owner"].casefold()))
+
+
+def median_time_to_fix(*, period: Period, repository: int | None = None) -> timedelta | None:
+    """Median time to fix over all closed episodes that ended inside the period."""
+    inner = f"""
+        SELECT 1 AS everyone, {_seconds_between("started_at", "ended_at")} AS seconds
+          FROM ({_episodes_sql()}) AS e JOIN events_testcase tc ON tc.id = e.test_case_id
+         WHERE ended_at IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
+           AND (%s IS NULL OR tc.repository_id = %s)
+    """
+    rows = _sql(
+        _median_sql(inner, "everyone", "seconds"),
+        [period.now, period.start, period.start, repository, repository],
+    )
+    return timedelta(seconds=float(rows[0][1])) if rows else None
+
+
+# ---------------------------------------------------------------- a test's timelines
+
+
+@dataclass(frozen=True)
+class Interval:
+    state: str
+    start: datetime
+    end: datetime | None  # None: still current
+
+
+def status_timeline(test_case: TestCase, *, now: datetime | None = None) -> list[Interval]:
+    """The test's status intervals from first seen to now (one query).
+
+    Before its first change the test had that change's previous_status (or HEALTHY).
+    """
+    changes = list(
+        test_case.status_changes.order_by("occurred_at", "delivery__svix_id").values_list(
+            "occurred_at", "previous_status", "new_status"
+        )
+    )
+    intervals: list[Interval] = []
+    first_status = changes[0][1] if changes else Status.HEALTHY
+    if not changes or test_case.first_event_at < changes[0][0]:
+        end = changes[0][0] if changes else None
+        intervals.append(Interval(first_status, test_case.first_event_at, end))
+    for i, (at, _previous, new) in enumerate(changes):
+        end = changes[i + 1][0] if i + 1 < len(changes) else None
+        intervals.append(Interval(new, at, end))
+    return intervals
+
+
+def monitor_timeline(test_case: TestCase) -> list[dict]:
+    """Each monitor's active intervals for the test (one query): an `active` event opens
+    an interval, the next `resolved` event of the same monitor closes it."""
+    events = test_case.monitor_events.order_by("monitor_id", "occurred_at", "delivery__svix_id").values_list(
+        "monitor_id", "monitor__type", "occurred_at", "status"
+    )
+    by_monitor: dict = {}
+    for monitor_id, monitor_type, at, status in events:
+        entry = by_monitor.setdefault(
+            monitor_id, {"monitor_id": monitor_id, "type": monitor_type, "intervals": []}
+        )
+        intervals = entry["intervals"]
+        open_ = intervals and intervals[-1]["end"] is None
+        if status == MonitorEvent.MonitorStatus.ACTIVE and not open_:
+            intervals.append({"start": at, "end": None})
+        elif status == MonitorEvent.MonitorStatus.RESOLVED and open_:
+            intervals[-1]["end"] = at
+    return list(by_monitor.values())
+
+
+# ---------------------------------------------------------------- monitors
+
+
+def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
+    """Activations per day by monitor type, active pairs now, median time to resolve per
+    type (resolutions inside the period) and the pairs that flap most."""
+    events = MonitorEvent.objects.filter(_in_repository("test_case__repository", repository))
+    activations = list(
+        events.filter(period.filter("occurred_at"), status=MonitorEvent.MonitorStatus.ACTIVE)
+        .annotate(day=TruncDate("occurred_at", tzinfo=UTC))
+        .values("day", type=F("monitor__type"))
+        .annotate(count=Count("id"))
+        .order_by("day", "type")
+    )
+    active_now = active_monitor_pairs(repository=repository)
+    flapping = list(
+        events.filter(period.filter("occurred_at"), status=MonitorEvent.MonitorStatus.ACTIVE)
+        .values("monitor_id", "test_case_id", "test_case__name", type=F("monitor__type"))
+        .annotate(activations=Count("id"))
+        .filter(activations__gt=1)
+        .order_by("-activations", "test_case__name")[:20]
+    )
+    resolve_inner = f"""
+        SELECT type, {_seconds_between("started_at", "resolved_at")} AS seconds FROM (
+            SELECT m.type, me.status, me.occurred_at AS resolved_at,
+                   LAG(me.status) OVER w AS before_status, LAG(me.occurred_at) OVER w AS started_at
+              FROM events_monitorevent me
+              JOIN events_monitor m ON m.id = me.monitor_id
+              JOIN events_delivery d ON d.id = me.delivery_id
+              JOIN events_testcase tc ON tc.id = me.test_case_id
+             WHERE (%s IS NULL OR tc.repository_id = %s)
+            WINDOW w AS (PARTITION BY me.monitor_id, me.test_case_id ORDER BY me.occurred_at, d.svix_id)
+        ) AS pairs
+        WHERE status = 'resolved' AND before_status = 'active'
+          AND resolved_at <= %s AND (%s IS NULL OR resolved_at > %s)
+    """
+    medians = {
+        t: timedelta(seconds=float(s))
+        for t, s in _sql(
+            _median_sql(resolve_inner, "type", "seconds"),
+            [repository, repository, period.now, period.start, period.start],
+        )
+    }
+    return {
+        "activations": activations,
+        "active_now": active_now,
+        "median_time_to_resolve": medians,
+        "flapping": flapping,
+    }
+
+
+def active_monitor_pairs(*, repository: int | None = None) -> QuerySet[MonitorState]:
+    """(monitor, test) pairs whose latest monitor event is `active`, newest first."""
+    return (
+        MonitorState.objects.filter(status=MonitorEvent.MonitorStatus.ACTIVE)
+        .filter(_in_repository("test_case__repository", repository))
+        .select_related("monitor", "test_case")
+        .order_by("-since")
+    )
+
+
+# ---------------------------------------------------------------- investigations
+
+
+def confidence_band(confidence: float) -> str:
+    """high >= 0.8, medium >= 0.5 and < 0.8, low < 0.5."""
+    if confidence >= 0.8:
+        return "high"
+    return "medium" if confidence >= 0.5 else "low"
+
+
+def band_filter(band: str, field: str = "confidence") -> Q:
+    lo, hi = CONFIDENCE_BANDS[band]
+    q = Q()
+    if lo is not None:
+        q &= Q(**{f"{field}__gte": lo})
+    if hi is not None:
+        q &= Q(**{f"{field}__lt": hi})
+    return q
+
+
+def investigation_summary(*, period: Period, repository: int | None = None) -> dict:
+    """Confidence histogram (tenths; 1.0 in the last bin), per-day mean confidence, and
+    facts by type (count, mean confidence) over the investigations inside the period."""
+    investigations = Investigation.objects.filter(
+        period.filter("occurred_at"), _in_repository("test_case__repository", repository)
+    )
+    bins = {
+        f"b{i}": Count(
+            "id", filter=Q(confidence__gte=i / 10) & (Q(confidence__lt=(i + 1) / 10) if i < 9 else Q())
+        )
+        for i in range(10)
+    }
+    histogram = investigations.aggregate(**bins, total=Count("id"))
+    over_time = list(
+        investigations.annotate(day=TruncDate("occurred_at", tzinfo=UTC))
+        .values("day")
+        .annotate(count=Count("id"), mean_confidence=Avg("confidence"))
+        .order_by("day")
+    )
+    facts = list(
+        InvestigationFact.objects.filter(investigation__in=investigations)
+        .values("fact_type")
+        .annotate(count=Count("id"), mean_confidence=Avg("confidence"))
+        .order_by("-count", "fact_type")
+    )
+    return {
+        "histogram": [histogram[f"b{i}"] for i in range(10)],
+        "total": histogram["total"],
+        "over_time": over_time,
+        "facts_by_type": facts,
+    }
+
+
+# ---------------------------------------------------------------- deliveries
+
+
+def delivery_health(*, now: datetime | None = None) -> dict:
+    """Deliveries received in the last 24 h, and how many were invalid or failed."""
+    now = now or timezone.now()
+    return Delivery.objects.filter(received_at__gt=now - timedelta(hours=24), received_at__lte=now).aggregate(
+        total=Count("id"),
+        invalid=Count("id", filter=Q(outcome=Delivery.Outcome.INVALID)),
+        failed=Count("id", filter=Q(outcome=Delivery.Outcome.FAILED)),
+    )
+
+
+# ---------------------------------------------------------------- test lists
 
 
 def test_cases() -> QuerySet[TestCase]:
@@ -10,9 +587,13 @@ def test_cases() -> QuerySet[TestCase]:
     return (
         TestCase.objects.select_related("repository")
         .prefetch_related(Prefetch("owners", queryset=Owner.objects.order_by("key")))
-        .order_by("-status_since", "name")
+        .order_by(F("status_since").desc(nulls_last=True), "name")
     )
 
 
 def status_history(test_case: TestCase, *, limit: int = 200) -> QuerySet[StatusChange]:
     return test_case.status_changes.order_by("-occurred_at", "-id")[:limit]
+
+
+def end_of_day(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)

@@ -1,0 +1,202 @@
+"""The query functions against a known history (METRICS.md definitions)."""
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from dashboard import queries
+from dashboard.queries import Interval, Period
+from events import payloads
+from events.models import TestCase
+from tests.events.factories import MONITOR, at, deliver, fake_test
+
+pytestmark = pytest.mark.django_db
+MONITOR_B = uuid.UUID(int=999)
+
+
+def change(test, when, previous, new, msg_id=None, monitor_type="pass_on_retry"):
+    return deliver(
+        payloads.status_changed(
+            test, at=when, previous=previous, new=new, monitor_id=MONITOR, monitor_type=monitor_type
+        ),
+        msg_id=msg_id,
+    )
+
+
+def seen(test, when):
+    """Any event that makes the test known without a status change."""
+    return deliver(
+        payloads.monitor_status_changed(
+            test, at=when, monitor_id=MONITOR_B, monitor_type="failure_rate", status="resolved"
+        )
+    )
+
+
+@pytest.fixture
+def history():
+    """Test 1 (@acme/web): H->F day 2, F->B day 4, B->H day 6, H->F day 20 (relapse, open).
+    Test 2 (@acme/web, @acme/api): H->F day 3, F->H day 13.
+    Test 3 (no owner): seen day 1, never changed.
+    Test 4 (@Acme/Web): first change F->H on day 5 (was FLAKY before; no start marker)."""
+    t1 = fake_test(1, codeowners=["@acme/web"])
+    t2 = fake_test(2, codeowners=["@acme/web", "@acme/api"])
+    t3 = fake_test(3, codeowners=[])
+    t4 = fake_test(4, codeowners=["@Acme/Web"])
+    seen(t1, at(1))
+    change(t1, at(2), "HEALTHY", "FLAKY")
+    change(t1, at(4), "FLAKY", "BROKEN")
+    change(t1, at(6), "BROKEN", "HEALTHY")
+    change(t1, at(20), "HEALTHY", "FLAKY")
+    change(t2, at(3), "HEALTHY", "FLAKY")
+    change(t2, at(13), "FLAKY", "HEALTHY")
+    seen(t3, at(1))
+    seen(t4, at(1, 5))
+    change(t4, at(5), "FLAKY", "HEALTHY")
+    return {"t1": t1, "t2": t2, "t3": t3, "t4": t4}
+
+
+NOW = datetime(2026, 5, 25, tzinfo=UTC)
+
+
+def test_status_timeline_intervals(history):
+    t1 = TestCase.objects.get(pk=history["t1"].id)
+    assert queries.status_timeline(t1) == [
+        Interval("HEALTHY", at(1), at(2)),
+        Interval("FLAKY", at(2), at(4)),
+        Interval("BROKEN", at(4), at(6)),
+        Interval("HEALTHY", at(6), at(20)),
+        Interval("FLAKY", at(20), None),
+    ]
+    t4 = TestCase.objects.get(pk=history["t4"].id)
+    assert queries.status_timeline(t4) == [
+        Interval("FLAKY", at(1, 5), at(5)),
+        Interval("HEALTHY", at(5), None),
+    ]
+    t3 = TestCase.objects.get(pk=history["t3"].id)
+    assert queries.status_timeline(t3) == [Interval("HEALTHY", at(1), None)]
+
+
+def test_episodes_and_relapse(history):
+    t1 = TestCase.objects.get(pk=history["t1"].id)
+    eps = queries.episodes(t1)
+    assert [(e.started_at, e.ended_at, e.relapse) for e in eps] == [
+        (at(2), at(6), False),
+        (at(20), None, True),
+    ]
+
+
+def test_status_counts_at_a_time(history):
+    # Day 3, 12:00: t1 FLAKY, t2 FLAKY, t3 HEALTHY, t4 FLAKY (before its first change).
+    assert queries.status_counts_at(at(3, 12)) == {"HEALTHY": 1, "FLAKY": 3, "BROKEN": 0}
+    assert queries.status_counts_at(at(4, 12)) == {"HEALTHY": 1, "FLAKY": 2, "BROKEN": 1}
+    # Before anything was known.
+    assert queries.status_counts_at(datetime(2026, 4, 1, tzinfo=UTC)) == {
+        "HEALTHY": 0,
+        "FLAKY": 0,
+        "BROKEN": 0,
+    }
+
+
+def test_status_summary_change_over_period(history):
+    summary = queries.status_summary(period=Period("7d", NOW))  # start = day 18
+    # Now: t1 FLAKY; t2, t3, t4 HEALTHY. At day 18: all four HEALTHY.
+    assert summary["status"]["FLAKY"] == {"now": 1, "change": 1}
+    assert summary["status"]["HEALTHY"] == {"now": 3, "change": -1}
+    assert summary["total"] == 4 and summary["quarantined"] == 0
+
+
+def test_status_trend_matches_status_at_end_of_each_day(history):
+    series = queries.status_trend(period=Period("30d", NOW))
+    assert series[0]["day"] == date(2026, 4, 25) and series[-1]["day"] == date(2026, 5, 25)
+    by_day = {row["day"]: row for row in series}
+    for row in series:
+        expected = queries.status_counts_at(queries.end_of_day(row["day"]) - timedelta(microseconds=1))
+        assert {k: row[k] for k in expected} == expected, row["day"]
+    assert by_day[date(2026, 5, 4)]["BROKEN"] == 1
+
+
+def test_transitions_per_day(history):
+    rows = queries.transitions_per_day(period=Period("all", NOW))
+    assert {(r["day"], r["new_status"], r["count"]) for r in rows} >= {
+        (date(2026, 5, 2), "FLAKY", 1),
+        (date(2026, 5, 4), "BROKEN", 1),
+        (date(2026, 5, 6), "HEALTHY", 1),
+    }
+    assert sum(r["count"] for r in rows) == 7
+
+
+def test_owner_stats(history):
+    rows = {r["owner"]: r for r in queries.owner_stats(period=Period("all", NOW))}
+    assert set(rows) == {"@acme/web", "@acme/api", "(no owner)"}  # @Acme/Web is @acme/web
+    web = rows["@acme/web"]
+    assert (web["tests"], web["flaky"], web["broken"]) == (3, 1, 0)
+    # Closed episodes of @acme/web tests: t1 day 2->6 (4 days), t2 day 3->13 (10 days).
+    assert web["median_time_to_fix"] == timedelta(days=7)
+    assert web["oldest_open_since"] == at(20)
+    assert web["relapses"] == 1
+    api = rows["@acme/api"]
+    assert (api["tests"], api["median_time_to_fix"], api["relapses"]) == (1, timedelta(days=10), 0)
+    assert rows["(no owner)"]["tests"] == 1 and rows["(no owner)"]["median_time_to_fix"] is None
+
+
+def test_owner_stats_period_limits_fixes_to_those_ending_inside(history):
+    rows = {
+        r["owner"]: r for r in queries.owner_stats(period=Period("7d", datetime(2026, 5, 15, tzinfo=UTC)))
+    }
+    # Period day 8..15: only t2's fix (ended day 13) counts.
+    assert rows["@acme/web"]["median_time_to_fix"] == timedelta(days=10)
+    assert rows["@acme/web"]["relapses"] == 0
+
+
+def test_median_time_to_fix_overall(history):
+    assert queries.median_time_to_fix(period=Period("all", NOW)) == timedelta(days=7)
+    assert queries.median_time_to_fix(period=Period("7d", NOW)) is None
+
+
+def test_monitor_summary(history):
+    t1 = history["t1"]
+    for day, status in [(2, "active"), (6, "resolved"), (19, "active")]:
+        deliver(
+            payloads.monitor_status_changed(
+                t1, at=at(day), monitor_id=MONITOR, monitor_type="pass_on_retry", status=status
+            )
+        )
+    summary = queries.monitor_summary(period=Period("all", NOW))
+    assert summary["median_time_to_resolve"] == {"pass_on_retry": timedelta(days=4)}
+    assert [(s.monitor_id, s.test_case_id) for s in summary["active_now"]] == [(MONITOR, t1.id)]
+    assert summary["flapping"][0]["activations"] == 2
+    assert sum(a["count"] for a in summary["activations"]) == 2
+
+
+def test_investigation_summary_bins_and_bands():
+    t = fake_test(9)
+    for i, confidence in enumerate([0.0, 0.05, 0.5, 0.79, 0.8, 1.0]):
+        deliver(
+            payloads.investigation_completed(
+                t,
+                at=at(2 + i),
+                investigation_id=uuid.UUID(int=500 + i),
+                confidence=confidence,
+                markdown_summary="",
+                failure_message="",
+                facts=[
+                    {"fact_type": "CI_LOGS", "content": "", "confidence": 0.5},
+                    {"fact_type": "GIT_BLAME", "content": "", "confidence": 1.0},
+                ],
+            )
+        )
+    summary = queries.investigation_summary(period=Period("all", NOW))
+    assert summary["histogram"] == [2, 0, 0, 0, 0, 1, 0, 1, 1, 1]
+    assert summary["total"] == 6
+    assert {f["fact_type"]: (f["count"], f["mean_confidence"]) for f in summary["facts_by_type"]} == {
+        "CI_LOGS": (6, 0.5),
+        "GIT_BLAME": (6, 1.0),
+    }
+    assert [queries.confidence_band(c) for c in (0.49, 0.5, 0.79, 0.8, 1.0)] == [
+        "low",
+        "medium",
+        "medium",
+        "high",
+        "high",
+    ]
