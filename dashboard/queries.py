@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Avg, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Avg, Case, Count, Value, When, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -35,6 +35,10 @@ from events.models import (
 )
 
 NO_OWNER = "(no owner)"
+# Severity order for sorting: HEALTHY < FLAKY < BROKEN (Trunk's priority).
+STATUS_RANK = Case(
+    When(status=Status.BROKEN, then=Value(2)), When(status=Status.FLAKY, then=Value(1)), default=Value(0)
+)
 RELAPSE_WINDOW = timedelta(days=30)
 CONFIDENCE_BANDS = {"high": (0.8, None), "medium": (0.5, 0.8), "low": (None, 0.5)}
 
@@ -584,11 +588,74 @@ def delivery_health(*, now: datetime | None = None) -> dict:
 
 def test_cases() -> QuerySet[TestCase]:
     """Tests with what a list row shows, in a fixed number of queries."""
-    return (
-        TestCase.objects.select_related("repository")
-        .prefetch_related(Prefetch("owners", queryset=Owner.objects.order_by("key")))
-        .order_by(F("status_since").desc(nulls_last=True), "name")
+    return TestCase.objects.select_related("repository", "assignee").prefetch_related(
+        Prefetch("owners", queryset=Owner.objects.order_by("key"))
     )
+
+
+NO_OWNER_PARAM = "none"  # `owner=none`: tests without owners
+# `sort` values and the field each orders by ("-" in front: descending).
+SORTS = {
+    "name": "name",
+    "status": "status_rank",
+    "status_since": "status_since",
+    "failure_rate": "failure_rate_last_7d",
+    "prs_impacted": "pull_requests_impacted_last_7d",
+}
+DEFAULT_SORT = "-status_since"
+
+
+def filter_test_cases(
+    tests: QuerySet[TestCase],
+    *,
+    repository: int | None = None,
+    status: str | None = None,
+    owner: str | None = None,
+    quarantined: bool | None = None,
+    variant: str | None = None,
+    triage: str | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+) -> QuerySet[TestCase]:
+    """The one implementation of the test filters shared by the tests page, its CSV and
+    the API (parameters `repository`, `status`, `owner`, `quarantined`, `variant`,
+    `triage`, `q`, `sort`). Values must be validated by the caller (a form or a
+    filterset): `status` upper case, `owner` an owner name in any case or "none"."""
+    if repository:
+        tests = tests.filter(repository=repository)
+    if status:
+        tests = tests.filter(status=status.upper())
+    if owner:
+        if owner.casefold() == NO_OWNER_PARAM:
+            tests = tests.filter(~Exists(TestCaseOwner.objects.filter(test_case=OuterRef("pk"))))
+        else:
+            # Owners compare case-insensitively: filter on the normalised key (indexed).
+            tests = tests.filter(
+                Exists(TestCaseOwner.objects.filter(test_case=OuterRef("pk"), owner__key=owner.casefold()))
+            )
+    if quarantined is not None:
+        tests = tests.filter(quarantined=quarantined)
+    if variant is not None and variant != "":
+        tests = tests.filter(variant=variant)
+    if triage:
+        tests = tests.filter(triage_state=triage)
+    if q:
+        tests = tests.filter(Q(name__icontains=q) | Q(classname__icontains=q) | Q(file_path__icontains=q))
+    return sort_test_cases(tests, sort)
+
+
+def sort_test_cases(tests: QuerySet[TestCase], sort: str | None) -> QuerySet[TestCase]:
+    """`sort` is one of SORTS, "-" in front for descending; status sorts by severity.
+    Empty values (never changed, no failure rate) come last when descending."""
+    sort = sort or DEFAULT_SORT
+    key = sort.removeprefix("-")
+    if key not in SORTS:
+        return sort_test_cases(tests, DEFAULT_SORT)
+    if key == "status":
+        tests = tests.annotate(status_rank=STATUS_RANK)
+    field = F(SORTS[key])
+    primary = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_first=True)
+    return tests.order_by(primary, "name", "id")
 
 
 def status_history(test_case: TestCase, *, limit: int = 200) -> QuerySet[StatusChange]:

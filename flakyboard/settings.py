@@ -46,8 +46,14 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "events",
     "dashboard",
+    "api",
 ]
 
 MIDDLEWARE = [

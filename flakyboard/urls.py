@@ -9,5 +9,6 @@ urlpatterns = [
     path("healthz", event_views.healthz, name="healthz"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
     path("", include("dashboard.urls")),
 ]
