@@ -353,7 +353,10 @@ def _investigation_completed(p: _Reader, event_type: str) -> InvestigationComple
 def _quarantining_setting_changed(p: _Reader, event_type: str) -> QuarantineSettingChanged:
     change = p.obj("quarantine_setting_changed")
     actor = change.obj("actor", required=False)
-    occurred_at = change.time("timestamp", required=False) or p.time("timestamp")
+    # The event time sits inside the change; a top-level `timestamp` is the fallback.
+    occurred_at = change.time("timestamp", required=False) or p.time("timestamp", required=False)
+    if occurred_at is None:
+        raise PayloadError("quarantine_setting_changed.timestamp", "required field is missing")
     return QuarantineSettingChanged(
         event_type=event_type,
         occurred_at=occurred_at,

@@ -36,12 +36,16 @@ class FakeTest:
     failure_rate_last_7d: float = 0.0
     pull_requests_impacted_last_7d: int = 0
 
+    @property
+    def parent(self) -> str:
+        return self.file_path.rsplit("/", 1)[0] if "/" in self.file_path else ""
+
     def as_payload(self) -> dict[str, Any]:
         return {
             "id": str(self.id),
             "name": self.name,
             "classname": self.classname,
-            "parent": self.file_path.rsplit("/", 1)[0] if "/" in self.file_path else "",
+            "parent": self.parent,
             "file_path": self.file_path,
             "html_url": f"https://app.trunk.io/demo/flaky-tests/test/{self.id}",
             "codeowners": list(self.codeowners),
@@ -60,7 +64,7 @@ class FakeTest:
             "codeowners": list(self.codeowners),
             "quarantine": self.quarantined,
             "variant": self.variant,
-            "test_suite": self.classname,
+            "test_suite": self.parent,  # v1 names the parent suite `test_suite`
             "repository": {"html_url": self.repository.html_url} if self.repository else None,
             "failure_rate_last_7d": round(self.failure_rate_last_7d, 4),
             "pull_requests_impacted_last_7d": self.pull_requests_impacted_last_7d,

@@ -205,13 +205,22 @@ def test_investigation_summary_bins_and_bands():
 def test_filter_and_sort_test_cases(history):
     base = queries.test_cases()
     names = lambda qs: [t.name for t in qs]  # noqa: E731
-    assert names(queries.filter_test_cases(base, owner="@ACME/WEB", sort="name")) == ["test_case_1", "test_case_2", "test_case_4"]
+    assert names(queries.filter_test_cases(base, owner="@ACME/WEB", sort="name")) == [
+        "test_case_1",
+        "test_case_2",
+        "test_case_4",
+    ]
     assert names(queries.filter_test_cases(base, owner="none")) == ["test_case_3"]
     assert names(queries.filter_test_cases(base, status="flaky")) == ["test_case_1"]
     assert names(queries.filter_test_cases(base, q="SUITE/TEST_2")) == ["test_case_2"]
     assert names(queries.filter_test_cases(base, sort="-status"))[0] == "test_case_1"
     # Never-changed tests sort last by -status_since, first by status_since.
-    assert names(queries.filter_test_cases(base, sort="-status_since")) == ["test_case_1", "test_case_2", "test_case_4", "test_case_3"]
+    assert names(queries.filter_test_cases(base, sort="-status_since")) == [
+        "test_case_1",
+        "test_case_2",
+        "test_case_4",
+        "test_case_3",
+    ]
     assert names(queries.filter_test_cases(base, sort="status_since"))[0] == "test_case_3"
     assert names(queries.filter_test_cases(base, sort="bogus")) == names(queries.filter_test_cases(base))
     assert queries.filter_test_cases(base, quarantined=True).count() == 0

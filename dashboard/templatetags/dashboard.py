@@ -1,0 +1,55 @@
+from datetime import timedelta
+
+from django import template
+from django.utils.html import format_html, json_script
+
+register = template.Library()
+
+
+@register.simple_tag
+def chart(figure: dict | None, chart_id: str, empty: str = "No data for this period."):
+    """A chart container drawn by charts.js from a JSON data island, or the empty state."""
+    if figure is None:
+        return format_html('<div class="chart-empty" id="{}"><p>{}</p></div>', chart_id, empty)
+    return format_html(
+        '<div class="chart" id="{}" data-chart="{}-data" role="img" aria-label="{}"></div>{}',
+        chart_id,
+        chart_id,
+        (figure.get("layout", {}).get("title", {}) or {}).get("text", "chart"),
+        json_script(figure, f"{chart_id}-data"),
+    )
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """A compact duration: 3d 4h, 5h 12m, 40m."""
+    if value is None:
+        return "—"
+    minutes = int(value.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m"
+
+
+@register.filter
+def signed(value: int) -> str:
+    return f"+{value}" if value > 0 else ("±0" if value == 0 else f"−{abs(value)}")
+
+
+@register.simple_tag(takes_context=True)
+def query(context, **changes) -> str:
+    """The current query string with some parameters changed (None removes one)."""
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = value
+    if "page" not in changes:
+        params.pop("page", None)  # a new filter starts again on page 1
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"

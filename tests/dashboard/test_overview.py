@@ -1,0 +1,58 @@
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_overview_requires_login(client):
+    response = client.get(reverse("dashboard:overview"))
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_overview_public_dashboard_setting(client, settings):
+    settings.FLAKYBOARD_PUBLIC_DASHBOARD = True
+    assert client.get(reverse("dashboard:overview")).status_code == 200
+
+
+def test_overview_empty_state(reader_client):
+    response = reader_client.get(reverse("dashboard:overview"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "No test is known in this period yet." in body
+    assert "No status change yet." in body
+
+
+def test_overview_with_data_has_charts_and_numbers(reader_client, load_demo):
+    load_demo(tests=20, days=30)
+    response = reader_client.get(reverse("dashboard:overview"), {"period": "all"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    for chart_id in ("trend-chart-data", "transitions-chart-data", "owners-chart-data"):
+        assert f'id="{chart_id}"' in body
+    summary = response.context["summary"]
+    assert summary["total"] == 20
+    assert summary["status"]["FLAKY"]["now"] + summary["status"]["BROKEN"]["now"] > 0
+    assert response["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_overview_recent_changes_partial_for_htmx(reader_client, load_demo):
+    load_demo(tests=10, days=20)
+    response = reader_client.get(
+        reverse("dashboard:overview"), headers={"HX-Request": "true", "HX-Target": "recent-changes"}
+    )
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="recent-changes"')
+    assert "<html" not in body
+
+
+@pytest.mark.parametrize("size", [10, 40])
+def test_overview_query_budget_does_not_grow(reader_client, load_demo, django_assert_max_num_queries, size):
+    load_demo(tests=size, days=30)
+    with django_assert_max_num_queries(20):
+        assert reader_client.get(reverse("dashboard:overview"), {"period": "90d"}).status_code == 200
+
+
+def test_bad_period_and_repository_fall_back(reader_client):
+    response = reader_client.get(reverse("dashboard:overview"), {"period": "bogus", "repository": "x"})
+    assert response.status_code == 200
+    assert response.context["scope"].period.name == "30d"
