@@ -87,22 +87,30 @@ def upsert_repository(ref: parsing.RepositoryRef | None) -> Repository | None:
 
 
 def _owner_ids(codeowners: tuple[str, ...], at: datetime) -> list[int]:
-    """Owner rows for these names; the spelling shown is the earliest by event time."""
+    """Owner rows for these names; the spelling shown is the earliest by event time.
+
+    Same event time: the smaller spelling wins, so the result is order-independent.
+    Two statements in the common case; an UPDATE only when this event is earlier.
+    """
     by_key: dict[str, str] = {}
     for name in codeowners:
-        by_key.setdefault(name.casefold(), name)
+        key = name.casefold()
+        by_key[key] = min(by_key.get(key, name), name)
     if not by_key:
         return []
     Owner.objects.bulk_create(
         [Owner(key=key, name=name, first_seen_at=at) for key, name in by_key.items()],
         ignore_conflicts=True,
     )
-    for key, name in by_key.items():
-        # Same event time: the smaller spelling wins, so the result is order-independent.
-        Owner.objects.filter(key=key).filter(
-            Q(first_seen_at__gt=at) | Q(first_seen_at=at, name__gt=name)
-        ).update(name=name, first_seen_at=at)
-    return list(Owner.objects.filter(key__in=by_key).values_list("id", flat=True))
+    owners = list(Owner.objects.filter(key__in=by_key).values_list("id", "key", "name", "first_seen_at"))
+    for pk, key, name, first_seen_at in owners:
+        ours = by_key[key]
+        if (at, ours) < (first_seen_at, name):
+            # Guarded again in SQL: a concurrent delivery may have moved it meanwhile.
+            Owner.objects.filter(pk=pk).filter(
+                Q(first_seen_at__gt=at) | Q(first_seen_at=at, name__gt=ours)
+            ).update(name=ours, first_seen_at=at)
+    return [pk for pk, *_ in owners]
 
 
 def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> None:
