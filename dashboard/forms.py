@@ -37,6 +37,12 @@ class Scope:
     def repository_id(self) -> int | None:
         return self.repository.pk if self.repository else None
 
+    @property
+    def label(self) -> str:
+        """"Last 30 days · acme/web": what the page's numbers cover."""
+        period = dict(PERIOD_CHOICES)[self.period.name]
+        return f"{period} · {self.repository}" if self.repository else period
+
 
 def scope_from(request: HttpRequest) -> Scope:
     form = ScopeForm(request.GET)

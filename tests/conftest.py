@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from svix.webhooks import Webhook
 
+from events import demo
+
 TEST_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldCBvZiB0cnVuaw=="
 WEBHOOK_URL = "/webhooks/trunk/"
@@ -50,3 +52,25 @@ def signed_post(client):
 
 def stale(minutes: int) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+# A fixed "now" keeps the generated history identical from run to run.
+DEMO_NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def load_demo(db):
+    """load_demo(tests=20, days=30): deliver a generated history; returns the plan size."""
+
+    def load(*, tests: int = 20, days: int = 30, seed: int = 7, repositories: int = 2) -> int:
+        from tests.events.factories import deliver  # imports Django models: after setup
+
+        messages = demo.generate_history(
+            now=DEMO_NOW, tests=tests, days=days, seed=seed, repositories=repositories
+        )
+        plan = demo.plan_deliveries(messages, seed=seed, id_prefix=f"msg_t{seed}_{tests}_")
+        for msg_id, payload in plan:
+            deliver(json.dumps(payload), msg_id=msg_id)
+        return len(plan)
+
+    return load

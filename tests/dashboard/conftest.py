@@ -1,32 +1,6 @@
-"""Dashboard fixtures: users, logged-in clients, and demo data at chosen sizes, delivered
-through the real ingest path (signed, verified, stored, projected)."""
-
-import json
-from datetime import UTC, datetime
+"""Dashboard fixtures: users and logged-in clients (demo data: `load_demo`, tests/conftest.py)."""
 
 import pytest
-
-from events import demo
-from tests.events.factories import deliver
-
-# A fixed "now" keeps the generated history identical from run to run.
-DEMO_NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def load_demo(db):
-    """load_demo(tests=20, days=30): deliver a generated history; returns the plan size."""
-
-    def load(*, tests: int = 20, days: int = 30, seed: int = 7, repositories: int = 2) -> int:
-        messages = demo.generate_history(
-            now=DEMO_NOW, tests=tests, days=days, seed=seed, repositories=repositories
-        )
-        plan = demo.plan_deliveries(messages, seed=seed, id_prefix=f"msg_t{seed}_{tests}_")
-        for msg_id, payload in plan:
-            deliver(json.dumps(payload), msg_id=msg_id)
-        return len(plan)
-
-    return load
 
 
 @pytest.fixture

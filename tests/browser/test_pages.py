@@ -1,0 +1,49 @@
+"""Each dashboard page in a real browser: it renders, its charts draw (plotly's SVG),
+no console error (CSP violations included), no failed request; screenshots saved."""
+
+import pytest
+
+from tests.browser.conftest import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_login_page_and_redirect(browser, live_server):
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/tests/")
+    assert "/accounts/login/" in page.url
+    assert page.locator("form.login").is_visible()
+    screenshot(page, "login")
+    page.close()
+
+
+def test_overview_draws_its_charts(logged_in):
+    page, problems, base = logged_in
+    page.goto(f"{base}/?period=all")
+    page.wait_for_selector("#trend-chart .main-svg")
+    for chart in ("#trend-chart", "#transitions-chart", "#owners-chart"):
+        assert page.locator(f"{chart} .main-svg").count() >= 1, chart
+    assert page.locator("#recent-changes li").count() > 0
+    screenshot(page, "overview")
+    problems.assert_none()
+
+
+def test_overview_period_selector_reloads_with_the_query_string(logged_in):
+    page, problems, base = logged_in
+    page.goto(f"{base}/")
+    page.select_option("select[name=period]", "7d")
+    page.wait_for_url("**period=7d**")
+    assert page.locator("select[name=period]").input_value() == "7d"
+    problems.assert_none()
+
+
+def test_overview_is_usable_on_a_phone(logged_in):
+    page, problems, base = logged_in
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/?period=all")
+    page.wait_for_selector("#trend-chart .main-svg")
+    # Nothing wider than the screen but scrollable tables.
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1
+    screenshot(page, "overview-390")
+    problems.assert_none()
