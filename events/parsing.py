@@ -412,14 +412,22 @@ def parse_event(payload: Any) -> Event:
 
 
 def event_time_of(payload: Any) -> datetime | None:
-    """Best-effort event time for a payload that did not parse (for the delivery row)."""
+    """Best-effort event time for a payload that did not parse (for the delivery row):
+    the places the known shapes keep it, first found wins."""
     if not isinstance(payload, dict):
         return None
-    for key in ("timestamp", "created_at"):
-        value = payload.get(key)
+    for path in (
+        ("timestamp",),
+        ("created_at",),
+        ("status_change", "current_status", "timestamp"),  # v1
+        ("quarantine_setting_changed", "timestamp"),
+    ):
+        value: Any = payload
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, str):
             try:
-                return _Reader({key: value}).time(key)
+                return _Reader({"t": value}).time("t")
             except PayloadError:
-                return None
+                continue
     return None

@@ -279,3 +279,12 @@ def test_healthz_checks_the_database(client):
     assert response.json() == {"status": "ok", "database": "ok"}
     with mock.patch("django.db.backends.utils.CursorWrapper.execute", side_effect=OperationalError("down")):
         assert client.get("/healthz").status_code == 503
+
+
+def test_invalid_v1_payload_still_records_its_nested_event_time(signed_post):
+    payload = fixture("test_case.status_changed__v1_without_type")
+    payload["test_case"]["id"] = "nope"
+    assert signed_post(payload).status_code == 200
+    delivery = Delivery.objects.get()
+    assert delivery.outcome == Delivery.Outcome.INVALID
+    assert delivery.occurred_at == datetime(2026, 4, 1, 8, tzinfo=UTC)

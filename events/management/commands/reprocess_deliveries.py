@@ -22,7 +22,12 @@ class Command(BaseCommand):
         if not deliveries.exists():
             self.stdout.write(f"No {status} deliveries.")
             return
-        outcomes = replay(deliveries)
+        # Fix the set first: reprocessing rewrites the very column this filters on.
+        outcomes = replay(
+            Delivery.objects.filter(pk__in=list(deliveries.values_list("pk", flat=True))).order_by(
+                "received_at", "id"
+            )
+        )
         summary = ", ".join(f"{n} now {o}" for o, n in sorted(outcomes.items()))
         self.stdout.write(self.style.SUCCESS(f"Reprocessed {sum(outcomes.values())} deliveries: {summary}."))
         if outcomes.get(Delivery.Outcome.FAILED):
