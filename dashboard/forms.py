@@ -95,6 +95,7 @@ class TestFilterForm(forms.Form):
 
 # ---- codeowners, monitors, investigations, deliveries
 # (imports kept in this section so that parallel additions to this module merge cleanly)
+from functools import cache  # noqa: E402
 from urllib.parse import urlencode  # noqa: E402
 
 from events.models import Delivery, Owner  # noqa: E402
@@ -122,7 +123,17 @@ def _event_type_choices() -> list[tuple[str, str]]:
 
 
 class _Filters(forms.Form):
-    """A GET filter form whose invalid fields are dropped (a stale link still opens)."""
+    """A GET filter form whose invalid fields are dropped (a stale link still opens).
+
+    Choices read from the database are fetched at most once per form (validating a
+    value and rendering the select share them), and only when needed."""
+
+    lazy_choices: dict = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, choices in self.lazy_choices.items():
+            self.fields[name].choices = cache(choices)
 
     def valid_data(self) -> dict:
         self.is_valid()
@@ -142,8 +153,9 @@ class InvestigationFilterForm(_Filters):
     """Filters of the investigations list (the repository is the page's scope)."""
 
     band = forms.ChoiceField(choices=BAND_CHOICES, required=False, label="Confidence")
-    owner = forms.ChoiceField(choices=_owner_choices, required=False)
-    fact_type = forms.ChoiceField(choices=_fact_type_choices, required=False, label="Fact type")
+    owner = forms.ChoiceField(required=False)
+    fact_type = forms.ChoiceField(required=False, label="Fact type")
+    lazy_choices = {"owner": _owner_choices, "fact_type": _fact_type_choices}
 
     def __init__(self, data=None, *args, **kwargs):
         if data is not None and data.get("owner"):
@@ -164,7 +176,8 @@ class DeliveryFilterForm(_Filters):
     """Filters of the deliveries table."""
 
     outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Delivery.Outcome.choices], required=False)
-    type = forms.ChoiceField(choices=_event_type_choices, required=False)
+    type = forms.ChoiceField(required=False)
+    lazy_choices = {"type": _event_type_choices}
 
     def filters(self) -> dict:
         data = self.valid_data()

@@ -73,13 +73,15 @@ def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
     if request.htmx and request.htmx.target == "owner-tests":
         response = render(request, "dashboard/codeowner_detail.html#owner-tests", context)
     else:
+        # owner_stats has no row for an owner without tests in the scope: show zeros.
         stats = next(
             (r for r in queries.owner_stats(period=period, repository=repository) if r["owner_key"] == key),
-            None,
+            {"owner_key": key, "owner": name, "tests": 0, "flaky": 0, "broken": 0, "quarantined": 0}
+            | {"median_time_to_fix": None, "oldest_open_since": None, "relapses": 0},
         )
         trend = queries.owner_status_trend(key, period=period, repository=repository)
         context |= {
-            "stats": _for_display(stats, scope) if stats else None,
+            "stats": _for_display(stats, scope),
             "trend_chart": charts.owner_status_trend(trend, owner=param, repository=repository),
         }
         response = render(request, "dashboard/codeowner_detail.html", context)
