@@ -121,3 +121,334 @@ def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int |
         ),
     )
     return to_json(fig)
+
+
+# ---- codeowners, monitors, investigations
+# (imports kept in this section so that parallel additions to this module merge cleanly)
+from datetime import date, timedelta  # noqa: E402
+from html import escape  # noqa: E402
+
+# low is red-ish, medium orange, high green (the status colours: same meaning of good and bad)
+BAND_COLORS = {"low": "#e03131", "medium": "#f08c00", "high": "#2f9e44"}
+BAND_LABELS = {"low": "Low (< 0.5)", "medium": "Medium (0.5–0.8)", "high": "High (≥ 0.8)"}
+# Monitor types get colours that do not read as a status (no green, orange or red).
+TYPE_PALETTE = ["#3b5bdb", "#7048e8", "#1098ad", "#d6336c", "#868e96", "#5c940d", "#ae3ec9", "#0b7285"]
+# Legends sit above the plot, under the title: below it they collide with the x-axis
+# title and rotated ticks on narrow screens.
+TOP_LEGEND = {
+    "orientation": "h",
+    "x": 0,
+    "xanchor": "left",
+    "y": 1.02,
+    "yanchor": "bottom",
+    "traceorder": "normal",
+}
+# The title pushes the top margin (automargin) so that a legend wrapping onto several
+# rows on a phone sits between the title and the plot instead of over them.
+TOP_TITLE = {"automargin": True, "pad": {"b": 10, "l": 4}}
+
+
+def _top_layout(title: str, x_title: str, y_title: str, **extra) -> dict:
+    """_layout with the legend (if any) above the plot, under the title; labelled axes
+    that make room for long labels."""
+    extra = {"xaxis": _axis(x_title), "yaxis": _axis(y_title, rangemode="tozero"), **extra}
+    layout = _layout(title, x_title, y_title, legend=TOP_LEGEND, **extra)
+    layout["title"] = {**layout["title"], **TOP_TITLE}
+    return layout
+
+
+def _axis(title: str, **extra) -> dict:
+    return {"title": {"text": title}, "gridcolor": "#eef0f4", "automargin": True, **extra}
+
+
+def _text(value: str) -> str:
+    """Untrusted text as a Plotly label: Plotly reads a subset of HTML in labels (<a>,
+    <b>, <br>, <span style>...) and decodes entities, so escaping shows it literally."""
+    return escape(value, quote=False)
+
+
+def investigations_url(**params) -> str:
+    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    return reverse("dashboard:investigations") + (f"?{query}" if query else "") + "#list"
+
+
+def owner_statuses(
+    owner_rows: Iterable[dict], *, limit: int = 30, repository: int | None = None
+) -> dict | None:
+    """Each owner's tests by status now (stacked horizontal bars, most troubled on top);
+    a segment links to the tests page filtered by that owner and status."""
+    rows = sorted(owner_rows, key=lambda r: (-r["flaky"] - r["broken"], -r["tests"], r["owner"].casefold()))
+    shown = rows[:limit]
+    if not shown:
+        return None
+    shown.reverse()  # Plotly draws the first category at the bottom
+    labels = [_text(r["owner"]) for r in shown]
+    counts = {
+        "BROKEN": [r["broken"] for r in shown],
+        "FLAKY": [r["flaky"] for r in shown],
+        "HEALTHY": [r["tests"] - r["flaky"] - r["broken"] for r in shown],
+    }
+    title = "Tests by status per owner" + (f" (top {limit} of {len(rows)})" if len(rows) > limit else "")
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=counts[status],
+                y=labels,
+                orientation="h",
+                name=status.title(),
+                marker={"color": STATUS_COLORS[status]},
+                customdata=[
+                    tests_url(owner=r["owner_key"] or "none", status=status, repository=repository)
+                    for r in shown
+                ],
+                hovertemplate=f"%{{y}}: %{{x}} {status.lower()}<extra></extra>",
+            )
+            for status in ("BROKEN", "FLAKY", "HEALTHY")
+        ],
+        layout=_top_layout(
+            title,
+            "Tests now",
+            "Owner",
+            barmode="stack",
+            hovermode="closest",
+            height=max(280, 110 + 24 * len(shown)),
+            margin={"l": 120, "r": 20, "t": 50, "b": 60},
+            xaxis=_axis("Tests now"),
+            yaxis=_axis("Owner"),
+        ),
+    )
+    return to_json(fig)
+
+
+def owner_status_trend(series: list[dict], *, owner: str, repository: int | None = None) -> dict | None:
+    """One owner's flaky and broken tests at the end of each day; a point links to the
+    owner's tests with that status (`owner` is the URL parameter: the key or "none")."""
+    if not series:
+        return None
+    days = [row["day"].isoformat() for row in series]
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=days,
+                y=[row[status] for row in series],
+                name=status.title(),
+                mode="lines",
+                line={"color": STATUS_COLORS[status], "width": 2, "shape": "hv"},
+                customdata=[tests_url(owner=owner, status=status, repository=repository)] * len(days),
+                hovertemplate=f"{status.title()}: %{{y}}<extra></extra>",
+            )
+            for status in ("FLAKY", "BROKEN")
+        ],
+        layout=_top_layout(
+            "Flaky and broken tests over time",
+            "Day (UTC)",
+            "Tests",
+            xaxis=_axis("Day (UTC)"),
+            yaxis=_axis("Tests", rangemode="tozero"),
+        ),
+    )
+    return to_json(fig)
+
+
+def _day_range(days: Iterable[date], start: date | None, end: date) -> list[date]:
+    first = start or min(days, default=end)
+    return [first + timedelta(days=i) for i in range((end - first).days + 1)]
+
+
+def monitor_activations(rows: list[dict], *, start: date | None, end: date) -> dict | None:
+    """Monitor activations per day (event time), stacked by monitor type."""
+    if not rows:
+        return None
+    days = _day_range((r["day"] for r in rows), start, end)
+    by = {(r["day"], r["type"]): r["count"] for r in rows}
+    types = sorted({r["type"] for r in rows})
+    x = [d.isoformat() for d in days]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=x,
+                y=[by.get((d, monitor_type), 0) for d in days],
+                name=_text(monitor_type),
+                marker={"color": TYPE_PALETTE[i % len(TYPE_PALETTE)]},
+                hovertemplate=f"{_text(monitor_type)}: %{{y}}<extra></extra>",
+            )
+            for i, monitor_type in enumerate(types)
+        ],
+        layout=_top_layout(
+            "Monitor activations per day",
+            "Day (UTC)",
+            "Activations",
+            barmode="stack",
+            xaxis=_axis("Day (UTC)"),
+            yaxis=_axis("Activations", rangemode="tozero"),
+        ),
+    )
+    return to_json(fig)
+
+
+def _duration_text(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
+
+def monitor_resolve_times(medians: dict[str, timedelta]) -> dict | None:
+    """Median time from a monitor's activation to its resolution, per monitor type."""
+    if not medians:
+        return None
+    types = sorted(medians, key=lambda t: medians[t])
+    in_days = max(medians.values()) >= timedelta(hours=48)
+    unit, scale = ("days", 86400) if in_days else ("hours", 3600)
+    fig = go.Figure(
+        go.Bar(
+            x=[round(medians[t].total_seconds() / scale, 2) for t in types],
+            y=[_text(t) for t in types],
+            orientation="h",
+            name="Median time to resolve",
+            marker={"color": PALETTE[0]},
+            text=[_duration_text(medians[t]) for t in types],
+            textposition="auto",
+            hovertemplate="%{y}: median %{text}<extra></extra>",
+        ),
+        layout=_top_layout(
+            "Median time to resolve per monitor type",
+            f"Median time to resolve ({unit})",
+            "Monitor type",
+            hovermode="closest",
+            height=max(240, 110 + 40 * len(types)),
+            xaxis=_axis(f"Median time to resolve ({unit})", rangemode="tozero"),
+            yaxis=_axis("Monitor type"),
+        ),
+    )
+    return to_json(fig)
+
+
+def _bin_band(i: int) -> str:
+    return "high" if i >= 8 else ("medium" if i >= 5 else "low")
+
+
+def confidence_histogram(histogram: list[int], *, period: str, repository: int | None = None) -> dict | None:
+    """Investigations by confidence in tenths (bars between the bin edges), coloured by
+    band; a bar links to the list filtered by its band."""
+    if not any(histogram):
+        return None
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=[round(i / 10 + 0.05, 2) for i in range(10) if _bin_band(i) == band],
+                y=[histogram[i] for i in range(10) if _bin_band(i) == band],
+                width=0.092,
+                name=BAND_LABELS[band],
+                marker={"color": BAND_COLORS[band]},
+                customdata=[
+                    [
+                        investigations_url(band=band, period=period, repository=repository),
+                        f"{i / 10:.1f}–{(i + 1) / 10:.1f}",
+                    ]
+                    for i in range(10)
+                    if _bin_band(i) == band
+                ],
+                hovertemplate="Confidence %{customdata[1]}: %{y} investigation(s)<extra>" + band + "</extra>",
+            )
+            for band in ("low", "medium", "high")
+        ],
+        layout=_top_layout(
+            "Investigations by confidence",
+            "Confidence",
+            "Investigations",
+            hovermode="closest",
+            xaxis=_axis("Confidence", range=[-0.02, 1.02], dtick=0.1, tickformat=".1f", zeroline=False),
+            yaxis=_axis("Investigations", rangemode="tozero"),
+        ),
+    )
+    return to_json(fig)
+
+
+def confidence_over_time(rows: list[dict]) -> dict | None:
+    """Mean confidence of the investigations completed each day (count on hover), with
+    the band thresholds drawn as guides."""
+    if not rows:
+        return None
+    fig = go.Figure(
+        go.Scatter(
+            x=[r["day"].isoformat() for r in rows],
+            y=[round(r["mean_confidence"], 3) for r in rows],
+            customdata=[r["count"] for r in rows],
+            name="Mean confidence",
+            mode="lines+markers",
+            line={"color": PALETTE[0], "width": 2},
+            marker={"size": 6},
+            hovertemplate="Mean confidence %{y:.2f} over %{customdata} investigation(s)<extra></extra>",
+        ),
+        layout=_top_layout(
+            "Mean confidence per day",
+            "Day (UTC)",
+            "Mean confidence",
+            xaxis=_axis("Day (UTC)"),
+            yaxis=_axis("Mean confidence", range=[0, 1.05]),
+            shapes=[
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "y0": y,
+                    "y1": y,
+                    "line": {"color": BAND_COLORS[band], "width": 1, "dash": "dot"},
+                }
+                for band, y in (("medium", 0.5), ("high", 0.8))
+            ],
+            annotations=[
+                {
+                    "xref": "paper",
+                    "x": 1,
+                    "xanchor": "right",
+                    "y": y,
+                    "yanchor": "bottom",
+                    "text": text,
+                    "showarrow": False,
+                    "font": {"size": 11, "color": BAND_COLORS[band]},
+                }
+                for band, y, text in (("medium", 0.5, "medium ≥ 0.5"), ("high", 0.8, "high ≥ 0.8"))
+            ],
+        ),
+    )
+    return to_json(fig)
+
+
+def facts_by_type(rows: list[dict], *, period: str, repository: int | None = None) -> dict | None:
+    """Facts per type (horizontal bars, most frequent on top) with their mean confidence
+    on hover; a bar links to the investigations that have such a fact."""
+    if not rows:
+        return None
+    rows = list(reversed(rows))  # Plotly draws the first category at the bottom
+    fig = go.Figure(
+        go.Bar(
+            x=[r["count"] for r in rows],
+            y=[_text(r["fact_type"]) for r in rows],
+            orientation="h",
+            name="Facts",
+            marker={"color": PALETTE[4]},
+            customdata=[
+                [
+                    investigations_url(fact_type=r["fact_type"], period=period, repository=repository),
+                    "—" if r["mean_confidence"] is None else f"{r['mean_confidence']:.2f}",
+                ]
+                for r in rows
+            ],
+            hovertemplate="%{y}: %{x} facts, mean confidence %{customdata[1]}<extra></extra>",
+        ),
+        layout=_top_layout(
+            "Facts by type",
+            "Facts",
+            "Fact type",
+            hovermode="closest",
+            height=max(260, 110 + 34 * len(rows)),
+            xaxis=_axis("Facts", rangemode="tozero"),
+            yaxis=_axis("Fact type"),
+        ),
+    )
+    return to_json(fig)

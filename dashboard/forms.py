@@ -97,3 +97,110 @@ class TestFilterForm(forms.Form):
             "q": (data.get("q") or "").strip() or None,
             "sort": data.get("sort") or None,
         }
+
+
+# ---- codeowners, monitors, investigations, deliveries
+# (imports kept in this section so that parallel additions to this module merge cleanly)
+from functools import cache  # noqa: E402
+from urllib.parse import urlencode  # noqa: E402
+
+from events.models import Delivery, Owner  # noqa: E402
+
+BAND_CHOICES = [
+    ("", "Any confidence"),
+    ("high", "High (≥ 0.8)"),
+    ("medium", "Medium (0.5–0.8)"),
+    ("low", "Low (< 0.5)"),
+]
+NO_TYPE = "(none)"  # `type=(none)`: deliveries whose payload had no type
+
+
+def _owner_choices() -> list[tuple[str, str]]:
+    owners = Owner.objects.order_by("key").values_list("key", "name")
+    return [("", "Any owner"), (queries.NO_OWNER_PARAM, queries.NO_OWNER), *owners]
+
+
+def _fact_type_choices() -> list[tuple[str, str]]:
+    return [("", "Any fact type"), *((t, t) for t in queries.fact_types())]
+
+
+def _event_type_choices() -> list[tuple[str, str]]:
+    return [("", "Any type"), *((t or NO_TYPE, t or "(no type)") for t in queries.delivery_event_types())]
+
+
+class _Filters(forms.Form):
+    """A GET filter form whose invalid fields are dropped (a stale link still opens).
+
+    Choices read from the database are fetched at most once per form (validating a
+    value and rendering the select share them), and only when needed."""
+
+    lazy_choices: dict = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, choices in self.lazy_choices.items():
+            self.fields[name].choices = cache(choices)
+
+    def valid_data(self) -> dict:
+        self.is_valid()
+        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if k not in self.errors}
+
+
+class OwnerTestsForm(_Filters):
+    """The status filter of a codeowner's tests table."""
+
+    status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
+
+    def filters(self) -> dict:
+        return {"status": self.valid_data().get("status") or None}
+
+
+class InvestigationFilterForm(_Filters):
+    """Filters of the investigations list (the repository is the page's scope)."""
+
+    band = forms.ChoiceField(choices=BAND_CHOICES, required=False, label="Confidence")
+    owner = forms.ChoiceField(required=False)
+    fact_type = forms.ChoiceField(required=False, label="Fact type")
+    lazy_choices = {"owner": _owner_choices, "fact_type": _fact_type_choices}
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and data.get("owner"):
+            data = data.copy()
+            data["owner"] = data["owner"].casefold()  # owners compare case-insensitively
+        super().__init__(data, *args, **kwargs)
+
+    def filters(self) -> dict:
+        data = self.valid_data()
+        return {
+            "band": data.get("band") or None,
+            "owner": data.get("owner") or None,
+            "fact_type": data.get("fact_type") or None,
+        }
+
+
+class DeliveryFilterForm(_Filters):
+    """Filters of the deliveries table."""
+
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Delivery.Outcome.choices], required=False)
+    type = forms.ChoiceField(required=False)
+    lazy_choices = {"type": _event_type_choices}
+
+    def filters(self) -> dict:
+        data = self.valid_data()
+        event_type = data.get("type") or None
+        return {
+            "outcome": data.get("outcome") or None,
+            "event_type": "" if event_type == NO_TYPE else event_type,
+        }
+
+
+def scope_query(scope: Scope, **params) -> str:
+    """`?period=...&repository=...` (plus `params`) to keep the scope in a link; the
+    default period is left out."""
+    values = {
+        "period": None if scope.period.name == queries.DEFAULT_PERIOD else scope.period.name,
+        "repository": scope.repository_id,
+        **params,
+    }
+    query = urlencode({k: v for k, v in values.items() if v not in (None, "")})
+    return f"?{query}" if query else ""

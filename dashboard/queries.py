@@ -664,3 +664,186 @@ def status_history(test_case: TestCase, *, limit: int = 200) -> QuerySet[StatusC
 
 def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+# ---- added for the insight pages
+
+
+def _owner_condition(owner_key: str, alias: str = "tc") -> tuple[str, list]:
+    """SQL (and params) for "the test `alias` belongs to owner `owner_key`" ("" = no owner)."""
+    if owner_key == "":
+        return f"NOT EXISTS (SELECT 1 FROM events_testcaseowner ol WHERE ol.test_case_id = {alias}.id)", []
+    return (
+        f"""EXISTS (SELECT 1 FROM events_testcaseowner ol JOIN events_owner oo ON oo.id = ol.owner_id
+                     WHERE ol.test_case_id = {alias}.id AND oo.key = %s)""",
+        [owner_key],
+    )
+
+
+def owner_status_trend(owner_key: str, *, period: Period, repository: int | None = None) -> list[dict]:
+    """status_trend restricted to one owner's tests ("" = tests without owners): tests by
+    status at the end of each day of the period (METRICS: "Tests by status on day D").
+
+    The same SQL as status_trend (intervals of each test's status history, +1 on the day
+    an interval starts, -1 on the day it ends), with the owner condition added to both
+    places where tests are chosen. One query. status_trend is left as it is (its
+    signature is shared); it could delegate to a common helper later.
+    """
+    owned, owned_params = _owner_condition(owner_key)
+    rows = _sql(
+        f"""
+        WITH ordered AS (
+            SELECT sc.test_case_id, sc.occurred_at, sc.previous_status, sc.new_status,
+                   ROW_NUMBER() OVER w AS n,
+                   LEAD(sc.occurred_at) OVER w AS next_at
+              FROM events_statuschange sc
+              JOIN events_delivery d ON d.id = sc.delivery_id
+              JOIN events_testcase tc ON tc.id = sc.test_case_id
+             WHERE (%s IS NULL OR tc.repository_id = %s) AND {owned}
+            WINDOW w AS (PARTITION BY sc.test_case_id ORDER BY sc.occurred_at, d.svix_id)
+        ),
+        intervals AS (
+            SELECT tc.first_event_at AS started_at, o.occurred_at AS ended_at, o.previous_status AS status
+              FROM ordered o JOIN events_testcase tc ON tc.id = o.test_case_id
+             WHERE o.n = 1 AND tc.first_event_at < o.occurred_at
+            UNION ALL
+            SELECT occurred_at, next_at, new_status FROM ordered
+            UNION ALL
+            SELECT tc.first_event_at, NULL, 'HEALTHY' FROM events_testcase tc
+             WHERE (%s IS NULL OR tc.repository_id = %s) AND {owned}
+               AND NOT EXISTS (SELECT 1 FROM events_statuschange sc WHERE sc.test_case_id = tc.id)
+        ),
+        deltas AS (
+            SELECT {_day("started_at")} AS day, status, 1 AS delta FROM intervals
+            UNION ALL
+            SELECT {_day("ended_at")}, status, -1 FROM intervals WHERE ended_at IS NOT NULL
+        )
+        SELECT day, status, SUM(delta) FROM deltas GROUP BY day, status ORDER BY day
+        """,
+        [repository, repository, *owned_params, repository, repository, *owned_params],
+    )
+    return _running_daily_counts(rows, period)
+
+
+def _running_daily_counts(rows: list[tuple], period: Period) -> list[dict]:
+    """(day, status, net change) rows -> one row per day of the period with running counts."""
+    by_day: dict[date, dict[str, int]] = {}
+    for day, status, delta in rows:
+        by_day.setdefault(_as_date(day), {})[status] = int(delta)
+    if not by_day:
+        return []
+    running = {s.value: 0 for s in Status}
+    day = period.start.date() if period.start else min(by_day)
+    for d in sorted(k for k in by_day if k < day):  # days before the period feed the sum only
+        for status, delta in by_day[d].items():
+            running[status] += delta
+    series = []
+    while day <= period.now.date():
+        for status, delta in by_day.get(day, {}).items():
+            running[status] += delta
+        series.append({"day": day, **running})
+        day += timedelta(days=1)
+    return series
+
+
+def owner_by_param(value: str) -> Owner | None:
+    """The owner a URL names (any case), or None. `none` is not an owner (see NO_OWNER_PARAM)."""
+    return Owner.objects.filter(key=value.casefold()).first()
+
+
+def active_monitors_by_type(*, repository: int | None = None) -> dict[str, int]:
+    """Active (monitor, test) pairs now, per monitor type (one query)."""
+    return dict(
+        MonitorState.objects.filter(status=MonitorEvent.MonitorStatus.ACTIVE)
+        .filter(_in_repository("test_case__repository", repository))
+        .values_list("monitor__type")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+
+
+def investigation_list(
+    *,
+    period: Period,
+    repository: int | None = None,
+    band: str | None = None,
+    owner: str | None = None,
+    fact_type: str | None = None,
+) -> QuerySet[Investigation]:
+    """Investigations inside the period, newest first, with their test (and its
+    repository and owners, prefetched) and a `facts_count`: a fixed number of queries
+    per page. `band` is a CONFIDENCE_BANDS key; `owner` an owner in any case or "none"."""
+    investigations = Investigation.objects.filter(
+        period.filter("occurred_at"), _in_repository("test_case__repository", repository)
+    )
+    if band in CONFIDENCE_BANDS:
+        investigations = investigations.filter(band_filter(band))
+    if owner:
+        if owner.casefold() == NO_OWNER_PARAM:
+            investigations = investigations.filter(
+                ~Exists(TestCaseOwner.objects.filter(test_case=OuterRef("test_case")))
+            )
+        else:
+            investigations = investigations.filter(
+                Exists(
+                    TestCaseOwner.objects.filter(test_case=OuterRef("test_case"), owner__key=owner.casefold())
+                )
+            )
+    if fact_type:
+        investigations = investigations.filter(
+            Exists(InvestigationFact.objects.filter(investigation=OuterRef("pk"), fact_type=fact_type))
+        )
+    return (
+        investigations.select_related("test_case__repository")
+        .prefetch_related(Prefetch("test_case__owners", queryset=Owner.objects.order_by("key")))
+        .annotate(facts_count=Count("facts"))
+        .order_by("-occurred_at", "id")
+    )
+
+
+def fact_types() -> list[str]:
+    """Every fact type seen (for the filter's choices; one query on an indexed column)."""
+    return list(
+        InvestigationFact.objects.order_by("fact_type").values_list("fact_type", flat=True).distinct()
+    )
+
+
+def delivery_event_types() -> list[str]:
+    """Every stored delivery type ("" for none; one query on an indexed column)."""
+    return list(Delivery.objects.order_by("event_type").values_list("event_type", flat=True).distinct())
+
+
+PROJECTIONS = ("status_change", "monitor_event", "investigation", "quarantine_change")
+
+
+def delivery_list(
+    *,
+    period: Period,
+    repository: int | None = None,
+    outcome: str | None = None,
+    event_type: str | None = None,
+) -> QuerySet[Delivery]:
+    """Stored deliveries received inside the period (our clock: an invalid delivery has
+    no event time), newest first, without their bodies. With a repository: the
+    deliveries whose projected row belongs to a test of that repository."""
+    deliveries = Delivery.objects.filter(period.filter("received_at"))
+    if outcome:
+        deliveries = deliveries.filter(outcome=outcome)
+    if event_type is not None:
+        deliveries = deliveries.filter(event_type=event_type)
+    if repository:
+        in_repository = Q()
+        for relation in PROJECTIONS:
+            model = Delivery._meta.get_field(relation).related_model
+            in_repository |= Q(
+                Exists(model.objects.filter(delivery=OuterRef("pk"), test_case__repository=repository))
+            )
+        deliveries = deliveries.filter(in_repository)
+    return deliveries.defer("body", "headers", "error").order_by("-received_at", "-id")
+
+
+def delivery_with_projections(delivery_id: int) -> QuerySet[Delivery]:
+    """The delivery and whatever it projected (each with its test), in one query."""
+    return Delivery.objects.filter(pk=delivery_id).select_related(
+        *(f"{relation}__test_case" for relation in PROJECTIONS), "monitor_event__monitor"
+    )

@@ -1,19 +1,80 @@
-"""The deliveries pages (being built)."""
+"""The delivery log (staff only): every stored delivery, and one delivery as received."""
 
+import json
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 
+from .. import queries
 from ..access import dashboard_reader
-from ..forms import scope_from
+from ..forms import DeliveryFilterForm, scope_from, scope_query
+
+PER_PAGE = 50
 
 
-def _placeholder(title: str):
-    @dashboard_reader
-    def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        return render(request, "dashboard/placeholder.html", {"title": title, "scope": scope_from(request)})
+def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Raw payloads and headers are for staff, even when the dashboard is public:
+    anonymous users are sent to log in, other users get 403."""
 
-    return view
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
-deliveries = _placeholder("Deliveries")
-delivery_detail = _placeholder("Delivery")
+@dashboard_reader
+@staff_only
+def deliveries(request: HttpRequest) -> HttpResponse:
+    scope = scope_from(request)
+    form = DeliveryFilterForm(request.GET)
+    filters = form.filters()
+    rows = queries.delivery_list(period=scope.period, repository=scope.repository_id, **filters)
+    # One COUNT (the paginator caches it) and one page of rows, whatever the table size.
+    page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
+    filtered = filters["outcome"] is not None or filters["event_type"] is not None
+    context = {"scope": scope, "form": form, "page": page, "filtered": filtered}
+    partial = "#table" if request.htmx and request.htmx.target == "table" else ""
+    response = render(request, f"dashboard/deliveries.html{partial}", context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+def pretty_body(body: str) -> str:
+    """The body indented when it is JSON, else as received (the template escapes it)."""
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to re-indent
+        return body
+
+
+@dashboard_reader
+@staff_only
+def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    delivery = get_object_or_404(queries.delivery_with_projections(delivery_id))
+    projected = []
+    for relation in queries.PROJECTIONS:
+        row = getattr(delivery, relation, None)
+        if row is not None:
+            projected.append({"kind": relation, "row": row, "test": row.test_case})
+    scope = scope_from(request)
+    context = {
+        "scope": scope,
+        "back_url": reverse("dashboard:deliveries") + scope_query(scope),
+        "delivery": delivery,
+        "body": pretty_body(delivery.body),
+        "headers": sorted(delivery.headers.items()) if isinstance(delivery.headers, dict) else [],
+        "projected": projected,
+    }
+    return render(request, "dashboard/delivery_detail.html", context)

@@ -1,18 +1,42 @@
-"""The investigations pages (being built)."""
+"""The investigations page: confidence, facts, and a filterable list."""
 
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 
+from .. import charts, queries
 from ..access import dashboard_reader
-from ..forms import scope_from
+from ..forms import InvestigationFilterForm, scope_from
+
+PER_PAGE = 25
 
 
-def _placeholder(title: str):
-    @dashboard_reader
-    def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        return render(request, "dashboard/placeholder.html", {"title": title, "scope": scope_from(request)})
-
-    return view
-
-
-investigations = _placeholder("Investigations")
+@dashboard_reader
+def investigations(request: HttpRequest) -> HttpResponse:
+    scope = scope_from(request)
+    period, repository = scope.period, scope.repository_id
+    form = InvestigationFilterForm(request.GET)
+    filters = form.filters()
+    items = queries.investigation_list(period=period, repository=repository, **filters)
+    page = Paginator(items, PER_PAGE).get_page(request.GET.get("page"))
+    for investigation in page:  # one fetched page: the band of each row for its badge
+        investigation.band = queries.confidence_band(investigation.confidence)
+    context = {"scope": scope, "form": form, "page": page, "filtered": any(filters.values())}
+    if request.htmx and request.htmx.target == "list":
+        response = render(request, "dashboard/investigations.html#list", context)
+    else:
+        summary = queries.investigation_summary(period=period, repository=repository)
+        context |= {
+            "summary": summary,
+            "histogram_chart": charts.confidence_histogram(
+                summary["histogram"], period=period.name, repository=repository
+            ),
+            "over_time_chart": charts.confidence_over_time(summary["over_time"]),
+            "facts_chart": charts.facts_by_type(
+                summary["facts_by_type"], period=period.name, repository=repository
+            ),
+        }
+        response = render(request, "dashboard/investigations.html", context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response

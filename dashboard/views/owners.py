@@ -1,19 +1,89 @@
-"""The owners pages (being built)."""
+"""The codeowners pages: every owner's tests by status and fix figures, and one owner's
+tests and trend."""
 
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 
+from .. import charts, queries
 from ..access import dashboard_reader
-from ..forms import scope_from
+from ..forms import OwnerTestsForm, Scope, scope_from, scope_query
+
+TESTS_PER_PAGE = 25
 
 
-def _placeholder(title: str):
-    @dashboard_reader
-    def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        return render(request, "dashboard/placeholder.html", {"title": title, "scope": scope_from(request)})
+def _for_display(row: dict, scope: Scope) -> dict:
+    """An owner_stats row with its links (the owner's page, its tests by status; an owner
+    parameter is the key, or "none") and the age of its oldest open episode."""
+    param = row["owner_key"] or queries.NO_OWNER_PARAM
+    oldest = row["oldest_open_since"]
+    repository = scope.repository_id
+    return {
+        **row,
+        "param": param,
+        "url": reverse("dashboard:codeowner-detail", args=[param]) + scope_query(scope),
+        "tests_url": charts.tests_url(owner=param, repository=repository),
+        "flaky_url": charts.tests_url(owner=param, status="FLAKY", repository=repository),
+        "broken_url": charts.tests_url(owner=param, status="BROKEN", repository=repository),
+        "quarantined_url": charts.tests_url(owner=param, quarantined="true", repository=repository),
+        "oldest_open_age": scope.period.now - oldest if oldest else None,
+    }
 
-    return view
+
+@dashboard_reader
+def codeowners(request: HttpRequest) -> HttpResponse:
+    scope = scope_from(request)
+    rows = queries.owner_stats(period=scope.period, repository=scope.repository_id)
+    context = {
+        "scope": scope,
+        "owners": [_for_display(row, scope) for row in rows],
+        "owners_chart": charts.owner_statuses(rows, repository=scope.repository_id),
+    }
+    return render(request, "dashboard/codeowners.html", context)
 
 
-codeowners = _placeholder("Codeowners")
-codeowner_detail = _placeholder("Codeowner")
+@dashboard_reader
+def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
+    scope = scope_from(request)
+    period, repository = scope.period, scope.repository_id
+    if owner.casefold() == queries.NO_OWNER_PARAM:
+        key, name = "", queries.NO_OWNER
+    else:
+        found = queries.owner_by_param(owner)
+        if found is None:
+            raise Http404("No such owner.")
+        key, name = found.key, found.name
+    param = key or queries.NO_OWNER_PARAM
+
+    form = OwnerTestsForm(request.GET)
+    tests = queries.filter_test_cases(
+        queries.test_cases(), repository=repository, owner=param, sort="-status", **form.filters()
+    )
+    page = Paginator(tests, TESTS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "scope": scope,
+        "owner_name": name,
+        "owner_url": reverse("dashboard:codeowner-detail", args=[param]),
+        "back_url": reverse("dashboard:codeowners") + scope_query(scope),
+        "form": form,
+        "page": page,
+    }
+    if request.htmx and request.htmx.target == "owner-tests":
+        response = render(request, "dashboard/codeowner_detail.html#owner-tests", context)
+    else:
+        # owner_stats has no row for an owner without tests in the scope: show zeros.
+        stats = next(
+            (r for r in queries.owner_stats(period=period, repository=repository) if r["owner_key"] == key),
+            {"owner_key": key, "owner": name, "tests": 0, "flaky": 0, "broken": 0, "quarantined": 0}
+            | {"median_time_to_fix": None, "oldest_open_since": None, "relapses": 0},
+        )
+        trend = queries.owner_status_trend(key, period=period, repository=repository)
+        context |= {
+            "stats": _for_display(stats, scope),
+            "trend_chart": charts.owner_status_trend(trend, owner=param, repository=repository),
+        }
+        response = render(request, "dashboard/codeowner_detail.html", context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
