@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import date, timedelta
+from html import escape
 from urllib.parse import urlencode
 
 import plotly.graph_objects as go
@@ -17,6 +19,12 @@ from django.urls import reverse
 STATUS_COLORS = {"HEALTHY": "#2f9e44", "FLAKY": "#f08c00", "BROKEN": "#e03131"}
 PALETTE = ["#3b5bdb", "#f08c00", "#e03131", "#2f9e44", "#7048e8", "#1098ad", "#d6336c", "#868e96"]
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
+
+
+def _text(value: str) -> str:
+    """Untrusted text as a Plotly label: Plotly reads a subset of HTML in labels (<a>,
+    <b>, <br>, <span style>...) and decodes entities, so escaping shows it literally."""
+    return escape(value, quote=False)
 
 
 def _layout(title: str, x_title: str, y_title: str, **extra) -> dict:
@@ -102,7 +110,7 @@ def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int |
     fig = go.Figure(
         go.Bar(
             x=[r["flaky"] for r in rows],
-            y=[r["owner"] for r in rows],
+            y=[_text(r["owner"]) for r in rows],
             orientation="h",
             name="Flaky tests",
             marker={"color": STATUS_COLORS["FLAKY"]},
@@ -124,9 +132,6 @@ def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int |
 
 
 # ---- codeowners, monitors, investigations
-# (imports kept in this section so that parallel additions to this module merge cleanly)
-from datetime import date, timedelta  # noqa: E402
-from html import escape  # noqa: E402
 
 # low is red-ish, medium orange, high green (the status colours: same meaning of good and bad)
 BAND_COLORS = {"low": "#e03131", "medium": "#f08c00", "high": "#2f9e44"}
@@ -159,12 +164,6 @@ def _top_layout(title: str, x_title: str, y_title: str, **extra) -> dict:
 
 def _axis(title: str, **extra) -> dict:
     return {"title": {"text": title}, "gridcolor": "#eef0f4", "automargin": True, **extra}
-
-
-def _text(value: str) -> str:
-    """Untrusted text as a Plotly label: Plotly reads a subset of HTML in labels (<a>,
-    <b>, <br>, <span style>...) and decodes entities, so escaping shows it literally."""
-    return escape(value, quote=False)
 
 
 def investigations_url(**params) -> str:

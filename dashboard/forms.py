@@ -2,11 +2,13 @@
 bad values (a shared link with a stale value still opens), the API answers 400."""
 
 from dataclasses import dataclass
+from functools import cache
+from urllib.parse import urlencode
 
 from django import forms
 from django.http import HttpRequest
 
-from events.models import Repository, Status, TestCase
+from events.models import Delivery, Owner, Repository, Status, TestCase
 
 from . import queries
 
@@ -39,7 +41,7 @@ class Scope:
 
     @property
     def label(self) -> str:
-        """"Last 30 days · acme/web": what the page's numbers cover."""
+        """ "Last 30 days · acme/web": what the page's numbers cover."""
         period = dict(PERIOD_CHOICES)[self.period.name]
         return f"{period} · {self.repository}" if self.repository else period
 
@@ -101,10 +103,7 @@ class TestFilterForm(forms.Form):
 
 # ---- codeowners, monitors, investigations, deliveries
 # (imports kept in this section so that parallel additions to this module merge cleanly)
-from functools import cache  # noqa: E402
-from urllib.parse import urlencode  # noqa: E402
 
-from events.models import Delivery, Owner  # noqa: E402
 
 BAND_CHOICES = [
     ("", "Any confidence"),

@@ -159,16 +159,20 @@ def status_summary(*, period: Period, repository: int | None = None) -> dict:
     }
 
 
-def status_trend(*, period: Period, repository: int | None = None) -> list[dict]:
-    """Tests by status at the end of each day of the period (METRICS: "Tests by status on day D").
+def status_trend(
+    *, period: Period, repository: int | None = None, owner_key: str | None = None
+) -> list[dict]:
+    """Tests by status at the end of each day of the period (METRICS: "Tests by status on
+    day D"), optionally only one owner's tests (`owner_key`; "" = tests without owners).
 
     Every test's history is a chain of intervals: from the time it became known (its
     first event) it has the status before its first change, then each change's
     new_status until the next change. Each interval adds +1 to its status on the day it
     starts and -1 on the day it ends; a running sum over days gives the counts. The SQL
     returns one row per (day, status) with the net change, so Python only sums days.
+    One query.
     """
-    params: list = [repository, repository]
+    owned, owned_params = _owner_condition(owner_key) if owner_key is not None else ("1 = 1", [])
     rows = _sql(
         f"""
         WITH ordered AS (
@@ -178,7 +182,7 @@ def status_trend(*, period: Period, repository: int | None = None) -> list[dict]
               FROM events_statuschange sc
               JOIN events_delivery d ON d.id = sc.delivery_id
               JOIN events_testcase tc ON tc.id = sc.test_case_id
-             WHERE (%s IS NULL OR tc.repository_id = %s)
+             WHERE (%s IS NULL OR tc.repository_id = %s) AND {owned}
             WINDOW w AS (PARTITION BY sc.test_case_id ORDER BY sc.occurred_at, d.svix_id)
         ),
         intervals AS (
@@ -191,7 +195,7 @@ def status_trend(*, period: Period, repository: int | None = None) -> list[dict]
             UNION ALL
             -- tests that never changed: HEALTHY from first seen
             SELECT tc.first_event_at, NULL, 'HEALTHY' FROM events_testcase tc
-             WHERE (%s IS NULL OR tc.repository_id = %s)
+             WHERE (%s IS NULL OR tc.repository_id = %s) AND {owned}
                AND NOT EXISTS (SELECT 1 FROM events_statuschange sc WHERE sc.test_case_id = tc.id)
         ),
         deltas AS (
@@ -201,28 +205,41 @@ def status_trend(*, period: Period, repository: int | None = None) -> list[dict]
         )
         SELECT day, status, SUM(delta) FROM deltas GROUP BY day, status ORDER BY day
         """,
-        params + [repository, repository],
+        [repository, repository, *owned_params, repository, repository, *owned_params],
     )
-    first_day = period.start.date() if period.start else None
-    last_day = period.now.date()
-    running = {s.value: 0 for s in Status}
+    return _running_daily_counts(rows, period)
+
+
+def _running_daily_counts(rows: list[tuple], period: Period) -> list[dict]:
+    """(day, status, net change) rows -> one row per day of the period with running counts."""
     by_day: dict[date, dict[str, int]] = {}
     for day, status, delta in rows:
-        by_day.setdefault(_as_date(day), {})[status] = delta
+        by_day.setdefault(_as_date(day), {})[status] = int(delta)
     if not by_day:
         return []
-    day = first_day or min(by_day)
-    # Days before the period only feed the running sum.
-    for d in sorted(k for k in by_day if k < day):
+    running = {s.value: 0 for s in Status}
+    day = period.start.date() if period.start else min(by_day)
+    for d in sorted(k for k in by_day if k < day):  # days before the period feed the sum only
         for status, delta in by_day[d].items():
             running[status] += delta
     series = []
-    while day <= last_day:
+    while day <= period.now.date():
         for status, delta in by_day.get(day, {}).items():
             running[status] += delta
         series.append({"day": day, **running})
         day += timedelta(days=1)
     return series
+
+
+def _owner_condition(owner_key: str, alias: str = "tc") -> tuple[str, list]:
+    """SQL (and params) for "the test `alias` belongs to owner `owner_key`" ("" = no owner)."""
+    if owner_key == "":
+        return f"NOT EXISTS (SELECT 1 FROM events_testcaseowner ol WHERE ol.test_case_id = {alias}.id)", []
+    return (
+        f"""EXISTS (SELECT 1 FROM events_testcaseowner ol JOIN events_owner oo ON oo.id = ol.owner_id
+                     WHERE ol.test_case_id = {alias}.id AND oo.key = %s)""",
+        [owner_key],
+    )
 
 
 def _day(expr: str) -> str:
@@ -260,11 +277,15 @@ def _episodes_sql() -> str:
     before a change is the previous change's new_status (the first change's own
     previous_status), so start and end markers strictly alternate per test, and the
     marker after a start is its end, the one before it the previous episode's end.
+    A test already FLAKY or BROKEN when first seen (its first change leaves one of
+    those) was in an episode from then: it starts at the test's first event time, the
+    earliest moment we know it in that state.
     """
     return """
         WITH ordered AS (
             SELECT sc.test_case_id, sc.occurred_at, d.svix_id, sc.new_status,
-                   COALESCE(LAG(sc.new_status) OVER w, sc.previous_status) AS before_status
+                   COALESCE(LAG(sc.new_status) OVER w, sc.previous_status) AS before_status,
+                   ROW_NUMBER() OVER w AS n
               FROM events_statuschange sc
               JOIN events_delivery d ON d.id = sc.delivery_id
             WINDOW w AS (PARTITION BY sc.test_case_id ORDER BY sc.occurred_at, d.svix_id)
@@ -275,6 +296,10 @@ def _episodes_sql() -> str:
               FROM ordered
              WHERE (before_status = 'HEALTHY' AND new_status <> 'HEALTHY')
                 OR (before_status <> 'HEALTHY' AND new_status = 'HEALTHY')
+            UNION ALL
+            SELECT o.test_case_id, tc.first_event_at, '', 1
+              FROM ordered o JOIN events_testcase tc ON tc.id = o.test_case_id
+             WHERE o.n = 1 AND o.before_status <> 'HEALTHY' AND tc.first_event_at <= o.occurred_at
         ),
         paired AS (
             SELECT test_case_id, is_start, occurred_at AS started_at,
@@ -478,18 +503,28 @@ def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
         .filter(activations__gt=1)
         .order_by("-activations", "test_case__name")[:20]
     )
+    # An active interval runs from the first `active` after the previous `resolved` to the
+    # next `resolved` (as monitor_timeline draws it): number each event of a (monitor,
+    # test) pair by how many resolutions came before it; an interval is one such group.
     resolve_inner = f"""
         SELECT type, {_seconds_between("started_at", "resolved_at")} AS seconds FROM (
-            SELECT m.type, me.status, me.occurred_at AS resolved_at,
-                   LAG(me.status) OVER w AS before_status, LAG(me.occurred_at) OVER w AS started_at
-              FROM events_monitorevent me
-              JOIN events_monitor m ON m.id = me.monitor_id
-              JOIN events_delivery d ON d.id = me.delivery_id
-              JOIN events_testcase tc ON tc.id = me.test_case_id
-             WHERE (%s IS NULL OR tc.repository_id = %s)
-            WINDOW w AS (PARTITION BY me.monitor_id, me.test_case_id ORDER BY me.occurred_at, d.svix_id)
-        ) AS pairs
-        WHERE status = 'resolved' AND before_status = 'active'
+            SELECT type, grp,
+                   MIN(CASE WHEN status = 'active' THEN occurred_at END) AS started_at,
+                   MIN(CASE WHEN status = 'resolved' THEN occurred_at END) AS resolved_at
+              FROM (
+                SELECT m.type, me.monitor_id, me.test_case_id, me.status, me.occurred_at,
+                       COALESCE(SUM(CASE WHEN me.status = 'resolved' THEN 1 ELSE 0 END) OVER (
+                           PARTITION BY me.monitor_id, me.test_case_id ORDER BY me.occurred_at, d.svix_id
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS grp
+                  FROM events_monitorevent me
+                  JOIN events_monitor m ON m.id = me.monitor_id
+                  JOIN events_delivery d ON d.id = me.delivery_id
+                  JOIN events_testcase tc ON tc.id = me.test_case_id
+                 WHERE (%s IS NULL OR tc.repository_id = %s)
+              ) AS numbered
+             GROUP BY type, monitor_id, test_case_id, grp
+        ) AS intervals
+        WHERE started_at IS NOT NULL AND resolved_at IS NOT NULL
           AND resolved_at <= %s AND (%s IS NULL OR resolved_at > %s)
     """
     medians = {
@@ -667,83 +702,6 @@ def end_of_day(day: date) -> datetime:
 
 
 # ---- added for the insight pages
-
-
-def _owner_condition(owner_key: str, alias: str = "tc") -> tuple[str, list]:
-    """SQL (and params) for "the test `alias` belongs to owner `owner_key`" ("" = no owner)."""
-    if owner_key == "":
-        return f"NOT EXISTS (SELECT 1 FROM events_testcaseowner ol WHERE ol.test_case_id = {alias}.id)", []
-    return (
-        f"""EXISTS (SELECT 1 FROM events_testcaseowner ol JOIN events_owner oo ON oo.id = ol.owner_id
-                     WHERE ol.test_case_id = {alias}.id AND oo.key = %s)""",
-        [owner_key],
-    )
-
-
-def owner_status_trend(owner_key: str, *, period: Period, repository: int | None = None) -> list[dict]:
-    """status_trend restricted to one owner's tests ("" = tests without owners): tests by
-    status at the end of each day of the period (METRICS: "Tests by status on day D").
-
-    The same SQL as status_trend (intervals of each test's status history, +1 on the day
-    an interval starts, -1 on the day it ends), with the owner condition added to both
-    places where tests are chosen. One query. status_trend is left as it is (its
-    signature is shared); it could delegate to a common helper later.
-    """
-    owned, owned_params = _owner_condition(owner_key)
-    rows = _sql(
-        f"""
-        WITH ordered AS (
-            SELECT sc.test_case_id, sc.occurred_at, sc.previous_status, sc.new_status,
-                   ROW_NUMBER() OVER w AS n,
-                   LEAD(sc.occurred_at) OVER w AS next_at
-              FROM events_statuschange sc
-              JOIN events_delivery d ON d.id = sc.delivery_id
-              JOIN events_testcase tc ON tc.id = sc.test_case_id
-             WHERE (%s IS NULL OR tc.repository_id = %s) AND {owned}
-            WINDOW w AS (PARTITION BY sc.test_case_id ORDER BY sc.occurred_at, d.svix_id)
-        ),
-        intervals AS (
-            SELECT tc.first_event_at AS started_at, o.occurred_at AS ended_at, o.previous_status AS status
-              FROM ordered o JOIN events_testcase tc ON tc.id = o.test_case_id
-             WHERE o.n = 1 AND tc.first_event_at < o.occurred_at
-            UNION ALL
-            SELECT occurred_at, next_at, new_status FROM ordered
-            UNION ALL
-            SELECT tc.first_event_at, NULL, 'HEALTHY' FROM events_testcase tc
-             WHERE (%s IS NULL OR tc.repository_id = %s) AND {owned}
-               AND NOT EXISTS (SELECT 1 FROM events_statuschange sc WHERE sc.test_case_id = tc.id)
-        ),
-        deltas AS (
-            SELECT {_day("started_at")} AS day, status, 1 AS delta FROM intervals
-            UNION ALL
-            SELECT {_day("ended_at")}, status, -1 FROM intervals WHERE ended_at IS NOT NULL
-        )
-        SELECT day, status, SUM(delta) FROM deltas GROUP BY day, status ORDER BY day
-        """,
-        [repository, repository, *owned_params, repository, repository, *owned_params],
-    )
-    return _running_daily_counts(rows, period)
-
-
-def _running_daily_counts(rows: list[tuple], period: Period) -> list[dict]:
-    """(day, status, net change) rows -> one row per day of the period with running counts."""
-    by_day: dict[date, dict[str, int]] = {}
-    for day, status, delta in rows:
-        by_day.setdefault(_as_date(day), {})[status] = int(delta)
-    if not by_day:
-        return []
-    running = {s.value: 0 for s in Status}
-    day = period.start.date() if period.start else min(by_day)
-    for d in sorted(k for k in by_day if k < day):  # days before the period feed the sum only
-        for status, delta in by_day[d].items():
-            running[status] += delta
-    series = []
-    while day <= period.now.date():
-        for status, delta in by_day.get(day, {}).items():
-            running[status] += delta
-        series.append({"day": day, **running})
-        day += timedelta(days=1)
-    return series
 
 
 def owner_by_param(value: str) -> Owner | None:

@@ -23,7 +23,7 @@ def chart(figure: dict | None, chart_id: str, empty: str = "No data for this per
 @register.filter
 def duration(value: timedelta | None) -> str:
     """A compact duration: 3d 4h, 5h 12m, 40m."""
-    if value is None:
+    if not isinstance(value, timedelta):
         return "—"
     minutes = int(value.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)

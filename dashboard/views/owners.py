@@ -79,7 +79,7 @@ def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
             {"owner_key": key, "owner": name, "tests": 0, "flaky": 0, "broken": 0, "quarantined": 0}
             | {"median_time_to_fix": None, "oldest_open_since": None, "relapses": 0},
         )
-        trend = queries.owner_status_trend(key, period=period, repository=repository)
+        trend = queries.status_trend(period=period, repository=repository, owner_key=key)
         context |= {
             "stats": _for_display(stats, scope),
             "trend_chart": charts.owner_status_trend(trend, owner=param, repository=repository),

@@ -7,6 +7,21 @@
     if (!form) return;
     if (form.requestSubmit) form.requestSubmit(); else form.submit();
   });
+  // The scope form carries the page's other filters as hidden inputs. After htmx swaps
+  // have pushed new filters into the URL, take them from the address bar instead.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form.scope")) return;
+    form.querySelectorAll("input[type=hidden]").forEach(function (input) { input.remove(); });
+    new URLSearchParams(window.location.search).forEach(function (value, key) {
+      if (key === "period" || key === "repository" || key === "page") return;
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = key;
+      input.value = value;
+      form.appendChild(input);
+    });
+  });
   // Send Django's CSRF token with htmx requests (triage edits are POSTs).
   document.addEventListener("htmx:configRequest", function (event) {
     var match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);

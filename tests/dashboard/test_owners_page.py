@@ -67,7 +67,7 @@ def island(body: str, chart_id: str) -> dict:
 def test_owner_status_trend_splits_status_trend_by_owner(owned):
     period = Period("30d", NOW)
     overall = queries.status_trend(period=period)
-    parts = [queries.owner_status_trend(key, period=period) for key in ("@acme/web", "@acme/api", "")]
+    parts = [queries.status_trend(period=period, owner_key=key) for key in ("@acme/web", "@acme/api", "")]
     # Every test has exactly one owner (or none): the owners' series add up to the whole.
     assert all(len(p) == len(overall) for p in parts)
     for i, row in enumerate(overall):
@@ -81,13 +81,13 @@ def test_owner_status_trend_splits_status_trend_by_owner(owned):
 
 
 def test_owner_status_trend_unknown_owner_and_repository(owned):
-    assert queries.owner_status_trend("@nobody", period=Period("30d", NOW)) == []
-    assert queries.owner_status_trend("@acme/web", period=Period("30d", NOW), repository=10_000) == []
+    assert queries.status_trend(owner_key="@nobody", period=Period("30d", NOW)) == []
+    assert queries.status_trend(owner_key="@acme/web", period=Period("30d", NOW), repository=10_000) == []
 
 
 def test_owner_status_trend_one_query(owned, django_assert_num_queries):
     with django_assert_num_queries(1):
-        queries.owner_status_trend("@acme/web", period=Period("all", NOW))
+        queries.status_trend(owner_key="@acme/web", period=Period("all", NOW))
 
 
 # ---------------------------------------------------------------- access

@@ -131,8 +131,9 @@ def test_owner_stats(history):
     assert set(rows) == {"@acme/web", "@acme/api", "(no owner)"}  # @Acme/Web is @acme/web
     web = rows["@acme/web"]
     assert (web["tests"], web["flaky"], web["broken"]) == (3, 1, 0)
-    # Closed episodes of @acme/web tests: t1 day 2->6 (4 days), t2 day 3->13 (10 days).
-    assert web["median_time_to_fix"] == timedelta(days=7)
+    # Closed episodes of @acme/web tests: t1 day 2->6 (4 days), t2 day 3->13 (10 days),
+    # t4 flaky when first seen (day 1 05:00) -> day 5 (3 days 19 hours).
+    assert web["median_time_to_fix"] == timedelta(days=4)
     assert web["oldest_open_since"] == at(20)
     assert web["relapses"] == 1
     api = rows["@acme/api"]
@@ -150,7 +151,7 @@ def test_owner_stats_period_limits_fixes_to_those_ending_inside(history):
 
 
 def test_median_time_to_fix_overall(history):
-    assert queries.median_time_to_fix(period=Period("all", NOW)) == timedelta(days=7)
+    assert queries.median_time_to_fix(period=Period("all", NOW)) == timedelta(days=4)
     assert queries.median_time_to_fix(period=Period("7d", NOW)) is None
 
 
@@ -167,6 +168,16 @@ def test_monitor_summary(history):
     assert [(s.monitor_id, s.test_case_id) for s in summary["active_now"]] == [(MONITOR, t1.id)]
     assert summary["flapping"][0]["activations"] == 2
     assert sum(a["count"] for a in summary["activations"]) == 2
+    # A repeated `active` does not restart the interval: from the first one to the resolve.
+    t2 = history["t2"]
+    for day, status in [(3, "active"), (8, "active"), (13, "resolved")]:
+        deliver(
+            payloads.monitor_status_changed(
+                t2, at=at(day), monitor_id=MONITOR, monitor_type="pass_on_retry", status=status
+            )
+        )
+    summary = queries.monitor_summary(period=Period("all", NOW))
+    assert summary["median_time_to_resolve"] == {"pass_on_retry": timedelta(days=7)}  # median of 4 and 10
 
 
 def test_investigation_summary_bins_and_bands():
