@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,7 +58,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def production_server(database: str, *, workers: int = 3, threads: int = 4, settings: str = "flakyboard.settings"):
+def production_server(
+    database: str, *, workers: int = 3, threads: int = 4, settings: str = "flakyboard.settings"
+):
     """bin/start-server (migrate + gunicorn gthread), the image's own start command."""
     port = free_port()
     env = server_env(
@@ -70,8 +72,13 @@ def production_server(database: str, *, workers: int = 3, threads: int = 4, sett
         GUNICORN_CMD_ARGS="--access-logfile /dev/null",
     )
     proc = subprocess.Popen(  # noqa: S603
-        [str(ROOT / "bin" / "start-server")], cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [str(ROOT / "bin" / "start-server")],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -103,8 +110,13 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
-    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 2),
-            "mean": round(statistics.fmean(ordered), 2)}
+    return {
+        "p50": at(0.50),
+        "p95": at(0.95),
+        "p99": at(0.99),
+        "max": round(ordered[-1], 2),
+        "mean": round(statistics.fmean(ordered), 2),
+    }
 
 
 def machine() -> dict:
@@ -116,10 +128,10 @@ def machine() -> dict:
     except Exception:  # noqa: BLE001 - report what we can
         pg = "unavailable"
     mem = ""
-    try:
-        mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
-    except (OSError, StopIteration):
-        pass
+    with suppress(OSError, StopIteration):
+        mem = next(
+            line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+        )
     return {
         "cores": os.cpu_count(),
         "memory": mem.split(":", 1)[-1].strip(),
@@ -131,7 +143,12 @@ def machine() -> dict:
 
 def write_result(name: str, result: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": name, "at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), **result}
+    result = {
+        "benchmark": name,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **result,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, default=str))
     return path

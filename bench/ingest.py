@@ -121,15 +121,15 @@ def verify(database: str, acked: list[tuple[str, str]]) -> dict:
     duplicates = len(acked) - len(unique)
     with psycopg.connect(database) as conn:
         rows = conn.execute("SELECT count(*), coalesce(sum(redeliveries), 0) FROM events_delivery").fetchone()
-        outcomes = dict(conn.execute("SELECT outcome, count(*) FROM events_delivery GROUP BY outcome").fetchall())
+        outcomes = dict(
+            conn.execute("SELECT outcome, count(*) FROM events_delivery GROUP BY outcome").fetchall()
+        )
         history = sum(
             conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
             for t in ("events_statuschange", "events_monitorevent", "events_quarantinechange")
         )
         investigations = conn.execute("SELECT count(*) FROM events_investigation").fetchone()[0]
-    expected_history = sum(
-        1 for t in unique.values() if t != "test_case.investigation_completed"
-    )
+    expected_history = sum(1 for t in unique.values() if t != "test_case.investigation_completed")
     return {
         "acknowledged_unique": len(unique),
         "acknowledged_redeliveries": duplicates,
@@ -137,7 +137,8 @@ def verify(database: str, acked: list[tuple[str, str]]) -> dict:
         "redeliveries_counted": int(rows[1]),
         "outcomes": outcomes,
         "history_rows": history + investigations,
-        "expected_history_rows": expected_history + sum(1 for t in unique.values() if t == "test_case.investigation_completed"),
+        "expected_history_rows": expected_history
+        + sum(1 for t in unique.values() if t == "test_case.investigation_completed"),
         "lost": max(0, len(unique) - rows[0]),
         "applied_twice": max(0, history + investigations - len(unique)),
     }
@@ -163,7 +164,9 @@ def main(argv=None) -> dict:
             from bench.floor import CREATE
 
             conn.execute(CREATE)
-        with production_server(database, workers=args.workers, threads=args.threads, settings="bench.settings") as (base, proc):
+        with production_server(
+            database, workers=args.workers, threads=args.threads, settings="bench.settings"
+        ) as (base, proc):
             drive(base, path, plan[:200], duration=10, concurrency=args.concurrency)  # warm-up
             run = drive(base, path, plan[200:], duration=args.duration, concurrency=args.concurrency)
             run["peak_worker_rss_mb"] = peak_rss_mb(proc.pid)
@@ -178,8 +181,15 @@ def main(argv=None) -> dict:
         "receiver_to_floor": round(ratio, 3),
     }
     rows = [
-        {"target": name, "deliveries/s": r["per_second"], "p50 ms": r["latency_ms"]["p50"], "p95 ms": r["latency_ms"]["p95"],
-         "p99 ms": r["latency_ms"]["p99"], "errors": r["errors"], "peak RSS MB": r["peak_worker_rss_mb"]}
+        {
+            "target": name,
+            "deliveries/s": r["per_second"],
+            "p50 ms": r["latency_ms"]["p50"],
+            "p95 ms": r["latency_ms"]["p95"],
+            "p99 ms": r["latency_ms"]["p99"],
+            "errors": r["errors"],
+            "peak RSS MB": r["peak_worker_rss_mb"],
+        }
         for name, r in runs.items()
     ]
     print(table(rows, list(rows[0])))

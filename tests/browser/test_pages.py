@@ -47,3 +47,57 @@ def test_overview_is_usable_on_a_phone(logged_in):
     assert overflow <= 1
     screenshot(page, "overview-390")
     problems.assert_none()
+
+
+@pytest.mark.parametrize(
+    ("path", "charts", "name"),
+    [
+        ("/codeowners/?period=all", ["#owners-status-chart"], "codeowners"),
+        ("/monitors/?period=all", ["#activations-chart", "#resolve-chart"], "monitors"),
+        (
+            "/investigations/?period=all",
+            ["#confidence-histogram-chart", "#confidence-over-time-chart", "#facts-chart"],
+            "investigations",
+        ),
+    ],
+)
+def test_insight_pages_draw_their_charts(logged_in, path, charts, name):
+    page, problems, base = logged_in
+    page.goto(f"{base}{path}")
+    for chart in charts:
+        page.wait_for_selector(f"{chart} .main-svg")
+    screenshot(page, name)
+    problems.assert_none()
+
+
+def test_codeowner_page_from_the_table(logged_in):
+    page, problems, base = logged_in
+    page.goto(f"{base}/codeowners/?period=all")
+    page.locator("table a[href^='/codeowners/']").first.click()
+    page.wait_for_url("**/codeowners/**/**")
+    page.wait_for_selector(".main-svg")
+    screenshot(page, "codeowner-detail")
+    problems.assert_none()
+
+
+def test_investigation_filter_swaps_only_the_list(logged_in):
+    page, problems, base = logged_in
+    page.goto(f"{base}/investigations/?period=all")
+    page.evaluate("window.__marker = 'still here'")  # lost on a full page load
+    page.select_option("#list-filters select[name=band], select[name=band]", "high")
+    page.wait_for_url("**band=high**")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.__marker") == "still here"
+    problems.assert_none()
+
+
+def test_deliveries_and_a_delivery_page(logged_in):
+    page, problems, base = logged_in
+    page.goto(f"{base}/deliveries/")
+    page.locator("#table tbody a").first.click()
+    page.wait_for_url("**/deliveries/*/")
+    assert page.locator("pre").first.is_visible()
+    screenshot(page, "delivery-detail")
+    page.goto(f"{base}/deliveries/")
+    screenshot(page, "deliveries")
+    problems.assert_none()
