@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
@@ -129,21 +129,53 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
         outcome=outcome,
         error=error,
     )
+    # One transaction, no savepoint: the delivery row and its projection commit together.
     try:
         with transaction.atomic():
             delivery.processed_at = timezone.now() if event else None
             delivery.save(force_insert=True)
             if event is not None:
-                _apply_or_record_failure(event, delivery)
-    except IntegrityError:
+                apply_event(event, delivery)
+        return IngestResult(Result.STORED, delivery=delivery)
+    except IntegrityError as exc:
         # The svix id is stored already: a retry, a manual resend, or a concurrent
         # delivery of the same message that committed first (the unique index made us
         # wait for it). Trying the INSERT first keeps the common path one statement
         # shorter than a look-up would.
         if _count_redelivery(msg_id):
             return IngestResult(Result.REDELIVERY)
+        if event is None:
+            raise
+        failure: Exception = exc
+    except (OperationalError, InterfaceError):
+        raise  # database unavailable, or a deadlock: the view answers 503 and Svix retries
+    except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
+        if event is None:
+            raise
+        failure = exc
+    return _store_failed(delivery, failure)
+
+
+def _store_failed(delivery: Delivery, failure: Exception) -> IngestResult:
+    """The projection failed and rolled back: keep the delivery anyway, marked failed with
+    the error, for `reprocess_deliveries`."""
+    logger.error("projection failed for delivery %s", delivery.svix_id, exc_info=failure)
+    delivery.pk = None
+    delivery.outcome = Delivery.Outcome.FAILED
+    delivery.error = _error_text(failure)
+    delivery.processed_at = None
+    try:
+        with transaction.atomic():
+            delivery.save(force_insert=True)
+    except IntegrityError:
+        if _count_redelivery(delivery.svix_id):
+            return IngestResult(Result.REDELIVERY)
         raise
     return IngestResult(Result.STORED, delivery=delivery)
+
+
+def _error_text(exc: Exception) -> str:
+    return "".join(traceback.format_exception_only(exc)).strip()[:10_000]
 
 
 def _count_redelivery(msg_id: str) -> bool:
@@ -155,15 +187,15 @@ def _count_redelivery(msg_id: str) -> bool:
 
 
 def _apply_or_record_failure(event: parsing.Event, delivery: Delivery) -> None:
-    """Apply inside a savepoint: a failing projection rolls back alone and the delivery
-    is still committed, marked failed with the error, for `reprocess_deliveries`."""
+    """For reprocessing a stored delivery: apply inside a savepoint, so a failing
+    projection rolls back alone and the delivery is marked failed with the error."""
     try:
         with transaction.atomic():
             apply_event(event, delivery)
     except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
         logger.exception("projection failed for delivery %s", delivery.svix_id)
         delivery.outcome = Delivery.Outcome.FAILED
-        delivery.error = "".join(traceback.format_exception_only(exc)).strip()[:10_000]
+        delivery.error = _error_text(exc)
         delivery.processed_at = None
         Delivery.objects.filter(pk=delivery.pk).update(
             outcome=delivery.outcome, error=delivery.error, processed_at=None

@@ -157,24 +157,31 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
         ignore_conflicts=True,
     )
     test = TestCase.objects.filter(pk=ref.id)
-    # Equal (at, key) matches the row this very event just inserted: it still needs owners.
-    this_event = Q(attributes_at=at, attributes_event_key=key)
-    if test.filter(_newer("attributes_at", "attributes_event_key", at, key) | this_event).update(
-        attributes_at=at,
-        attributes_event_key=key,
-        first_event_at=Least("first_event_at", at),
-        last_event_at=Greatest("last_event_at", at),
+    newest = _newer("attributes_at", "attributes_event_key", at, key)
+    # The newest event also wins the separate guards: every event moves attributes_at, so
+    # theirs never run ahead of it. One UPDATE in the common case (a newer event, same
+    # owners); the owner links are rewritten only when the owners changed, or when this
+    # very event created the row (its own (at, key) is already stored).
+    newest_values = {
+        "attributes_at": at,
+        "attributes_event_key": key,
+        "first_event_at": Least("first_event_at", at),
+        "last_event_at": at,
         **attributes,
-    ):
+        **guarded_values,
+    }
+    if test.filter(newest, codeowners=attributes["codeowners"]).update(**newest_values):
+        return
+    if test.filter(newest | Q(attributes_at=at, attributes_event_key=key)).update(**newest_values):
         owner_ids = _owner_ids(ref.codeowners, at)
         TestCaseOwner.objects.filter(test_case_id=ref.id).exclude(owner_id__in=owner_ids).delete()
         TestCaseOwner.objects.bulk_create(
             [TestCaseOwner(test_case_id=ref.id, owner_id=o) for o in owner_ids], ignore_conflicts=True
         )
-    else:
-        test.update(first_event_at=Least("first_event_at", at), last_event_at=Greatest("last_event_at", at))
-        # Not the newest description, but its owners' first-seen spelling still counts.
-        _owner_ids(ref.codeowners, at)
+        return
+    # A late, older event: history only, plus what older events may still decide.
+    test.update(first_event_at=Least("first_event_at", at), last_event_at=Greatest("last_event_at", at))
+    _owner_ids(ref.codeowners, at)  # the first-seen spelling of its owners
     for name, value in separately_guarded.items():
         test.filter(_newer(f"{name}_at", f"{name}_event_key", at, key)).update(
             **{name: value, f"{name}_at": at, f"{name}_event_key": key}

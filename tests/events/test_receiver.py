@@ -288,3 +288,15 @@ def test_invalid_v1_payload_still_records_its_nested_event_time(signed_post):
     delivery = Delivery.objects.get()
     assert delivery.outcome == Delivery.Outcome.INVALID
     assert delivery.occurred_at == datetime(2026, 4, 1, 8, tzinfo=UTC)
+
+
+def test_a_database_error_inside_the_projection_is_503_and_stores_nothing(signed_post):
+    """A deadlock or a lost connection while projecting: the whole transaction rolls back
+    and Svix retries later (unlike a bug, which is stored as failed)."""
+    from events import projections
+
+    failing = mock.Mock(side_effect=OperationalError("deadlock detected"))
+    with mock.patch.dict(projections.HANDLERS, {projections.parsing.StatusChanged: failing}):
+        response = signed_post(fixture(REFERENCE))
+    assert response.status_code == 503
+    assert not Delivery.objects.exists() and not TestCase.objects.exists()
