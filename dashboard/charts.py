@@ -140,13 +140,14 @@ def _timeline_layout(title: str, y_title: str, *, rows: int, start: datetime, no
         y_title,
         barmode="overlay",
         hovermode="closest",
-        height=125 + 32 * rows,
+        height=140 + 32 * rows,
         bargap=0.3,
-        margin={"l": 180, "r": 20, "t": 50, "b": 50},
+        # A small left margin grown to fit the row labels (automargin): usable at 390 px.
+        margin={"l": 10, "r": 20, "t": 70, "b": 50},
         xaxis={"type": "date", "range": [start.isoformat(), now.isoformat()], "gridcolor": "#eef0f4",
                "title": {"text": "Time (UTC)"}},
         yaxis={"title": {"text": y_title}, "automargin": True, "autorange": "reversed", "type": "category"},
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
     )  # fmt: skip
 
 

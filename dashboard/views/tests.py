@@ -225,18 +225,36 @@ def _safe_url(url: str) -> str | None:
 
 def _evidence(evidence) -> tuple[list[dict] | None, str]:
     """Evidence (untrusted JSON whose shape Trunk does not document) made readable: an
-    object as key/value pairs (nested values as compact JSON), anything else as
+    object as key/value pairs, a list of flat objects under a key as one line per item
+    ("run_id: 1 · attempts: 2"), other nested values as compact JSON, anything else as
     pretty-printed JSON. Long values are cut; the template escapes everything."""
     if evidence in (None, {}, []):
         return None, ""
     if isinstance(evidence, dict):
         pairs = []
         for key, value in sorted(evidence.items()):
-            scalar = value is None or isinstance(value, str | int | float | bool)
-            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            pairs.append({"key": str(key), "value": _cut(text), "nested": not scalar})
+            pair = {"key": str(key), "value": "", "items": None, "nested": not _is_scalar(value)}
+            if isinstance(value, list) and value and all(_is_flat(item) for item in value):
+                pair["items"] = [
+                    _cut(" · ".join(f"{k}: {_scalar_text(v)}" for k, v in item.items())) for item in value
+                ]
+            else:
+                pair["value"] = _cut(_scalar_text(value))
+            pairs.append(pair)
         return pairs, ""
     return None, _cut(json.dumps(evidence, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _is_scalar(value) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _is_flat(value) -> bool:
+    return isinstance(value, dict) and all(_is_scalar(v) for v in value.values())
+
+
+def _scalar_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _cut(text: str) -> str:

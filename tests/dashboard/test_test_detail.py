@@ -174,7 +174,8 @@ def test_detail_page_shows_everything(reader_client, flaky_test):
         "<em>abc123</em>",
         # monitor events with readable evidence
         "<dt>failure_rate</dt><dd>0.42</dd>",
-        "<dt>retried_runs</dt><dd><code>[{&quot;run_id&quot;: 123456, &quot;attempts&quot;: 2}]</code></dd>",
+        "<dt>retried_runs</dt><dd><ul><li>run_id: 123456 · attempts: 2</li></ul></dd>",
+        "<dt>retried_runs</dt><dd><code>[]</code></dd>",
         # quarantine change
         "<code>AUTO</code> → <code>ALWAYS_QUARANTINE</code>",
         "Ana Lima",
@@ -261,6 +262,17 @@ def test_quiet_test_shows_empty_states(reader_client):
     ):
         assert text in body, text
     assert 'id="status-chart-data"' in body  # a healthy strip from first seen to now
+
+
+def test_evidence_of_other_shapes(reader_client):
+    test = fake_test(4, name="test_evidence")
+    monitor(test, at(1), "active", evidence={"matrix": [[1, 2], [3]], "note": None, "deep": {"a": {"b": 1}}})
+    monitor(test, at(2), "resolved", evidence=["free", "form", {"x": 1}], monitor_id=MONITOR_B)
+    body = reader_client.get(detail_url(test)).content.decode()
+    assert "<dt>matrix</dt><dd><code>[[1, 2], [3]]</code></dd>" in body
+    assert "<dt>note</dt><dd>null</dd>" in body
+    assert "<dt>deep</dt><dd><code>{&quot;a&quot;: {&quot;b&quot;: 1}}</code></dd>" in body
+    assert '<pre class="evidence">[\n  &quot;free&quot;,' in body
 
 
 def test_sections_are_capped_with_a_note(reader_client, flaky_test, monkeypatch):

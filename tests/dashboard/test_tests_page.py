@@ -154,7 +154,7 @@ def test_page_lists_tests_with_their_columns(reader_client, tests_data):
     # The filter bar: a GET form that swaps #table with htmx and pushes the URL.
     assert 'id="filters"' in body and 'method="get"' in body
     assert 'hx-target="#table"' in body and 'hx-push-url="true"' in body
-    assert 'hx-trigger="submit, change, keyup changed delay:350ms from:#id_q' in body
+    assert 'hx-trigger="submit, change from:(#filters select), input changed delay:350ms from:#id_q' in body
     assert '<button type="submit">Apply</button>' in body  # usable without JavaScript
     # Owner select: known owners by key, shown by name, plus "(no owner)".
     assert '<option value="none">(no owner)</option>' in body
@@ -172,7 +172,9 @@ def test_htmx_request_gets_only_the_table_partial(reader_client, tests_data):
     # The pushed URL is the shareable one, without the empty fields.
     assert response["HX-Push-Url"] == f"{URL}?status=flaky"
     assert "HX-Request" in response["Vary"]
-    # Sort and page links swap the table too, and keep the filters.
+    # Sort and page links swap the table too (attributes inherited from #table), keeping
+    # the filters, in the same request queue as the filter form.
+    assert 'hx-target="#table" hx-swap="outerHTML" hx-push-url="true" hx-sync="#filters:replace"' in body
     assert 'hx-get="?status=flaky&amp;sort=name"' in body
 
 
