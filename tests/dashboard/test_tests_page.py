@@ -156,6 +156,7 @@ def test_page_lists_tests_with_their_columns(reader_client, tests_data):
     assert 'hx-target="#table"' in body and 'hx-push-url="true"' in body
     assert 'hx-trigger="submit, change from:(#filters select), input changed delay:350ms from:#id_q' in body
     assert '<button type="submit">Apply</button>' in body  # usable without JavaScript
+    assert "{#" not in body and "{%" not in body  # no template syntax leaks into the page
     # Owner select: known owners by key, shown by name, plus "(no owner)".
     assert '<option value="none">(no owner)</option>' in body
     assert '<option value="@acme/web">@Acme/Web</option>' in body
