@@ -6,6 +6,7 @@ from functools import cache
 from urllib.parse import urlencode
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 from events.models import Delivery, Owner, Repository, Status, TestCase
@@ -56,35 +57,56 @@ def scope_from(request: HttpRequest) -> Scope:
 
 
 class TestFilterForm(forms.Form):
-    """Filters of the tests page and its CSV; names are the API's too."""
+    """Filters of the tests page and its CSV; names are the API's too.
+
+    Owner and variant are selects of the known values (one query each, when the form is
+    built). Values arrive in any case where case does not matter (`status`, `owner`,
+    `quarantined`) and are normalised before validation, so a shared link written by
+    hand still works; an unknown value is dropped rather than answered with an error.
+    """
 
     __test__ = False
 
     q = forms.CharField(
-        required=False, label="Search", widget=forms.TextInput(attrs={"placeholder": "Name, class or file"})
+        required=False,
+        label="Search",
+        widget=forms.SearchInput(attrs={"placeholder": "Name, class or file"}),
     )
     status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
-    owner = forms.CharField(required=False, label="Owner")
+    owner = forms.ChoiceField(required=False, label="Owner")
     quarantined = forms.NullBooleanField(
         required=False,
-        widget=forms.Select(
-            choices=[("", "Quarantined or not"), ("true", "Quarantined"), ("false", "Not quarantined")]
-        ),
+        widget=forms.Select(choices=[("", "Any"), ("true", "Quarantined"), ("false", "Not quarantined")]),
     )
-    variant = forms.CharField(required=False)
+    variant = forms.ChoiceField(required=False)
     triage = forms.ChoiceField(choices=[("", "Any triage"), *TestCase.Triage.choices], required=False)
     sort = forms.ChoiceField(
         choices=[(s, s) for key in queries.SORTS for s in (key, f"-{key}")], required=False
     )
 
-    def clean_status(self):
-        return (self.cleaned_data.get("status") or "").upper()
+    # How each case-insensitive parameter is normalised before validation.
+    NORMALISE = {"status": str.upper, "owner": str.casefold, "quarantined": str.lower}
 
     def __init__(self, data=None, *args, **kwargs):
-        if data is not None and data.get("status"):
+        if data is not None and any(data.get(k) for k in self.NORMALISE):
             data = data.copy()
-            data["status"] = data["status"].upper()  # status is case-insensitive
+            for key, normalise in self.NORMALISE.items():
+                if data.get(key):
+                    data[key] = normalise(data[key])
         super().__init__(data, *args, **kwargs)
+        owners = Owner.objects.order_by("key").values_list("key", "name")
+        self.fields["owner"].choices = [
+            ("", "Any owner"),
+            (queries.NO_OWNER_PARAM, queries.NO_OWNER),
+            *owners,
+        ]
+        variants = (
+            TestCase.objects.exclude(variant="")
+            .order_by("variant")
+            .values_list("variant", flat=True)
+            .distinct()
+        )
+        self.fields["variant"].choices = [("", "Any variant"), *((v, v) for v in variants)]
 
     def filters(self) -> dict:
         """Keyword arguments for queries.filter_test_cases (invalid fields dropped)."""
@@ -203,3 +225,21 @@ def scope_query(scope: Scope, **params) -> str:
     }
     query = urlencode({k: v for k, v in values.items() if v not in (None, "")})
     return f"?{query}" if query else ""
+
+
+class TriageForm(forms.ModelForm):
+    """flakyboard's own triage data on a test: state, assignee and a note."""
+
+    class Meta:
+        model = TestCase
+        fields = ["triage_state", "assignee", "triage_note"]
+        labels = {"triage_state": "State", "triage_note": "Note"}
+        widgets = {
+            "triage_note": forms.Textarea(attrs={"rows": 3, "placeholder": "What is known, what is next"})
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        assignee = self.fields["assignee"]
+        assignee.queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        assignee.empty_label = "Unassigned"

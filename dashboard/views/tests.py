@@ -1,27 +1,392 @@
-"""The tests table (with CSV) and the test detail page."""
+"""The tests table (with its CSV) and the test detail page (with its triage edit).
 
+Every section of the detail page is capped and read with a fixed number of queries, so
+a test with thousands of events opens as fast as one with ten.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.utils import construct_change_message
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import push_url
 
-from events.models import TestCase
+from events.models import (
+    Delivery,
+    Investigation,
+    MonitorEvent,
+    QuarantineChange,
+    StatusChange,
+    TestCase,
+)
 
-from .. import queries
+from .. import charts, queries
 from ..access import dashboard_reader
-from ..forms import scope_from
+from ..forms import TestFilterForm, TriageForm, scope_from
+from ..markdown import render_markdown
+
+PAGE_SIZE = 50
+# Caps of the detail page's sections (the newest rows are shown, with a note).
+MONITOR_EVENTS_SHOWN = 30
+INVESTIGATIONS_SHOWN = 10
+QUARANTINE_CHANGES_SHOWN = 50
+STATUS_CHANGES_SHOWN = 50
+EPISODES_SHOWN = 50
+DELIVERIES_SHOWN = 50
+EVIDENCE_MAX_CHARS = 4000
 
 
+# ---------------------------------------------------------------- the tests table
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    key: str | None = None  # a queries.SORTS key when the column sorts
+    first: str = "-"  # direction of the first click: "" ascending, "-" descending
+    numeric: bool = False
+
+
+COLUMNS = [
+    Column("Test", "name", first=""),
+    Column("Repository"),
+    Column("Status", "status"),
+    Column("Status since", "status_since"),
+    Column("Owners"),
+    Column("Quarantined"),
+    Column("Failure rate 7d", "failure_rate", numeric=True),
+    Column("PRs impacted 7d", "prs_impacted", numeric=True),
+    Column("Triage"),
+]
+
+
+def _headers(sort: str) -> list[dict]:
+    """Column headers: the sort each link asks for (toggles on the current column)."""
+    headers = []
+    for column in COLUMNS:
+        header = {"label": column.label, "numeric": column.numeric, "sort": None, "direction": None}
+        if column.key:
+            if sort.removeprefix("-") == column.key:
+                header["direction"] = "descending" if sort.startswith("-") else "ascending"
+                header["sort"] = column.key if sort.startswith("-") else f"-{column.key}"
+            else:
+                header["sort"] = f"{column.first}{column.key}"
+        headers.append(header)
+    return headers
+
+
+def _without_empty(params: QueryDict) -> QueryDict:
+    """The query string minus empty values: a GET form sends every field, and the links
+    and pushed URL read better (and stay shareable) without `q=&status=&...`."""
+    cleaned = QueryDict(mutable=True)
+    for key, values in params.lists():
+        kept = [v for v in values if v.strip()]
+        if kept:
+            cleaned.setlist(key, kept)
+    cleaned._mutable = False
+    return cleaned
+
+
+def _filtered_tests(request: HttpRequest):
+    scope = scope_from(request)
+    form = TestFilterForm(request.GET)
+    filters = form.filters()
+    tests = queries.filter_test_cases(queries.test_cases(), repository=scope.repository_id, **filters)
+    return scope, form, filters, tests
+
+
+@require_GET
 @dashboard_reader
 def test_list(request: HttpRequest) -> HttpResponse:
-    scope = scope_from(request)
-    tests = queries.filter_test_cases(queries.test_cases(), repository=scope.repository_id)
-    page = Paginator(tests, 50).get_page(request.GET.get("page"))
-    return render(request, "dashboard/test_list.html", {"page": page, "scope": scope})
+    request.GET = _without_empty(request.GET)
+    scope, form, filters, tests = _filtered_tests(request)
+    sort = filters["sort"] or queries.DEFAULT_SORT
+    page = Paginator(tests, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "scope": scope,
+        "form": form,
+        "page": page,
+        "sort": sort,
+        "headers": _headers(sort),
+        "filtered": scope.repository is not None
+        or any(v is not None for k, v in filters.items() if k != "sort"),
+    }
+    htmx = request.htmx
+    if htmx and htmx.target == "table" and not htmx.history_restore_request:
+        response = render(request, "dashboard/test_list.html#table", context)
+        # Push the clean URL (empty fields dropped) rather than the raw form submission.
+        query = request.GET.urlencode()
+        response = push_url(response, request.path + (f"?{query}" if query else ""))
+    else:
+        response = render(request, "dashboard/test_list.html", context)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
 
 
+CSV_COLUMNS = [
+    "id",
+    "name",
+    "classname",
+    "file_path",
+    "repository",
+    "status",
+    "status_since",
+    "owners",
+    "quarantined",
+    "variant",
+    "failure_rate_last_7d",
+    "pull_requests_impacted_last_7d",
+    "triage_state",
+    "assignee",
+]
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
+# injection"); test names are untrusted, so such cells get a leading quote.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+
+
+class _Echo:
+    """A file-like object whose write() hands the line back, for csv.writer streaming."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_row(test: TestCase) -> list[str]:
+    return [
+        csv_cell(cell)
+        for cell in (
+            test.pk,
+            test.name,
+            test.classname,
+            test.file_path,
+            test.repository or "",
+            test.status,
+            test.status_since.isoformat() if test.status_since else "",
+            ";".join(owner.name for owner in test.owners.all()),
+            "true" if test.quarantined else "false",
+            test.variant,
+            test.failure_rate_last_7d,
+            test.pull_requests_impacted_last_7d,
+            test.triage_state,
+            test.assignee.get_username() if test.assignee else "",
+        )
+    ]
+
+
+@require_GET
+@dashboard_reader
+def test_list_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The tests of the current filter as CSV, streamed: rows are read in chunks (with
+    one owners query per chunk), so the export never holds every test in memory."""
+    _scope, _form, _filters, tests = _filtered_tests(request)
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(CSV_COLUMNS)
+        for test in tests.iterator(chunk_size=500):
+            yield writer.writerow(_csv_row(test))
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="flakyboard-tests-{stamp}.csv"'
+    return response
+
+
+# ---------------------------------------------------------------- the test detail page
+
+
+def can_triage(user) -> bool:
+    return user.is_authenticated and (user.is_staff or user.has_perm("events.change_testcase"))
+
+
+def _safe_url(url: str) -> str | None:
+    """Payload URLs are untrusted: link only to http(s) ones (no javascript:, data:)."""
+    return url if url and urlsplit(url).scheme.lower() in ("http", "https") else None
+
+
+def _evidence(evidence) -> tuple[list[dict] | None, str]:
+    """Evidence (untrusted JSON whose shape Trunk does not document) made readable: an
+    object as key/value pairs, a list of flat objects under a key as one line per item
+    ("run_id: 1 · attempts: 2"), other nested values as compact JSON, anything else as
+    pretty-printed JSON. Long values are cut; the template escapes everything."""
+    if evidence in (None, {}, []):
+        return None, ""
+    if isinstance(evidence, dict):
+        pairs = []
+        for key, value in sorted(evidence.items()):
+            pair = {"key": str(key), "value": "", "items": None, "nested": not _is_scalar(value)}
+            if isinstance(value, list) and value and all(_is_flat(item) for item in value):
+                pair["items"] = [
+                    _cut(" · ".join(f"{k}: {_scalar_text(v)}" for k, v in item.items())) for item in value
+                ]
+            else:
+                pair["value"] = _cut(_scalar_text(value))
+            pairs.append(pair)
+        return pairs, ""
+    return None, _cut(json.dumps(evidence, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _is_scalar(value) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _is_flat(value) -> bool:
+    return isinstance(value, dict) and all(_is_scalar(v) for v in value.values())
+
+
+def _scalar_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= EVIDENCE_MAX_CHARS else text[:EVIDENCE_MAX_CHARS] + " … (truncated)"
+
+
+def _deliveries_of(test: TestCase):
+    """The deliveries whose projection touched this test (newest received first)."""
+    touched = (
+        Q(id__in=StatusChange.objects.filter(test_case=test).values("delivery_id"))
+        | Q(id__in=MonitorEvent.objects.filter(test_case=test).values("delivery_id"))
+        | Q(id__in=Investigation.objects.filter(test_case=test).values("delivery_id"))
+        | Q(id__in=QuarantineChange.objects.filter(test_case=test).values("delivery_id"))
+    )
+    return Delivery.objects.filter(touched).only(
+        "svix_id", "event_type", "outcome", "occurred_at", "received_at"
+    )
+
+
+def _triage_context(request: HttpRequest, test: TestCase, form: TriageForm | None = None, **extra) -> dict:
+    editable = can_triage(request.user)
+    if editable and form is None:
+        form = TriageForm(instance=test, auto_id="triage_%s")
+    return {"test": test, "triage_form": form if editable else None, **extra}
+
+
+def _detail_context(request: HttpRequest, test: TestCase, triage_form: TriageForm | None = None) -> dict:
+    now = max(timezone.now(), test.last_event_at)
+    timeline = queries.status_timeline(test, now=now)
+    monitors = queries.monitor_timeline(test)
+
+    monitor_events = list(
+        test.monitor_events.select_related("monitor").order_by("-occurred_at", "-id")[:MONITOR_EVENTS_SHOWN]
+    )
+    for event in monitor_events:
+        event.evidence_pairs, event.evidence_text = _evidence(event.evidence)
+        event.label = charts.monitor_label(event.monitor.type, event.monitor_id)
+
+    investigations = list(
+        test.investigations.prefetch_related("facts").order_by("-occurred_at", "id")[:INVESTIGATIONS_SHOWN]
+    )
+    for investigation in investigations:
+        investigation.band = queries.confidence_band(investigation.confidence)
+        investigation.summary_html = render_markdown(investigation.markdown_summary)
+        for fact in investigation.facts.all():
+            fact.content_html = render_markdown(fact.content)
+            fact.band = queries.confidence_band(fact.confidence) if fact.confidence is not None else None
+
+    episodes = queries.episodes(test)
+    episode_rows = [
+        {
+            "started_at": e.started_at,
+            "ended_at": e.ended_at,
+            "duration": (e.ended_at or now) - e.started_at,
+            "relapse": e.relapse,
+        }
+        for e in reversed(episodes[-EPISODES_SHOWN:])
+    ]
+    deliveries = _deliveries_of(test)
+    return {
+        **_triage_context(request, test, triage_form),
+        "now": now,
+        "owners": list(test.owners.order_by("key")),
+        "trunk_url": _safe_url(test.html_url),
+        "repository_url": _safe_url(test.repository.html_url) if test.repository else None,
+        "status_chart": charts.status_timeline(timeline, now=now),
+        "monitor_chart": charts.monitor_timeline(monitors, now=now, start=test.first_event_at),
+        "monitor_events": monitor_events,
+        "monitor_events_total": test.monitor_events.count(),
+        "investigations": investigations,
+        "investigations_total": test.investigations.count(),
+        "quarantine_changes": test.quarantine_changes.order_by("-occurred_at", "-id")[
+            :QUARANTINE_CHANGES_SHOWN
+        ],
+        "quarantine_changes_total": test.quarantine_changes.count(),
+        "episodes": episode_rows,
+        "episodes_total": len(episodes),
+        "relapses": sum(e.relapse for e in episodes),
+        "status_changes": queries.status_history(test, limit=STATUS_CHANGES_SHOWN),
+        "status_changes_total": test.status_changes.count(),
+        "deliveries": deliveries.order_by("-received_at", "-id")[:DELIVERIES_SHOWN],
+        "deliveries_total": deliveries.count(),
+        "caps": {
+            "monitor_events": MONITOR_EVENTS_SHOWN,
+            "investigations": INVESTIGATIONS_SHOWN,
+            "quarantine_changes": QUARANTINE_CHANGES_SHOWN,
+            "status_changes": STATUS_CHANGES_SHOWN,
+            "episodes": EPISODES_SHOWN,
+            "deliveries": DELIVERIES_SHOWN,
+        },
+    }
+
+
+def _get_test(test_id) -> TestCase:
+    return get_object_or_404(TestCase.objects.select_related("repository", "assignee"), pk=test_id)
+
+
+@require_GET
 @dashboard_reader
 def test_detail(request: HttpRequest, test_id) -> HttpResponse:
-    test = get_object_or_404(TestCase.objects.select_related("repository"), pk=test_id)
-    return render(
-        request, "dashboard/test_detail.html", {"test": test, "history": queries.status_history(test)}
-    )
+    test = _get_test(test_id)
+    return render(request, "dashboard/test_detail.html", _detail_context(request, test))
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_reader
+def test_triage(request: HttpRequest, test_id) -> HttpResponse:
+    """GET: the triage partial. POST (staff or events.change_testcase): save the triage
+    fields, record the change in the admin log, answer with the partial (htmx) or
+    redirect back to the page (a plain form post)."""
+    test = _get_test(test_id)
+    if request.method == "GET":
+        return render(request, "dashboard/test_detail.html#triage", _triage_context(request, test))
+    if not can_triage(request.user):
+        raise PermissionDenied("Only staff can change the triage of a test.")
+    form = TriageForm(request.POST, instance=test, auto_id="triage_%s")
+    if not form.is_valid():
+        if request.htmx:
+            return render(request, "dashboard/test_detail.html#triage", _triage_context(request, test, form))
+        return render(request, "dashboard/test_detail.html", _detail_context(request, test, form), status=400)
+    saved = False
+    if form.has_changed():
+        test = form.save()
+        LogEntry.objects.log_actions(
+            user_id=request.user.pk,
+            queryset=[test],
+            action_flag=CHANGE,
+            change_message=construct_change_message(form, None, False),
+            single_object=True,
+        )
+        saved = True
+    if not request.htmx:
+        return redirect(test)
+    context = _triage_context(request, test, TriageForm(instance=test, auto_id="triage_%s"), saved=saved)
+    return render(request, "dashboard/test_detail.html#triage", context)
