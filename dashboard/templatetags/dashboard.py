@@ -44,6 +44,8 @@ def signed(value: int) -> str:
 def query(context, **changes) -> str:
     """The current query string with some parameters changed (None removes one)."""
     params = context["request"].GET.copy()
+    for key in [k for k, v in params.items() if v == ""]:
+        del params[key]  # empty filters add nothing to a shared link
     for key, value in changes.items():
         if value is None or value == "":
             params.pop(key, None)
