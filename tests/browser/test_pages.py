@@ -101,3 +101,46 @@ def test_deliveries_and_a_delivery_page(logged_in):
     page.goto(f"{base}/deliveries/")
     screenshot(page, "deliveries")
     problems.assert_none()
+
+
+def test_tests_filter_swaps_only_the_table_then_open_a_test(logged_in):
+    page, problems, base = logged_in
+    page.goto(f"{base}/tests/")
+    all_rows = page.locator("#table tbody tr").count()
+    page.evaluate("window.__marker = 'still here'")  # lost on a full page load
+    page.select_option("#filters select[name=status]", "FLAKY")
+    page.wait_for_url("**status=FLAKY**")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.__marker") == "still here"
+    flaky_rows = page.locator("#table tbody tr")
+    assert 0 < flaky_rows.count() < all_rows
+    assert page.locator("#table .badge.status-flaky").count() == flaky_rows.count()
+    screenshot(page, "tests-filtered")
+    page.locator("#table tbody a[href^='/tests/']").first.click()
+    page.wait_for_url("**/tests/*-*/")
+    page.wait_for_selector("#status-chart .main-svg")
+    assert page.locator("#monitor-chart .main-svg, #monitor-chart p").count() >= 1
+    screenshot(page, "test-detail")
+    problems.assert_none()
+
+
+def test_tests_page_without_filters(logged_in):
+    page, problems, base = logged_in
+    page.goto(f"{base}/tests/")
+    assert page.locator("#table tbody tr").count() > 0
+    screenshot(page, "tests")
+    problems.assert_none()
+
+
+def test_staff_edits_triage_in_place(logged_in):
+    page, problems, base = logged_in
+    page.goto(f"{base}/tests/?status=FLAKY")
+    page.locator("#table tbody a[href^='/tests/']").first.click()
+    page.wait_for_url("**/tests/*-*/")
+    page.evaluate("window.__marker = 'still here'")
+    page.select_option("#triage select[name=triage_state]", "investigating")
+    page.fill("#triage textarea[name=triage_note]", "Races the refund worker")
+    page.locator("#triage button[type=submit]").click()
+    page.wait_for_selector("#triage :text('Races the refund worker')")
+    assert page.evaluate("window.__marker") == "still here"
+    problems.assert_none()
