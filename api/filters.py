@@ -72,7 +72,9 @@ class StrictBooleanField(forms.Field):
             return True
         if text in self.FALSE:
             return False
-        raise ValidationError(f"Must be true or false (got {value!r}).", code="invalid")
+        raise ValidationError(
+            "Must be true or false (got %(value)r).", code="invalid", params={"value": value}
+        )
 
 
 class CaseInsensitiveChoiceField(filter_fields.ChoiceField):
@@ -90,7 +92,9 @@ class CaseInsensitiveChoiceField(filter_fields.ChoiceField):
         if value and not self.valid_value(value):
             allowed = ", ".join(str(key) for key, _label in self.choices if key != "")
             raise ValidationError(
-                f"Select a valid choice. {value} is not one of {allowed}.", code="invalid_choice"
+                "Select a valid choice. %(value)s is not one of %(allowed)s.",
+                code="invalid_choice",
+                params={"value": value, "allowed": allowed},
             )
 
 
@@ -115,12 +119,15 @@ class RepositoryField(forms.Field):
         lookup = repository_lookup(str(value))
         if lookup is None:
             raise ValidationError(
-                f"Enter a repository id (an integer) or a Trunk repository UUID (got {value!r}).",
+                "Enter a repository id (an integer) or a Trunk repository UUID (got %(value)r).",
                 code="invalid",
+                params={"value": value},
             )
         pk = Repository.objects.filter(**lookup).values_list("pk", flat=True).first()
         if pk is None:
-            raise ValidationError(f"No repository with id {value}.", code="does_not_exist")
+            raise ValidationError(
+                "No repository with id %(value)s.", code="does_not_exist", params={"value": value}
+            )
         return pk
 
 
@@ -140,7 +147,7 @@ class MomentField(forms.Field):
             return None
         text = str(value).strip()
         message = (
-            f"Enter an ISO 8601 date-time with time zone (2026-05-04T09:12:33Z) or a date (got {value!r})."
+            "Enter an ISO 8601 date-time with time zone (2026-05-04T09:12:33Z) or a date (got %(value)r)."
         )
         try:
             if _DATE.fullmatch(text):
@@ -157,7 +164,7 @@ class MomentField(forms.Field):
                 return moment.replace(tzinfo=UTC)
             return moment.astimezone(UTC)
         except (ValueError, OverflowError):
-            raise ValidationError(message, code="invalid") from None
+            raise ValidationError(message, code="invalid", params={"value": value}) from None
 
 
 class AssigneeField(forms.Field):
@@ -172,9 +179,11 @@ class AssigneeField(forms.Field):
         if text == "me":
             return "me"
         if not _DIGITS.fullmatch(text) or not 0 < int(text) <= MAX_BIGINT:
-            raise ValidationError(f"Enter a user id, `me` or `none` (got {value!r}).", code="invalid")
+            raise ValidationError(
+                "Enter a user id, `me` or `none` (got %(value)r).", code="invalid", params={"value": value}
+            )
         if not get_user_model().objects.filter(pk=int(text)).exists():
-            raise ValidationError(f"No user with id {text}.", code="does_not_exist")
+            raise ValidationError("No user with id %(value)s.", code="does_not_exist", params={"value": text})
         return int(text)
 
 
@@ -221,6 +230,9 @@ class PeriodFilter(CaseInsensitiveChoiceFilter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("choices", [(name, name) for name in queries.PERIODS])
         super().__init__(*args, **kwargs)
+        # Documented as its own enum, not as the date-time field it filters on.
+        schema = {"type": "string", "enum": list(queries.PERIODS)}
+        extend_schema_field({**schema, "description": kwargs.get("help_text", "")})(self)
 
     def filter(self, qs: QuerySet, value):
         if not value:

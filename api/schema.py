@@ -53,3 +53,23 @@ class AutoSchema(BaseAutoSchema):
                 },
             )
         return responses
+
+
+def document_query_conventions(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]).
+
+    - Every optional query parameter of the API treats an empty value as absent (the
+      browsable API's filter form sends every field): say so with `allowEmptyValue`.
+    - The triage PATCH body refuses any field but its own: `additionalProperties: false`.
+    """
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    triage = result.get("components", {}).get("schemas", {}).get("PatchedTriageRequest")
+    if triage is not None:
+        triage["additionalProperties"] = False
+    return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -153,8 +154,22 @@ class TestCaseSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(url) if request else url
 
 
+class StrictCharField(serializers.CharField):
+    """A string, and only a string (DRF's CharField turns 0 or true into "0", "True")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class TriageSerializer(serializers.ModelSerializer):
     """PATCH body: only flakyboard's triage fields. Anything else is a 400 naming it."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.TextField: StrictCharField,
+    }
 
     assignee = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.filter(is_active=True),

@@ -1,7 +1,11 @@
-"""REST API v1 routes, the OpenAPI schema and its Swagger UI (served without a CDN)."""
+"""REST API v1 routes, the OpenAPI schema and its Swagger UI (served without a CDN).
+
+No ReDoc page: drf-spectacular's ReDoc template loads Google Fonts, and flakyboard loads
+nothing from the network (DESIGN.md).
+"""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from . import views
@@ -36,6 +40,5 @@ urlpatterns = [
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
-    re_path(r"^(?P<path>.*)$", views.not_found),
+    re_path(r"^(?P<path>[\s\S]*)\Z", views.not_found),  # any path, newlines too
 ]

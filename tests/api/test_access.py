@@ -153,7 +153,14 @@ def test_throttle_rate_setting_is_validated(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "url", ["/api/", "/api/v1/nothing/", "/api/v2/test-cases/", "/api/v1/test-cases/x/y/z/"]
+    "url",
+    [
+        "/api/",
+        "/api/v1/nothing/",
+        "/api/v2/test-cases/",
+        "/api/v1/test-cases/x/y/z/",
+        "/api/v1/test-cases/%0Ax/status-changes/",
+    ],
 )
 def test_unknown_api_urls_are_json_404(db, api, url):
     response = api.get(url)
@@ -165,6 +172,13 @@ def test_unknown_api_urls_are_json_404(db, api, url):
 def test_missing_trailing_slash_redirects_with_the_query(db, api):
     response = api.get("/api/v1/test-cases", {"status": "FLAKY"})
     assert response.status_code == 301 and response["Location"] == "/api/v1/test-cases/?status=FLAKY"
+
+
+def test_unknown_url_patch_is_json_404_not_a_csrf_page(db, reader):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(reader)
+    response = client.patch("/api/v1/test-cases/0.5/", {"triage_state": "new"}, format="json")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
 
 
 def test_writes_to_read_only_endpoints_are_405(history, staff_api):

@@ -157,6 +157,11 @@ def test_sort_and_ordering_may_agree_but_not_differ(history, api):
         ({"assignee": "alice"}, "assignee", "user id"),
         ({"assignee": "424242"}, "assignee", "No user with id 424242"),
         ({"q": "a\x00b"}, "q", "Null characters"),
+        # A "%" in a bad value once broke django-filter's message formatting (a 500).
+        ({"assignee": "50%"}, "assignee", "user id"),
+        ({"changed_since": "100%s"}, "changed_since", "'100%s'"),
+        ({"repository": "%(x)s"}, "repository", "%(x)s"),
+        ({"status": "%d"}, "status", "%d is not one of"),
         ({"page": "abc"}, "page", "whole number"),
         ({"page": "0"}, "page", "whole number"),
         ({"page_size": "-5"}, "page_size", "whole number"),
@@ -308,6 +313,8 @@ def test_triage_survives_later_events(history, triage_api):
         ({"triage_state": "someday"}, "triage_state", "not a valid choice"),
         ({"assignee": 424242}, "assignee", "Invalid pk"),
         ({"assignee": "reader"}, "assignee", "Incorrect type"),
+        ({"triage_note": 0}, "triage_note", "Not a valid string"),
+        ({"triage_note": None}, "triage_note", "may not be null"),
     ],
 )
 def test_triage_patch_rejects_other_fields_naming_them(history, triage_api, body, field, message):
@@ -328,6 +335,14 @@ def test_triage_patch_rejects_an_inactive_assignee(history, triage_api):
 def test_triage_patch_needs_a_json_object(history, triage_api):
     response = patch(triage_api, history["t1"], ["triage_state", "fixed"])
     assert response.status_code == 400
+
+
+def test_triage_patch_takes_json_only(history, triage_api):
+    # DRF reads an empty form field as "not sent": a form-encoded `triage_state=` would be a no-op 200.
+    response = triage_api.patch(
+        detail_url(history["t1"]), "triage_state=", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 415
 
 
 def test_put_and_delete_are_not_allowed(history, staff_api):
