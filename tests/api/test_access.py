@@ -169,6 +169,29 @@ def test_unknown_api_urls_are_json_404(db, api, url):
     assert "detail" in response.json()
 
 
+def test_api_root_links_every_endpoint(db, api):
+    links = api.get("/api/v1/").json()
+    assert links["test-cases"] == "http://testserver/api/v1/test-cases/"
+    assert links["stats/status-trend"] == "http://testserver/api/v1/stats/status-trend/"
+    assert set(links) == {
+        "repositories",
+        "test-cases",
+        "status-changes",
+        "monitor-events",
+        "monitors",
+        "investigations",
+        "quarantine-changes",
+        "deliveries",
+        "stats/summary",
+        "stats/status-trend",
+        "stats/codeowners",
+        "stats/monitors",
+        "stats/confidence",
+    }
+    for url in links.values():
+        assert api.get(url).status_code in (200, 403)  # deliveries: staff only
+
+
 def test_missing_trailing_slash_redirects_with_the_query(db, api):
     response = api.get("/api/v1/test-cases", {"status": "FLAKY"})
     assert response.status_code == 301 and response["Location"] == "/api/v1/test-cases/?status=FLAKY"
