@@ -12,6 +12,8 @@ import itertools
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -35,7 +37,20 @@ CHECKS = [
 
 
 @pytest.fixture
-def loaded(staff, settings):
+def keep_test_connection():
+    """Django's test Client stops `close_old_connections` from running at the end of each
+    request; schemathesis calls the WSGI app directly, so do the same here, or PostgreSQL's
+    connection (CONN_MAX_AGE, inside the test's transaction) would be closed after the
+    first request."""
+    for signal in (signals.request_started, signals.request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (signals.request_started, signals.request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def loaded(staff, settings, keep_test_connection):
     """A small data set, and the ids that exist in it, per path parameter."""
     settings.FLAKYBOARD_PUBLIC_DASHBOARD = False
     build_tests(6)
