@@ -13,7 +13,6 @@ from . import views
 app_name = "api"
 
 
-
 class Router(DefaultRouter):
     """The browsable root at /api/v1/ also links the stats endpoints (they have no list)."""
 
@@ -21,7 +20,9 @@ class Router(DefaultRouter):
     STATS = ("summary", "status-trend", "codeowners", "monitors", "confidence")
 
     def get_api_root_view(self, api_urls=None):
-        api_root_dict = {prefix: self.routes[0].name.format(basename=basename) for prefix, _, basename in self.registry}
+        api_root_dict = {
+            prefix: self.routes[0].name.format(basename=basename) for prefix, _, basename in self.registry
+        }
         api_root_dict.pop("stats")
         api_root_dict.update({f"stats/{name}": f"stats-{name}" for name in self.STATS})
         return self.APIRootView.as_view(api_root_dict=api_root_dict)
