@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -158,4 +159,73 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+}
+
+# --- REST API (api/): DRF and its OpenAPI schema (drf-spectacular). ---
+
+
+def _throttle_rate(name: str, value: str) -> str | None:
+    """`<number>/<second|minute|hour|day>` (DRF's format), or "off" for no limit."""
+    value = value.strip()
+    if value.lower() in ("", "off", "none"):
+        return None
+    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected e.g. 100/minute, 5000/hour or off.")
+    return value
+
+
+REST_FRAMEWORK = {
+    # Token first: an anonymous request is refused with 401 and `WWW-Authenticate: Token`.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ReadOrTriage"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # JSON bodies only: DRF reads an empty form field as "not sent", which would hide mistakes.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.AnonThrottle", "api.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": _throttle_rate(
+            "FLAKYBOARD_API_THROTTLE_ANON", env.str("FLAKYBOARD_API_THROTTLE_ANON", default="60/minute")
+        ),
+        "user": _throttle_rate(
+            "FLAKYBOARD_API_THROTTLE_USER", env.str("FLAKYBOARD_API_THROTTLE_USER", default="1200/minute")
+        ),
+    },
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "flakyboard API",
+    "DESCRIPTION": (
+        "Trunk Flaky Tests data as flakyboard projects it from Trunk's webhooks: tests, their "
+        "history, and the numbers behind every dashboard chart. Authenticate with "
+        "`Authorization: Token <key>` (tokens are created in the admin or with "
+        "`manage.py drf_create_token <username>`) or a session."
+    ),
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.document_query_conventions",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "events.models.Status",
+        "MonitorStatusEnum": "events.models.MonitorEvent.MonitorStatus",
+        "TriageStateEnum": "events.models.TestCase.Triage",
+        "OutcomeEnum": "events.models.Delivery.Outcome",
+    },
 }

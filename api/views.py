@@ -1,0 +1,445 @@
+"""REST API v1: read-only viewsets over the projections, triage writes on test cases,
+and the numbers behind the dashboard's charts (same dashboard.queries functions).
+
+Thin views (DESIGN.md): parameters are validated by a FilterSet or a form, the data comes
+from one query function or queryset, a serializer shapes it. Every list runs a fixed
+number of queries whatever its page size (select_related / prefetch_related), which
+tests/api/test_queries.py asserts.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db import transaction
+from django.db.models import Count, IntegerField, Max, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+from django.utils.text import capfirst
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from dashboard import queries
+from events.models import (
+    Delivery,
+    Investigation,
+    InvestigationFact,
+    Monitor,
+    MonitorEvent,
+    MonitorState,
+    QuarantineChange,
+    Repository,
+    Status,
+    StatusChange,
+    TestCase,
+)
+
+from . import filters, serializers
+from .pagination import CursorPagination, DeliveryCursorPagination
+from .permissions import StaffOnly
+
+LIST_ACTIONS = frozenset({"list"})
+
+
+class ListFiltersOnly:
+    """Apply the filter parameters to lists only: DRF would also filter the object lookup
+    of a detail or PATCH request by the query string."""
+
+    def filter_queryset(self, queryset):
+        if self.action in LIST_ACTIONS:
+            return super().filter_queryset(queryset)
+        return queryset
+
+
+# ---------------------------------------------------------------- repositories
+
+REPOSITORY_ID = OpenApiParameter(
+    "id",
+    filters.REPOSITORY_SCHEMA,
+    OpenApiParameter.PATH,
+    description="The repository's integer `id` or its Trunk UUID (`trunk_id`).",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Repositories, with their test counts by status", tags=["repositories"]),
+    retrieve=extend_schema(summary="One repository", parameters=[REPOSITORY_ID], tags=["repositories"]),
+)
+class RepositoryViewSet(
+    ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Repositories as Trunk names them. `repositories/{id}/` takes the integer `id` or the
+    Trunk UUID; use either as the `repository` parameter of the other endpoints."""
+
+    queryset = Repository.objects.all()
+    serializer_class = serializers.RepositorySerializer
+    lookup_field = "id"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        tests = "test_cases"
+        return Repository.objects.annotate(
+            test_count=Count(tests),
+            flaky_count=Count(tests, filter=Q(test_cases__status=Status.FLAKY)),
+            broken_count=Count(tests, filter=Q(test_cases__status=Status.BROKEN)),
+            quarantined_count=Count(tests, filter=Q(test_cases__quarantined=True)),
+        ).order_by("name", "id")
+
+    def get_object(self) -> Repository:
+        lookup = filters.repository_lookup(str(self.kwargs["id"]))
+        if lookup is None:
+            raise NotFound("No repository with this id: use the integer id or the Trunk UUID.")
+        repository = get_object_or_404(self.get_queryset(), **lookup)
+        self.check_object_permissions(self.request, repository)
+        return repository
+
+
+# ---------------------------------------------------------------- test cases
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Tests, with the dashboard's filters and sort orders",
+        description="The filters are the tests page's (`dashboard.queries.filter_test_cases`), "
+        "plus `assignee` and `changed_since` / `changed_until`.",
+        tags=["test cases"],
+    ),
+    retrieve=extend_schema(summary="One test, by Trunk's test case id", tags=["test cases"]),
+    partial_update=extend_schema(
+        summary="Triage a test",
+        description="Only `triage_state`, `assignee` and `triage_note` can be changed (staff, or "
+        "users with the `events.change_testcase` permission). Sending any of Trunk's fields is "
+        "a 400 naming the field. The change is recorded in the admin history.",
+        request=serializers.TriageSerializer,
+        responses=serializers.TestCaseSerializer,
+        tags=["test cases"],
+    ),
+)
+class TestCaseViewSet(
+    ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Tests by Trunk's id (`test-cases/<uuid>/`). PATCH writes triage fields only."""
+
+    __test__ = False
+
+    queryset = TestCase.objects.all()
+    serializer_class = serializers.TestCaseSerializer
+    filterset_class = filters.TestCaseFilterSet
+    lookup_field = "id"
+
+    def get_queryset(self):
+        return queries.test_cases()
+
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        test = self.get_object()
+        triage = serializers.TriageSerializer(test, data=request.data, partial=True)
+        triage.is_valid(raise_exception=True)
+        with transaction.atomic():
+            triage.save()
+            if triage.changed_fields:
+                labels = [capfirst(TestCase._meta.get_field(f).verbose_name) for f in triage.changed_fields]
+                LogEntry.objects.log_actions(
+                    user_id=request.user.pk,
+                    queryset=[test],
+                    action_flag=CHANGE,
+                    change_message=[{"changed": {"fields": labels}}],
+                    single_object=True,
+                )
+        fresh = self.get_queryset().get(pk=test.pk)
+        return Response(self.get_serializer(fresh).data)
+
+    @extend_schema(
+        summary="A test's status and monitor intervals (the timeline chart's data)",
+        responses=serializers.TimelineSerializer,
+        tags=["test cases"],
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def timeline(self, request: Request, id=None) -> Response:
+        test = get_object_or_404(TestCase, pk=self.kwargs["id"])
+        data = {
+            "test_case": test.pk,
+            "status": queries.status_timeline(test),
+            "monitors": queries.monitor_timeline(test),
+        }
+        return Response(serializers.TimelineSerializer(data).data)
+
+
+# ---------------------------------------------------------------- events
+
+
+class EventViewSet(ListFiltersOnly, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Time-ordered history, newest first, cursor-paginated. Mounted twice: at the top
+    level, and under `test-cases/{test_case_id}/` for one test's history."""
+
+    pagination_class = CursorPagination
+
+    def base_queryset(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        events = self.base_queryset()
+        test_id = self.kwargs.get("test_case_id")
+        return events if test_id is None else events.filter(test_case_id=test_id)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        if self.kwargs.get("test_case_id") is not None:
+            get_object_or_404(TestCase.objects.only("pk"), pk=self.kwargs["test_case_id"])
+        return super().list(request, *args, **kwargs)
+
+
+@extend_schema_view(list=extend_schema(summary="Status changes, newest first", tags=["history"]))
+class StatusChangeViewSet(EventViewSet):
+    queryset = StatusChange.objects.all()
+    serializer_class = serializers.StatusChangeSerializer
+    filterset_class = filters.StatusChangeFilterSet
+
+    def base_queryset(self):
+        return StatusChange.objects.select_related("test_case")
+
+
+@extend_schema_view(list=extend_schema(summary="Monitor events, newest first", tags=["history"]))
+class MonitorEventViewSet(EventViewSet):
+    queryset = MonitorEvent.objects.all()
+    serializer_class = serializers.MonitorEventSerializer
+    filterset_class = filters.MonitorEventFilterSet
+
+    def base_queryset(self):
+        return MonitorEvent.objects.select_related("test_case", "monitor")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Investigations with their facts, newest first", tags=["history"]),
+    retrieve=extend_schema(summary="One investigation, by Trunk's investigation id", tags=["history"]),
+)
+class InvestigationViewSet(mixins.RetrieveModelMixin, EventViewSet):
+    queryset = Investigation.objects.all()
+    serializer_class = serializers.InvestigationSerializer
+    filterset_class = filters.InvestigationFilterSet
+    lookup_field = "id"
+
+    def base_queryset(self):
+        return Investigation.objects.select_related("test_case").prefetch_related(
+            Prefetch("facts", queryset=InvestigationFact.objects.order_by("position"))
+        )
+
+
+@extend_schema_view(list=extend_schema(summary="Quarantine setting changes, newest first", tags=["history"]))
+class QuarantineChangeViewSet(EventViewSet):
+    queryset = QuarantineChange.objects.all()
+    serializer_class = serializers.QuarantineChangeSerializer
+    filterset_class = filters.QuarantineChangeFilterSet
+
+    def base_queryset(self):
+        return QuarantineChange.objects.select_related("test_case")
+
+
+# ---------------------------------------------------------------- monitors
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Monitors, with their active tests now", tags=["monitors"]),
+    retrieve=extend_schema(summary="One monitor, by Trunk's monitor id", tags=["monitors"]),
+)
+class MonitorViewSet(
+    ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = Monitor.objects.all()
+    serializer_class = serializers.MonitorSerializer
+    filterset_class = filters.MonitorFilterSet
+    lookup_field = "id"
+
+    def get_queryset(self):
+        def per_monitor(queryset, aggregate):
+            rows = queryset.filter(monitor=OuterRef("pk")).order_by().values("monitor")
+            return Subquery(rows.annotate(value=aggregate).values("value"))
+
+        active = MonitorState.objects.filter(status=MonitorEvent.MonitorStatus.ACTIVE)
+        return Monitor.objects.annotate(
+            active_tests=Coalesce(per_monitor(active, Count("id")), Value(0), output_field=IntegerField()),
+            event_count=Coalesce(
+                per_monitor(MonitorEvent.objects.all(), Count("id")), Value(0), output_field=IntegerField()
+            ),
+            last_event_at=per_monitor(MonitorEvent.objects.all(), Max("occurred_at")),
+        ).order_by("type", "id")
+
+
+# ---------------------------------------------------------------- deliveries
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The delivery log, newest received first (staff only)", tags=["deliveries"]),
+    retrieve=extend_schema(
+        summary="One delivery with its raw body and headers (staff only)", tags=["deliveries"]
+    ),
+)
+class DeliveryViewSet(
+    ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Every Svix message as received. Staff only: bodies and headers are raw."""
+
+    queryset = Delivery.objects.all()
+    permission_classes = [StaffOnly]
+    staff_only = True  # api.schema documents the 403
+    filterset_class = filters.DeliveryFilterSet
+    pagination_class = DeliveryCursorPagination
+    lookup_field = "id"
+
+    def get_queryset(self):
+        if self.action == "list":
+            return Delivery.objects.defer("body", "headers")
+        return Delivery.objects.all()
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return serializers.DeliveryDetailSerializer
+        return serializers.DeliverySerializer
+
+
+# ---------------------------------------------------------------- stats
+
+
+class StatsParams(forms.Form):
+    period = filters.CaseInsensitiveChoiceField(choices=[(p, p) for p in queries.PERIODS], required=False)
+    repository = filters.RepositoryField(required=False)
+
+
+STATS_PARAMETERS = [
+    OpenApiParameter(
+        "period",
+        OpenApiTypes.STR,
+        enum=list(queries.PERIODS),
+        default=queries.DEFAULT_PERIOD,
+        description="The dashboard's period: events within the last 7, 30 or 90 days, or all. "
+        "Current-state numbers are always now; only their change uses the period.",
+    ),
+    OpenApiParameter(
+        "repository",
+        filters.REPOSITORY_SCHEMA,
+        description=filters.REPOSITORY_HELP + " Without it: every repository.",
+    ),
+]
+
+
+def stats_schema(summary: str, response) -> extend_schema:
+    return extend_schema(summary=summary, parameters=STATS_PARAMETERS, responses=response, tags=["stats"])
+
+
+class StatsViewSet(viewsets.ViewSet):
+    """The numbers behind each dashboard chart, from the same dashboard.queries functions,
+    with the same `period` and `repository` parameters (an invalid one is a 400 here,
+    where the dashboard falls back to its default)."""
+
+    def _params(self, request: Request) -> dict:
+        form = StatsParams(request.query_params)
+        if not form.is_valid():
+            raise ValidationError({name: list(errors) for name, errors in form.errors.items()})
+        period = queries.Period(
+            name=form.cleaned_data["period"] or queries.DEFAULT_PERIOD, now=timezone.now()
+        )
+        return {"period": period, "repository": form.cleaned_data["repository"]}
+
+    @staticmethod
+    def _meta(params: dict) -> dict:
+        period = params["period"]
+        return {
+            "period": period.name,
+            "period_start": period.start,
+            "now": period.now,
+            "repository": params["repository"],
+        }
+
+    @stats_schema(
+        "Tests by status now, change over the period, median time to fix", serializers.SummarySerializer
+    )
+    @action(detail=False, methods=["get"])
+    def summary(self, request: Request) -> Response:
+        params = self._params(request)
+        data = queries.status_summary(**params)
+        data["median_time_to_fix_seconds"] = serializers.seconds(queries.median_time_to_fix(**params))
+        return Response(serializers.SummarySerializer({**self._meta(params), **data}).data)
+
+    @stats_schema("Tests by status per day, and status changes per day", serializers.StatusTrendSerializer)
+    @action(detail=False, methods=["get"], url_path="status-trend")
+    def status_trend(self, request: Request) -> Response:
+        params = self._params(request)
+        data = {
+            "series": queries.status_trend(**params),
+            "transitions": queries.transitions_per_day(**params),
+        }
+        return Response(serializers.StatusTrendSerializer({**self._meta(params), **data}).data)
+
+    @stats_schema(
+        "Per codeowner: tests, flaky, broken, time to fix, relapses", serializers.CodeownersSerializer
+    )
+    @action(detail=False, methods=["get"])
+    def codeowners(self, request: Request) -> Response:
+        params = self._params(request)
+        rows = [
+            {
+                **row,
+                "owner_filter": row["owner_key"] or queries.NO_OWNER_PARAM,
+                "median_time_to_fix_seconds": serializers.seconds(row["median_time_to_fix"]),
+            }
+            for row in queries.owner_stats(**params)
+        ]
+        return Response(serializers.CodeownersSerializer({**self._meta(params), "results": rows}).data)
+
+    @stats_schema(
+        "Monitor activations, active pairs, time to resolve, flapping", serializers.MonitorStatsSerializer
+    )
+    @action(detail=False, methods=["get"])
+    def monitors(self, request: Request) -> Response:
+        params = self._params(request)
+        data = queries.monitor_summary(**params)
+        active = data["active_now"]
+        data.update(
+            active_now_total=active.count(),
+            active_now=list(active[:100]),
+            median_time_to_resolve=[
+                {"type": kind, "median_time_to_resolve_seconds": serializers.seconds(median)}
+                for kind, median in sorted(data["median_time_to_resolve"].items())
+            ],
+        )
+        return Response(serializers.MonitorStatsSerializer({**self._meta(params), **data}).data)
+
+    @stats_schema(
+        "Investigation confidence: histogram, bands, per day, facts by type", serializers.ConfidenceSerializer
+    )
+    @action(detail=False, methods=["get"])
+    def confidence(self, request: Request) -> Response:
+        params = self._params(request)
+        data = queries.investigation_summary(**params)
+        histogram = data["histogram"]
+        # Band limits (0.5, 0.8) fall on bin edges: bins 0-4 are low, 5-7 medium, 8-9 high.
+        data.update(
+            histogram=[{"start": i / 10, "end": (i + 1) / 10, "count": n} for i, n in enumerate(histogram)],
+            bands={"low": sum(histogram[:5]), "medium": sum(histogram[5:8]), "high": sum(histogram[8:])},
+        )
+        return Response(serializers.ConfidenceSerializer({**self._meta(params), **data}).data)
+
+
+# ---------------------------------------------------------------- unknown URLs
+
+
+@csrf_exempt  # it changes nothing; without this an unknown PATCH URL is an HTML CSRF 403
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse | HttpResponsePermanentRedirect:
+    """JSON 404 for any unknown URL under /api/ (Django's would be HTML). A known URL
+    missing its trailing slash is redirected like APPEND_SLASH would."""
+    if not request.path.endswith("/") and request.method in ("GET", "HEAD"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found:
+            query = request.META.get("QUERY_STRING", "")
+            return HttpResponsePermanentRedirect(request.path + "/" + (f"?{query}" if query else ""))
+    return JsonResponse({"detail": "Not found: no such API endpoint (see /api/docs/)."}, status=404)
