@@ -49,3 +49,18 @@ lock:
 
 clean-demo:
 	rm -f db.sqlite3 db.sqlite3-wal db.sqlite3-shm
+
+# Benchmarks on PostgreSQL (127.0.0.1:5432, trust auth; BENCH_PG_ADMIN_URL to change).
+# bench: the full run (about an hour); bench-smoke: every script at a tiny size.
+.PHONY: bench bench-smoke
+bench: install
+	$(BIN)/python -m bench.scale S M
+	$(BIN)/python -m bench.pages S M
+	$(BIN)/python -m bench.rebuild S M
+	$(BIN)/python -m bench.ingest --duration 60
+
+bench-smoke: install
+	$(BIN)/python -m bench.scale XS
+	$(BIN)/python -m bench.pages XS --requests 2
+	$(BIN)/python -m bench.rebuild XS
+	$(BIN)/python -m bench.ingest --duration 3 --concurrency 4 --max-requests 800 --name ingest-smoke

@@ -478,7 +478,8 @@ def monitor_timeline(test_case: TestCase) -> list[dict]:
             intervals.append({"start": at, "end": None})
         elif status == MonitorEvent.MonitorStatus.RESOLVED and open_:
             intervals[-1]["end"] = at
-    return list(by_monitor.values())
+    # A monitor that only ever reported `resolved` was never active for this test.
+    return [entry for entry in by_monitor.values() if entry["intervals"]]
 
 
 # ---------------------------------------------------------------- monitors

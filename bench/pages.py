@@ -1,0 +1,146 @@
+"""Server time of every dashboard page, the main admin lists and every API list and stats
+endpoint, on the benchmark databases built by bench.scale.
+
+    python -m bench.pages S M [--requests 30]
+
+Each request runs in-process through Django's full stack (middleware, auth, views,
+templates; no network), after warm-up: p50 and p95 over N requests, and the query
+count of one request. Default period (30d) and "all" for the pages that take one.
+Writes bench/results/pages-<size>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from bench.common import ROOT, database_url, percentiles, server_env, table, write_result
+from bench.scale import database_name
+
+PERIODS = ("30d", "all")
+
+
+def endpoints(test_id: str, owner_key: str, delivery_id: int) -> list[tuple[str, str, bool]]:
+    """(group, path, takes a period)."""
+    return [
+        ("page", "/", True),
+        ("page", "/tests/", False),
+        ("page", "/tests/?status=FLAKY&sort=-failure_rate", False),
+        ("page", f"/tests/{test_id}/", False),
+        ("page", "/codeowners/", True),
+        ("page", f"/codeowners/{owner_key}/", True),
+        ("page", "/monitors/", True),
+        ("page", "/investigations/", True),
+        ("page", "/deliveries/", False),
+        ("page", f"/deliveries/{delivery_id}/", False),
+        ("admin", "/admin/events/testcase/", False),
+        ("admin", "/admin/events/testcase/?status__exact=FLAKY", False),
+        ("admin", "/admin/events/delivery/", False),
+        ("admin", "/admin/events/statuschange/", False),
+        ("api-list", "/api/v1/test-cases/", False),
+        ("api-list", "/api/v1/test-cases/?status=FLAKY&sort=-status_since", False),
+        ("api-list", "/api/v1/repositories/", False),
+        ("api-list", "/api/v1/status-changes/", False),
+        ("api-list", "/api/v1/monitor-events/", False),
+        ("api-list", "/api/v1/monitors/", False),
+        ("api-list", "/api/v1/investigations/", False),
+        ("api-list", "/api/v1/quarantine-changes/", False),
+        ("api-list", "/api/v1/deliveries/", False),
+        ("api-stats", "/api/v1/stats/summary/", True),
+        ("api-stats", "/api/v1/stats/status-trend/", True),
+        ("api-stats", "/api/v1/stats/codeowners/", True),
+        ("api-stats", "/api/v1/stats/monitors/", True),
+        ("api-stats", "/api/v1/stats/confidence/", True),
+    ]
+
+
+def worker(size: str, requests: int) -> list[dict]:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.db.models import Count
+    from django.test import Client
+
+    from events.models import Delivery, Owner, TestCase
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True, "is_superuser": True})
+    client = Client()
+    client.force_login(user)
+    busiest = TestCase.objects.annotate(n=Count("monitor_events")).order_by("-n").values_list("pk", flat=True).first()
+    owner = Owner.objects.annotate(n=Count("test_links")).order_by("-n").values_list("key", flat=True).first()
+    delivery = Delivery.objects.order_by("-id").values_list("pk", flat=True).first()
+    rows = []
+    for group, path, takes_period in endpoints(str(busiest), owner, delivery):
+        for period in PERIODS if takes_period else (None,):
+            url = path if period is None else f"{path}{'&' if '?' in path else '?'}period={period}"
+            for _ in range(3):  # warm-up
+                response = client.get(url)
+                assert response.status_code == 200, (url, response.status_code)
+            # Count with an execute wrapper: the test client's request_started signal
+            # resets connection.queries, so CaptureQueriesContext would see nothing.
+            executed = []
+            with connection.execute_wrapper(lambda execute, sql, *a: executed.append(sql) or execute(sql, *a)):
+                client.get(url)
+            samples = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                response = client.get(url)
+                if hasattr(response, "streaming_content"):
+                    b"".join(response.streaming_content)
+                samples.append((time.perf_counter() - started) * 1000)
+            stats = percentiles(samples)
+            rows.append({"group": group, "url": url, "p50_ms": stats["p50"], "p95_ms": stats["p95"],
+                         "mean_ms": round(statistics.fmean(samples), 2), "queries": len(executed)})
+    # Peak resident memory of this process, which served every page above.
+    import resource
+
+    rows.append({"group": "memory", "url": "peak RSS of the serving process (MB)",
+                 "p50_ms": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                 "p95_ms": "", "mean_ms": "", "queries": ""})
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="*", default=["S", "M"])
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.requests)))
+        return
+    results = {}
+    for size in args.sizes:
+        env = server_env(database_url(database_name(size)), DJANGO_SETTINGS_MODULE="flakyboard.settings",
+                         DJANGO_ALLOWED_HOSTS="testserver,127.0.0.1")
+        out = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "bench.pages", "--worker", size, "--requests", str(args.requests)],
+            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        )
+        rows = json.loads(out.stdout.strip().splitlines()[-1])
+        results[size] = rows
+        write_result(f"pages-{size}", {"size": size, "requests": args.requests, "endpoints": rows})
+        print(f"\n== {size}")
+        print(table(rows, ["group", "url", "p50_ms", "p95_ms", "queries"]))
+    if len(results) >= 2:
+        small, large = results[args.sizes[0]], results[args.sizes[-1]]
+        growth = [
+            {"url": a["url"], f"{args.sizes[0]} p50": a["p50_ms"], f"{args.sizes[-1]} p50": b["p50_ms"],
+             "growth": round(b["p50_ms"] / a["p50_ms"], 2) if a["p50_ms"] else None}
+            for a, b in zip(small, large, strict=True)
+            if a["group"] != "memory"
+        ]
+        write_result("pages-growth", {"sizes": args.sizes, "growth": growth})
+        print(f"\n== growth {args.sizes[0]} -> {args.sizes[-1]}")
+        print(table(growth, list(growth[0])))
+
+
+if __name__ == "__main__":
+    main()

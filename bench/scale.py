@@ -1,0 +1,73 @@
+"""Build the benchmark data sets on PostgreSQL through the real ingestion path.
+
+    python -m bench.scale S|M|L
+
+Each size is its own database (flakyboard_bench_s, _m, _l), filled by `seed_demo`
+(signed deliveries through the receiver view, committed in batches), so the data has
+exactly the demo's shape. Writes bench/results/scale-<size>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from bench.common import ROOT, recreate_database, server_env, table, write_result
+
+# tests, days: the demo generator gives about 11-12 events per test over 120 days.
+SIZES = {
+    "XS": {"tests": 60, "days": 30},  # bench-smoke: proves the scripts run
+    "S": {"tests": 500, "days": 120},  # about 5,800 events
+    "M": {"tests": 5000, "days": 120},  # about 58,000 events
+    "L": {"tests": 50000, "days": 730},  # the 1,000,000-event target size
+}
+
+
+def database_name(size: str) -> str:
+    return f"flakyboard_bench_{size.lower()}"
+
+
+def build(size: str) -> dict:
+    spec = SIZES[size]
+    database = recreate_database(database_name(size))
+    env = server_env(database)
+    started = time.monotonic()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    seeded = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "seed_demo", "--tests", str(spec["tests"]), "--days", str(spec["days"])],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    )
+    seconds = time.monotonic() - started
+    import psycopg
+
+    with psycopg.connect(database) as conn:
+        counts = {
+            name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608
+            for name in ("events_delivery", "events_testcase", "events_statuschange", "events_monitorevent",
+                         "events_investigation", "events_quarantinechange")
+        }
+    result = {"size": size, **spec, "seconds": round(seconds, 1), "rows": counts,
+              "deliveries_per_second": round(counts["events_delivery"] / seconds, 1),
+              "seed_output": seeded.stdout.strip().splitlines()[:1]}
+    write_result(f"scale-{size}", result)
+    return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="+", choices=list(SIZES))
+    args = parser.parse_args(argv)
+    rows = []
+    for size in args.sizes:
+        r = build(size)
+        rows.append({"size": size, "tests": r["rows"]["events_testcase"], "deliveries": r["rows"]["events_delivery"],
+                     "seconds": r["seconds"], "deliveries/s": r["deliveries_per_second"]})
+    print(table(rows, list(rows[0])))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flakyboard.settings")
+    main()
