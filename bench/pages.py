@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -70,10 +69,17 @@ def worker(size: str, requests: int) -> list[dict]:
 
     from events.models import Delivery, Owner, TestCase
 
-    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True, "is_superuser": True})
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_staff": True, "is_superuser": True}
+    )
     client = Client()
     client.force_login(user)
-    busiest = TestCase.objects.annotate(n=Count("monitor_events")).order_by("-n").values_list("pk", flat=True).first()
+    busiest = (
+        TestCase.objects.annotate(n=Count("monitor_events"))
+        .order_by("-n")
+        .values_list("pk", flat=True)
+        .first()
+    )
     owner = Owner.objects.annotate(n=Count("test_links")).order_by("-n").values_list("key", flat=True).first()
     delivery = Delivery.objects.order_by("-id").values_list("pk", flat=True).first()
     rows = []
@@ -85,8 +91,13 @@ def worker(size: str, requests: int) -> list[dict]:
                 assert response.status_code == 200, (url, response.status_code)
             # Count with an execute wrapper: the test client's request_started signal
             # resets connection.queries, so CaptureQueriesContext would see nothing.
-            executed = []
-            with connection.execute_wrapper(lambda execute, sql, *a: executed.append(sql) or execute(sql, *a)):
+            executed: list[str] = []
+
+            def count(execute, sql, *args, executed=executed):
+                executed.append(sql)
+                return execute(sql, *args)
+
+            with connection.execute_wrapper(count):
                 client.get(url)
             samples = []
             for _ in range(requests):
@@ -96,14 +107,29 @@ def worker(size: str, requests: int) -> list[dict]:
                     b"".join(response.streaming_content)
                 samples.append((time.perf_counter() - started) * 1000)
             stats = percentiles(samples)
-            rows.append({"group": group, "url": url, "p50_ms": stats["p50"], "p95_ms": stats["p95"],
-                         "mean_ms": round(statistics.fmean(samples), 2), "queries": len(executed)})
+            rows.append(
+                {
+                    "group": group,
+                    "url": url,
+                    "p50_ms": stats["p50"],
+                    "p95_ms": stats["p95"],
+                    "mean_ms": round(statistics.fmean(samples), 2),
+                    "queries": len(executed),
+                }
+            )
     # Peak resident memory of this process, which served every page above.
     import resource
 
-    rows.append({"group": "memory", "url": "peak RSS of the serving process (MB)",
-                 "p50_ms": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                 "p95_ms": "", "mean_ms": "", "queries": ""})
+    rows.append(
+        {
+            "group": "memory",
+            "url": "peak RSS of the serving process (MB)",
+            "p50_ms": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "p95_ms": "",
+            "mean_ms": "",
+            "queries": "",
+        }
+    )
     return rows
 
 
@@ -118,11 +144,18 @@ def main(argv=None) -> None:
         return
     results = {}
     for size in args.sizes:
-        env = server_env(database_url(database_name(size)), DJANGO_SETTINGS_MODULE="flakyboard.settings",
-                         DJANGO_ALLOWED_HOSTS="testserver,127.0.0.1")
+        env = server_env(
+            database_url(database_name(size)),
+            DJANGO_SETTINGS_MODULE="flakyboard.settings",
+            DJANGO_ALLOWED_HOSTS="testserver,127.0.0.1",
+        )
         out = subprocess.run(  # noqa: S603
             [sys.executable, "-m", "bench.pages", "--worker", size, "--requests", str(args.requests)],
-            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         rows = json.loads(out.stdout.strip().splitlines()[-1])
         results[size] = rows
@@ -132,8 +165,12 @@ def main(argv=None) -> None:
     if len(results) >= 2:
         small, large = results[args.sizes[0]], results[args.sizes[-1]]
         growth = [
-            {"url": a["url"], f"{args.sizes[0]} p50": a["p50_ms"], f"{args.sizes[-1]} p50": b["p50_ms"],
-             "growth": round(b["p50_ms"] / a["p50_ms"], 2) if a["p50_ms"] else None}
+            {
+                "url": a["url"],
+                f"{args.sizes[0]} p50": a["p50_ms"],
+                f"{args.sizes[-1]} p50": b["p50_ms"],
+                "growth": round(b["p50_ms"] / a["p50_ms"], 2) if a["p50_ms"] else None,
+            }
             for a, b in zip(small, large, strict=True)
             if a["group"] != "memory"
         ]

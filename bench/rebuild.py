@@ -25,12 +25,19 @@ def rebuild(size: str) -> dict:
         deliveries = conn.execute("SELECT count(*) FROM events_delivery").fetchone()[0]
     started = time.monotonic()
     subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "rebuild_projections"], cwd=ROOT, env=server_env(database),
-        check=True, capture_output=True,
+        [sys.executable, "manage.py", "rebuild_projections"],
+        cwd=ROOT,
+        env=server_env(database),
+        check=True,
+        capture_output=True,
     )
     seconds = time.monotonic() - started
-    result = {"size": size, "deliveries": deliveries, "seconds": round(seconds, 1),
-              "events_per_second": round(deliveries / seconds, 1)}
+    result = {
+        "size": size,
+        "deliveries": deliveries,
+        "seconds": round(seconds, 1),
+        "events_per_second": round(deliveries / seconds, 1),
+    }
     write_result(f"rebuild-{size}", result)
     return result
 

@@ -37,8 +37,20 @@ def build(size: str) -> dict:
     started = time.monotonic()
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
     seeded = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "seed_demo", "--tests", str(spec["tests"]), "--days", str(spec["days"])],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "seed_demo",
+            "--tests",
+            str(spec["tests"]),
+            "--days",
+            str(spec["days"]),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     seconds = time.monotonic() - started
     import psycopg
@@ -46,12 +58,23 @@ def build(size: str) -> dict:
     with psycopg.connect(database) as conn:
         counts = {
             name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608
-            for name in ("events_delivery", "events_testcase", "events_statuschange", "events_monitorevent",
-                         "events_investigation", "events_quarantinechange")
+            for name in (
+                "events_delivery",
+                "events_testcase",
+                "events_statuschange",
+                "events_monitorevent",
+                "events_investigation",
+                "events_quarantinechange",
+            )
         }
-    result = {"size": size, **spec, "seconds": round(seconds, 1), "rows": counts,
-              "deliveries_per_second": round(counts["events_delivery"] / seconds, 1),
-              "seed_output": seeded.stdout.strip().splitlines()[:1]}
+    result = {
+        "size": size,
+        **spec,
+        "seconds": round(seconds, 1),
+        "rows": counts,
+        "deliveries_per_second": round(counts["events_delivery"] / seconds, 1),
+        "seed_output": seeded.stdout.strip().splitlines()[:1],
+    }
     write_result(f"scale-{size}", result)
     return result
 
@@ -63,8 +86,15 @@ def main(argv=None) -> None:
     rows = []
     for size in args.sizes:
         r = build(size)
-        rows.append({"size": size, "tests": r["rows"]["events_testcase"], "deliveries": r["rows"]["events_delivery"],
-                     "seconds": r["seconds"], "deliveries/s": r["deliveries_per_second"]})
+        rows.append(
+            {
+                "size": size,
+                "tests": r["rows"]["events_testcase"],
+                "deliveries": r["rows"]["events_delivery"],
+                "seconds": r["seconds"],
+                "deliveries/s": r["deliveries_per_second"],
+            }
+        )
     print(table(rows, list(rows[0])))
 
 

@@ -202,21 +202,30 @@ def _apply_or_record_failure(event: parsing.Event, delivery: Delivery) -> None:
         )
 
 
-def reprocess_delivery(delivery: Delivery) -> str:
+def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -> str:
     """Parse and project a stored delivery again (after an upgrade or a fix).
 
-    Removes what this delivery projected before, so reprocessing is idempotent.
-    Returns the new outcome.
+    Removes what this delivery projected before, so reprocessing is idempotent; a
+    rebuild, which starts from empty projections, skips that (`projections_empty`).
+    The delivery row is written only when its outcome or parsed fields change, so
+    `processed_at` stays the time it was first applied. Returns the new outcome.
     """
     event_type, payload, event, outcome, error = _classify(delivery.body)
+    parsed = {
+        "event_type": event_type or delivery.event_type,
+        "outcome": outcome,
+        "error": error,
+        "occurred_at": event.occurred_at if event else parsing.event_time_of(payload),
+    }
     with transaction.atomic():
-        remove_projection_of(delivery)
-        delivery.event_type = event_type or delivery.event_type
-        delivery.outcome = outcome
-        delivery.error = error
-        delivery.occurred_at = event.occurred_at if event else parsing.event_time_of(payload)
-        delivery.processed_at = timezone.now() if event else None
-        delivery.save(update_fields=["event_type", "outcome", "error", "occurred_at", "processed_at"])
+        if not projections_empty:
+            remove_projection_of(delivery)
+        changed = [name for name, value in parsed.items() if getattr(delivery, name) != value]
+        if changed:
+            for name, value in parsed.items():
+                setattr(delivery, name, value)
+            delivery.processed_at = timezone.now() if event else None
+            delivery.save(update_fields=[*changed, "processed_at"])
         if event is not None:
             _apply_or_record_failure(event, delivery)
     return delivery.outcome

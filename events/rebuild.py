@@ -31,7 +31,10 @@ def rebuild_projections(*, progress: Callable[[int], None] | None = None, batch_
         Owner.objects.all().delete()
         Repository.objects.all().delete()
         outcomes = replay(
-            Delivery.objects.order_by("received_at", "id"), progress=progress, batch_size=batch_size
+            Delivery.objects.order_by("received_at", "id"),
+            progress=progress,
+            batch_size=batch_size,
+            projections_empty=True,
         )
         replayed = set(TestCase.objects.filter(pk__in=triage).values_list("pk", flat=True))
         restored = [
@@ -49,12 +52,16 @@ def rebuild_projections(*, progress: Callable[[int], None] | None = None, batch_
 
 
 def replay(
-    deliveries: QuerySet[Delivery], *, progress: Callable[[int], None] | None = None, batch_size: int = 2000
+    deliveries: QuerySet[Delivery],
+    *,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 2000,
+    projections_empty: bool = False,
 ) -> Counter:
     """Reprocess each delivery; the outcome of each is recomputed and stored."""
     outcomes: Counter = Counter()
     for i, delivery in enumerate(deliveries.iterator(chunk_size=batch_size), 1):
-        outcomes[reprocess_delivery(delivery)] += 1
+        outcomes[reprocess_delivery(delivery, projections_empty=projections_empty)] += 1
         if progress and i % batch_size == 0:
             progress(i)
     return outcomes
