@@ -464,7 +464,7 @@ def status_timeline(test_case: TestCase, *, now: datetime | None = None) -> list
 def monitor_timeline(test_case: TestCase) -> list[dict]:
     """Each monitor's active intervals for the test (one query): an `active` event opens
     an interval, the next `resolved` event of the same monitor closes it."""
-    events = test_case.monitor_events.order_by("monitor_id", "occurred_at", "delivery__svix_id").values_list(
+    events = test_case.monitor_events.order_by("monitor_id", "occurred_at", "id").values_list(
         "monitor_id", "monitor__type", "occurred_at", "status"
     )
     by_monitor: dict = {}
@@ -507,6 +507,8 @@ def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
     # An active interval runs from the first `active` after the previous `resolved` to the
     # next `resolved` (as monitor_timeline draws it): number each event of a (monitor,
     # test) pair by how many resolutions came before it; an interval is one such group.
+    # Events of one pair in the same millisecond are taken in arrival order (me.id): the
+    # window then follows the (monitor, test, occurred_at) index instead of sorting.
     resolve_inner = f"""
         SELECT type, {_seconds_between("started_at", "resolved_at")} AS seconds FROM (
             SELECT type, grp,
@@ -515,11 +517,10 @@ def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
               FROM (
                 SELECT m.type, me.monitor_id, me.test_case_id, me.status, me.occurred_at,
                        COALESCE(SUM(CASE WHEN me.status = 'resolved' THEN 1 ELSE 0 END) OVER (
-                           PARTITION BY me.monitor_id, me.test_case_id ORDER BY me.occurred_at, d.svix_id
+                           PARTITION BY me.monitor_id, me.test_case_id ORDER BY me.occurred_at, me.id
                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS grp
                   FROM events_monitorevent me
                   JOIN events_monitor m ON m.id = me.monitor_id
-                  JOIN events_delivery d ON d.id = me.delivery_id
                   JOIN events_testcase tc ON tc.id = me.test_case_id
                  WHERE (%s IS NULL OR tc.repository_id = %s)
               ) AS numbered
