@@ -507,25 +507,29 @@ def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
     # An active interval runs from the first `active` after the previous `resolved` to the
     # next `resolved` (as monitor_timeline draws it): number each event of a (monitor,
     # test) pair by how many resolutions came before it; an interval is one such group.
-    # Events of one pair in the same millisecond are taken in arrival order (me.id): the
-    # window then follows the (monitor, test, occurred_at) index instead of sorting.
+    # Events of one pair in the same millisecond are taken in arrival order (me.id), and
+    # the repository filter is a semi-join added only when asked for: the window then
+    # reads the (monitor, test, occurred_at) index in order instead of sorting.
+    in_repository = (
+        "WHERE me.test_case_id IN (SELECT id FROM events_testcase WHERE repository_id = %s)"
+        if repository
+        else ""
+    )
     resolve_inner = f"""
-        SELECT type, {_seconds_between("started_at", "resolved_at")} AS seconds FROM (
-            SELECT type, grp,
+        SELECT m.type, {_seconds_between("started_at", "resolved_at")} AS seconds FROM (
+            SELECT monitor_id, grp,
                    MIN(CASE WHEN status = 'active' THEN occurred_at END) AS started_at,
                    MIN(CASE WHEN status = 'resolved' THEN occurred_at END) AS resolved_at
               FROM (
-                SELECT m.type, me.monitor_id, me.test_case_id, me.status, me.occurred_at,
+                SELECT me.monitor_id, me.test_case_id, me.status, me.occurred_at,
                        COALESCE(SUM(CASE WHEN me.status = 'resolved' THEN 1 ELSE 0 END) OVER (
                            PARTITION BY me.monitor_id, me.test_case_id ORDER BY me.occurred_at, me.id
                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS grp
-                  FROM events_monitorevent me
-                  JOIN events_monitor m ON m.id = me.monitor_id
-                  JOIN events_testcase tc ON tc.id = me.test_case_id
-                 WHERE (%s IS NULL OR tc.repository_id = %s)
+                  FROM events_monitorevent me {in_repository}
               ) AS numbered
-             GROUP BY type, monitor_id, test_case_id, grp
+             GROUP BY monitor_id, test_case_id, grp
         ) AS intervals
+        JOIN events_monitor m ON m.id = intervals.monitor_id
         WHERE started_at IS NOT NULL AND resolved_at IS NOT NULL
           AND resolved_at <= %s AND (%s IS NULL OR resolved_at > %s)
     """
@@ -533,7 +537,7 @@ def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
         t: timedelta(seconds=float(s))
         for t, s in _sql(
             _median_sql(resolve_inner, "type", "seconds"),
-            [repository, repository, period.now, period.start, period.start],
+            [*([repository] if repository else []), period.now, period.start, period.start],
         )
     }
     return {
