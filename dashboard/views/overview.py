@@ -19,7 +19,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         return render(request, "dashboard/overview.html#recent-changes", {"recent": recent, "scope": scope})
     trend = queries.status_trend(period=period, repository=repository)
     transitions = queries.transitions_per_day(period=period, repository=repository)
-    owners = queries.owner_stats(period=period, repository=repository)
+    owners = queries.flaky_tests_by_owner(repository=repository)
     in_period = period.filter("occurred_at")
     context = {
         "scope": scope,

@@ -235,3 +235,9 @@ def test_filter_and_sort_test_cases(history):
     assert names(queries.filter_test_cases(base, sort="status_since"))[0] == "test_case_3"
     assert names(queries.filter_test_cases(base, sort="bogus")) == names(queries.filter_test_cases(base))
     assert queries.filter_test_cases(base, quarantined=True).count() == 0
+
+
+def test_flaky_tests_by_owner_agrees_with_owner_stats(history):
+    full = {r["owner"]: r["flaky"] for r in queries.owner_stats(period=Period("all", NOW)) if r["flaky"]}
+    light = {r["owner"]: r["flaky"] for r in queries.flaky_tests_by_owner()}
+    assert light == full == {"@acme/web": 1}
