@@ -153,7 +153,7 @@ def test_query_budget_does_not_grow(reader_client, load_demo, django_assert_max_
     load_demo(tests=size, days=30)
     # session and user (2), repositories (1), activations, active count and page, flapping,
     # medians (5), active pairs by type (1)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         assert reader_client.get(URL, {"period": "all"}).status_code == 200
     with django_assert_max_num_queries(4):
         assert reader_client.get(URL, {"period": "all", "page": 2}, headers=HX).status_code == 200
