@@ -585,8 +585,10 @@ def active_monitor_pairs(*, repository: int | None = None) -> QuerySet[MonitorSt
 # ---------------------------------------------------------------- investigations
 
 
-def confidence_band(confidence: float) -> str:
-    """high >= 0.8, medium >= 0.5 and < 0.8, low < 0.5."""
+def confidence_band(confidence: float | None) -> str:
+    """high >= 0.8, medium >= 0.5 and < 0.8, low < 0.5 ("" without a confidence)."""
+    if confidence is None:
+        return ""
     if confidence >= 0.8:
         return "high"
     return "medium" if confidence >= 0.5 else "low"

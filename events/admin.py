@@ -41,16 +41,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import smart_split, unescape_string_literal
 
+from dashboard.queries import confidence_band
+
 from .admin_helpers import (
     OUTCOME_COLOURS,
     EstimatedCountPaginator,
     OctetLength,
     badge,
-    confidence_band,
-    csv_rows,
     distinct_values,
     parse_uuid,
-    safe_http_url,
     status_badge,
 )
 from .ingest import STORED_HEADERS
@@ -70,6 +69,7 @@ from .models import (
     TestCaseOwner,
 )
 from .rebuild import replay
+from .untrusted import csv_rows, safe_http_url
 
 admin.site.site_header = "flakyboard admin"
 admin.site.site_title = "flakyboard admin"

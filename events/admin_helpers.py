@@ -7,10 +7,7 @@ full scan where an index can answer.
 
 from __future__ import annotations
 
-import csv
-import re
 import uuid
-from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Any
 
@@ -140,46 +137,3 @@ def badge(text: str, colour: str) -> str:
 
 def status_badge(status: str, label: str | None = None) -> str:
     return badge(label or status.title(), STATUS_COLOURS.get(status, "#868e96"))
-
-
-def confidence_band(confidence: float | None) -> str:
-    """Bands of ../shared/METRICS.md: high >= 0.8, medium >= 0.5, low below."""
-    if confidence is None:
-        return ""
-    if confidence >= 0.8:
-        return "high"
-    if confidence >= 0.5:
-        return "medium"
-    return "low"
-
-
-def safe_http_url(url: str) -> str:
-    """The URL if it is http(s), else "" (payload URLs are untrusted: no javascript:)."""
-    url = (url or "").strip()
-    return url if url.lower().startswith(("https://", "http://")) else ""
-
-
-# Codeowner handles ("@acme/web; @Acme/Payments") start with "@" but cannot call a
-# function: no parentheses, quotes or operators. They are left as they are.
-_HANDLES = re.compile(r"@[\w./@; -]*\Z")
-
-
-def csv_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in untrusted text (CSV injection): a cell that
-    starts with = + - @ or a control character gets a leading quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _HANDLES.match(value):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_rows(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """Encode rows one by one, for a StreamingHttpResponse."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(list(header))
-    for row in rows:
-        yield writer.writerow([csv_safe(value) for value in row])

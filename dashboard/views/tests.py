@@ -6,10 +6,8 @@ a test with thousands of events opens as fast as one with ten.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import construct_change_message
@@ -31,6 +29,7 @@ from events.models import (
     StatusChange,
     TestCase,
 )
+from events.untrusted import csv_rows, safe_http_url
 
 from .. import charts, queries
 from ..access import dashboard_reader
@@ -151,34 +150,17 @@ CSV_COLUMNS = [
     "triage_state",
     "assignee",
 ]
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
-# injection"); test names are untrusted, so such cells get a leading quote.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_cell(value) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
-
-
-class _Echo:
-    """A file-like object whose write() hands the line back, for csv.writer streaming."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_row(test: TestCase) -> list[str]:
+def _csv_row(test: TestCase) -> list:
     return [
-        csv_cell(cell)
+        cell
         for cell in (
-            test.pk,
+            str(test.pk),
             test.name,
             test.classname,
             test.file_path,
-            test.repository or "",
+            str(test.repository or ""),
             test.status,
             test.status_since.isoformat() if test.status_since else "",
             ";".join(owner.name for owner in test.owners.all()),
@@ -198,14 +180,8 @@ def test_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The tests of the current filter as CSV, streamed: rows are read in chunks (with
     one owners query per chunk), so the export never holds every test in memory."""
     _scope, _form, _filters, tests = _filtered_tests(request)
-    writer = csv.writer(_Echo())
-
-    def lines():
-        yield writer.writerow(CSV_COLUMNS)
-        for test in tests.iterator(chunk_size=500):
-            yield writer.writerow(_csv_row(test))
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    lines = csv_rows(CSV_COLUMNS, (_csv_row(test) for test in tests.iterator(chunk_size=500)))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="flakyboard-tests-{stamp}.csv"'
     return response
@@ -216,11 +192,6 @@ def test_list_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 def can_triage(user) -> bool:
     return user.is_authenticated and (user.is_staff or user.has_perm("events.change_testcase"))
-
-
-def _safe_url(url: str) -> str | None:
-    """Payload URLs are untrusted: link only to http(s) ones (no javascript:, data:)."""
-    return url if url and urlsplit(url).scheme.lower() in ("http", "https") else None
 
 
 def _evidence(evidence) -> tuple[list[dict] | None, str]:
@@ -318,8 +289,8 @@ def _detail_context(request: HttpRequest, test: TestCase, triage_form: TriageFor
         **_triage_context(request, test, triage_form),
         "now": now,
         "owners": list(test.owners.order_by("key")),
-        "trunk_url": _safe_url(test.html_url),
-        "repository_url": _safe_url(test.repository.html_url) if test.repository else None,
+        "trunk_url": safe_http_url(test.html_url),
+        "repository_url": safe_http_url(test.repository.html_url) if test.repository else "",
         "status_chart": charts.status_timeline(timeline, now=now),
         "monitor_chart": charts.monitor_timeline(monitors, now=now, start=test.first_event_at),
         "monitor_events": monitor_events,

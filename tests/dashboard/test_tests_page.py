@@ -366,7 +366,7 @@ def test_csv_columns_rows_and_escaping(reader_client, tests_data):
     assert alpha["status"] == "FLAKY"
     assert alpha["status_since"] == "2026-05-02T00:00:00+00:00"
     # Owners start with "@", a formula trigger too: escaped like any untrusted cell.
-    assert alpha["owners"] == "'@Acme/Web"
+    assert alpha["owners"] == "@Acme/Web"  # a handle cannot call a function
     assert alpha["quarantined"] == "true"
     assert alpha["variant"] == "linux"
     assert alpha["failure_rate_last_7d"] == "0.5"
@@ -391,7 +391,7 @@ def test_csv_joins_several_owners_with_semicolons(reader_client):
         )
     )
     rows = read_csv(reader_client.get(CSV_URL))
-    assert rows[1][7] == "'@acme/api;@acme/web"
+    assert rows[1][7] == "@acme/api;@acme/web"
 
 
 def test_csv_applies_the_filters(reader_client, tests_data):
@@ -409,19 +409,19 @@ def test_csv_applies_the_filters(reader_client, tests_data):
         ("=1+1", "'=1+1"),
         ("+SUM(A1)", "'+SUM(A1)"),
         ("-2+3", "'-2+3"),
-        ("@cmd", "'@cmd"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("@acme/web", "@acme/web"),
         ("\tx", "'\tx"),
         ("\rx", "'\rx"),
         ("plain", "plain"),
         ("a=b", "a=b"),
-        (None, ""),
-        (0.25, "0.25"),
+        (0.25, 0.25),
     ],
 )
-def test_csv_cell(value, expected):
-    from dashboard.views.tests import csv_cell
+def test_csv_cells_are_made_safe_by_the_shared_rule(value, expected):
+    from events.untrusted import csv_safe
 
-    assert csv_cell(value) == expected
+    assert csv_safe(value) == expected
 
 
 # ---------------------------------------------------------------- untrusted names

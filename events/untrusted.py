@@ -1,0 +1,47 @@
+"""Rules for showing untrusted payload text outside HTML templates (which autoescape):
+links and CSV cells. One place, used by the dashboard, its CSV and the admin."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def safe_http_url(url: str | None) -> str:
+    """The URL if it is http(s), else "" (payload URLs are untrusted: no javascript:,
+    no data:)."""
+    url = (url or "").strip()
+    return url if urlsplit(url).scheme.lower() in ("http", "https") else ""
+
+
+# Codeowner handles ("@acme/web;@Acme/Payments") start with "@" but cannot call a
+# function: no parentheses, quotes or operators. They are left as they are.
+_HANDLES = re.compile(r"@[\w./@; -]*\Z")
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP "CSV
+# injection").
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in untrusted text: such a cell gets a leading quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES) and not _HANDLES.match(value):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    """A file-like object whose write() hands the line back, for csv.writer streaming."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_rows(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """Encode rows one by one (for a StreamingHttpResponse), every cell made safe."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(list(header))
+    for row in rows:
+        yield writer.writerow(["" if value is None else csv_safe(value) for value in row])
