@@ -55,8 +55,12 @@ def tests_url(**params) -> str:
     return reverse("dashboard:tests") + (f"?{query}" if query else "")
 
 
-def status_trend(series: list[dict], *, repository: int | None = None) -> dict | None:
-    """Flaky and broken tests at the end of each day (from status history)."""
+def status_trend(
+    series: list[dict], *, repository: int | None = None, owner: str | None = None
+) -> dict | None:
+    """Flaky and broken tests at the end of each day (from status history), all tests or
+    one owner's; a point links to those tests with that status (`owner` is the URL
+    parameter: the owner's key or "none")."""
     if not series:
         return None
     days = [row["day"].isoformat() for row in series]
@@ -68,12 +72,12 @@ def status_trend(series: list[dict], *, repository: int | None = None) -> dict |
                 name=status.title(),
                 mode="lines",
                 line={"color": STATUS_COLORS[status], "width": 2, "shape": "hv"},
-                customdata=[tests_url(status=status, repository=repository)] * len(days),
+                customdata=[tests_url(owner=owner, status=status, repository=repository)] * len(days),
                 hovertemplate=f"{status.title()}: %{{y}}<extra></extra>",
             )
             for status in ("FLAKY", "BROKEN")
         ],
-        layout=_layout("Flaky and broken tests over time", "Day (UTC)", "Tests"),
+        layout=_top_layout("Flaky and broken tests over time", "Day (UTC)", "Tests"),
     )
     return to_json(fig)
 
@@ -216,36 +220,6 @@ def owner_statuses(
             margin={"l": 120, "r": 20, "t": 50, "b": 60},
             xaxis=_axis("Tests now"),
             yaxis=_axis("Owner"),
-        ),
-    )
-    return to_json(fig)
-
-
-def owner_status_trend(series: list[dict], *, owner: str, repository: int | None = None) -> dict | None:
-    """One owner's flaky and broken tests at the end of each day; a point links to the
-    owner's tests with that status (`owner` is the URL parameter: the key or "none")."""
-    if not series:
-        return None
-    days = [row["day"].isoformat() for row in series]
-    fig = go.Figure(
-        [
-            go.Scatter(
-                x=days,
-                y=[row[status] for row in series],
-                name=status.title(),
-                mode="lines",
-                line={"color": STATUS_COLORS[status], "width": 2, "shape": "hv"},
-                customdata=[tests_url(owner=owner, status=status, repository=repository)] * len(days),
-                hovertemplate=f"{status.title()}: %{{y}}<extra></extra>",
-            )
-            for status in ("FLAKY", "BROKEN")
-        ],
-        layout=_top_layout(
-            "Flaky and broken tests over time",
-            "Day (UTC)",
-            "Tests",
-            xaxis=_axis("Day (UTC)"),
-            yaxis=_axis("Tests", rangemode="tozero"),
         ),
     )
     return to_json(fig)

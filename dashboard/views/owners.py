@@ -82,7 +82,7 @@ def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
         trend = queries.status_trend(period=period, repository=repository, owner_key=key)
         context |= {
             "stats": _for_display(stats, scope),
-            "trend_chart": charts.owner_status_trend(trend, owner=param, repository=repository),
+            "trend_chart": charts.status_trend(trend, owner=param, repository=repository),
         }
         response = render(request, "dashboard/codeowner_detail.html", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
