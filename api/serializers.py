@@ -69,28 +69,6 @@ class RepositorySerializer(RepositoryBriefSerializer):
 
 # ---------------------------------------------------------------- test cases
 
-# Fields projected from Trunk's events: never writable through the API.
-TRUNK_FIELDS = frozenset(
-    {
-        "id",
-        "repository",
-        "name",
-        "classname",
-        "parent",
-        "file_path",
-        "html_url",
-        "variant",
-        "codeowners",
-        "owners",
-        "quarantined",
-        "failure_rate_last_7d",
-        "pull_requests_impacted_last_7d",
-        "status",
-        "status_since",
-        "first_event_at",
-        "last_event_at",
-    }
-)
 TRIAGE_FIELDS = ("triage_state", "assignee", "triage_note")
 
 
@@ -152,6 +130,15 @@ class TestCaseSerializer(serializers.ModelSerializer):
         url = reverse("dashboard:test-detail", args=[test.pk])
         request = self.context.get("request")
         return request.build_absolute_uri(url) if request else url
+
+
+# Fields projected from Trunk's events (all the test shows but triage and the derived
+# links): never writable through the API.
+TRUNK_FIELDS = frozenset(TestCaseSerializer.Meta.fields) - {
+    *TRIAGE_FIELDS,
+    "assignee_username",
+    "dashboard_url",
+}
 
 
 class StrictCharField(serializers.CharField):

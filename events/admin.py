@@ -28,8 +28,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.template.defaultfilters import filesizeformat, truncatechars
@@ -50,6 +49,7 @@ from .admin_helpers import (
     badge,
     distinct_values,
     parse_uuid,
+    related_count,
     status_badge,
 )
 from .ingest import STORED_HEADERS
@@ -1082,18 +1082,7 @@ class OwnerAdmin(ReadOnlyAdmin):
     search_fields = ("key", "name")
 
     def get_queryset(self, request):
-        n_tests = (
-            TestCaseOwner.objects.filter(owner=OuterRef("pk"))
-            .order_by()
-            .values("owner")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(n_tests=Coalesce(Subquery(n_tests, output_field=IntegerField()), 0))
-        )
+        return super().get_queryset(request).annotate(n_tests=related_count(TestCaseOwner, "owner"))
 
     @admin.display(description="Tests", ordering="n_tests")
     def tests(self, obj):
@@ -1109,26 +1098,12 @@ class MonitorAdmin(ReadOnlyAdmin):
     uuid_search_fields = ("id",)
 
     def get_queryset(self, request):
-        active = (
-            MonitorState.objects.filter(monitor=OuterRef("pk"), status=MonitorEvent.MonitorStatus.ACTIVE)
-            .order_by()
-            .values("monitor")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        events = (
-            MonitorEvent.objects.filter(monitor=OuterRef("pk"))
-            .order_by()
-            .values("monitor")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
         return (
             super()
             .get_queryset(request)
             .annotate(
-                n_active=Coalesce(Subquery(active, output_field=IntegerField()), 0),
-                n_events=Coalesce(Subquery(events, output_field=IntegerField()), 0),
+                n_active=related_count(MonitorState, "monitor", status=MonitorEvent.MonitorStatus.ACTIVE),
+                n_events=related_count(MonitorEvent, "monitor"),
             )
         )
 
@@ -1212,17 +1187,8 @@ class InvestigationAdmin(HistoryAdmin):
     readonly_fields = ("summary_display", "failure_message_display")
 
     def get_queryset(self, request):
-        facts = (
-            InvestigationFact.objects.filter(investigation=OuterRef("pk"))
-            .order_by()
-            .values("investigation")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
         return (
-            super()
-            .get_queryset(request)
-            .annotate(n_facts=Coalesce(Subquery(facts, output_field=IntegerField()), 0))
+            super().get_queryset(request).annotate(n_facts=related_count(InvestigationFact, "investigation"))
         )
 
     @admin.display(description="Confidence", ordering="confidence")
