@@ -749,6 +749,9 @@ class _Generator:
         )
         return end + timedelta(seconds=121)
 
+    def _half_years(self) -> int:
+        return max(1, round(self.span / timedelta(days=182)))
+
     def _episode_duration(self) -> timedelta:
         days = min(45.0, max(0.25, self.rng.lognormvariate(math.log(5), 0.9)))
         return timedelta(days=days)
@@ -805,7 +808,8 @@ class _Generator:
             if i in forced or rng.random() < 0.38:
                 self._troubled(plan, forced.get(i))
             else:
-                self._blips(plan, rng.choices((1, 2, 3, 4), (40, 30, 20, 10))[0])
+                # A longer history holds more blips (about 1 to 4 per half year).
+                self._blips(plan, rng.choices((1, 2, 3, 4), (40, 30, 20, 10))[0] * self._half_years())
             if not any(a.at < self.now for a in plan.actions):
                 # A test exists only through an event: give it at least one.
                 at = self._at(rng.uniform(0.0, 0.9))
