@@ -26,7 +26,7 @@ from typing import Any
 from django.db import connection, models
 from django.utils import timezone
 
-from . import parsing
+from . import parsing, rollups
 from .ingest import _classify
 from .models import (
     Delivery,
@@ -465,5 +465,6 @@ def project_deliveries(
         if progress and n % progress_every == 0:
             progress(n)
     projection.write()
+    rollups.rebuild_all()
     Delivery.objects.bulk_update(changed, [*PARSED_FIELDS, "processed_at"], batch_size=1000)
     return outcomes

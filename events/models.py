@@ -307,3 +307,88 @@ class QuarantineChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.previous_setting} → {self.updated_setting}"
+
+
+# ---------------------------------------------------------------- rollups (events/rollups.py)
+# Derived from the history rows above and kept with them, so that pages read a few
+# indexed rows instead of replaying all history per request. Rebuilt with the projections.
+
+
+class StatusInterval(models.Model):
+    """A test's status from `started_at` until `ended_at` (null: still current)."""
+
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="status_intervals")
+    status = models.CharField(max_length=8, choices=Status.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["test_case", "started_at", "id"]
+        indexes = [
+            models.Index(fields=["test_case", "started_at"]),
+            models.Index(fields=["started_at", "ended_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class StatusDayDelta(models.Model):
+    """Tests entering `status` on `day` minus tests leaving it (UTC days): the running sum
+    over days is the number of tests in that status at the end of each day."""
+
+    day = models.DateField()
+    status = models.CharField(max_length=8, choices=Status.choices)
+    delta = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "status"]
+        constraints = [models.UniqueConstraint(fields=["day", "status"], name="unique_status_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.status} {self.delta:+d}"
+
+
+class Episode(models.Model):
+    """HEALTHY -> FLAKY/BROKEN ... -> HEALTHY (METRICS: "Episodes")."""
+
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="episodes")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Empty while open.")
+    previous_end = models.DateTimeField(
+        null=True, blank=True, help_text="End of the test's previous episode (relapses)."
+    )
+
+    class Meta:
+        ordering = ["test_case", "started_at"]
+        indexes = [
+            models.Index(fields=["test_case", "started_at"]),
+            models.Index(fields=["ended_at"]),
+            models.Index(fields=["started_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"episode from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class MonitorInterval(models.Model):
+    """A (monitor, test) pair active from `started_at` until `resolved_at` (null: still
+    active): the first `active` event after a `resolved` one, to the next `resolved`."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="intervals")
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="monitor_intervals")
+    monitor_type = models.CharField(max_length=100)
+    started_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="Time to resolve.")
+
+    class Meta:
+        ordering = ["monitor", "test_case", "started_at"]
+        indexes = [
+            models.Index(fields=["monitor", "test_case", "started_at"]),
+            models.Index(fields=["resolved_at", "monitor_type"]),
+            models.Index(fields=["monitor_type", "seconds"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor} active from {self.started_at:%Y-%m-%d %H:%M}"

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from django.db.models import Q
 from django.db.models.functions import Greatest, Least
 
-from . import parsing
+from . import parsing, rollups
 from .models import (
     Delivery,
     Investigation,
@@ -300,6 +300,18 @@ HANDLERS: dict[type[parsing.Event], Callable[..., None]] = {
 
 
 def apply_event(event: parsing.Event, delivery: Delivery) -> None:
-    """Project one event. Every event carries its test case, whose attributes it updates."""
+    """Project one event. Every event carries its test case, whose attributes it updates.
+
+    Then the rollups: a status change, or the test's earliest event (which moves the start
+    of its first status interval), recomputes the test's status rollups; a monitor event
+    its pair's intervals."""
+    test_id = event.test_case.id
     upsert_test_case(event.test_case, at=event.occurred_at, key=delivery.svix_id)
     HANDLERS[type(event)](event, delivery)
+    if isinstance(event, parsing.MonitorStatusChanged):
+        rollups.refresh_monitor_pair(event.monitor_id, test_id)
+    if (
+        isinstance(event, parsing.StatusChanged)
+        or TestCase.objects.filter(pk=test_id, first_event_at=event.occurred_at).exists()
+    ):
+        rollups.refresh_test(test_id)

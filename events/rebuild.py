@@ -17,15 +17,19 @@ from . import bulk
 from .ingest import reprocess_delivery
 from .models import (
     Delivery,
+    Episode,
     Investigation,
     InvestigationFact,
     Monitor,
     MonitorEvent,
+    MonitorInterval,
     MonitorState,
     Owner,
     QuarantineChange,
     Repository,
     StatusChange,
+    StatusDayDelta,
+    StatusInterval,
     TestCase,
     TestCaseOwner,
 )
@@ -34,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 # Every projected table, children first.
 PROJECTED_MODELS = (
+    MonitorInterval,
+    Episode,
+    StatusInterval,
+    StatusDayDelta,
     InvestigationFact,
     Investigation,
     QuarantineChange,

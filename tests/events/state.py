@@ -6,15 +6,19 @@ Trunk's ids, and the svix id of the delivery a history row came from.
 
 from events.models import (
     Delivery,
+    Episode,
     Investigation,
     InvestigationFact,
     Monitor,
     MonitorEvent,
+    MonitorInterval,
     MonitorState,
     Owner,
     QuarantineChange,
     Repository,
     StatusChange,
+    StatusDayDelta,
+    StatusInterval,
     TestCase,
 )
 
@@ -94,6 +98,23 @@ def projected_state() -> dict:
             ),
             key=str,
         ),
+        # Rollups: exactly what recomputing them from the history gives.
+        "status_intervals": sorted(
+            StatusInterval.objects.values_list("test_case_id", "status", "started_at", "ended_at"), key=str
+        ),
+        "episodes": sorted(
+            Episode.objects.values_list("test_case_id", "started_at", "ended_at", "previous_end"), key=str
+        ),
+        # A day whose entries and exits cancel out may be stored as 0 or not at all.
+        "status_day_deltas": sorted(
+            StatusDayDelta.objects.exclude(delta=0).values_list("day", "status", "delta")
+        ),
+        "monitor_intervals": sorted(
+            (m, t, ty, s, r, round(sec, 3) if sec is not None else None)
+            for m, t, ty, s, r, sec in MonitorInterval.objects.values_list(
+                "monitor_id", "test_case_id", "monitor_type", "started_at", "resolved_at", "seconds"
+            )
+        ),
         "deliveries": sorted(
             Delivery.objects.values_list("svix_id", "event_type", "outcome", "occurred_at", "body")
         ),
@@ -102,5 +123,5 @@ def projected_state() -> dict:
 
 def wipe() -> None:
     """Delete every row, deliveries included (a fresh database for the next example)."""
-    for model in (TestCase, Monitor, Owner, Repository, Delivery):
+    for model in (TestCase, Monitor, Owner, Repository, Delivery, StatusDayDelta):
         model.objects.all().delete()
