@@ -23,6 +23,10 @@ def rebuild(size: str) -> dict:
     database = database_url(database_name(size))
     with psycopg.connect(database) as conn:
         deliveries = conn.execute("SELECT count(*) FROM events_delivery").fetchone()[0]
+    # Bring the schema up to date first (a data set built by an older version).
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=server_env(database), check=True
+    )
     started = time.monotonic()
     subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", "rebuild_projections"],

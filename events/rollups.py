@@ -25,11 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 
 from .models import (
     Episode,
+    MonitorEvent,
     MonitorInterval,
     MonitorState,
     Status,
@@ -230,8 +231,21 @@ def refresh_monitor_pair(monitor_id: uuid.UUID, test_case_id: uuid.UUID) -> None
         )
 
 
+def fill_missing_rollups(**kwargs) -> None:
+    """post_migrate: history without rollups (an upgraded database) gets them computed."""
+    using = kwargs.get("using", "default")
+    if using != "default":
+        return
+    has_history = StatusChange.objects.exists() or MonitorEvent.objects.exists() or TestCase.objects.exists()
+    if has_history and not (StatusInterval.objects.exists() or MonitorInterval.objects.exists()):
+        with transaction.atomic():
+            rebuild_all()
+
+
 def rebuild_all() -> None:
-    """Compute every rollup from the history rows (a rebuild, on empty rollup tables)."""
+    """Compute every rollup from the history rows."""
+    for model in (MonitorInterval, Episode, StatusInterval, StatusDayDelta):
+        model.objects.all().delete()
     with connection.cursor() as cursor:
         cursor.execute(_monitor_intervals_sql("1 = 1"))
     from .bulk import Table  # bulk imports this module

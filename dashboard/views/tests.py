@@ -13,7 +13,6 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import construct_change_message
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -233,14 +232,23 @@ def _cut(text: str) -> str:
 
 
 def _deliveries_of(test: TestCase):
-    """The deliveries whose projection touched this test (newest received first)."""
+    """The deliveries whose projection touched this test (newest received first).
+
+    One IN over a UNION of the four history tables' delivery ids for this test (each an
+    index read): an OR of four IN subqueries made PostgreSQL scan every delivery."""
     touched = (
-        Q(id__in=StatusChange.objects.filter(test_case=test).values("delivery_id"))
-        | Q(id__in=MonitorEvent.objects.filter(test_case=test).values("delivery_id"))
-        | Q(id__in=Investigation.objects.filter(test_case=test).values("delivery_id"))
-        | Q(id__in=QuarantineChange.objects.filter(test_case=test).values("delivery_id"))
+        StatusChange.objects.filter(test_case=test)
+        .values("delivery_id")
+        .order_by()
+        .union(
+            *(
+                model.objects.filter(test_case=test).values("delivery_id").order_by()
+                for model in (MonitorEvent, Investigation, QuarantineChange)
+            ),
+            all=True,
+        )
     )
-    return Delivery.objects.filter(touched).only(
+    return Delivery.objects.filter(id__in=touched).only(
         "svix_id", "event_type", "outcome", "occurred_at", "received_at"
     )
 

@@ -98,6 +98,29 @@ def test_status_counts_at_a_time(history):
     }
 
 
+def status_at_by_definition(moment: datetime) -> dict[str, int]:
+    """METRICS "Status at time t", straight from the status changes, test by test."""
+    counts = {"HEALTHY": 0, "FLAKY": 0, "BROKEN": 0}
+    for test in TestCase.objects.filter(first_event_at__lte=moment):
+        changes = list(test.status_changes.order_by("occurred_at", "delivery__svix_id"))
+        past = [c for c in changes if c.occurred_at <= moment]
+        status = past[-1].new_status if past else (changes[0].previous_status if changes else "HEALTHY")
+        counts[status] += 1
+    return counts
+
+
+def test_status_counts_at_any_moment_match_the_definition(history):
+    # Midnights, change times, just before them, and hours in between: the day-delta
+    # path (unfiltered) and the interval path (one repository) must agree with it.
+    moments = {at(1) - timedelta(hours=1)} | {at(day, hour) for day in range(1, 23) for hour in (0, 5, 12)}
+    moments |= {m - timedelta(milliseconds=1) for m in list(moments)}
+    for moment in sorted(moments):
+        expected = status_at_by_definition(moment)
+        assert queries.status_counts_at(moment) == expected, moment
+        repository = TestCase.objects.values_list("repository", flat=True).first()
+        assert queries.status_counts_at(moment, repository=repository) == expected, moment
+
+
 def test_status_summary_change_over_period(history):
     summary = queries.status_summary(period=Period("7d", NOW))  # start = day 18
     # Now: t1 FLAKY; t2, t3, t4 HEALTHY. At day 18: all four HEALTHY.

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import DataError
 
 from events import bulk, demo, rebuild
-from events.models import Delivery, TestCase
+from events.models import Delivery, Episode, MonitorInterval, StatusDayDelta, StatusInterval, TestCase
 from tests.events.state import projected_state, wipe
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +106,13 @@ def test_rebuild_empties_every_projected_table_first():
     projected = {model: model.objects.count() for model in rebuild.PROJECTED_MODELS}
     call_command("rebuild_projections", verbosity=0)
     assert {model: model.objects.count() for model in rebuild.PROJECTED_MODELS} == projected
+
+
+def test_migrate_fills_the_rollups_of_a_database_upgraded_with_history():
+    seed("--bulk")
+    before = projected_state()
+    for model in (Episode, MonitorInterval, StatusDayDelta, StatusInterval):
+        model.objects.all().delete()
+    assert projected_state() != before
+    call_command("migrate", verbosity=0)
+    assert projected_state() == before
