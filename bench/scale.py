@@ -60,6 +60,11 @@ def build(size: str, *, through_receiver: bool = False) -> dict:
     seconds = time.monotonic() - started
     import psycopg
 
+    # What a DBA does after a bulk load (autovacuum would, later): set the visibility map
+    # for index-only scans and refresh statistics. Not counted in the build time.
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
     with psycopg.connect(database) as conn:
         counts = {
             name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608

@@ -304,7 +304,10 @@ def apply_event(event: parsing.Event, delivery: Delivery) -> None:
 
     Then the rollups: a status change, or the test's earliest event (which moves the start
     of its first status interval), recomputes the test's status rollups; a monitor event
-    its pair's intervals."""
+    its pair's intervals. These read the test's other events, so they rely on
+    `upsert_test_case` writing the test row on every path: that row lock makes concurrent
+    deliveries about one test run one after the other (tests/events/test_concurrency.py).
+    """
     test_id = event.test_case.id
     upsert_test_case(event.test_case, at=event.occurred_at, key=delivery.svix_id)
     HANDLERS[type(event)](event, delivery)

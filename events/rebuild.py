@@ -94,6 +94,12 @@ def rebuild_projections(*, progress: Callable[[int], None] | None = None, batch_
             if pk in replayed
         ]
         TestCase.objects.bulk_update(restored, ["triage_state", "assignee_id", "triage_note"])
+        if connection.vendor == "postgresql":
+            # Every projected table was just refilled: fresh planner statistics now, rather
+            # than whenever autovacuum gets to them.
+            with connection.cursor() as cursor:
+                for model in PROJECTED_MODELS:
+                    cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return outcomes
 
 

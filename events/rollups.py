@@ -32,7 +32,6 @@ from .models import (
     Episode,
     MonitorEvent,
     MonitorInterval,
-    MonitorState,
     Status,
     StatusChange,
     StatusDayDelta,
@@ -215,11 +214,11 @@ def _monitor_intervals_sql(pair_filter: str) -> str:
 def refresh_monitor_pair(monitor_id: uuid.UUID, test_case_id: uuid.UUID) -> None:
     """Recompute one (monitor, test) pair's intervals after one of its events was applied.
 
-    The pair's MonitorState row is locked first: two deliveries for one pair then refresh
-    one after the other, and the second sees the first's event (without the lock, both
-    could compute from a snapshot missing the other's event). Three statements."""
+    Like `refresh_test`, this relies on the test row written earlier in the transaction
+    (every event updates its test, which locks it): two deliveries for one test, hence
+    for one pair, refresh one after the other, and the second sees the first's event.
+    Two statements."""
     pair = {"monitor_id": monitor_id, "test_case_id": test_case_id}
-    list(MonitorState.objects.select_for_update().filter(**pair).values_list("pk"))
     MonitorInterval.objects.filter(**pair).delete()
     with connection.cursor() as cursor:
         cursor.execute(

@@ -10,11 +10,13 @@ import threading
 import uuid
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections
 
 from events import payloads
 from events.models import Delivery, StatusChange, TestCase
 from tests.events.factories import MONITOR, at, deliver, fake_test
+from tests.events.state import projected_state, wipe
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -77,3 +79,35 @@ def test_concurrent_first_events_of_one_test_all_apply():
     assert results == ["processed"] * 8
     row = TestCase.objects.get()
     assert row.last_event_at == at(1, 7) and row.first_event_at == at(1, 0)
+
+
+def test_concurrent_events_of_one_test_and_pair_keep_the_rollups_exact():
+    """Status changes and monitor events of one test (and one monitor pair) racing each
+    other: each refresh must see the others' committed events, so the rollups end up
+    what a rebuild from the stored history computes."""
+    test = fake_test(7, id=uuid.UUID(int=7))
+    statuses = ["FLAKY", "HEALTHY", "BROKEN", "HEALTHY", "FLAKY", "HEALTHY"]
+
+    def work(i):
+        if i % 2:
+            payload = payloads.status_changed(
+                test,
+                at=at(2, i),
+                previous="HEALTHY",
+                new=statuses[i % 6],
+                monitor_id=MONITOR,
+                monitor_type="x",
+            )
+        else:
+            status = "active" if i % 4 == 0 else "resolved"
+            payload = payloads.monitor_status_changed(
+                test, at=at(2, i), monitor_id=MONITOR, monitor_type="pass_on_retry", status=status
+            )
+        return deliver(payload, msg_id=f"msg_rollup_{i}").delivery.outcome
+
+    for _ in range(3):
+        wipe()
+        assert _race(work, 12) == ["processed"] * 12
+        incremental = projected_state()
+        call_command("rebuild_projections", verbosity=0)
+        assert projected_state() == incremental
