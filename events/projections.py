@@ -73,15 +73,13 @@ def _repository_name(html_url: str) -> str:
 
 def upsert_repository(ref: parsing.RepositoryRef | None) -> int | None:
     """Find or create the repository: by Trunk id when sent (v2), else by URL (v1).
-    Returns its id.
-
-    The common case, a known repository under the same URL, is one SELECT."""
+    Returns its id. The common case, a repository known as sent, is one SELECT."""
     if ref is None:
         return None
+    known = sql.fetch_one(f"SELECT {_known_repository_sql(ref)}", _known_repository_params(ref))
+    if known is not None and known[0] is not None:
+        return known[0]
     if ref.trunk_id is not None:
-        found = sql.fetch_one(*_repository_by_trunk_id(ref.trunk_id))
-        if found is not None and (not ref.html_url or found[1] == ref.html_url):
-            return found[0]
         repo = Repository.objects.filter(trunk_id=ref.trunk_id).first()
         if repo is None and ref.html_url:
             # A repository first seen in a v1 payload (URL only) gets its id now.
@@ -105,28 +103,37 @@ def upsert_repository(ref: parsing.RepositoryRef | None) -> int | None:
                 html_url=ref.html_url, name=_repository_name(ref.html_url)
             )
         return repo.pk
-    found = sql.fetch_one(*_repository_by_url(ref.html_url))
-    if found is not None:
-        return found[0]
     return Repository.objects.create(html_url=ref.html_url, name=_repository_name(ref.html_url)).pk
 
 
-def _repository_by_trunk_id(trunk_id) -> tuple[str, list]:
-    """SELECT id, html_url of the repository with this Trunk id (unique)."""
-    return (
-        f"SELECT {sql.column(Repository, 'id')}, {sql.column(Repository, 'html_url')} "
-        f"FROM {sql.table(Repository)} WHERE {sql.column(Repository, 'trunk_id')} = %s",
-        sql.adapt(Repository, {"trunk_id": trunk_id}),
+def _known_repository_sql(ref: parsing.RepositoryRef | None) -> str:
+    """A scalar subquery: the id of the repository `ref` names when it is stored as sent,
+    by Trunk id and the same URL (v2), or by URL (v1: the oldest such row); else NULL
+    (new, renamed, or known by URL only so far: `upsert_repository` decides those).
+    Parameters: `_known_repository_params`."""
+    if ref is None:
+        return "NULL"
+    return _known_repository_subquery(ref.trunk_id is not None, bool(ref.html_url))
+
+
+def _known_repository_params(ref: parsing.RepositoryRef | None) -> list[Any]:
+    if ref is None:
+        return []
+    if ref.trunk_id is None:
+        return sql.adapt(Repository, {"html_url": ref.html_url})
+    return sql.adapt(
+        Repository, {"trunk_id": ref.trunk_id, **({"html_url": ref.html_url} if ref.html_url else {})}
     )
 
 
-def _repository_by_url(html_url: str) -> tuple[str, list]:
-    """SELECT the id of the oldest repository with this URL (v1 payloads have no id)."""
-    return (
-        f"SELECT {sql.column(Repository, 'id')} FROM {sql.table(Repository)} "
-        f"WHERE {sql.column(Repository, 'html_url')} = %s ORDER BY {sql.column(Repository, 'id')} LIMIT 1",
-        sql.adapt(Repository, {"html_url": html_url}),
-    )
+@cache
+def _known_repository_subquery(by_trunk_id: bool, with_url: bool) -> str:
+    col = sql.column
+    select = f"SELECT {col(Repository, 'id')} FROM {sql.table(Repository)}"
+    if not by_trunk_id:
+        return f"({select} WHERE {col(Repository, 'html_url')} = %s ORDER BY {col(Repository, 'id')} LIMIT 1)"
+    same_url = f" AND {col(Repository, 'html_url')} = %s" if with_url else ""
+    return f"({select} WHERE {col(Repository, 'trunk_id')} = %s{same_url})"
 
 
 def _owner_ids(codeowners: tuple[str, ...], at: datetime) -> list[int]:
@@ -201,7 +208,6 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
         "codeowners": list(ref.codeowners),
         "failure_rate_last_7d": ref.failure_rate_last_7d,
         "pull_requests_impacted_last_7d": ref.pull_requests_impacted_last_7d,
-        "repository": upsert_repository(ref.repository),
     }
     # Fields a payload may leave out, each with its own (time, key) guard.
     separately_guarded = {
@@ -221,21 +227,30 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
         **attributes,
         **guarded_values,
     }
-    # 1. The common case, one UPDATE: a newer event about a known test, same owners.
-    if _update_test_case(ref.id, newest_values, at, key, same_codeowners=True):
-        return
-    # 2. A new test: this event creates it whole, then links its owners.
-    created = TestCase(
-        id=ref.id,
-        first_event_at=at,
-        **{"repository_id" if name == "repository" else name: value for name, value in newest_values.items()},
+    # 1. The common case, one UPDATE: a newer event about a known test, same owners. Its
+    # repository is looked up inside the UPDATE; only one not stored as sent needs more.
+    updated = _update_test_case(
+        ref.id,
+        newest_values,
+        at,
+        key,
+        repository=(_known_repository_sql(ref.repository), _known_repository_params(ref.repository)),
+        same_codeowners=True,
     )
+    if updated:
+        if updated[0] is None and ref.repository is not None:
+            TestCase.objects.filter(pk=ref.id).update(repository_id=upsert_repository(ref.repository))
+        return
+    repository_id = upsert_repository(ref.repository)
+    # 2. A new test: this event creates it whole, then links its owners.
+    created = TestCase(id=ref.id, first_event_at=at, repository_id=repository_id, **newest_values)
     if sql.insert_instance(created, skip_existing=True):
         _link_owners(ref.id, _owner_ids(ref.codeowners, at), replace=False)
         return
     # 3. A newer event with other owners, or this very event applied again (reprocessing:
     # its own (at, key) is stored already): the owner links are rewritten.
-    if _update_test_case(ref.id, newest_values, at, key, same_codeowners=False):
+    repository = ("%s", sql.adapt(TestCase, {"repository": repository_id}))
+    if _update_test_case(ref.id, newest_values, at, key, repository=repository, same_codeowners=False):
         _link_owners(ref.id, _owner_ids(ref.codeowners, at), replace=True)
         return
     # 4. A late, older event: history only, plus what older events may still decide.
@@ -249,28 +264,37 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
 
 
 def _update_test_case(
-    test_id, values: dict[str, Any], at: datetime, key: str, *, same_codeowners: bool
-) -> bool:
-    """UPDATE the test to `values` (and first_event_at to the earlier of it and `at`)
-    when the event (at, key) is newer than its attributes.
+    test_id,
+    values: dict[str, Any],
+    at: datetime,
+    key: str,
+    *,
+    repository: tuple[str, list[Any]],
+    same_codeowners: bool,
+) -> tuple | None:
+    """UPDATE the test to `values`, its repository to the SQL expression `repository`
+    (text, parameters), and first_event_at to the earlier of it and `at`, when the event
+    (at, key) is newer than its attributes.
 
     `same_codeowners`: only if its stored codeowners equal the event's (then its owner
     links are right already). Otherwise also when the stored attributes are this very
-    event's. Returns whether the row was updated.
+    event's. Returns (repository_id,) as updated, or None when the row was not updated.
     """
-    test_param = sql.adapt(TestCase, {"id": test_id, "attributes_at": at, "attributes_event_key": key})
-    test_id_p, at_p, key_p = test_param
-    params = [*sql.adapt(TestCase, values), at_p, at_p, test_id_p, at_p, at_p, key_p]
+    test_id_p, at_p, key_p = sql.adapt(
+        TestCase, {"id": test_id, "attributes_at": at, "attributes_event_key": key}
+    )
+    repository_sql, repository_params = repository
+    params = [*sql.adapt(TestCase, values), *repository_params, at_p, at_p, test_id_p, at_p, at_p, key_p]
     if same_codeowners:
         params += sql.adapt(TestCase, {"codeowners": values["codeowners"]})
     else:
         params += [at_p, key_p]
-    return bool(sql.execute(_update_test_case_sql(tuple(values), same_codeowners), params))
+    return sql.fetch_one(_update_test_case_sql(tuple(values), repository_sql, same_codeowners), params)
 
 
 @cache
-def _update_test_case_sql(names: tuple[str, ...], same_codeowners: bool) -> str:
-    """The text of `_update_test_case`, per set of columns."""
+def _update_test_case_sql(names: tuple[str, ...], repository_sql: str, same_codeowners: bool) -> str:
+    """The text of `_update_test_case`, per set of columns and repository expression."""
     col = sql.column
     first = col(TestCase, "first_event_at")
     sets = ", ".join(f"{col(TestCase, name)} = %s" for name in names)
@@ -283,9 +307,10 @@ def _update_test_case_sql(names: tuple[str, ...], same_codeowners: bool) -> str:
             f" AND {col(TestCase, 'attributes_event_key')} = %s))"
         )
     return (
-        f"UPDATE {sql.table(TestCase)} SET {sets}, "
+        f"UPDATE {sql.table(TestCase)} SET {sets}, {col(TestCase, 'repository')} = {repository_sql}, "
         f"{first} = CASE WHEN {first} < %s THEN {first} ELSE %s END "
-        f"WHERE {col(TestCase, 'id')} = %s AND {condition}"
+        f"WHERE {col(TestCase, 'id')} = %s AND {condition} "
+        f"RETURNING {col(TestCase, 'repository')}"
     )
 
 
