@@ -23,7 +23,6 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
-from django.db import connection
 from django.db.models import Q
 from django.db.models.functions import Greatest, Least
 
@@ -169,12 +168,10 @@ def _owners_by_key(keys: list[str]) -> list[tuple[int, str, str, Any]]:
     """SELECT id, key, name, first_seen_at of the owners with these keys."""
     columns = ", ".join(sql.column(Owner, name) for name in ("id", "key", "name", "first_seen_at"))
     placeholders = ", ".join(["%s"] * len(keys))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {sql.table(Owner)} WHERE {sql.column(Owner, 'key')} IN ({placeholders})",
-            keys,
-        )
-        return cursor.fetchall()
+    return sql.fetch_all(
+        f"SELECT {columns} FROM {sql.table(Owner)} WHERE {sql.column(Owner, 'key')} IN ({placeholders})",
+        sql.adapt_many(Owner, "key", keys),
+    )
 
 
 def _aware(value: datetime) -> datetime:
@@ -239,6 +236,7 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
     )
     if updated:
         if updated[0] is None and ref.repository is not None:
+            # New, renamed, or known by URL only: `upsert_repository` decides, as for a new test.
             TestCase.objects.filter(pk=ref.id).update(repository_id=upsert_repository(ref.repository))
         return
     repository_id = upsert_repository(ref.repository)

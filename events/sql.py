@@ -39,6 +39,12 @@ def adapt(model: type[Model], values: Mapping[str, Any]) -> list[Any]:
     return [get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
 
 
+def adapt_many(model: type[Model], name: str, values: Iterable[Any]) -> list[Any]:
+    """Parameters for several values of one field (an IN list)."""
+    field = model._meta.get_field(name)
+    return [field.get_db_prep_save(value, connection) for value in values]
+
+
 @cache
 def insert_sql(
     model: type[Model],
@@ -120,3 +126,9 @@ def fetch_one(sql: str, params: Sequence[Any]) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
+
+
+def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
