@@ -29,7 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from . import parsing
+from . import parsing, sql
 from .models import Delivery
 from .projections import apply_event
 
@@ -133,7 +133,7 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
     try:
         with transaction.atomic():
             delivery.processed_at = timezone.now() if event else None
-            delivery.save(force_insert=True)
+            sql.insert_instance(delivery)  # save(force_insert=True), without the ORM's CPU
             if event is not None:
                 apply_event(event, delivery)
         return IngestResult(Result.STORED, delivery=delivery)

@@ -7,21 +7,26 @@ clock, never our `received_at`), so a late, older event lands in history but nev
 overwrites newer state. Ties on event time are broken by the svix id, so the same set
 of events gives the same state whatever the order (see tests/events/test_order_independence.py).
 
-Each write is one statement where the database can decide (INSERT ... ON CONFLICT DO
-NOTHING, then a guarded UPDATE): no read-before-write and no nested transactions. The
-caller (`ingest`) runs `apply_event` inside one transaction.
+Each write is one statement where the database can decide (a guarded UPDATE, INSERT ...
+ON CONFLICT DO NOTHING, or INSERT ... ON CONFLICT DO UPDATE ... WHERE <guard>): no
+read-before-write and no nested transactions. The caller (`ingest`) runs `apply_event`
+inside one transaction. The statements of the common paths are plain SQL (`events.sql`:
+the ORM cost more CPU than the database did); rare paths (a late event, a renamed
+repository, changed owners) stay in the ORM.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 from urllib.parse import urlparse
 
 from django.db.models import Q
 from django.db.models.functions import Greatest, Least
 
-from . import parsing, rollups
+from . import parsing, rollups, sql
 from .models import (
     Delivery,
     Investigation,
@@ -47,15 +52,32 @@ def _newer(time_field: str, key_field: str, at: datetime, key: str) -> Q:
     )
 
 
+def _newer_sql(model: type, time_field: str, key_field: str, *, event: str = "") -> str:
+    """SQL twin of `_newer`: the stored (time, key) is older than the event's.
+
+    The event's time and key are the parameters (at, at, key), or with `event="excluded"`
+    the row an INSERT ... ON CONFLICT DO UPDATE proposed.
+    """
+    time, key = (f"{sql.table(model)}.{sql.column(model, name)}" for name in (time_field, key_field))
+    at, at_key = (
+        (f"excluded.{sql.column(model, name)}" for name in (time_field, key_field)) if event else ("%s", "%s")
+    )
+    return f"({time} IS NULL OR {time} < {at} OR ({time} = {at} AND {key} < {at_key}))"
+
+
 def _repository_name(html_url: str) -> str:
     path = urlparse(html_url).path.strip("/")
     return path.removesuffix(".git") if path else html_url
 
 
-def upsert_repository(ref: parsing.RepositoryRef | None) -> Repository | None:
-    """Find or create the repository: by Trunk id when sent (v2), else by URL (v1)."""
+def upsert_repository(ref: parsing.RepositoryRef | None) -> int | None:
+    """Find or create the repository: by Trunk id when sent (v2), else by URL (v1).
+    Returns its id. The common case, a repository known as sent, is one SELECT."""
     if ref is None:
         return None
+    known = sql.fetch_one(f"SELECT {_known_repository_sql(ref)}", _known_repository_params(ref))
+    if known is not None and known[0] is not None:
+        return known[0]
     if ref.trunk_id is not None:
         repo = Repository.objects.filter(trunk_id=ref.trunk_id).first()
         if repo is None and ref.html_url:
@@ -79,11 +101,38 @@ def upsert_repository(ref: parsing.RepositoryRef | None) -> Repository | None:
             Repository.objects.filter(pk=repo.pk).update(
                 html_url=ref.html_url, name=_repository_name(ref.html_url)
             )
-        return repo
-    repo = Repository.objects.filter(html_url=ref.html_url).order_by("id").first()
-    if repo is None:
-        repo = Repository.objects.create(html_url=ref.html_url, name=_repository_name(ref.html_url))
-    return repo
+        return repo.pk
+    return Repository.objects.create(html_url=ref.html_url, name=_repository_name(ref.html_url)).pk
+
+
+def _known_repository_sql(ref: parsing.RepositoryRef | None) -> str:
+    """A scalar subquery: the id of the repository `ref` names when it is stored as sent,
+    by Trunk id and the same URL (v2), or by URL (v1: the oldest such row); else NULL
+    (new, renamed, or known by URL only so far: `upsert_repository` decides those).
+    Parameters: `_known_repository_params`."""
+    if ref is None:
+        return "NULL"
+    return _known_repository_subquery(ref.trunk_id is not None, bool(ref.html_url))
+
+
+def _known_repository_params(ref: parsing.RepositoryRef | None) -> list[Any]:
+    if ref is None:
+        return []
+    if ref.trunk_id is None:
+        return sql.adapt(Repository, {"html_url": ref.html_url})
+    return sql.adapt(
+        Repository, {"trunk_id": ref.trunk_id, **({"html_url": ref.html_url} if ref.html_url else {})}
+    )
+
+
+@cache
+def _known_repository_subquery(by_trunk_id: bool, with_url: bool) -> str:
+    col = sql.column
+    select = f"SELECT {col(Repository, 'id')} FROM {sql.table(Repository)}"
+    if not by_trunk_id:
+        return f"({select} WHERE {col(Repository, 'html_url')} = %s ORDER BY {col(Repository, 'id')} LIMIT 1)"
+    same_url = f" AND {col(Repository, 'html_url')} = %s" if with_url else ""
+    return f"({select} WHERE {col(Repository, 'trunk_id')} = %s{same_url})"
 
 
 def _owner_ids(codeowners: tuple[str, ...], at: datetime) -> list[int]:
@@ -98,14 +147,16 @@ def _owner_ids(codeowners: tuple[str, ...], at: datetime) -> list[int]:
         by_key[key] = min(by_key.get(key, name), name)
     if not by_key:
         return []
-    Owner.objects.bulk_create(
-        [Owner(key=key, name=name, first_seen_at=at) for key, name in by_key.items()],
-        ignore_conflicts=True,
+    # In key order, so that two deliveries naming the same new owners lock them in the
+    # same order (no deadlock).
+    keys = sorted(by_key)
+    sql.insert_many(
+        Owner, ("key", "name", "first_seen_at"), [(key, by_key[key], at) for key in keys], skip_existing=True
     )
-    owners = list(Owner.objects.filter(key__in=by_key).values_list("id", "key", "name", "first_seen_at"))
+    owners = _owners_by_key(keys)
     for pk, key, name, first_seen_at in owners:
         ours = by_key[key]
-        if (at, ours) < (first_seen_at, name):
+        if (at, ours) < (_aware(first_seen_at), name):
             # Guarded again in SQL: a concurrent delivery may have moved it meanwhile.
             Owner.objects.filter(pk=pk).filter(
                 Q(first_seen_at__gt=at) | Q(first_seen_at=at, name__gt=ours)
@@ -113,15 +164,41 @@ def _owner_ids(codeowners: tuple[str, ...], at: datetime) -> list[int]:
     return [pk for pk, *_ in owners]
 
 
-def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> None:
+def _owners_by_key(keys: list[str]) -> list[tuple[int, str, str, Any]]:
+    """SELECT id, key, name, first_seen_at of the owners with these keys."""
+    columns = ", ".join(sql.column(Owner, name) for name in ("id", "key", "name", "first_seen_at"))
+    placeholders = ", ".join(["%s"] * len(keys))
+    return sql.fetch_all(
+        f"SELECT {columns} FROM {sql.table(Owner)} WHERE {sql.column(Owner, 'key')} IN ({placeholders})",
+        sql.adapt_many(Owner, "key", keys),
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    """A datetime read by plain SQL: SQLite gives Django's naive UTC back as naive."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _link_owners(test_id, owner_ids: list[int], *, replace: bool) -> None:
+    """Link the test to exactly these owners (`replace`: drop its other links first)."""
+    if replace:
+        TestCaseOwner.objects.filter(test_case_id=test_id).exclude(owner_id__in=owner_ids).delete()
+    sql.insert_many(
+        TestCaseOwner, ("test_case", "owner"), [(test_id, o) for o in owner_ids], skip_existing=True
+    )
+
+
+def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> bool:
     """Create the test if new; take its attributes when this event is the newest.
+
+    Returns whether this event may be the test's earliest (it created the test or moved
+    its first event time): the start of its first status interval (events.rollups).
 
     The `test_case` object is a snapshot that Trunk sends whole with every event, so its
     attributes move together, guarded by `attributes_at`. Two fields may be missing from
     a payload (`quarantined` is optional; the v1 shape has no `classname`), so each has
     its own guard: its value comes from the newest event that carries it.
     """
-    repository = upsert_repository(ref.repository)
     attributes = {
         "name": ref.name,
         "parent": ref.parent,
@@ -131,7 +208,6 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
         "codeowners": list(ref.codeowners),
         "failure_rate_last_7d": ref.failure_rate_last_7d,
         "pull_requests_impacted_last_7d": ref.pull_requests_impacted_last_7d,
-        "repository": repository,
     }
     # Fields a payload may leave out, each with its own (time, key) guard.
     separately_guarded = {
@@ -142,99 +218,181 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> Non
     guarded_values = {}
     for name, value in separately_guarded.items():
         guarded_values |= {name: value, f"{name}_at": at, f"{name}_event_key": key}
-    TestCase.objects.bulk_create(
-        [
-            TestCase(
-                id=ref.id,
-                attributes_at=at,
-                attributes_event_key=key,
-                first_event_at=at,
-                last_event_at=at,
-                **attributes,
-                **guarded_values,
-            )
-        ],
-        ignore_conflicts=True,
-    )
-    test = TestCase.objects.filter(pk=ref.id)
-    newest = _newer("attributes_at", "attributes_event_key", at, key)
     # The newest event also wins the separate guards: every event moves attributes_at, so
-    # theirs never run ahead of it. One UPDATE in the common case (a newer event, same
-    # owners); the owner links are rewritten only when the owners changed, or when this
-    # very event created the row (its own (at, key) is already stored).
+    # theirs never run ahead of it. first_event_at is kept the earlier of the two.
     newest_values = {
         "attributes_at": at,
         "attributes_event_key": key,
-        "first_event_at": Least("first_event_at", at),
         "last_event_at": at,
         **attributes,
         **guarded_values,
     }
-    if test.filter(newest, codeowners=attributes["codeowners"]).update(**newest_values):
-        return
-    if test.filter(newest | Q(attributes_at=at, attributes_event_key=key)).update(**newest_values):
-        owner_ids = _owner_ids(ref.codeowners, at)
-        TestCaseOwner.objects.filter(test_case_id=ref.id).exclude(owner_id__in=owner_ids).delete()
-        TestCaseOwner.objects.bulk_create(
-            [TestCaseOwner(test_case_id=ref.id, owner_id=o) for o in owner_ids], ignore_conflicts=True
-        )
-        return
-    # A late, older event: history only, plus what older events may still decide.
+    # 1. The common case, one UPDATE: a newer event about a known test, same owners. Its
+    # repository is looked up inside the UPDATE; only one not stored as sent needs more.
+    updated = _update_test_case(
+        ref.id,
+        newest_values,
+        at,
+        key,
+        repository=(_known_repository_sql(ref.repository), _known_repository_params(ref.repository)),
+        same_codeowners=True,
+    )
+    if updated:
+        if updated[0] is None and ref.repository is not None:
+            # New, renamed, or known by URL only: `upsert_repository` decides, as for a new test.
+            TestCase.objects.filter(pk=ref.id).update(repository_id=upsert_repository(ref.repository))
+        return bool(updated[1])
+    repository_id = upsert_repository(ref.repository)
+    # 2. A new test: this event creates it whole, then links its owners.
+    created = TestCase(id=ref.id, first_event_at=at, repository_id=repository_id, **newest_values)
+    if sql.insert_instance(created, skip_existing=True):
+        _link_owners(ref.id, _owner_ids(ref.codeowners, at), replace=False)
+        return True
+    # 3. A newer event with other owners, or this very event applied again (reprocessing:
+    # its own (at, key) is stored already): the owner links are rewritten.
+    repository = ("%s", sql.adapt(TestCase, {"repository": repository_id}))
+    updated = _update_test_case(ref.id, newest_values, at, key, repository=repository, same_codeowners=False)
+    if updated:
+        _link_owners(ref.id, _owner_ids(ref.codeowners, at), replace=True)
+        return bool(updated[1])
+    # 4. A late, older event: history only, plus what older events may still decide.
+    test = TestCase.objects.filter(pk=ref.id)
     test.update(first_event_at=Least("first_event_at", at), last_event_at=Greatest("last_event_at", at))
     _owner_ids(ref.codeowners, at)  # the first-seen spelling of its owners
     for name, value in separately_guarded.items():
         test.filter(_newer(f"{name}_at", f"{name}_event_key", at, key)).update(
             **{name: value, f"{name}_at": at, f"{name}_event_key": key}
         )
+    return True  # late events are rare: let the rollups check (they write only what changed)
+
+
+def _update_test_case(
+    test_id,
+    values: dict[str, Any],
+    at: datetime,
+    key: str,
+    *,
+    repository: tuple[str, list[Any]],
+    same_codeowners: bool,
+) -> tuple | None:
+    """UPDATE the test to `values`, its repository to the SQL expression `repository`
+    (text, parameters), and first_event_at to the earlier of it and `at`, when the event
+    (at, key) is newer than its attributes.
+
+    `same_codeowners`: only if its stored codeowners equal the event's (then its owner
+    links are right already). Otherwise also when the stored attributes are this very
+    event's. Returns (repository_id, 1 if `at` is now the test's first event time else 0)
+    as updated, or None when the row was not updated.
+    """
+    test_id_p, at_p, key_p = sql.adapt(
+        TestCase, {"id": test_id, "attributes_at": at, "attributes_event_key": key}
+    )
+    repository_sql, repository_params = repository
+    params = [*sql.adapt(TestCase, values), *repository_params, at_p, at_p, test_id_p, at_p, at_p, key_p]
+    if same_codeowners:
+        params += sql.adapt(TestCase, {"codeowners": values["codeowners"]})
+    else:
+        params += [at_p, key_p]
+    params.append(at_p)  # RETURNING: is this event now the test's earliest?
+    return sql.fetch_one(_update_test_case_sql(tuple(values), repository_sql, same_codeowners), params)
+
+
+@cache
+def _update_test_case_sql(names: tuple[str, ...], repository_sql: str, same_codeowners: bool) -> str:
+    """The text of `_update_test_case`, per set of columns and repository expression."""
+    col = sql.column
+    first = col(TestCase, "first_event_at")
+    sets = ", ".join(f"{col(TestCase, name)} = %s" for name in names)
+    condition = _newer_sql(TestCase, "attributes_at", "attributes_event_key")
+    if same_codeowners:
+        condition += f" AND {col(TestCase, 'codeowners')} = %s"
+    else:
+        condition = (
+            f"({condition} OR ({col(TestCase, 'attributes_at')} = %s"
+            f" AND {col(TestCase, 'attributes_event_key')} = %s))"
+        )
+    return (
+        f"UPDATE {sql.table(TestCase)} SET {sets}, {col(TestCase, 'repository')} = {repository_sql}, "
+        f"{first} = CASE WHEN {first} < %s THEN {first} ELSE %s END "
+        f"WHERE {col(TestCase, 'id')} = %s AND {condition} "
+        f"RETURNING {col(TestCase, 'repository')}, CASE WHEN {first} = %s THEN 1 ELSE 0 END"
+    )
 
 
 # ---------------------------------------------------------------- one handler per type
 
 
 def apply_status_changed(event: parsing.StatusChanged, delivery: Delivery) -> None:
-    StatusChange.objects.create(
-        delivery=delivery,
-        test_case_id=event.test_case.id,
-        occurred_at=event.occurred_at,
-        previous_status=event.previous_status,
-        new_status=event.new_status,
-        monitor_id=event.monitor_id,
-        monitor_type=event.monitor_type,
-        monitor_status=event.monitor_status,
-        reason=event.reason,
+    sql.insert(
+        StatusChange,
+        {
+            "delivery": delivery.pk,
+            "test_case": event.test_case.id,
+            "occurred_at": event.occurred_at,
+            "previous_status": event.previous_status,
+            "new_status": event.new_status,
+            "monitor_id": event.monitor_id,
+            "monitor_type": event.monitor_type,
+            "monitor_status": event.monitor_status,
+            "reason": event.reason,
+        },
     )
-    TestCase.objects.filter(pk=event.test_case.id).filter(
-        _newer("status_since", "status_event_key", event.occurred_at, delivery.svix_id)
-    ).update(status=event.new_status, status_since=event.occurred_at, status_event_key=delivery.svix_id)
+    _update_status(event.test_case.id, event.new_status, event.occurred_at, delivery.svix_id)
+
+
+def _update_status(test_id, status: str, at: datetime, key: str) -> None:
+    """UPDATE the test's status when the event (at, key) is newer than the current one."""
+    status_p, at_p, key_p, test_id_p = sql.adapt(
+        TestCase, {"status": status, "status_since": at, "status_event_key": key, "id": test_id}
+    )
+    sql.execute(_update_status_sql(), [status_p, at_p, key_p, test_id_p, at_p, at_p, key_p])
+
+
+@cache
+def _update_status_sql() -> str:
+    col = sql.column
+    return (
+        f"UPDATE {sql.table(TestCase)} SET {col(TestCase, 'status')} = %s, "
+        f"{col(TestCase, 'status_since')} = %s, {col(TestCase, 'status_event_key')} = %s "
+        f"WHERE {col(TestCase, 'id')} = %s AND {_newer_sql(TestCase, 'status_since', 'status_event_key')}"
+    )
 
 
 def apply_monitor_status_changed(event: parsing.MonitorStatusChanged, delivery: Delivery) -> None:
-    Monitor.objects.bulk_create(
-        [Monitor(id=event.monitor_id, type=event.monitor_type)], ignore_conflicts=True
+    sql.insert(Monitor, {"id": event.monitor_id, "type": event.monitor_type}, skip_existing=True)
+    sql.insert(
+        MonitorEvent,
+        {
+            "delivery": delivery.pk,
+            "monitor": event.monitor_id,
+            "test_case": event.test_case.id,
+            "occurred_at": event.occurred_at,
+            "status": event.monitor_status,
+            "evidence": event.evidence,
+        },
     )
-    MonitorEvent.objects.create(
-        delivery=delivery,
-        monitor_id=event.monitor_id,
-        test_case_id=event.test_case.id,
-        occurred_at=event.occurred_at,
-        status=event.monitor_status,
-        evidence=event.evidence,
+    state = {
+        "monitor": event.monitor_id,
+        "test_case": event.test_case.id,
+        "status": event.monitor_status,
+        "since": event.occurred_at,
+        "event_key": delivery.svix_id,
+    }
+    sql.execute(_upsert_monitor_state_sql(), sql.adapt(MonitorState, state))
+
+
+@cache
+def _upsert_monitor_state_sql() -> str:
+    """INSERT the (monitor, test) state, or take it over when this event is newer."""
+    col = sql.column
+    taken = ", ".join(
+        f"{col(MonitorState, n)} = excluded.{col(MonitorState, n)}" for n in ("status", "since", "event_key")
     )
-    MonitorState.objects.bulk_create(
-        [
-            MonitorState(
-                monitor_id=event.monitor_id,
-                test_case_id=event.test_case.id,
-                status=event.monitor_status,
-                since=event.occurred_at,
-                event_key=delivery.svix_id,
-            )
-        ],
-        ignore_conflicts=True,
+    return (
+        sql.insert_sql(MonitorState, ("monitor", "test_case", "status", "since", "event_key"))
+        + f" ON CONFLICT ({col(MonitorState, 'monitor')}, {col(MonitorState, 'test_case')})"
+        + f" DO UPDATE SET {taken} WHERE {_newer_sql(MonitorState, 'since', 'event_key', event='excluded')}"
     )
-    MonitorState.objects.filter(monitor_id=event.monitor_id, test_case_id=event.test_case.id).filter(
-        _newer("since", "event_key", event.occurred_at, delivery.svix_id)
-    ).update(status=event.monitor_status, since=event.occurred_at, event_key=delivery.svix_id)
 
 
 def apply_investigation_completed(event: parsing.InvestigationCompleted, delivery: Delivery) -> None:
@@ -251,43 +409,41 @@ def apply_investigation_completed(event: parsing.InvestigationCompleted, deliver
         "markdown_summary": event.markdown_summary,
         "failure_message": event.failure_message,
     }
-    Investigation.objects.bulk_create(
-        [Investigation(id=event.investigation_id, **fields)], ignore_conflicts=True
-    )
-    kept_delivery_id, kept_svix_id = (
-        Investigation.objects.filter(pk=event.investigation_id)
-        .values_list("delivery_id", "delivery__svix_id")
-        .get()
-    )
-    if kept_delivery_id != delivery.pk:
-        if kept_svix_id < delivery.svix_id:
-            return
-        InvestigationFact.objects.filter(investigation_id=event.investigation_id).delete()
-        Investigation.objects.filter(pk=event.investigation_id).update(**fields)
-    InvestigationFact.objects.bulk_create(
+    created = sql.insert_instance(Investigation(id=event.investigation_id, **fields), skip_existing=True)
+    if not created:
+        kept_delivery_id, kept_svix_id = (
+            Investigation.objects.filter(pk=event.investigation_id)
+            .values_list("delivery_id", "delivery__svix_id")
+            .get()
+        )
+        if kept_delivery_id != delivery.pk:
+            if kept_svix_id < delivery.svix_id:
+                return
+            InvestigationFact.objects.filter(investigation_id=event.investigation_id).delete()
+            Investigation.objects.filter(pk=event.investigation_id).update(**fields)
+    sql.insert_many(
+        InvestigationFact,
+        ("investigation", "position", "fact_type", "content", "confidence"),
         [
-            InvestigationFact(
-                investigation_id=event.investigation_id,
-                position=i,
-                fact_type=fact.fact_type,
-                content=fact.content,
-                confidence=fact.confidence,
-            )
+            (event.investigation_id, i, fact.fact_type, fact.content, fact.confidence)
             for i, fact in enumerate(event.facts)
-        ]
+        ],
     )
 
 
 def apply_quarantine_setting_changed(event: parsing.QuarantineSettingChanged, delivery: Delivery) -> None:
-    QuarantineChange.objects.create(
-        delivery=delivery,
-        test_case_id=event.test_case.id,
-        occurred_at=event.occurred_at,
-        actor_email=event.actor_email,
-        actor_name=event.actor_name,
-        previous_setting=event.previous_setting,
-        updated_setting=event.updated_setting,
-        reason=event.reason,
+    sql.insert(
+        QuarantineChange,
+        {
+            "delivery": delivery.pk,
+            "test_case": event.test_case.id,
+            "occurred_at": event.occurred_at,
+            "actor_email": event.actor_email,
+            "actor_name": event.actor_name,
+            "previous_setting": event.previous_setting,
+            "updated_setting": event.updated_setting,
+            "reason": event.reason,
+        },
     )
 
 
@@ -309,12 +465,9 @@ def apply_event(event: parsing.Event, delivery: Delivery) -> None:
     deliveries about one test run one after the other (tests/events/test_concurrency.py).
     """
     test_id = event.test_case.id
-    upsert_test_case(event.test_case, at=event.occurred_at, key=delivery.svix_id)
+    earliest = upsert_test_case(event.test_case, at=event.occurred_at, key=delivery.svix_id)
     HANDLERS[type(event)](event, delivery)
     if isinstance(event, parsing.MonitorStatusChanged):
         rollups.refresh_monitor_pair(event.monitor_id, test_id)
-    if (
-        isinstance(event, parsing.StatusChanged)
-        or TestCase.objects.filter(pk=test_id, first_event_at=event.occurred_at).exists()
-    ):
+    if earliest or isinstance(event, parsing.StatusChanged):
         rollups.refresh_test(test_id)

@@ -148,21 +148,28 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
         .order_by("started_at", "id")
         .values_list("status", "started_at", "ended_at")
     ]
-    if stored == intervals:
-        return
-    deltas = day_deltas(intervals)
-    deltas.subtract(day_deltas(stored))
-    for (day, status), delta in sorted(deltas.items()):
-        if delta:
-            add_day_delta(day, status, delta)
-    StatusInterval.objects.filter(test_case_id=test_case_id).delete()
-    StatusInterval.objects.bulk_create(
-        [StatusInterval(test_case_id=test_case_id, **vars(i)) for i in intervals]
-    )
-    Episode.objects.filter(test_case_id=test_case_id).delete()
-    Episode.objects.bulk_create(
-        [Episode(test_case_id=test_case_id, **vars(e)) for e in episodes_of(first_event_at, changes)]
-    )
+    if stored != intervals:
+        deltas = day_deltas(intervals)
+        deltas.subtract(day_deltas(stored))
+        for (day, status), delta in sorted(deltas.items()):
+            if delta:
+                add_day_delta(day, status, delta)
+        StatusInterval.objects.filter(test_case_id=test_case_id).delete()
+        StatusInterval.objects.bulk_create(
+            [StatusInterval(test_case_id=test_case_id, **vars(i)) for i in intervals]
+        )
+    # Compared on their own: the same intervals can hold other episodes (a first change
+    # at the very time the test was first seen starts no interval but may start one).
+    episodes = episodes_of(first_event_at, changes)
+    stored_episodes = [
+        EpisodeSpan(*row)
+        for row in Episode.objects.filter(test_case_id=test_case_id)
+        .order_by("started_at", "id")
+        .values_list("started_at", "ended_at", "previous_end")
+    ]
+    if stored_episodes != episodes:
+        Episode.objects.filter(test_case_id=test_case_id).delete()
+        Episode.objects.bulk_create([Episode(test_case_id=test_case_id, **vars(e)) for e in episodes])
 
 
 def add_day_delta(day: date, status: str, delta: int) -> None:

@@ -20,7 +20,7 @@ from events.models import (
     StatusChange,
     TestCase,
 )
-from tests.events.factories import MONITOR, at, deliver, fake_test
+from tests.events.factories import MONITOR, REPO, at, deliver, fake_test
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 pytestmark = pytest.mark.django_db
@@ -231,3 +231,47 @@ def test_ties_on_event_time_resolve_the_same_whatever_the_order():
     deliver(flaky, msg_id="msg_1")
     deliver(broken, msg_id="msg_2")
     assert TestCase.objects.get().status == first == "BROKEN"  # the larger svix id wins a tie
+
+
+def _monitor_event(test, at_, status="active"):
+    return payloads.monitor_status_changed(test, at=at_, monitor_id=MONITOR, monitor_type="x", status=status)
+
+
+def test_renamed_repository_follows_the_latest_delivery_for_a_known_test():
+    """A known test whose repository comes under a new URL (same Trunk id): one
+    repository row, renamed, and the test stays linked to it."""
+    deliver(_monitor_event(fake_test(1), at(2)))
+    renamed = payloads.FakeRepository(REPO.id, "https://github.com/acme/checkout-v2")
+    deliver(_monitor_event(fake_test(1, repository=renamed), at(3), "resolved"))
+    repo = Repository.objects.get()
+    assert (repo.trunk_id, repo.html_url, repo.name) == (REPO.id, renamed.html_url, "acme/checkout-v2")
+    assert TestCase.objects.get().repository == repo
+    # The URL follows the latest delivery, whatever its event time (the id is stable).
+    deliver(_monitor_event(fake_test(1), at(4)))
+    deliver(_monitor_event(fake_test(1, repository=renamed), at(1)))
+    assert Repository.objects.get().html_url == renamed.html_url
+    assert TestCase.objects.get().repository == repo
+
+
+def test_known_test_moves_to_a_new_repository_and_to_none():
+    deliver(_monitor_event(fake_test(1), at(1)))
+    other = payloads.FakeRepository(uuid.UUID(int=99), "https://github.com/acme/other")
+    deliver(_monitor_event(fake_test(1, repository=other), at(2)))
+    assert TestCase.objects.select_related("repository").get().repository.html_url == other.html_url
+    assert Repository.objects.count() == 2
+    deliver(_monitor_event(fake_test(1, repository=None), at(3)))
+    assert TestCase.objects.get().repository is None
+
+
+def test_known_test_first_seen_by_url_gets_the_repository_id_later():
+    v1 = load("test_case.status_changed__v1_without_type")
+    deliver(v1)
+    test = TestCase.objects.get()
+    v2 = load("v2.test_case.status_changed__reference_example")
+    v2["test_case"]["id"] = str(test.id)
+    v2["repository"]["html_url"] = "https://github.com/acme/web"
+    v2["timestamp"] = "2030-01-01T00:00:00Z"
+    deliver(v2)
+    repo = Repository.objects.get()
+    assert repo.trunk_id == uuid.UUID(v2["repository"]["id"])
+    assert TestCase.objects.get().repository == repo

@@ -234,7 +234,10 @@ def test_url_without_slash_answers_directly_not_a_redirect(signed_post):
 
 
 def test_database_unavailable_is_503_so_svix_retries(signed_post):
-    with mock.patch("events.models.Delivery.save", side_effect=OperationalError("connection refused")):
+    # Every statement fails, as with the database down (the delivery row is written with
+    # plain SQL, not Delivery.save, so the failure is injected at the cursor).
+    down = OperationalError("connection refused")
+    with mock.patch("django.db.backends.utils.CursorWrapper.execute", side_effect=down):
         response = signed_post(fixture(REFERENCE))
     assert response.status_code == 503
     assert not Delivery.objects.exists()

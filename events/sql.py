@@ -1,0 +1,134 @@
+"""Plain SQL for the ingest hot path: statement text built from model metadata, values
+always passed as parameters.
+
+Why not the ORM there: a delivery is a handful of short statements, and building each
+one through the ORM (Q objects, the compiler, model instances) cost more CPU than the
+database spent running it (about 5 ms a delivery; see ../shared/DESIGN.md, "Speed
+notes"). These helpers only build text and adapt values; which columns to write and
+which guard decides are projection rules, and stay in `projections.py`.
+
+Values are adapted by their model field (`get_db_prep_save`), exactly as the ORM would
+send them: on SQLite datetimes become naive UTC text, UUIDs hex and JSON text; on
+PostgreSQL they stay native. Both databases run the same text: `ON CONFLICT ... DO
+NOTHING / DO UPDATE ... WHERE` and `RETURNING` exist in SQLite >= 3.35 and PostgreSQL.
+Statements go through Django's cursor, so query logging and capture still see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model
+
+
+def table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model: type[Model], name: str) -> str:
+    """The quoted column of a field, by field name (`repository` -> "repository_id")."""
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def adapt(model: type[Model], values: Mapping[str, Any]) -> list[Any]:
+    """Parameters for `values` (field name -> Python value), in order, as the ORM sends them."""
+    get_field = model._meta.get_field
+    return [get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+
+
+def adapt_many(model: type[Model], name: str, values: Iterable[Any]) -> list[Any]:
+    """Parameters for several values of one field (an IN list)."""
+    field = model._meta.get_field(name)
+    return [field.get_db_prep_save(value, connection) for value in values]
+
+
+@cache
+def insert_sql(
+    model: type[Model],
+    names: tuple[str, ...],
+    *,
+    rows: int = 1,
+    skip_existing: bool = False,
+    returning: str = "",
+) -> str:
+    """INSERT of `rows` rows of the fields `names`; `skip_existing` adds ON CONFLICT DO
+    NOTHING (any unique constraint), `returning` a RETURNING of that field's column.
+
+    Cached per shape: the text depends on the model and field names only, never on values.
+    """
+    placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
+    sql = (
+        f"INSERT INTO {table(model)} ({', '.join(column(model, n) for n in names)}) "
+        f"VALUES {', '.join([placeholders] * rows)}"
+    )
+    if skip_existing:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += f" RETURNING {column(model, returning)}"
+    return sql
+
+
+def insert(model: type[Model], values: Mapping[str, Any], *, skip_existing: bool = False) -> int:
+    """Insert one row; returns how many rows were inserted (0 when skipped as existing)."""
+    return execute(insert_sql(model, tuple(values), skip_existing=skip_existing), adapt(model, values))
+
+
+def insert_many(
+    model: type[Model], names: Sequence[str], rows: Iterable[Sequence[Any]], *, skip_existing: bool = False
+) -> None:
+    """Insert rows of `names` values in one statement (none when there are no rows)."""
+    fields = [model._meta.get_field(name) for name in names]
+    params = [
+        field.get_db_prep_save(value, connection)
+        for row in rows
+        for field, value in zip(fields, row, strict=True)
+    ]
+    if params:
+        execute(
+            insert_sql(model, tuple(names), rows=len(params) // len(names), skip_existing=skip_existing),
+            params,
+        )
+
+
+def insert_instance(obj: Model, *, skip_existing: bool = False) -> bool:
+    """Insert a model instance (every concrete field but an auto id), like
+    `save(force_insert=True)` without the ORM's machinery, and set its id from RETURNING.
+
+    With `skip_existing`, a row that conflicts is left alone and False is returned.
+    """
+    meta = obj._meta
+    fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    sql = insert_sql(
+        type(obj), tuple(f.name for f in fields), skip_existing=skip_existing, returning=meta.pk.name
+    )
+    row = fetch_one(sql, params)
+    if row is None:
+        return False
+    if meta.auto_field is not None:
+        obj.pk = row[0]
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return True
+
+
+def execute(sql: str, params: Sequence[Any]) -> int:
+    """Run one statement; returns the number of rows it changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def fetch_one(sql: str, params: Sequence[Any]) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
