@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
+from events.admin_helpers import distinct_values
 from events.models import Delivery, Owner, Repository, Status, TestCase
 
 from . import queries
@@ -100,12 +101,8 @@ class TestFilterForm(forms.Form):
             (queries.NO_OWNER_PARAM, queries.NO_OWNER),
             *owners,
         ]
-        variants = (
-            TestCase.objects.exclude(variant="")
-            .order_by("variant")
-            .values_list("variant", flat=True)
-            .distinct()
-        )
+        # Jumps through the variant index (a DISTINCT would read all of it).
+        variants = [v for v in distinct_values(TestCase, "variant", limit=None) if v]
         self.fields["variant"].choices = [("", "Any variant"), *((v, v) for v in variants)]
 
     def filters(self) -> dict:

@@ -68,8 +68,9 @@ class EstimatedCountPaginator(Paginator):
         return int(reltuples)
 
 
-def distinct_values(model: type[Model], field_name: str, *, limit: int = 200) -> list[Any]:
-    """Distinct values of an *indexed* column, in order (for list filters).
+def distinct_values(model: type[Model], field_name: str, *, limit: int | None = 200) -> list[Any]:
+    """Distinct values of an *indexed* column, in order (for list filters; `limit=None`:
+    all of them).
 
     `SELECT DISTINCT` reads the whole index (about 15 ms for 100k rows). PostgreSQL has
     no skip scan, so it is emulated with a recursive query that jumps from one value to
@@ -143,11 +144,13 @@ def status_badge(status: str, label: str | None = None) -> str:
 def related_count(model: type[Model], fk: str, **filters: Any) -> Coalesce:
     """The number of `model` rows whose `fk` points at the outer row, as one correlated
     subquery (an annotation for a changelist: no query per row, no GROUP BY on the list)."""
+    # COUNT(*), not COUNT(pk): an index on (fk, filtered columns) then answers alone
+    # (an index-only scan), without visiting the rows for their primary key.
     rows = (
         model.objects.filter(**{fk: OuterRef("pk")}, **filters)
         .order_by()
         .values(fk)
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .values("n")
     )
     return Coalesce(Subquery(rows, output_field=IntegerField()), 0)

@@ -145,6 +145,11 @@ class TestCase(models.Model):
             models.Index(fields=["triage_state"]),
             models.Index(fields=["variant"]),
             models.Index(fields=["name"]),
+            # Per-repository counts by status / quarantined (API and admin repository
+            # lists): index-only scans instead of reading every test.
+            models.Index(
+                fields=["repository", "status", "quarantined"], name="testcase_repository_status_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -263,6 +268,9 @@ class Investigation(models.Model):
             models.Index(fields=["test_case", "occurred_at"]),
             models.Index(fields=["occurred_at"]),
             models.Index(fields=["confidence"]),
+            # The confidence histogram and series over a period read only this index
+            # (index-only scan), not the wide rows with their summaries.
+            models.Index(fields=["occurred_at", "confidence"], name="investigation_time_conf_idx"),
         ]
 
     def __str__(self) -> str:

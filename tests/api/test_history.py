@@ -232,6 +232,24 @@ def test_repositories_with_counts_by_id_or_trunk_uuid(history, api):
         assert response.status_code == 404 and "detail" in response.json()
 
 
+def test_repository_counts_are_per_row_subqueries(history, api):
+    """Each count is a correlated COUNT over the repository's tests (an index-only scan
+    of testcase_repository_status_idx on PostgreSQL), so neither the page nor the
+    paginator's COUNT joins and groups every test; a repository without tests has 0."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from events.models import Repository
+
+    Repository.objects.create(name="acme/empty", html_url="https://github.com/acme/empty")
+    with CaptureQueriesContext(connection) as ctx:
+        rows = results(api.get("/api/v1/repositories/"))
+    counts = {r["name"]: (r["test_count"], r["flaky_count"], r["quarantined_count"]) for r in rows}
+    assert counts == {"acme/checkout": (3, 1, 0), "acme/empty": (0, 0, 0), "acme/web": (1, 0, 1)}
+    listed = [q["sql"] for q in ctx.captured_queries if 'FROM "events_repository"' in q["sql"]]
+    assert listed and not any("JOIN" in sql for sql in listed)
+
+
 def test_v1_only_repository_has_no_trunk_id(db, api):
     from events import payloads
     from tests.events.factories import at, fake_test

@@ -4,6 +4,9 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.core.paginator import Paginator
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from dashboard import queries
 from dashboard.queries import Interval, Period
@@ -264,3 +267,58 @@ def test_flaky_tests_by_owner_agrees_with_owner_stats(history):
     full = {r["owner"]: r["flaky"] for r in queries.owner_stats(period=Period("all", NOW)) if r["flaky"]}
     light = {r["owner"]: r["flaky"] for r in queries.flaky_tests_by_owner()}
     assert light == full == {"@acme/web": 1}
+
+
+def test_investigation_facts_over_all_history_leave_out_future_investigations():
+    """`all` reads the facts through an anti-join on future investigations (no hash of
+    every investigation): the result must equal the period filter's, with and without a
+    repository, and an investigation later than `now` must stay out."""
+    t = fake_test(9)
+    for i, (when, fact_type) in enumerate([(at(3), "CI_LOGS"), (at(4), "GIT_BLAME"), (at(28), "FUTURE")]):
+        deliver(
+            payloads.investigation_completed(
+                t,
+                at=when,
+                investigation_id=uuid.UUID(int=600 + i),
+                confidence=0.9,
+                markdown_summary="",
+                failure_message="",
+                facts=[{"fact_type": fact_type, "content": "", "confidence": 0.25 * (i + 1)}],
+            )
+        )
+    repository = TestCase.objects.get(pk=t.id).repository_id
+    expected = [
+        {"fact_type": "CI_LOGS", "count": 1, "mean_confidence": 0.25},
+        {"fact_type": "GIT_BLAME", "count": 1, "mean_confidence": 0.5},
+    ]
+    assert queries.investigation_summary(period=Period("all", NOW))["facts_by_type"] == expected
+    all_in_repository = queries.investigation_summary(period=Period("all", NOW), repository=repository)
+    assert all_in_repository["facts_by_type"] == expected
+    assert queries.investigation_summary(period=Period("all", NOW))["total"] == 2
+
+
+def test_investigation_list_counts_facts_per_row_without_grouping_the_period():
+    """facts_count is a subquery: the paginator's COUNT and the page's SELECT never
+    GROUP BY investigations over a join with the facts (that aggregated the whole
+    period before the page's LIMIT: 600 ms at L for `all`)."""
+    t = fake_test(9)
+    for i in range(3):
+        deliver(
+            payloads.investigation_completed(
+                t,
+                at=at(2 + i),
+                investigation_id=uuid.UUID(int=700 + i),
+                confidence=0.5,
+                markdown_summary="",
+                failure_message="",
+                facts=[{"fact_type": "CI_LOGS", "content": "", "confidence": None}] * i,
+            )
+        )
+    items = queries.investigation_list(period=Period("all", NOW))
+    with CaptureQueriesContext(connection) as ctx:
+        page = Paginator(items, 2).get_page(1)
+        assert page.paginator.count == 3
+        assert [i.facts_count for i in page] == [2, 1]
+    count_sql, page_sql = ctx.captured_queries[0]["sql"], ctx.captured_queries[1]["sql"]
+    assert "investigationfact" not in count_sql
+    assert 'GROUP BY "events_investigation"' not in page_sql
