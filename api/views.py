@@ -12,7 +12,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
-from django.db.models import Count, IntegerField, Max, OuterRef, Prefetch, Subquery, Value
+from django.db.models import Count, IntegerField, Max, OuterRef, Prefetch, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
@@ -35,6 +35,7 @@ from events.models import (
     Investigation,
     InvestigationFact,
     Monitor,
+    MonitorDayCount,
     MonitorEvent,
     MonitorState,
     QuarantineChange,
@@ -265,13 +266,18 @@ class MonitorViewSet(
             rows = queryset.filter(monitor=OuterRef("pk")).order_by().values("monitor")
             return Subquery(rows.annotate(value=aggregate).values("value"))
 
+        # From the rollups, not the events (a monitor has up to hundreds of thousands):
+        # events per day and status summed per monitor, and the latest event time of
+        # each of its pairs (MonitorState.since), read through (monitor, status, since).
         active = MonitorState.objects.filter(status=MonitorEvent.MonitorStatus.ACTIVE)
         return Monitor.objects.annotate(
             active_tests=Coalesce(per_monitor(active, Count("id")), Value(0), output_field=IntegerField()),
             event_count=Coalesce(
-                per_monitor(MonitorEvent.objects.all(), Count("id")), Value(0), output_field=IntegerField()
+                per_monitor(MonitorDayCount.objects.all(), Sum("count")),
+                Value(0),
+                output_field=IntegerField(),
             ),
-            last_event_at=per_monitor(MonitorEvent.objects.all(), Max("occurred_at")),
+            last_event_at=per_monitor(MonitorState.objects.all(), Max("since")),
         ).order_by("type", "id")
 
 

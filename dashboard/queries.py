@@ -27,6 +27,7 @@ from events.models import (
     Delivery,
     Investigation,
     InvestigationFact,
+    MonitorDayCount,
     MonitorEvent,
     MonitorState,
     Owner,
@@ -460,24 +461,21 @@ def monitor_timeline(test_case: TestCase) -> list[dict]:
 
 def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
     """Activations per day by monitor type, active pairs now, median time to resolve per
-    type (resolutions inside the period) and the pairs that flap most."""
-    events = MonitorEvent.objects.filter(_in_repository("test_case__repository", repository))
-    activations = list(
-        events.filter(period.filter("occurred_at"), status=MonitorEvent.MonitorStatus.ACTIVE)
-        .annotate(day=TruncDate("occurred_at", tzinfo=UTC))
-        .values("day", type=F("monitor__type"))
-        .annotate(count=Count("id"))
-        .order_by("day", "type")
+    type (resolutions inside the period) and the pairs that flap most.
+
+    A bounded period reads the events and intervals inside it (indexed on event time).
+    Period `all` reads the rollups instead (events/rollups.py), which count all history:
+    that is the period only when no event is dated after `now` (an event time ahead of
+    our clock), which one index probe checks; otherwise, the bounded queries."""
+    whole_history = (
+        period.start is None and not MonitorEvent.objects.filter(occurred_at__gt=period.now).exists()
     )
-    active_now = active_monitor_pairs(repository=repository)
-    # Aggregate on ids first and name only the top 20 (grouping by the name text costs
-    # a join and a wide sort over every activation).
-    flapping = list(
-        events.filter(period.filter("occurred_at"), status=MonitorEvent.MonitorStatus.ACTIVE)
-        .values("monitor_id", "test_case_id", type=F("monitor__type"))
-        .annotate(activations=Count("id"))
-        .filter(activations__gt=1)
-        .order_by("-activations", "test_case_id", "monitor_id")[:20]
+    if whole_history and not repository:
+        activations = _activations_from_day_counts()
+    else:
+        activations = _activations_from_events(period, repository)
+    flapping = (
+        _flapping_from_pairs(repository) if whole_history else _flapping_from_events(period, repository)
     )
     names = dict(
         TestCase.objects.filter(pk__in={row["test_case_id"] for row in flapping}).values_list("pk", "name")
@@ -485,48 +483,110 @@ def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
     for row in flapping:
         row["test_case__name"] = names.get(row["test_case_id"], "")
     flapping.sort(key=lambda row: (-row["activations"], row["test_case__name"]))
-    # An active interval runs from the first `active` after the previous `resolved` to the
-    # next `resolved` (as monitor_timeline draws it): number each event of a (monitor,
-    # test) pair by how many resolutions came before it; an interval is one such group.
-    # Events of one pair in the same millisecond are taken in arrival order (me.id), and
-    # the repository filter is a semi-join added only when asked for: the window then
-    # reads the (monitor, test, occurred_at) index in order instead of sorting.
-    in_repository = (
-        "WHERE me.test_case_id IN (SELECT id FROM events_testcase WHERE repository_id = %s)"
-        if repository
-        else ""
-    )
-    resolve_inner = f"""
-        SELECT m.type, {_seconds_between("started_at", "resolved_at")} AS seconds FROM (
-            SELECT monitor_id, grp,
-                   MIN(CASE WHEN status = 'active' THEN occurred_at END) AS started_at,
-                   MIN(CASE WHEN status = 'resolved' THEN occurred_at END) AS resolved_at
-              FROM (
-                SELECT me.monitor_id, me.test_case_id, me.status, me.occurred_at,
-                       COALESCE(SUM(CASE WHEN me.status = 'resolved' THEN 1 ELSE 0 END) OVER (
-                           PARTITION BY me.monitor_id, me.test_case_id ORDER BY me.occurred_at, me.id
-                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS grp
-                  FROM events_monitorevent me {in_repository}
-              ) AS numbered
-             GROUP BY monitor_id, test_case_id, grp
-        ) AS intervals
-        JOIN events_monitor m ON m.id = intervals.monitor_id
-        WHERE started_at IS NOT NULL AND resolved_at IS NOT NULL
-          AND resolved_at <= %s AND (%s IS NULL OR resolved_at > %s)
-    """
-    medians = {
-        t: timedelta(seconds=float(s))
-        for t, s in _sql(
-            _median_sql(resolve_inner, "type", "seconds"),
-            [*([repository] if repository else []), period.now, period.start, period.start],
-        )
-    }
+    if whole_history and not repository:
+        medians = _all_resolve_medians()
+    else:
+        medians = _resolve_medians(period, repository)
     return {
         "activations": activations,
-        "active_now": active_now,
-        "median_time_to_resolve": medians,
+        "active_now": active_monitor_pairs(repository=repository),
+        "median_time_to_resolve": {t: timedelta(seconds=float(s)) for t, s in medians.items()},
         "flapping": flapping,
     }
+
+
+def _activations_from_events(period: Period, repository: int | None) -> list[dict]:
+    return list(
+        MonitorEvent.objects.filter(
+            period.filter("occurred_at"),
+            _in_repository("test_case__repository", repository),
+            status=MonitorEvent.MonitorStatus.ACTIVE,
+        )
+        .annotate(day=TruncDate("occurred_at", tzinfo=UTC))
+        .values("day", type=F("monitor__type"))
+        .annotate(count=Count("id"))
+        .order_by("day", "type")
+    )
+
+
+def _activations_from_day_counts() -> list[dict]:
+    """All history from MonitorDayCount (a day whose events were removed may be kept at 0)."""
+    return list(
+        MonitorDayCount.objects.filter(status=MonitorEvent.MonitorStatus.ACTIVE)
+        .values("day", type=F("monitor__type"))
+        .annotate(count=Sum("count"))
+        .filter(count__gt=0)
+        .order_by("day", "type")
+    )
+
+
+# Aggregate on ids first and name only the top 20 (grouping by the name text costs a
+# join and a wide sort over every activation); the caller adds the names.
+def _flapping_from_events(period: Period, repository: int | None) -> list[dict]:
+    return list(
+        MonitorEvent.objects.filter(
+            period.filter("occurred_at"),
+            _in_repository("test_case__repository", repository),
+            status=MonitorEvent.MonitorStatus.ACTIVE,
+        )
+        .values("monitor_id", "test_case_id", type=F("monitor__type"))
+        .annotate(activations=Count("id"))
+        .filter(activations__gt=1)
+        .order_by("-activations", "test_case_id", "monitor_id")[:20]
+    )
+
+
+def _flapping_from_pairs(repository: int | None) -> list[dict]:
+    """All history: each pair's `active` events are MonitorState.activations, whose index
+    (-activations, test_case, monitor) gives the top 20 in order."""
+    return list(
+        MonitorState.objects.filter(_in_repository("test_case__repository", repository), activations__gt=1)
+        .values("monitor_id", "test_case_id", "activations", type=F("monitor__type"))
+        .order_by("-activations", "test_case_id", "monitor_id")[:20]
+    )
+
+
+def _resolve_medians(period: Period, repository: int | None) -> dict[str, float]:
+    """Median seconds to resolve per monitor type over the intervals (events/rollups.py:
+    from the first `active` after a `resolved` to the next `resolved` of the pair)
+    resolved inside the period, through the (resolved_at, monitor_type) index."""
+    in_repository = (
+        "AND test_case_id IN (SELECT id FROM events_testcase WHERE repository_id = %s)" if repository else ""
+    )
+    inner = f"""
+        SELECT monitor_type AS type, seconds FROM events_monitorinterval
+         WHERE resolved_at <= %s AND (%s IS NULL OR resolved_at > %s) {in_repository}
+    """
+    params = [period.now, period.start, period.start, *([repository] if repository else [])]
+    return dict(_sql(_median_sql(inner, "type", "seconds"), params))
+
+
+def _all_resolve_medians() -> dict[str, float]:
+    """Every resolved interval (the caller checked none is resolved after now): per type,
+    the number of resolutions, then read the middle one or two (the mean of both for an even count,
+    as _median_sql) at their offset in the (monitor_type, seconds) index, instead of
+    ranking hundreds of thousands of rows. Two queries."""
+    # Resolutions per type from the day counts (tens of thousands of rows for years of
+    # history) rather than counting every interval.
+    counts = list(
+        MonitorDayCount.objects.filter(status=MonitorEvent.MonitorStatus.RESOLVED)
+        .values_list("monitor__type")
+        .annotate(n=Sum("resolutions"))
+        .filter(n__gt=0)
+        .order_by("monitor__type")
+    )
+    if not counts:
+        return {}
+    # One subquery per type (LIMIT inside a UNION member needs the wrapping on SQLite).
+    middle = " UNION ALL ".join(
+        f"""SELECT * FROM (
+            SELECT monitor_type, seconds FROM events_monitorinterval
+             WHERE monitor_type = %s AND seconds IS NOT NULL
+             ORDER BY seconds LIMIT %s OFFSET %s) AS middle_{i}"""
+        for i in range(len(counts))
+    )
+    params = [value for kind, n in counts for value in (kind, 2 - n % 2, (n - 1) // 2)]
+    return dict(_sql(f"SELECT monitor_type, AVG(seconds) FROM ({middle}) AS m GROUP BY monitor_type", params))
 
 
 def active_monitor_pairs(*, repository: int | None = None) -> QuerySet[MonitorState]:

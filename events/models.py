@@ -242,10 +242,27 @@ class MonitorState(models.Model):
     status = models.CharField(max_length=16, choices=MonitorEvent.MonitorStatus.choices)
     since = models.DateTimeField()
     event_key = models.CharField(max_length=255, editable=False)
+    # Rollups kept by events/rollups.py (refresh_monitor_pair, rebuild_all); database
+    # defaults, because the projections and the bulk rebuild insert rows without them.
+    activations = models.IntegerField(
+        default=0, db_default=0, editable=False, help_text="`active` events of the pair (flapping)."
+    )
+    event_days = models.TextField(
+        default="",
+        db_default="",
+        editable=False,
+        help_text="The pair's events as counted in MonitorDayCount: 'YYYY-MM-DDa' or 'YYYY-MM-DDr', comma-separated.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["monitor", "test_case"], name="unique_monitor_state")]
-        indexes = [models.Index(fields=["status", "since"])]
+        indexes = [
+            models.Index(fields=["status", "since"]),
+            # Flapping over all history: the top pairs straight from the index.
+            models.Index(fields=["-activations", "test_case", "monitor"], name="monitorstate_flapping_idx"),
+            # The monitor list: active pairs and the latest event per monitor.
+            models.Index(fields=["monitor", "status", "since"], name="monitorstate_monitor_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.monitor} {self.status} for {self.test_case} since {self.since:%Y-%m-%d %H:%M}"
@@ -400,3 +417,28 @@ class MonitorInterval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monitor} active from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class MonitorDayCount(models.Model):
+    """Monitor events per (UTC day of event time, monitor, status), and how many of the
+    `resolved` ones ended an interval: activations per day, events per monitor and
+    resolutions per type without reading every event or interval (a few rows per monitor
+    and day, whatever the number of tests)."""
+
+    day = models.DateField()
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="day_counts")
+    status = models.CharField(max_length=16, choices=MonitorEvent.MonitorStatus.choices)
+    count = models.IntegerField(default=0)
+    resolutions = models.IntegerField(
+        default=0,
+        help_text="On `resolved` rows: those events that ended an active interval (MonitorInterval.resolved_at).",
+    )
+
+    class Meta:
+        ordering = ["day", "monitor", "status"]
+        constraints = [
+            models.UniqueConstraint(fields=["monitor", "status", "day"], name="unique_monitor_day_count")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor} {self.status} x{self.count} on {self.day}"

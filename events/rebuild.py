@@ -21,6 +21,7 @@ from .models import (
     Investigation,
     InvestigationFact,
     Monitor,
+    MonitorDayCount,
     MonitorEvent,
     MonitorInterval,
     MonitorState,
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 # Every projected table, children first.
 PROJECTED_MODELS = (
+    MonitorDayCount,
     MonitorInterval,
     Episode,
     StatusInterval,

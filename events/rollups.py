@@ -8,6 +8,12 @@ read a few indexed rows instead of replaying all history on every request.
   thousand rows for years of history, whatever the number of tests or events).
 - MonitorInterval: a (monitor, test) pair active from the first `active` event after a
   `resolved` one to the next `resolved` (METRICS "Time to resolve"), with its duration.
+- MonitorState.activations: the pair's `active` events (METRICS "Flapping" over all
+  history), and MonitorState.event_days, the (day, status) of each of the pair's events:
+  what the pair contributed to MonitorDayCount, kept so that a refresh adds exactly the
+  difference (a reprocessed delivery removes and re-adds its event).
+- MonitorDayCount: events per (day, monitor, status) (METRICS "Activations" by day and
+  the event count of each monitor).
 
 A test's rollup rows are recomputed from its status changes whenever one of them is
 applied (and when the test is first seen); a pair's intervals from the pair's monitor
@@ -30,8 +36,10 @@ from django.db.models import F
 
 from .models import (
     Episode,
+    MonitorDayCount,
     MonitorEvent,
     MonitorInterval,
+    MonitorState,
     Status,
     StatusChange,
     StatusDayDelta,
@@ -218,22 +226,139 @@ def _monitor_intervals_sql(pair_filter: str) -> str:
     """
 
 
-def refresh_monitor_pair(monitor_id: uuid.UUID, test_case_id: uuid.UUID) -> None:
-    """Recompute one (monitor, test) pair's intervals after one of its events was applied.
+def _day_sql(column: str) -> str:
+    """SQL for the UTC day of a timestamp column as 'YYYY-MM-DD' text (as TruncDate in UTC)."""
+    if connection.vendor == "postgresql":
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    return f"date({column})"  # SQLite: Django stores aware datetimes as UTC text
 
-    Like `refresh_test`, this relies on the test row written earlier in the transaction
-    (every event updates its test, which locks it): two deliveries for one test, hence
-    for one pair, refresh one after the other, and the second sees the first's event.
-    Two statements."""
-    pair = {"monitor_id": monitor_id, "test_case_id": test_case_id}
-    MonitorInterval.objects.filter(**pair).delete()
+
+def _pair_counts_sql(pair_filter: str) -> str:
+    """UPDATE of MonitorState.activations and .event_days from the monitor events of the
+    pairs matching `pair_filter` (SQL on `events_monitorstate`). event_days is one
+    'YYYY-MM-DD' + status initial per event, in no particular order (read as a multiset)."""
+    concat = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+    return f"""
+        UPDATE events_monitorstate SET (activations, event_days) = (
+            SELECT COALESCE(SUM(CASE WHEN me.status = 'active' THEN 1 ELSE 0 END), 0),
+                   COALESCE({concat}({_day_sql("me.occurred_at")} || SUBSTR(me.status, 1, 1), ','), '')
+              FROM events_monitorevent me
+             WHERE me.monitor_id = events_monitorstate.monitor_id
+               AND me.test_case_id = events_monitorstate.test_case_id)
+         WHERE {pair_filter}
+    """
+
+
+STATUS_OF_INITIAL = {"a": "active", "r": "resolved"}
+
+
+def event_days_counter(event_days: str) -> Counter:
+    """(day, status) -> events, from MonitorState.event_days."""
+    return Counter(
+        (date.fromisoformat(item[:10]), STATUS_OF_INITIAL[item[10:]])
+        for item in event_days.split(",")
+        if item
+    )
+
+
+def add_monitor_day_counts(monitor_id: uuid.UUID, events: Counter, resolutions: Counter) -> None:
+    """Add to one monitor's day counts in one statement: `events` is (day, status) ->
+    events, `resolutions` is day -> intervals resolved (on the day's `resolved` row).
+
+    An upsert adding to the stored counts: concurrent refreshes of other pairs of the same
+    monitor and day add up instead of overwriting each other (each waits for the row
+    lock, then adds to the committed value). Rows in (day, status) order: no deadlock."""
+    keys = {key for key, n in events.items() if n} | {
+        (day, "resolved") for day, n in resolutions.items() if n
+    }
+    if not keys:
+        return
+    monitor = MonitorDayCount._meta.get_field("monitor").get_db_prep_value(monitor_id, connection)
+    rows = [
+        (day, monitor, status, events[(day, status)], resolutions[day] if status == "resolved" else 0)
+        for day, status in sorted(keys)
+    ]
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
     with connection.cursor() as cursor:
         cursor.execute(
-            _monitor_intervals_sql("me.monitor_id = %s AND me.test_case_id = %s"),
-            [
-                MonitorInterval._meta.get_field(name).get_db_prep_value(value, connection)
-                for name, value in pair.items()
-            ],
+            f"""
+            INSERT INTO events_monitordaycount (day, monitor_id, status, count, resolutions)
+            VALUES {values}
+            ON CONFLICT (monitor_id, status, day) DO UPDATE
+               SET count = events_monitordaycount.count + excluded.count,
+                   resolutions = events_monitordaycount.resolutions + excluded.resolutions
+            """,
+            [value for row in rows for value in row],
+        )
+
+
+def _resolution_days(rows: Sequence[tuple]) -> Counter:
+    return Counter(date.fromisoformat(day) for (day,) in rows if day)
+
+
+def refresh_monitor_pair(monitor_id: uuid.UUID, test_case_id: uuid.UUID) -> None:
+    """Recompute one (monitor, test) pair's rollups after one of its events was applied.
+
+    The pair's MonitorState row is locked first: two deliveries for one pair then refresh
+    one after the other, and the second sees the first's event (without the lock, both
+    could compute from a snapshot missing the other's event). The lock also reads what
+    the pair last added to MonitorDayCount (event_days), and deleting and inserting the
+    intervals return their resolution days: the day counts get the difference between
+    before and after (usually +1 on one row).
+
+    Five statements: lock, delete and insert the intervals, recompute the pair's counts
+    (returning them), add to the day counts (none when nothing changed)."""
+    pair = {"monitor_id": monitor_id, "test_case_id": test_case_id}
+    before = MonitorState.objects.select_for_update().filter(**pair).values_list("event_days", flat=True)
+    before = next(iter(before), "")
+    params = [
+        MonitorInterval._meta.get_field(name).get_db_prep_value(value, connection)
+        for name, value in pair.items()
+    ]
+    resolved_day = _day_sql("resolved_at")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM events_monitorinterval WHERE monitor_id = %s AND test_case_id = %s"
+            f" RETURNING {resolved_day}",
+            params,
+        )
+        resolutions = Counter()
+        resolutions.subtract(_resolution_days(cursor.fetchall()))
+        cursor.execute(
+            _monitor_intervals_sql("me.monitor_id = %s AND me.test_case_id = %s")
+            + f" RETURNING {resolved_day}",
+            params,
+        )
+        resolutions.update(_resolution_days(cursor.fetchall()))
+        # A separate statement after the lock: its snapshot sees every committed event.
+        cursor.execute(
+            _pair_counts_sql("monitor_id = %s AND test_case_id = %s") + " RETURNING event_days", params
+        )
+        row = cursor.fetchone()
+    events = event_days_counter(row[0] if row else "")
+    events.subtract(event_days_counter(before))
+    add_monitor_day_counts(monitor_id, events, resolutions)
+
+
+def rebuild_monitor_rollups() -> None:
+    """Every pair's counts and every day count, from all monitor events and intervals (a
+    rebuild, after the intervals, on an empty MonitorDayCount)."""
+    # The same day text as the receiver's, as a date column wants it.
+    cast = "CAST(day AS date)" if connection.vendor == "postgresql" else "day"
+    with connection.cursor() as cursor:
+        cursor.execute(_pair_counts_sql("1 = 1"))
+        cursor.execute(
+            f"""
+            INSERT INTO events_monitordaycount (day, monitor_id, status, count, resolutions)
+            SELECT {cast}, monitor_id, status, SUM(n), SUM(r) FROM (
+                SELECT {_day_sql("occurred_at")} AS day, monitor_id, status, 1 AS n, 0 AS r
+                  FROM events_monitorevent
+                 UNION ALL
+                SELECT {_day_sql("resolved_at")}, monitor_id, 'resolved', 0, 1
+                  FROM events_monitorinterval WHERE resolved_at IS NOT NULL
+            ) AS e
+            GROUP BY day, monitor_id, status
+            """
         )
 
 
@@ -250,10 +375,11 @@ def fill_missing_rollups(**kwargs) -> None:
 
 def rebuild_all() -> None:
     """Compute every rollup from the history rows."""
-    for model in (MonitorInterval, Episode, StatusInterval, StatusDayDelta):
+    for model in (MonitorDayCount, MonitorInterval, Episode, StatusInterval, StatusDayDelta):
         model.objects.all().delete()
     with connection.cursor() as cursor:
         cursor.execute(_monitor_intervals_sql("1 = 1"))
+    rebuild_monitor_rollups()
     from .bulk import Table  # bulk imports this module
 
     intervals = Table(StatusInterval, ["test_case", "status", "started_at", "ended_at"])

@@ -14,7 +14,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("events", "0004_rollups"),
+        ("events", "0005_monitor_rollups"),
     ]
 
     operations = [

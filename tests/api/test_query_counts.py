@@ -52,7 +52,9 @@ ENDPOINTS = [
     ("/api/v1/stats/summary/", {"period": "30d", "repository": "{repo}"}, 6),
     ("/api/v1/stats/status-trend/", {"period": "90d"}, 3),
     ("/api/v1/stats/codeowners/", {"period": "all"}, 5),
-    ("/api/v1/stats/monitors/", {"period": "all"}, 6),  # +1 when some pair flaps (names of the top 20)
+    # "all": the probe for events dated after now, then the rollups. +1 when some pair
+    # flaps (names of the top 20), +1 when some interval is resolved (the middle rows).
+    ("/api/v1/stats/monitors/", {"period": "all"}, 7),
     ("/api/v1/stats/confidence/", {"period": "all"}, 4),
 ]
 

@@ -10,6 +10,7 @@ from events.models import (
     Investigation,
     InvestigationFact,
     Monitor,
+    MonitorDayCount,
     MonitorEvent,
     MonitorInterval,
     MonitorState,
@@ -21,6 +22,7 @@ from events.models import (
     StatusInterval,
     TestCase,
 )
+from events.rollups import event_days_counter
 
 
 def projected_state() -> dict:
@@ -72,7 +74,10 @@ def projected_state() -> dict:
             key=str,
         ),
         "monitor_states": sorted(
-            MonitorState.objects.values_list("monitor_id", "test_case_id", "status", "since"), key=str
+            (m, t, status, since, activations, sorted(event_days_counter(days).items()))
+            for m, t, status, since, activations, days in MonitorState.objects.values_list(
+                "monitor_id", "test_case_id", "status", "since", "activations", "event_days"
+            )
         ),
         "investigations": sorted(
             Investigation.objects.values_list(
@@ -114,6 +119,13 @@ def projected_state() -> dict:
             for m, t, ty, s, r, sec in MonitorInterval.objects.values_list(
                 "monitor_id", "test_case_id", "monitor_type", "started_at", "resolved_at", "seconds"
             )
+        ),
+        # A (day, monitor, status) whose events were all removed may be stored as 0.
+        "monitor_day_counts": sorted(
+            MonitorDayCount.objects.exclude(count=0, resolutions=0).values_list(
+                "day", "monitor_id", "status", "count", "resolutions"
+            ),
+            key=str,
         ),
         "deliveries": sorted(
             Delivery.objects.values_list("svix_id", "event_type", "outcome", "occurred_at", "body")

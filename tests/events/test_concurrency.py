@@ -111,3 +111,30 @@ def test_concurrent_events_of_one_test_and_pair_keep_the_rollups_exact():
         incremental = projected_state()
         call_command("rebuild_projections", verbosity=0)
         assert projected_state() == incremental
+
+
+def test_concurrent_monitor_events_keep_the_monitor_rollups_exact():
+    """Events of one pair, and of other pairs of the same monitor on the same day, racing:
+    the pair lock and the adding upsert of the day counts must lose no event (the state
+    equals what a rebuild computes from the stored events)."""
+    from django.core.management import call_command
+
+    from events.models import MonitorDayCount, MonitorState
+    from tests.events.state import projected_state
+
+    shared = fake_test(50, id=uuid.UUID(int=50))
+
+    def work(i):
+        test = shared if i % 2 else fake_test(60 + i, id=uuid.UUID(int=60 + i))
+        status = "active" if i % 4 != 3 else "resolved"
+        payload = payloads.monitor_status_changed(
+            test, at=at(2, i), monitor_id=MONITOR, monitor_type="pass_on_retry", status=status
+        )
+        return deliver(payload, msg_id=f"msg_monitor_{i}").delivery.outcome
+
+    assert _race(work, 8) == ["processed"] * 8
+    assert sum(MonitorDayCount.objects.values_list("count", flat=True)) == 8
+    assert MonitorState.objects.get(test_case_id=shared.id).activations == 2
+    state = projected_state()
+    call_command("rebuild_projections", verbosity=0)
+    assert projected_state() == state

@@ -1,0 +1,67 @@
+"""Monitor rollups (MonitorState.activations/event_days, MonitorDayCount) on hand-built
+histories, and after reprocessing, which removes a delivery's event and applies it again."""
+
+from datetime import date
+
+import pytest
+from django.core.management import call_command
+
+from events import payloads
+from events.ingest import reprocess_delivery
+from events.models import Delivery, MonitorDayCount, MonitorState
+from tests.events.factories import MONITOR, at, deliver, fake_test
+from tests.events.state import projected_state
+
+pytestmark = pytest.mark.django_db
+
+
+def monitor(test, when, status, msg_id=None):
+    return deliver(
+        payloads.monitor_status_changed(
+            test, at=when, monitor_id=MONITOR, monitor_type="pass_on_retry", status=status
+        ),
+        msg_id=msg_id,
+    )
+
+
+def day_counts():
+    return sorted(
+        MonitorDayCount.objects.exclude(count=0, resolutions=0).values_list(
+            "day", "status", "count", "resolutions"
+        )
+    )
+
+
+def test_day_counts_and_pair_counts_follow_each_event_in_any_order():
+    t1, t2 = fake_test(1), fake_test(2)
+    # Arrives out of order: the resolve first, then the activations before it.
+    monitor(t1, at(3, 5), "resolved")
+    monitor(t1, at(3), "active")
+    monitor(t1, at(2), "active")  # the interval now starts on day 2, still resolved on day 3
+    monitor(t1, at(3, 6), "resolved")  # a second `resolved`: an event, not a resolution
+    monitor(t2, at(3, 1), "active")
+    assert day_counts() == [
+        (date(2026, 5, 2), "active", 1, 0),
+        (date(2026, 5, 3), "active", 2, 0),
+        (date(2026, 5, 3), "resolved", 2, 1),
+    ]
+    pairs = dict(MonitorState.objects.values_list("test_case_id", "activations"))
+    assert pairs == {t1.id: 2, t2.id: 1}
+    state = projected_state()
+    call_command("rebuild_projections", verbosity=0)
+    assert projected_state() == state
+
+
+def test_reprocessing_deliveries_changes_no_rollup():
+    t1 = fake_test(1)
+    for i, (when, status) in enumerate([(at(2), "active"), (at(2, 4), "resolved"), (at(5), "active")]):
+        monitor(t1, when, status, msg_id=f"msg_{i}")
+    state = projected_state()
+    for delivery in Delivery.objects.order_by("id"):
+        reprocess_delivery(delivery)
+    assert projected_state() == state
+    assert day_counts() == [
+        (date(2026, 5, 2), "active", 1, 0),
+        (date(2026, 5, 2), "resolved", 1, 1),
+        (date(2026, 5, 5), "active", 1, 0),
+    ]
