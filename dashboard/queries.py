@@ -311,13 +311,14 @@ def _as_datetime(value) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def owner_stats(*, period: Period, repository: int | None = None) -> list[dict]:
+def owner_stats(*, period: Period, repository: int | None = None, owner_key: str | None = None) -> list[dict]:
     """Per owner (case-insensitive; "(no owner)" for tests without): tests, flaky, broken,
     quarantined, median time to fix over episodes that ended inside the period, age of
     the oldest open episode of a test now FLAKY or BROKEN, and relapses (episodes
     starting inside the period within 30 days of the same test's previous episode's end).
 
-    A test with several owners counts once for each owner. Four queries in all.
+    A test with several owners counts once for each owner. Four queries in all (three
+    for one owner: `owner_key`, "" for tests without owners).
     """
     tests = TestCase.objects.filter(_in_repository("repository", repository))
     # No DISTINCT: a (test, owner) link is unique, so the join yields each test once per owner.
@@ -328,18 +329,25 @@ def owner_stats(*, period: Period, repository: int | None = None) -> list[dict]:
         "quarantined": Count("id", filter=Q(quarantined=True)),
     }
     rows: dict[str, dict] = {}
-    for row in (
-        tests.filter(owner_links__isnull=False)
-        .values(owner_key=F("owner_links__owner__key"), owner=F("owner_links__owner__name"))
-        .annotate(**counts)
-        .order_by()
-    ):
-        rows[row["owner_key"]] = row
-    unowned = tests.filter(~Exists(TestCaseOwner.objects.filter(test_case=OuterRef("pk")))).aggregate(
-        **counts
+    # One filter() call: a second one on the links would join them again (rows x owners).
+    owned = (
+        tests.filter(owner_links__owner__key=owner_key)
+        if owner_key
+        else tests.filter(owner_links__isnull=False)
     )
-    if unowned["tests"]:
-        rows[""] = {"owner_key": "", "owner": NO_OWNER, **unowned}
+    if owner_key != "":
+        for row in (
+            owned.values(owner_key=F("owner_links__owner__key"), owner=F("owner_links__owner__name"))
+            .annotate(**counts)
+            .order_by()
+        ):
+            rows[row["owner_key"]] = row
+    if not owner_key:
+        unowned = tests.filter(~Exists(TestCaseOwner.objects.filter(test_case=OuterRef("pk")))).aggregate(
+            **counts
+        )
+        if unowned["tests"]:
+            rows[""] = {"owner_key": "", "owner": NO_OWNER, **unowned}
     for row in rows.values():
         row.update(median_time_to_fix=None, oldest_open_since=None, relapses=0)
 
@@ -349,17 +357,16 @@ def owner_stats(*, period: Period, repository: int | None = None) -> list[dict]:
           FROM events_testcase tc
           LEFT JOIN events_testcaseowner l ON l.test_case_id = tc.id
           LEFT JOIN events_owner o ON o.id = l.owner_id
-         WHERE (%s IS NULL OR tc.repository_id = %s)
+         WHERE (%s IS NULL OR tc.repository_id = %s) AND (%s IS NULL OR COALESCE(o.key, '') = %s)
     """
+    scope = [repository, repository, owner_key, owner_key]
     base = f"SELECT ow.owner_key, e.* FROM events_episode e JOIN ({owner_of}) AS ow ON ow.test_case_id = e.test_case_id"
     start, now = period.start, period.now
     fixed = f"""
         SELECT owner_key, {_seconds_between("started_at", "ended_at")} AS seconds FROM ({base}) AS b
          WHERE ended_at IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
     """
-    for key, median in _sql(
-        _median_sql(fixed, "owner_key", "seconds"), [repository, repository, now, start, start]
-    ):
+    for key, median in _sql(_median_sql(fixed, "owner_key", "seconds"), [*scope, now, start, start]):
         if key in rows:
             rows[key]["median_time_to_fix"] = timedelta(seconds=float(median))
     relapse_window = f"{_seconds_between('previous_end', 'started_at')} <= %s"
@@ -374,7 +381,7 @@ def owner_stats(*, period: Period, repository: int | None = None) -> list[dict]:
          WHERE ended_at IS NULL OR (started_at <= %s AND (%s IS NULL OR started_at > %s))
          GROUP BY owner_key
         """,
-        [RELAPSE_WINDOW.total_seconds(), now, start, start, repository, repository, now, start, start],
+        [RELAPSE_WINDOW.total_seconds(), now, start, start, *scope, now, start, start],
     ):
         if key in rows:
             rows[key]["oldest_open_since"] = _as_datetime(oldest) if oldest else None

@@ -75,7 +75,7 @@ def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
     else:
         # owner_stats has no row for an owner without tests in the scope: show zeros.
         stats = next(
-            (r for r in queries.owner_stats(period=period, repository=repository) if r["owner_key"] == key),
+            iter(queries.owner_stats(period=period, repository=repository, owner_key=key)),
             {"owner_key": key, "owner": name, "tests": 0, "flaky": 0, "broken": 0, "quarantined": 0}
             | {"median_time_to_fix": None, "oldest_open_since": None, "relapses": 0},
         )

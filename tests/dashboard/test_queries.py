@@ -322,3 +322,12 @@ def test_investigation_list_counts_facts_per_row_without_grouping_the_period():
     count_sql, page_sql = ctx.captured_queries[0]["sql"], ctx.captured_queries[1]["sql"]
     assert "investigationfact" not in count_sql
     assert 'GROUP BY "events_investigation"' not in page_sql
+
+
+@pytest.mark.parametrize("period", ["7d", "30d", "all"])
+def test_owner_stats_for_one_owner_is_that_owners_row_of_all(history, period):
+    everyone = queries.owner_stats(period=Period(period, NOW))
+    assert {row["owner_key"] for row in everyone} == {"@acme/web", "@acme/api", ""}
+    for row in everyone:
+        assert queries.owner_stats(period=Period(period, NOW), owner_key=row["owner_key"]) == [row]
+    assert queries.owner_stats(period=Period(period, NOW), owner_key="@nobody") == []
