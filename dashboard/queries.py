@@ -38,6 +38,7 @@ from events.models import (
     TestCase,
     TestCaseOwner,
 )
+from events.sql import seconds_between
 
 NO_OWNER = "(no owner)"
 # Severity order for sorting: HEALTHY < FLAKY < BROKEN (Trunk's priority).
@@ -85,13 +86,6 @@ def _sql(query: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         return cursor.fetchall()
-
-
-def _seconds_between(start: str, end: str) -> str:
-    """SQL for the seconds from `start` to `end` (two timestamp expressions)."""
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({end} - {start}))"
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
 
 
 def _median_sql(inner: str, group: str, value: str) -> str:
@@ -299,11 +293,6 @@ def episodes(test_case: TestCase) -> list[Episode]:
     ]
 
 
-def _uuid_param(value):
-    # Django stores UUIDs as 32-char hex on SQLite and as uuid on PostgreSQL.
-    return value if connection.vendor == "postgresql" else value.hex
-
-
 def _as_datetime(value) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -363,13 +352,13 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
     base = f"SELECT ow.owner_key, e.* FROM events_episode e JOIN ({owner_of}) AS ow ON ow.test_case_id = e.test_case_id"
     start, now = period.start, period.now
     fixed = f"""
-        SELECT owner_key, {_seconds_between("started_at", "ended_at")} AS seconds FROM ({base}) AS b
+        SELECT owner_key, {seconds_between("started_at", "ended_at")} AS seconds FROM ({base}) AS b
          WHERE ended_at IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
     """
     for key, median in _sql(_median_sql(fixed, "owner_key", "seconds"), [*scope, now, start, start]):
         if key in rows:
             rows[key]["median_time_to_fix"] = timedelta(seconds=float(median))
-    relapse_window = f"{_seconds_between('previous_end', 'started_at')} <= %s"
+    relapse_window = f"{seconds_between('previous_end', 'started_at')} <= %s"
     for key, oldest, relapses in _sql(
         f"""
         SELECT owner_key,
@@ -408,7 +397,7 @@ def flaky_tests_by_owner(*, repository: int | None = None) -> list[dict]:
 def median_time_to_fix(*, period: Period, repository: int | None = None) -> timedelta | None:
     """Median time to fix over all closed episodes that ended inside the period."""
     inner = f"""
-        SELECT 1 AS everyone, {_seconds_between("started_at", "ended_at")} AS seconds
+        SELECT 1 AS everyone, {seconds_between("started_at", "ended_at")} AS seconds
           FROM events_episode e JOIN events_testcase tc ON tc.id = e.test_case_id
          WHERE ended_at IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
            AND (%s IS NULL OR tc.repository_id = %s)

@@ -42,7 +42,7 @@ from .models import (
     TestCase,
     TestCaseOwner,
 )
-from .projections import _repository_name
+from .projections import _repository_name, test_case_fields
 
 # Rows buffered per table before they are written. Bounds memory on a large rebuild.
 BATCH_ROWS = 5000
@@ -274,21 +274,7 @@ class BulkProjection:
         at = key[0]
         repository = self._repository(ref.repository)
         self._owners(ref.codeowners, at)
-        attributes = {
-            "name": ref.name,
-            "parent": ref.parent,
-            "file_path": ref.file_path,
-            "html_url": ref.html_url,
-            "variant": ref.variant,
-            "codeowners": list(ref.codeowners),
-            "failure_rate_last_7d": ref.failure_rate_last_7d,
-            "pull_requests_impacted_last_7d": ref.pull_requests_impacted_last_7d,
-        }
-        separately_guarded = {
-            name: value
-            for name, value in (("quarantined", ref.quarantined), ("classname", ref.classname))
-            if value is not None
-        }
+        attributes, separately_guarded = test_case_fields(ref)
         test = self.tests.get(ref.id)
         if test is None:
             test = self.tests[ref.id] = _Test(

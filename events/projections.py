@@ -188,6 +188,28 @@ def _link_owners(test_id, owner_ids: list[int], *, replace: bool) -> None:
     )
 
 
+def test_case_fields(ref: parsing.TestCaseRef) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(attributes, separately guarded fields) of a test_case snapshot, as TestCase
+    fields. The attributes move together; the others (`quarantined`, `classname`) only
+    when the payload carries them, each with its own (time, key) guard."""
+    attributes = {
+        "name": ref.name,
+        "parent": ref.parent,
+        "file_path": ref.file_path,
+        "html_url": ref.html_url,
+        "variant": ref.variant,
+        "codeowners": list(ref.codeowners),
+        "failure_rate_last_7d": ref.failure_rate_last_7d,
+        "pull_requests_impacted_last_7d": ref.pull_requests_impacted_last_7d,
+    }
+    separately_guarded = {
+        name: value
+        for name, value in (("quarantined", ref.quarantined), ("classname", ref.classname))
+        if value is not None
+    }
+    return attributes, separately_guarded
+
+
 def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> bool:
     """Create the test if new; take its attributes when this event is the newest.
 
@@ -199,22 +221,7 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> boo
     a payload (`quarantined` is optional; the v1 shape has no `classname`), so each has
     its own guard: its value comes from the newest event that carries it.
     """
-    attributes = {
-        "name": ref.name,
-        "parent": ref.parent,
-        "file_path": ref.file_path,
-        "html_url": ref.html_url,
-        "variant": ref.variant,
-        "codeowners": list(ref.codeowners),
-        "failure_rate_last_7d": ref.failure_rate_last_7d,
-        "pull_requests_impacted_last_7d": ref.pull_requests_impacted_last_7d,
-    }
-    # Fields a payload may leave out, each with its own (time, key) guard.
-    separately_guarded = {
-        name: value
-        for name, value in (("quarantined", ref.quarantined), ("classname", ref.classname))
-        if value is not None
-    }
+    attributes, separately_guarded = test_case_fields(ref)
     guarded_values = {}
     for name, value in separately_guarded.items():
         guarded_values |= {name: value, f"{name}_at": at, f"{name}_event_key": key}

@@ -29,11 +29,12 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from django.db import connection, transaction
 from django.db.models import F
 
+from . import sql
 from .models import (
     Episode,
     MonitorDayCount,
@@ -48,7 +49,6 @@ from .models import (
 )
 
 HEALTHY = Status.HEALTHY
-RELAPSE_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -197,10 +197,7 @@ def _monitor_intervals_sql(pair_filter: str) -> str:
     pair came before it; one number is one interval: from its first `active` event to its
     `resolved` event (none yet: still active). A group without `active` (resolved twice
     in a row) is no interval. Portable SQL (window functions: SQLite >= 3.25)."""
-    if connection.vendor == "postgresql":
-        seconds = "EXTRACT(EPOCH FROM (resolved_at - started_at))"
-    else:
-        seconds = "((julianday(resolved_at) - julianday(started_at)) * 86400.0)"
+    seconds = sql.seconds_between("started_at", "resolved_at")
     return f"""
         INSERT INTO events_monitorinterval
                (monitor_id, test_case_id, monitor_type, started_at, resolved_at, seconds)

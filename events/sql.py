@@ -24,6 +24,13 @@ from django.db import connection
 from django.db.models import Model
 
 
+def seconds_between(start: str, end: str) -> str:
+    """SQL for the seconds from `start` to `end` (two timestamp expressions)."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
 def table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
