@@ -30,6 +30,8 @@ class Delivery(models.Model):
         IGNORED = "ignored", "Ignored (unknown type)"
         INVALID = "invalid", "Invalid payload"
         FAILED = "failed", "Failed to apply"
+        # Stored, waiting for the projector (FLAKYBOARD_DEFERRED_PROJECTION: see events.queue).
+        PENDING = "pending", "Pending (waiting to be applied)"
 
     svix_id = models.CharField(max_length=255, unique=True)
     event_type = models.CharField(max_length=255, blank=True, db_index=True)
@@ -48,6 +50,10 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         ordering = ["-received_at", "-id"]
         permissions = [("reprocess_delivery", "Can reprocess deliveries")]
+        indexes = [
+            # The projector's queue, in arrival order: small (empty when caught up).
+            models.Index(fields=["id"], condition=models.Q(outcome="pending"), name="delivery_pending"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.svix_id} ({self.event_type or 'no type'})"
