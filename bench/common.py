@@ -59,7 +59,12 @@ def free_port() -> int:
 
 @contextmanager
 def production_server(
-    database: str, *, workers: int = 3, threads: int = 4, settings: str = "flakyboard.settings"
+    database: str,
+    *,
+    workers: int = 3,
+    threads: int = 4,
+    settings: str = "flakyboard.settings",
+    **extra_env: str,
 ):
     """bin/start-server (migrate + gunicorn gthread), the image's own start command."""
     port = free_port()
@@ -70,6 +75,7 @@ def production_server(
         GUNICORN_THREADS=str(threads),
         DJANGO_SETTINGS_MODULE=settings,
         GUNICORN_CMD_ARGS="--access-logfile /dev/null",
+        **extra_env,
     )
     proc = subprocess.Popen(  # noqa: S603
         [str(ROOT / "bin" / "start-server")],
@@ -159,3 +165,25 @@ def table(rows: list[dict], columns: list[str]) -> str:
     lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
     lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
     return "\n".join(lines)
+
+
+@contextmanager
+def projector_process(database: str, *, settings: str = "flakyboard.settings", **extra_env: str):
+    """bin/start-projector (waits for migrations, then `project_pending --follow`)."""
+    env = server_env(database, DJANGO_SETTINGS_MODULE=settings, **extra_env)
+    proc = subprocess.Popen(  # noqa: S603
+        [str(ROOT / "bin" / "start-projector"), "--poll", "0.2"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -1,7 +1,9 @@
 """Ingest benchmark: the production server (bin/start-server: gunicorn gthread) on
 PostgreSQL, driven over loopback by validly signed, unique deliveries (a realistic mix
-from the demo generator, ~1% redeliveries, ~3% out of order). The same load then runs
-against the floor endpoint (store the raw body only) and the ratio is reported.
+from the demo generator, ~1% redeliveries, ~3% out of order). The same load runs, in the
+same run, against the floor endpoint (store the raw body only), the receiver as
+docker-compose.yml runs it (deferred projection: bin/start-projector beside it, and the
+time it takes to apply the burst), and the receiver projecting inline.
 
     python -m bench.ingest [--duration 60] [--concurrency 12] [--workers 3 --threads 4]
 """
@@ -15,13 +17,22 @@ import json
 import os
 import threading
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 from svix.webhooks import Webhook
 
-from bench.common import BENCH_SECRET, percentiles, production_server, recreate_database, table, write_result
+from bench.common import (
+    BENCH_SECRET,
+    percentiles,
+    production_server,
+    projector_process,
+    recreate_database,
+    table,
+    write_result,
+)
 from events import demo, parsing
 
 
@@ -144,6 +155,38 @@ def verify(database: str, acked: list[tuple[str, str]]) -> dict:
     }
 
 
+def pending(database: str) -> int:
+    with psycopg.connect(database) as conn:
+        return conn.execute("SELECT count(*) FROM events_delivery WHERE outcome = 'pending'").fetchone()[0]
+
+
+def wait_until_projected(database: str, *, timeout: float = 1800) -> float:
+    """Seconds until the projector has applied every pending delivery."""
+    started = time.monotonic()
+    while pending(database):
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"the projector did not catch up within {timeout} s")
+        time.sleep(0.2)
+    return round(time.monotonic() - started, 1)
+
+
+def process_peak_rss_mb(pid: int) -> float:
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    except OSError:
+        return 0.0
+    return round(int(fields.get("VmHWM", "0 kB").split()[0]) / 1024, 1)
+
+
+# (name, path, server environment). "receiver" is the production set-up of
+# docker-compose.yml: the receiver stores, a projector applies (events/projector.py).
+TARGETS = (
+    ("floor", "/bench/floor/", {}),
+    ("receiver", "/webhooks/trunk/", {"FLAKYBOARD_DEFERRED_PROJECTION": "true"}),
+    ("receiver_inline", "/webhooks/trunk/", {}),
+)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60)
@@ -158,27 +201,43 @@ def main(argv=None) -> dict:
     plan = build_plan(args.max_requests)
     print(f"plan: {len(plan)} signed-at-send deliveries")
     runs = {}
-    for target, path in (("floor", "/bench/floor/"), ("receiver", "/webhooks/trunk/")):
+    for target, path, env in TARGETS:
         database = recreate_database(f"flakyboard_bench_{target}")
         with psycopg.connect(database, autocommit=True) as conn:
             from bench.floor import CREATE
 
             conn.execute(CREATE)
-        with production_server(
-            database, workers=args.workers, threads=args.threads, settings="bench.settings"
-        ) as (base, proc):
+        deferred = bool(env)
+        with (
+            production_server(
+                database, workers=args.workers, threads=args.threads, settings="bench.settings", **env
+            ) as (base, proc),
+            projector_process(database, settings="bench.settings", **env)
+            if deferred
+            else nullcontext() as projector,
+        ):
             drive(base, path, plan[:200], duration=10, concurrency=args.concurrency)  # warm-up
+            if deferred:
+                wait_until_projected(database)  # start the run with an empty queue
             run = drive(base, path, plan[200:], duration=args.duration, concurrency=args.concurrency)
             run["peak_worker_rss_mb"] = peak_rss_mb(proc.pid)
+            if deferred:
+                # Projection lags a burst; when does the dashboard show all of it?
+                run["pending_at_end"] = pending(database)
+                run["caught_up_after_s"] = wait_until_projected(database)
+                applied = len({m for m, _ in run["_acked"]})
+                run["projected_per_second"] = round(applied / (run["seconds"] + run["caught_up_after_s"]), 1)
+                run["projector_peak_rss_mb"] = process_peak_rss_mb(projector.pid)
         acked = run.pop("_acked")
-        if target == "receiver":
+        if target != "floor":
             run["check"] = verify(database, [(m, t) for m, t, _ in plan[:200]] + acked)
         runs[target] = run
-    ratio = runs["receiver"]["per_second"] / runs["floor"]["per_second"] if runs["floor"]["per_second"] else 0
+    floor = runs["floor"]["per_second"]
     result = {
         "settings": vars(args),
         "runs": runs,
-        "receiver_to_floor": round(ratio, 3),
+        "receiver_to_floor": round(runs["receiver"]["per_second"] / floor, 3) if floor else 0,
+        "receiver_inline_to_floor": round(runs["receiver_inline"]["per_second"] / floor, 3) if floor else 0,
     }
     rows = [
         {
@@ -193,8 +252,18 @@ def main(argv=None) -> dict:
         for name, r in runs.items()
     ]
     print(table(rows, list(rows[0])))
-    print(f"receiver / floor throughput: {ratio:.0%}")
-    print("check:", json.dumps(runs["receiver"]["check"]))
+    deferred = runs["receiver"]
+    print(
+        f"receiver / floor throughput: {result['receiver_to_floor']:.0%} "
+        f"(inline projection: {result['receiver_inline_to_floor']:.0%})"
+    )
+    print(
+        f"projector: {deferred['pending_at_end']} pending when the burst ended, all applied "
+        f"{deferred['caught_up_after_s']} s later ({deferred['projected_per_second']}/s over the run; "
+        f"peak RSS {deferred['projector_peak_rss_mb']} MB)"
+    )
+    for name in ("receiver", "receiver_inline"):
+        print(f"check ({name}):", json.dumps(runs[name]["check"]))
     print("results:", write_result(args.name, result))
     return result
 

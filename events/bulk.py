@@ -27,7 +27,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from . import parsing, rollups
-from .ingest import _classify
+from .ingest import classify
 from .models import (
     Delivery,
     Investigation,
@@ -430,7 +430,7 @@ def project_deliveries(
     for n, (pk, svix_id, body, stored_type, stored_outcome, stored_error, stored_at) in enumerate(
         deliveries, 1
     ):
-        event_type, payload, event, outcome, error = _classify(body)
+        event_type, payload, event, outcome, error = classify(body)
         parsed = (
             event_type or stored_type,
             outcome,

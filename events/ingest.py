@@ -5,6 +5,8 @@ committed. Verification failures store nothing (the sender is not Trunk); a veri
 delivery is stored whatever its content, with an outcome:
 
 - processed: parsed and applied to the projections;
+- pending:   parsed, stored, and waiting for the projector (only with
+             FLAKYBOARD_DEFERRED_PROJECTION: events/projector.py applies it);
 - ignored:   a type we do not handle yet (kept; `reprocess_deliveries --status ignored`
              applies it after an upgrade adds support);
 - invalid:   not JSON, or a required field missing or of the wrong type (retrying cannot
@@ -20,11 +22,12 @@ import json
 import logging
 import traceback
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
@@ -82,7 +85,7 @@ def verify_signature(body: bytes, headers: Mapping[str, str], secrets: list[str]
     return False
 
 
-def _classify(text: str) -> tuple[str, Any, parsing.Event | None, str, str]:
+def classify(text: str) -> tuple[str, Any, parsing.Event | None, str, str]:
     """(event_type, payload, event, outcome, error) for a verified body."""
     try:
         payload = json.loads(text)
@@ -116,7 +119,7 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
     if not verify_signature(body, headers, secrets):
         return IngestResult(Result.BAD_SIGNATURE, detail="signature verification failed")
 
-    event_type, payload, event, outcome, error = _classify(text)
+    event_type, payload, event, outcome, error = classify(text)
     stored_headers = {k: headers[k] for k in STORED_HEADERS if headers.get(k)}
     delivery = Delivery(
         svix_id=msg_id[:255],
@@ -129,13 +132,22 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
         outcome=outcome,
         error=error,
     )
-    # One transaction, no savepoint: the delivery row and its projection commit together.
+    deferred = event is not None and settings.FLAKYBOARD_DEFERRED_PROJECTION
+    if deferred:
+        delivery.outcome = Delivery.Outcome.PENDING  # the projector applies it (events.projector)
     try:
-        with transaction.atomic():
-            delivery.processed_at = timezone.now() if event else None
-            sql.insert_instance(delivery)  # save(force_insert=True), without the ORM's CPU
-            if event is not None:
-                apply_event(event, delivery)
+        if deferred:
+            # One statement, committed when it returns (autocommit). Inside a caller's
+            # transaction, a savepoint keeps a duplicate svix id from aborting it.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                sql.insert_instance(delivery)
+        else:
+            # One transaction, no savepoint: the delivery row and its projection commit together.
+            with transaction.atomic():
+                delivery.processed_at = timezone.now() if event else None
+                sql.insert_instance(delivery)  # save(force_insert=True), without the ORM's CPU
+                if event is not None:
+                    apply_event(event, delivery)
         return IngestResult(Result.STORED, delivery=delivery)
     except IntegrityError as exc:
         # The svix id is stored already: a retry, a manual resend, or a concurrent
@@ -162,7 +174,7 @@ def _store_failed(delivery: Delivery, failure: Exception) -> IngestResult:
     logger.error("projection failed for delivery %s", delivery.svix_id, exc_info=failure)
     delivery.pk = None
     delivery.outcome = Delivery.Outcome.FAILED
-    delivery.error = _error_text(failure)
+    delivery.error = error_text(failure)
     delivery.processed_at = None
     try:
         with transaction.atomic():
@@ -174,7 +186,7 @@ def _store_failed(delivery: Delivery, failure: Exception) -> IngestResult:
     return IngestResult(Result.STORED, delivery=delivery)
 
 
-def _error_text(exc: Exception) -> str:
+def error_text(exc: Exception) -> str:
     return "".join(traceback.format_exception_only(exc)).strip()[:10_000]
 
 
@@ -195,7 +207,7 @@ def _apply_or_record_failure(event: parsing.Event, delivery: Delivery) -> None:
     except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
         logger.exception("projection failed for delivery %s", delivery.svix_id)
         delivery.outcome = Delivery.Outcome.FAILED
-        delivery.error = _error_text(exc)
+        delivery.error = error_text(exc)
         delivery.processed_at = None
         Delivery.objects.filter(pk=delivery.pk).update(
             outcome=delivery.outcome, error=delivery.error, processed_at=None
@@ -210,7 +222,7 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
     The delivery row is written only when its outcome or parsed fields change, so
     `processed_at` stays the time it was first applied. Returns the new outcome.
     """
-    event_type, payload, event, outcome, error = _classify(delivery.body)
+    event_type, payload, event, outcome, error = classify(delivery.body)
     parsed = {
         "event_type": event_type or delivery.event_type,
         "outcome": outcome,

@@ -30,7 +30,7 @@ class Delivery(models.Model):
         IGNORED = "ignored", "Ignored (unknown type)"
         INVALID = "invalid", "Invalid payload"
         FAILED = "failed", "Failed to apply"
-        # Stored, waiting for the projector (FLAKYBOARD_DEFERRED_PROJECTION: see events.queue).
+        # Stored, waiting for the projector (FLAKYBOARD_DEFERRED_PROJECTION: events/projector.py).
         PENDING = "pending", "Pending (waiting to be applied)"
 
     svix_id = models.CharField(max_length=255, unique=True)

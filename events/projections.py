@@ -462,7 +462,7 @@ HANDLERS: dict[type[parsing.Event], Callable[..., None]] = {
 }
 
 
-def apply_event(event: parsing.Event, delivery: Delivery) -> None:
+def apply_event(event: parsing.Event, delivery: Delivery, *, stale: rollups.Stale | None = None) -> None:
     """Project one event. Every event carries its test case, whose attributes it updates.
 
     Then the rollups: a status change, or the test's earliest event (which moves the start
@@ -470,11 +470,18 @@ def apply_event(event: parsing.Event, delivery: Delivery) -> None:
     its pair's intervals. These read the test's other events, so they rely on
     `upsert_test_case` writing the test row on every path: that row lock makes concurrent
     deliveries about one test run one after the other (tests/events/test_concurrency.py).
+
+    `stale`: collect what to recompute there instead, for the caller to refresh once per
+    test and pair after a batch of events in the same transaction (events.projector).
     """
     test_id = event.test_case.id
     earliest = upsert_test_case(event.test_case, at=event.occurred_at, key=delivery.svix_id)
     HANDLERS[type(event)](event, delivery)
+    now = stale is None
+    stale = stale if stale is not None else rollups.Stale()
     if isinstance(event, parsing.MonitorStatusChanged):
-        rollups.refresh_monitor_pair(event.monitor_id, test_id)
+        stale.pairs.add((event.monitor_id, test_id))
     if earliest or isinstance(event, parsing.StatusChanged):
-        rollups.refresh_test(test_id)
+        stale.tests.add(test_id)
+    if now:
+        stale.refresh()

@@ -28,7 +28,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from django.db import connection, transaction
@@ -186,6 +186,24 @@ def add_day_delta(day: date, status: str, delta: int) -> None:
             [StatusDayDelta(day=day, status=status, delta=0)], ignore_conflicts=True
         )
         StatusDayDelta.objects.filter(day=day, status=status).update(delta=F("delta") + delta)
+
+
+@dataclass
+class Stale:
+    """The tests and (monitor id, test id) pairs whose rollups events changed, to be
+    recomputed once each, however many of their events were applied."""
+
+    tests: set = field(default_factory=set)
+    pairs: set = field(default_factory=set)
+
+    def refresh(self) -> None:
+        # Sorted: two transactions refreshing overlapping sets lock rows in one order.
+        for monitor_id, test_case_id in sorted(self.pairs):
+            refresh_monitor_pair(monitor_id, test_case_id)
+        for test_case_id in sorted(self.tests):
+            refresh_test(test_case_id)
+        self.pairs.clear()
+        self.tests.clear()
 
 
 # ---------------------------------------------------------------- monitor intervals

@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -246,6 +247,53 @@ def test_start_server_refuses_to_start_without_secret_key(tmp_path):
     assert "Booting worker" not in result.stdout + result.stderr
 
 
+START_PROJECTOR = ROOT / "bin" / "start-projector"
+
+
+def test_start_projector_applies_what_the_deferred_receiver_stored_and_stops_on_sigterm(tmp_path):
+    """FLAKYBOARD_DEFERRED_PROJECTION as in docker-compose.yml: the web service answers
+    `pending`, bin/start-projector applies it, and SIGTERM stops it cleanly."""
+    env = {"FLAKYBOARD_DEFERRED_PROJECTION": "true", "PROJECTOR_WAIT_SECONDS": "0.2"}
+    log = tmp_path / "projector.log"
+    with log.open("wb") as log_file:
+        # Started first: it waits until bin/start-server has migrated the database.
+        projector = subprocess.Popen(
+            [str(START_PROJECTOR), "--poll", "0.1"],
+            cwd=tmp_path,
+            env=server_env(tmp_path, free_port(), **env),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            with start_server(tmp_path, **env) as server:
+                body = FIXTURE.read_text()
+                headers = {"Content-Type": "application/json", **svix_headers(body)}
+                delivered = server.request("POST", WEBHOOK_URL, body=body.encode(), headers=headers)
+                assert (delivered.status, delivered.json()["status"]) == (200, "pending")
+                database = tmp_path / "db.sqlite3"
+                deadline = time.monotonic() + 30
+                while _outcome(database, delivered.json()["delivery"]) != "processed":
+                    assert projector.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.1)
+                with sqlite3.connect(database) as db:
+                    assert db.execute("SELECT count(*) FROM events_statuschange").fetchone() == (1,)
+        finally:
+            returncode = stop(projector) if projector.poll() is None else projector.returncode
+    output = log.read_text()
+    assert returncode == 0, output
+    assert "waiting for the database and its migrations" in output
+    assert "Applied 1 pending deliveries." in output
+
+
+def _outcome(database: Path, delivery_id: int) -> str | None:
+    with sqlite3.connect(database) as db:
+        row = db.execute("SELECT outcome FROM events_delivery WHERE id = ?", (delivery_id,)).fetchone()
+    return row and row[0]
+
+
 # --- Dockerfile, .dockerignore, docker-compose.yml ----------------------------------
 
 
@@ -303,7 +351,12 @@ def test_dockerfile_healthcheck_fails_when_nothing_answers(tmp_path):
     assert probe.returncode != 0
 
 
-def test_start_script_is_executable_and_starts_gunicorn():
+def test_start_scripts_are_executable_and_start_gunicorn_and_the_projector():
+    assert os.access(START_PROJECTOR, os.X_OK)
+    assert (
+        "exec nice" in START_PROJECTOR.read_text()
+        and "project_pending --follow" in START_PROJECTOR.read_text()
+    )
     assert os.access(START_SERVER, os.X_OK)
     script = START_SERVER.read_text()
     assert script.startswith("#!/bin/sh")
@@ -336,3 +389,10 @@ def test_docker_compose_defines_db_and_web():
     )
     assert web["depends_on"]["db"]["condition"] == "service_healthy"
     assert "8000:8000" in web["ports"]
+
+    # The receiver stores, the projector applies: both with the same settings.
+    projector = compose["services"]["projector"]
+    assert projector["command"] == ["bin/start-projector"]
+    assert web["environment"]["FLAKYBOARD_DEFERRED_PROJECTION"] == "true"
+    assert projector["environment"] == web["environment"]
+    assert projector["healthcheck"] == {"disable": True}

@@ -138,3 +138,37 @@ def test_concurrent_monitor_events_keep_the_monitor_rollups_exact():
     state = projected_state()
     call_command("rebuild_projections", verbosity=0)
     assert projected_state() == state
+
+
+def test_projectors_running_side_by_side_apply_each_pending_delivery_once(settings):
+    """Deferred projection with two projectors at once (SKIP LOCKED gives each its own
+    deliveries; a deadlock between their batches rolls one back, and it retries)."""
+    from django.db import OperationalError
+
+    from events import demo, projector
+    from tests.conftest import DEMO_NOW
+
+    messages = demo.generate_history(now=DEMO_NOW, tests=12, days=30, seed=9, repositories=2)
+    plan = demo.plan_deliveries(messages, seed=9, id_prefix="msg_two_projectors_")
+    for msg_id, payload in plan:
+        deliver(json.dumps(payload), msg_id=msg_id)
+    inline = projected_state()
+    wipe()
+
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    for msg_id, payload in plan:
+        deliver(json.dumps(payload), msg_id=msg_id)
+
+    def drain(i):
+        taken = 0
+        while projector.pending_count():
+            try:
+                taken += projector.project_pending(batch_size=5)
+            except OperationalError:  # deadlock: the batch rolled back and stays pending
+                connections.close_all()
+        return taken
+
+    taken = _race(drain, 2)
+    assert projected_state() == inline
+    assert sum(taken) == sum(1 for _ in Delivery.objects.filter(outcome="processed"))
+    assert not Delivery.objects.filter(outcome="pending").exists()

@@ -24,7 +24,7 @@ from django.utils import timezone
 from svix.webhooks import Webhook
 
 from events import bulk, demo, parsing
-from events.ingest import _classify
+from events.ingest import classify
 from events.models import Delivery, Status, TestCase
 from events.rebuild import rebuild_projections
 from events.views import trunk_webhook
@@ -153,7 +153,7 @@ class Command(BaseCommand):
         received_at = None
         for msg_id, payload in plan:
             body = json.dumps(payload, ensure_ascii=False)
-            event_type, parsed, event, outcome, error = _classify(body)
+            event_type, parsed, event, outcome, error = classify(body)
             occurred_at = event.occurred_at if event else parsing.event_time_of(parsed)
             previous = received_at
             received_at = (occurred_at or previous or timezone.now()) + lag

@@ -1,0 +1,54 @@
+import signal
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import DatabaseError, close_old_connections
+
+from events.projector import pending_count, project_pending
+
+
+class Command(BaseCommand):
+    help = (
+        "Apply the deliveries the receiver stored as pending (FLAKYBOARD_DEFERRED_PROJECTION). "
+        "Without --follow: until none is left. With --follow: forever, as a worker."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--follow", action="store_true", help="Keep running and apply new deliveries.")
+        parser.add_argument("--batch-size", type=int, default=200, help="Deliveries per transaction.")
+        parser.add_argument(
+            "--poll", type=float, default=0.5, help="Seconds to wait when none is pending (with --follow)."
+        )
+
+    def handle(self, *args, follow=False, batch_size=200, poll=0.5, **options):
+        self.stopping = False
+        if follow:
+            # Finish the batch in hand, then stop (docker stop, Ctrl-C).
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._stop)
+            self.stdout.write(
+                f"Applying pending deliveries ({pending_count()} waiting); polling every {poll} s."
+            )
+        total = 0
+        while not self.stopping:
+            try:
+                applied = project_pending(batch_size=batch_size)
+            except DatabaseError as exc:
+                # Database down or a deadlock with another writer: nothing was lost
+                # (the batch rolled back, its deliveries are still pending). Retry.
+                if not follow:
+                    raise
+                self.stderr.write(f"Projection paused: {exc}")
+                close_old_connections()
+                time.sleep(max(poll, 1.0))
+                continue
+            total += applied
+            if applied:
+                continue
+            if not follow:
+                break
+            time.sleep(poll)
+        self.stdout.write(self.style.SUCCESS(f"Applied {total} pending deliveries."))
+
+    def _stop(self, signum, frame):
+        self.stopping = True

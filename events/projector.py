@@ -1,0 +1,114 @@
+"""Deferred projection: the receiver stores, the projector applies.
+
+With FLAKYBOARD_DEFERRED_PROJECTION on, the receiver commits each verified delivery as
+`pending` in one statement and answers: close to the floor cost of the stack (one
+INSERT), so a backlog that Svix re-delivers all at once after an outage is acknowledged
+at several times the rate at which it could be applied one request at a time (see
+bench/README.md). `manage.py project_pending --follow` then applies the pending
+deliveries here, oldest first, in batches: one transaction per batch, and each test's
+and (monitor, test) pair's rollups recomputed once per batch rather than once per event.
+
+Correctness does not depend on the batching. The projections are order-independent
+(guarded by event time), so applying a batch in arrival order gives the state that
+applying each delivery in its own request would have. A delivery stays `pending` until
+the transaction that applied it commits, so a crash or a stopped projector loses
+nothing: the next run takes it again. Several projectors may run (SKIP LOCKED gives
+each its own deliveries); one keeps up with the receiver on 2 cores.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from . import rollups
+from .ingest import classify, error_text
+from .models import Delivery
+from .projections import apply_event
+
+logger = logging.getLogger(__name__)
+
+PENDING = Delivery.Outcome.PENDING
+
+
+class _ApplyFailed(Exception):
+    """A delivery of the batch failed to apply (its cause is chained): the batch rolled back."""
+
+
+def project_pending(*, batch_size: int = 200) -> int:
+    """Apply up to `batch_size` pending deliveries, oldest first. Returns how many were
+    taken (0: none left, or all locked by another projector).
+
+    A delivery that fails to apply is marked failed with its error (as the receiver does
+    in inline mode), for `reprocess_deliveries --status failed`; the rest of its batch
+    still lands, applied one at a time. Raises OperationalError when the database is
+    unavailable or a deadlock aborted the batch: nothing is lost, the caller retries.
+    """
+    try:
+        return _apply_batch(batch_size)
+    except _ApplyFailed:
+        pass
+    taken = 0
+    for _ in range(batch_size):
+        try:
+            applied = _apply_batch(1)
+        except _ApplyFailed as exc:
+            applied = _mark_failed(exc.args[0], exc.__cause__)
+        if not applied:
+            break
+        taken += applied
+    return taken
+
+
+def _apply_batch(limit: int) -> int:
+    with transaction.atomic():
+        batch = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(outcome=PENDING)
+            .order_by("id")
+            .only("id", "svix_id", "body")[:limit]
+        )
+        stale = rollups.Stale()
+        applied = []
+        for delivery in batch:
+            _, _, event, outcome, error = classify(delivery.body)
+            if event is None:  # parsed at receipt; only a changed parser can get here
+                Delivery.objects.filter(pk=delivery.pk).update(outcome=outcome, error=error)
+                continue
+            with _failure_of(delivery):
+                apply_event(event, delivery, stale=stale)
+            applied.append(delivery.pk)
+        with _failure_of(batch[0] if len(batch) == 1 else None):
+            stale.refresh()
+        Delivery.objects.filter(pk__in=applied).update(
+            outcome=Delivery.Outcome.PROCESSED, processed_at=timezone.now()
+        )
+    return len(batch)
+
+
+@contextmanager
+def _failure_of(delivery: Delivery | None):
+    """Turn a projection bug into _ApplyFailed(delivery); database outages pass through."""
+    try:
+        yield
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        raise _ApplyFailed(delivery) from exc
+
+
+def _mark_failed(delivery: Delivery | None, failure: BaseException | None) -> int:
+    if delivery is None:  # cannot happen: a batch of one names its delivery
+        return 0
+    logger.error("projection failed for delivery %s", delivery.svix_id, exc_info=failure)
+    Delivery.objects.filter(pk=delivery.pk, outcome=PENDING).update(
+        outcome=Delivery.Outcome.FAILED, error=error_text(failure) if failure else "", processed_at=None
+    )
+    return 1
+
+
+def pending_count() -> int:
+    return Delivery.objects.filter(outcome=PENDING).count()

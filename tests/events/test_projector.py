@@ -1,0 +1,161 @@
+"""Deferred projection (FLAKYBOARD_DEFERRED_PROJECTION): the receiver stores deliveries as
+pending in one statement; `project_pending` applies them in batches and must end in
+exactly the state the inline receiver gives."""
+
+import io
+import json
+import uuid
+
+import pytest
+from django.core.management import call_command
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+
+from events import demo, parsing, payloads, projections, projector
+from events.models import Delivery, Monitor, StatusChange, TestCase
+from tests.conftest import DEMO_NOW
+from tests.events.factories import at, deliver, fake_test
+from tests.events.state import projected_state, wipe
+
+pytestmark = pytest.mark.django_db
+
+MONITOR = uuid.UUID("7f1d7a52-54a4-4c2b-a0de-6a4f2a9a0c11")
+
+
+@pytest.fixture
+def deferred(settings):
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+
+
+def demo_plan(*, tests=25, days=45, seed=5):
+    messages = demo.generate_history(now=DEMO_NOW, tests=tests, days=days, seed=seed, repositories=2)
+    return demo.plan_deliveries(messages, seed=seed, id_prefix=f"msg_p{seed}_")
+
+
+def deliver_all(plan):
+    for msg_id, payload in plan:
+        deliver(json.dumps(payload), msg_id=msg_id)
+
+
+def payloads_status(test, *, previous, new, day):
+    return payloads.status_changed(
+        test, at=at(day), previous=previous, new=new, monitor_id=MONITOR, monitor_type="pass_on_retry"
+    )
+
+
+def outcomes() -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for outcome in Delivery.objects.values_list("outcome", flat=True):
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production: no savepoint
+def test_the_deferred_receiver_stores_in_one_statement_and_applies_nothing(deferred):
+    body = json.dumps(payloads_status(fake_test(1), previous="HEALTHY", new="FLAKY", day=3))
+    with CaptureQueriesContext(connection) as queries:
+        result = deliver(body, msg_id="msg_deferred_1")
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert result.delivery.outcome == Delivery.Outcome.PENDING
+    assert Delivery.objects.get(svix_id="msg_deferred_1").processed_at is None
+    assert not TestCase.objects.exists() and not StatusChange.objects.exists()
+
+
+def test_the_receiver_answers_pending_and_invalid_bodies_are_still_classified_at_once(deferred, signed_post):
+    response = signed_post(payloads_status(fake_test(1), previous="HEALTHY", new="FLAKY", day=3))
+    assert response.status_code == 200
+    assert response.json()["status"] == "pending"
+    response = signed_post({"type": "v2.test_case.status_changed", "timestamp": "not a time"})
+    assert response.json()["status"] == "invalid"
+    assert projector.pending_count() == 1
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 200])
+def test_projecting_pending_deliveries_gives_exactly_the_inline_state(settings, batch_size):
+    plan = demo_plan()
+    deliver_all(plan)
+    inline = projected_state()
+    inline_outcomes = outcomes()
+    wipe()
+
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    deliver_all(plan)
+    assert set(outcomes()) <= {"pending", "invalid", "ignored"}
+    while projector.project_pending(batch_size=batch_size):
+        pass
+    assert projected_state() == inline
+    assert outcomes() == inline_outcomes
+    assert not Delivery.objects.filter(outcome="processed", processed_at__isnull=True).exists()
+
+
+def test_a_redelivery_of_a_pending_delivery_is_counted_and_applied_once(deferred):
+    body = json.dumps(payloads_status(fake_test(1), previous="HEALTHY", new="BROKEN", day=4))
+    deliver(body, msg_id="msg_twice")
+    deliver(body, msg_id="msg_twice")
+    assert projector.project_pending() == 1
+    assert Delivery.objects.get(svix_id="msg_twice").redeliveries == 1
+    assert StatusChange.objects.count() == 1
+    assert projector.project_pending() == 0
+
+
+def test_a_delivery_that_fails_to_apply_is_marked_failed_and_the_rest_of_its_batch_lands(
+    deferred, monkeypatch, caplog
+):
+    tests = [fake_test(n) for n in range(1, 6)]
+    for n, test in enumerate(tests):
+        deliver(json.dumps(payloads_status(test, previous="HEALTHY", new="FLAKY", day=2)), msg_id=f"msg_{n}")
+    apply_status_changed = projections.apply_status_changed
+
+    def broken_for_one(event, delivery):
+        if delivery.svix_id == "msg_2":
+            raise ValueError("a projection bug")
+        apply_status_changed(event, delivery)
+
+    monkeypatch.setitem(projections.HANDLERS, parsing.StatusChanged, broken_for_one)
+    assert projector.project_pending(batch_size=50) == 5
+    failed = Delivery.objects.get(svix_id="msg_2")
+    assert failed.outcome == Delivery.Outcome.FAILED
+    assert "ValueError: a projection bug" in failed.error
+    assert outcomes() == {"processed": 4, "failed": 1}
+    # The failed one's projection rolled back whole, the others' landed.
+    assert sorted(TestCase.objects.values_list("name", flat=True)) == sorted(
+        t.name for i, t in enumerate(tests) if i != 2
+    )
+    assert "projection failed for delivery msg_2" in caplog.text
+
+
+def test_a_database_error_keeps_the_whole_batch_pending(deferred, monkeypatch):
+    for n in range(3):
+        deliver(json.dumps(payloads_status(fake_test(n), previous="HEALTHY", new="FLAKY", day=2)))
+
+    def deadlock(event, delivery, **kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(projector, "apply_event", deadlock)
+    with pytest.raises(OperationalError):
+        projector.project_pending()
+    assert outcomes() == {"pending": 3}
+
+
+def test_the_command_drains_the_queue_and_reports_it(deferred):
+    deliver_all(demo_plan(tests=6, days=10, seed=3))
+    waiting = projector.pending_count()
+    assert waiting > 0
+    out = io.StringIO()
+    call_command("project_pending", "--batch-size=4", stdout=out)
+    assert f"Applied {waiting} pending deliveries." in out.getvalue()
+    assert projector.pending_count() == 0
+    assert Monitor.objects.exists()
+
+
+def test_batches_refresh_each_test_rollup_once(deferred, monkeypatch):
+    test = fake_test(1)
+    for day, (previous, new) in enumerate(
+        [("HEALTHY", "FLAKY"), ("FLAKY", "HEALTHY"), ("HEALTHY", "BROKEN")]
+    ):
+        deliver(json.dumps(payloads_status(test, previous=previous, new=new, day=day + 2)))
+    refreshed = []
+    refresh_test = projector.rollups.refresh_test
+    monkeypatch.setattr(projector.rollups, "refresh_test", lambda t: refreshed.append(t) or refresh_test(t))
+    assert projector.project_pending() == 3
+    assert [str(t) for t in refreshed] == [str(test.id)]
