@@ -667,12 +667,14 @@ def investigation_summary(*, period: Period, repository: int | None = None) -> d
 
 
 def delivery_health(*, now: datetime | None = None) -> dict:
-    """Deliveries received in the last 24 h, and how many were invalid or failed."""
+    """Deliveries received in the last 24 h, and how many were invalid, failed, or are
+    still waiting for the projector (FLAKYBOARD_DEFERRED_PROJECTION)."""
     now = now or timezone.now()
     return Delivery.objects.filter(received_at__gt=now - timedelta(hours=24), received_at__lte=now).aggregate(
         total=Count("id"),
         invalid=Count("id", filter=Q(outcome=Delivery.Outcome.INVALID)),
         failed=Count("id", filter=Q(outcome=Delivery.Outcome.FAILED)),
+        pending=Count("id", filter=Q(outcome=Delivery.Outcome.PENDING)),
     )
 
 

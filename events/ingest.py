@@ -18,6 +18,7 @@ delivery is stored whatever its content, with an outcome:
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import logging
 import traceback
@@ -69,6 +70,12 @@ def _message_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
+def _webhook(secret: str) -> Webhook:
+    """A verifier per secret, decoded once (it holds only the key: safe to share)."""
+    return Webhook(secret)
+
+
 def verify_signature(body: bytes, headers: Mapping[str, str], secrets: list[str]) -> bool:
     """True when any configured secret verifies the body (secret rotation).
 
@@ -78,7 +85,7 @@ def verify_signature(body: bytes, headers: Mapping[str, str], secrets: list[str]
     """
     for secret in secrets:
         try:
-            Webhook(secret).verify(body, headers)
+            _webhook(secret).verify(body, headers)
         except (WebhookVerificationError, Exception):  # noqa: BLE001, S112 - see docstring
             continue
         return True

@@ -35,7 +35,9 @@ def create_triager_group(apps, schema_editor):
     Permission = apps.get_model("auth", "Permission")
     codenames = [f"view_{model._meta.model_name}" for model in apps.get_app_config("events").get_models()]
     codenames += EXTRA_PERMISSIONS
-    permissions = Permission.objects.using(using).filter(content_type__app_label="events", codename__in=codenames)
+    permissions = Permission.objects.using(using).filter(
+        content_type__app_label="events", codename__in=codenames
+    )
     missing = set(codenames) - set(permissions.values_list("codename", flat=True))
     if missing:
         raise RuntimeError(f"permissions missing for the triager group: {sorted(missing)}")

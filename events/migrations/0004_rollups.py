@@ -5,67 +5,146 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('events', '0003_testcase_recent_change_index'),
+        ("events", "0003_testcase_recent_change_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StatusDayDelta',
+            name="StatusDayDelta",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
-                ('delta', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        max_length=8,
+                    ),
+                ),
+                ("delta", models.IntegerField(default=0)),
             ],
             options={
-                'ordering': ['day', 'status'],
-                'constraints': [models.UniqueConstraint(fields=('day', 'status'), name='unique_status_day')],
+                "ordering": ["day", "status"],
+                "constraints": [models.UniqueConstraint(fields=("day", "status"), name="unique_status_day")],
             },
         ),
         migrations.CreateModel(
-            name='Episode',
+            name="Episode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, help_text='Empty while open.', null=True)),
-                ('previous_end', models.DateTimeField(blank=True, help_text="End of the test's previous episode (relapses).", null=True)),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='episodes', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, help_text="Empty while open.", null=True)),
+                (
+                    "previous_end",
+                    models.DateTimeField(
+                        blank=True, help_text="End of the test's previous episode (relapses).", null=True
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="episodes",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['test_case', 'started_at'],
-                'indexes': [models.Index(fields=['test_case', 'started_at'], name='events_epis_test_ca_3d5a68_idx'), models.Index(fields=['ended_at'], name='events_epis_ended_a_a93472_idx'), models.Index(fields=['started_at'], name='events_epis_started_05c8d6_idx')],
+                "ordering": ["test_case", "started_at"],
+                "indexes": [
+                    models.Index(fields=["test_case", "started_at"], name="events_epis_test_ca_3d5a68_idx"),
+                    models.Index(fields=["ended_at"], name="events_epis_ended_a_a93472_idx"),
+                    models.Index(fields=["started_at"], name="events_epis_started_05c8d6_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MonitorInterval',
+            name="MonitorInterval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('monitor_type', models.CharField(max_length=100)),
-                ('started_at', models.DateTimeField()),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('seconds', models.FloatField(blank=True, help_text='Time to resolve.', null=True)),
-                ('monitor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='intervals', to='events.monitor')),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='monitor_intervals', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("monitor_type", models.CharField(max_length=100)),
+                ("started_at", models.DateTimeField()),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("seconds", models.FloatField(blank=True, help_text="Time to resolve.", null=True)),
+                (
+                    "monitor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="intervals",
+                        to="events.monitor",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="monitor_intervals",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['monitor', 'test_case', 'started_at'],
-                'indexes': [models.Index(fields=['monitor', 'test_case', 'started_at'], name='events_moni_monitor_d5395c_idx'), models.Index(fields=['resolved_at', 'monitor_type'], name='events_moni_resolve_e5dab7_idx'), models.Index(fields=['monitor_type', 'seconds'], name='events_moni_monitor_e31606_idx')],
+                "ordering": ["monitor", "test_case", "started_at"],
+                "indexes": [
+                    models.Index(
+                        fields=["monitor", "test_case", "started_at"], name="events_moni_monitor_d5395c_idx"
+                    ),
+                    models.Index(
+                        fields=["resolved_at", "monitor_type"], name="events_moni_resolve_e5dab7_idx"
+                    ),
+                    models.Index(fields=["monitor_type", "seconds"], name="events_moni_monitor_e31606_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StatusInterval',
+            name="StatusInterval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_intervals', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        max_length=8,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_intervals",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['test_case', 'started_at', 'id'],
-                'indexes': [models.Index(fields=['test_case', 'started_at'], name='events_stat_test_ca_58b70a_idx'), models.Index(fields=['started_at', 'ended_at'], name='events_stat_started_855531_idx')],
+                "ordering": ["test_case", "started_at", "id"],
+                "indexes": [
+                    models.Index(fields=["test_case", "started_at"], name="events_stat_test_ca_58b70a_idx"),
+                    models.Index(fields=["started_at", "ended_at"], name="events_stat_started_855531_idx"),
+                ],
             },
         ),
     ]

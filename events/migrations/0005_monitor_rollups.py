@@ -12,51 +12,77 @@ def fill_monitor_rollups(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('events', '0004_rollups'),
+        ("events", "0004_rollups"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MonitorDayCount',
+            name="MonitorDayCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('status', models.CharField(choices=[('active', 'Active'), ('resolved', 'Resolved')], max_length=16)),
-                ('count', models.IntegerField(default=0)),
-                ('resolutions', models.IntegerField(default=0, help_text='On `resolved` rows: those events that ended an active interval (MonitorInterval.resolved_at).')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                (
+                    "status",
+                    models.CharField(choices=[("active", "Active"), ("resolved", "Resolved")], max_length=16),
+                ),
+                ("count", models.IntegerField(default=0)),
+                (
+                    "resolutions",
+                    models.IntegerField(
+                        default=0,
+                        help_text="On `resolved` rows: those events that ended an active interval (MonitorInterval.resolved_at).",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['day', 'monitor', 'status'],
+                "ordering": ["day", "monitor", "status"],
             },
         ),
         migrations.AddField(
-            model_name='monitorstate',
-            name='activations',
-            field=models.IntegerField(db_default=0, default=0, editable=False, help_text='`active` events of the pair (flapping).'),
+            model_name="monitorstate",
+            name="activations",
+            field=models.IntegerField(
+                db_default=0, default=0, editable=False, help_text="`active` events of the pair (flapping)."
+            ),
         ),
         migrations.AddField(
-            model_name='monitorstate',
-            name='event_days',
-            field=models.TextField(db_default='', default='', editable=False, help_text="The pair's events as counted in MonitorDayCount: 'YYYY-MM-DDa' or 'YYYY-MM-DDr', comma-separated."),
+            model_name="monitorstate",
+            name="event_days",
+            field=models.TextField(
+                db_default="",
+                default="",
+                editable=False,
+                help_text="The pair's events as counted in MonitorDayCount: 'YYYY-MM-DDa' or 'YYYY-MM-DDr', comma-separated.",
+            ),
         ),
         migrations.AddIndex(
-            model_name='monitorstate',
-            index=models.Index(fields=['-activations', 'test_case', 'monitor'], name='monitorstate_flapping_idx'),
+            model_name="monitorstate",
+            index=models.Index(
+                fields=["-activations", "test_case", "monitor"], name="monitorstate_flapping_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='monitorstate',
-            index=models.Index(fields=['monitor', 'status', 'since'], name='monitorstate_monitor_idx'),
+            model_name="monitorstate",
+            index=models.Index(fields=["monitor", "status", "since"], name="monitorstate_monitor_idx"),
         ),
         migrations.AddField(
-            model_name='monitordaycount',
-            name='monitor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='day_counts', to='events.monitor'),
+            model_name="monitordaycount",
+            name="monitor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="day_counts", to="events.monitor"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='monitordaycount',
-            constraint=models.UniqueConstraint(fields=('monitor', 'status', 'day'), name='unique_monitor_day_count'),
+            model_name="monitordaycount",
+            constraint=models.UniqueConstraint(
+                fields=("monitor", "status", "day"), name="unique_monitor_day_count"
+            ),
         ),
         migrations.RunPython(fill_monitor_rollups, migrations.RunPython.noop),
     ]
