@@ -56,3 +56,23 @@ def test_bad_period_and_repository_fall_back(reader_client):
     response = reader_client.get(reverse("dashboard:overview"), {"period": "bogus", "repository": "x"})
     assert response.status_code == 200
     assert response.context["scope"].period.name == "30d"
+
+
+def test_overview_counts_deliveries_waiting_for_the_projector(reader_client, load_demo, settings):
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    load_demo(tests=3, days=7)
+    from events.projector import pending_count, project_pending
+
+    body = reader_client.get(reverse("dashboard:overview")).content.decode()
+    assert response_pending(body) == pending_count() > 0
+
+    while project_pending():
+        pass
+    assert "waiting to be applied" not in reader_client.get(reverse("dashboard:overview")).content.decode()
+
+
+def response_pending(body: str) -> int:
+    import re
+
+    match = re.search(r"· ([\d,]+) waiting to be applied", body)
+    return int(match.group(1).replace(",", "")) if match else 0
