@@ -31,7 +31,7 @@ class Delivery(models.Model):
         INVALID = "invalid", "Invalid payload"
         FAILED = "failed", "Failed to apply"
         # Stored, waiting for the projector (FLAKYBOARD_DEFERRED_PROJECTION: events/projector.py).
-        PENDING = "pending", "Pending (waiting to be applied)"
+        PENDING = "pending", "Pending"
 
     svix_id = models.CharField(max_length=255)  # unique: Meta.constraints
     event_type = models.CharField(max_length=255, blank=True)

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
                     ("ignored", "Ignored (unknown type)"),
                     ("invalid", "Invalid payload"),
                     ("failed", "Failed to apply"),
-                    ("pending", "Pending (waiting to be applied)"),
+                    ("pending", "Pending"),
                 ],
                 db_index=True,
                 max_length=16,
