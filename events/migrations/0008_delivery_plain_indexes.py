@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                     ("ignored", "Ignored (unknown type)"),
                     ("invalid", "Invalid payload"),
                     ("failed", "Failed to apply"),
-                    ("pending", "Pending (waiting to be applied)"),
+                    ("pending", "Pending"),
                 ],
                 max_length=16,
             ),
