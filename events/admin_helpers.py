@@ -125,7 +125,13 @@ def parse_uuid(term: str) -> uuid.UUID | None:
 # ---------------------------------------------------------------- output
 
 STATUS_COLOURS = {"HEALTHY": "#2f9e44", "FLAKY": "#f08c00", "BROKEN": "#e03131"}
-OUTCOME_COLOURS = {"processed": "#2f9e44", "ignored": "#868e96", "invalid": "#e03131", "failed": "#e03131", "pending": "#1971c2"}
+OUTCOME_COLOURS = {
+    "processed": "#2f9e44",
+    "ignored": "#868e96",
+    "invalid": "#e03131",
+    "failed": "#e03131",
+    "pending": "#1971c2",
+}
 
 
 def badge(text: str, colour: str) -> str:
