@@ -26,6 +26,9 @@ from .models import (
     MonitorInterval,
     MonitorState,
     Owner,
+    OwnerCount,
+    OwnerEpisode,
+    OwnerTest,
     QuarantineChange,
     Repository,
     StatusChange,
@@ -39,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 # Every projected table, children first.
 PROJECTED_MODELS = (
+    OwnerCount,
+    OwnerEpisode,
+    OwnerTest,
     MonitorDayCount,
     MonitorInterval,
     Episode,
