@@ -18,8 +18,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Avg, Case, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from events.admin_helpers import distinct_values, related_count
@@ -31,6 +45,8 @@ from events.models import (
     MonitorEvent,
     MonitorState,
     Owner,
+    OwnerCount,
+    OwnerEpisode,
     Status,
     StatusChange,
     StatusDayDelta,
@@ -305,10 +321,116 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
     quarantined, median time to fix over episodes that ended inside the period, age of
     the oldest open episode of a test now FLAKY or BROKEN, and relapses (episodes
     starting inside the period within 30 days of the same test's previous episode's end).
+    `owner_key`: only that owner ("" for tests without owners).
 
-    A test with several owners counts once for each owner. Four queries in all (three
-    for one owner: `owner_key`, "" for tests without owners).
+    A test with several owners counts once for each owner. Read from the owner rollups
+    (events/rollups.py): OwnerCount (one row per owner: tests, FLAKY and BROKEN now, fixes
+    and relapses over all history) and OwnerEpisode (each episode once per owner of its
+    test, with its time to fix), so the cost follows the number of owners and of the
+    episodes inside the period, not the number of tests or all history. Quarantined is
+    counted from the quarantined tests (no rollup: every event may change it). Four
+    queries (three when no owner has a fix). In one repository: _owner_stats_in_repository.
     """
+    if repository is not None:
+        return _owner_stats_in_repository(period=period, repository=repository, owner_key=owner_key)
+    one = Q() if owner_key is None else Q(owner_key=owner_key)
+    counts = (
+        OwnerCount.objects.filter(one, tests__gt=0)
+        .annotate(
+            owner=Subquery(Owner.objects.filter(key=OuterRef("owner_key")).values("name")[:1]),
+            # The first entry of the owner's range in the open-episodes index.
+            oldest_open_since=Subquery(
+                OwnerEpisode.objects.filter(owner_key=OuterRef("owner_key"), ended_at__isnull=True)
+                .order_by("started_at")
+                .values("started_at")[:1]
+            ),
+        )
+        .values("owner_key", "owner", "tests", "flaky", "broken", "fixes", "relapses", "oldest_open_since")
+    )
+    rows: dict[str, dict] = {}
+    for row in counts:
+        row["owner"] = row["owner"] or NO_OWNER
+        row["oldest_open_since"] = row["oldest_open_since"] and _as_datetime(row["oldest_open_since"])
+        rows[row["owner_key"]] = row | {"quarantined": 0, "median_time_to_fix": None}
+    if not rows:
+        return []
+    quarantined = TestCase.objects.filter(quarantined=True)
+    if owner_key:
+        quarantined = quarantined.filter(owner_links__owner__key=owner_key)
+    elif owner_key == "":
+        quarantined = quarantined.filter(owner_links__isnull=True)
+    for key, n in (
+        quarantined.values_list(Coalesce("owner_links__owner__key", Value("")))
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        if key in rows:
+            rows[key]["quarantined"] = n
+    # All history from the counts, unless some episode ended or relapsed after `now` (an
+    # event time ahead of our clock), which one index probe checks.
+    whole_history = (
+        period.start is None
+        and not OwnerEpisode.objects.filter(
+            Q(ended_at__gt=period.now) | Q(relapse=True, started_at__gt=period.now)
+        ).exists()
+    )
+    if whole_history:
+        medians = _all_owner_medians({key: row["fixes"] for key, row in rows.items()})
+    else:
+        medians = _owner_medians(period, owner_key)
+        relapses = dict(
+            OwnerEpisode.objects.filter(one, period.filter("started_at"), relapse=True)
+            .values_list("owner_key")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+    for key, row in rows.items():
+        if key in medians:
+            row["median_time_to_fix"] = timedelta(seconds=float(medians[key]))
+        if not whole_history:
+            row["relapses"] = relapses.get(key, 0)
+        del row["fixes"]
+    return _by_severity(rows)
+
+
+def _by_severity(rows: dict[str, dict]) -> list[dict]:
+    return sorted(rows.values(), key=lambda r: (-r["flaky"] - r["broken"], r["owner"].casefold()))
+
+
+def _owner_medians(period: Period, owner_key: str | None) -> dict[str, float]:
+    """Median time to fix per owner over the fixes that ended inside the period (a range
+    of the (ended_at, owner_key, seconds) index)."""
+    inner = """
+        SELECT owner_key, seconds FROM events_ownerepisode
+         WHERE ended_at <= %s AND (%s IS NULL OR ended_at > %s) AND (%s IS NULL OR owner_key = %s)
+    """
+    params = [period.now, period.start, period.start, owner_key, owner_key]
+    return dict(_sql(_median_sql(inner, "owner_key", "seconds"), params))
+
+
+def _all_owner_medians(fixes: dict[str, int]) -> dict[str, float]:
+    """Every fix (the caller checked that none ended after now): per owner, the middle one
+    or two fixes (the mean of both for an even count, as _median_sql) read at their offset
+    in the (owner_key, seconds) index, instead of ranking every fix. One query."""
+    counts = sorted((key, n) for key, n in fixes.items() if n)
+    if not counts:
+        return {}
+    # One subquery per owner (LIMIT inside a UNION member needs the wrapping on SQLite).
+    middle = " UNION ALL ".join(
+        f"""SELECT * FROM (
+            SELECT owner_key, seconds FROM events_ownerepisode
+             WHERE owner_key = %s AND seconds IS NOT NULL
+             ORDER BY seconds LIMIT %s OFFSET %s) AS middle_{i}"""
+        for i in range(len(counts))
+    )
+    params = [value for key, n in counts for value in (key, 2 - n % 2, (n - 1) // 2)]
+    return dict(_sql(f"SELECT owner_key, AVG(seconds) FROM ({middle}) AS m GROUP BY owner_key", params))
+
+
+def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: str | None) -> list[dict]:
+    """owner_stats for the tests of one repository: from the tests, their owner links and
+    their episodes (bounded by the repository's size). Four queries in all (three for one
+    owner)."""
     tests = TestCase.objects.filter(_in_repository("repository", repository))
     # No DISTINCT: a (test, owner) link is unique, so the join yields each test once per owner.
     counts = {
@@ -375,7 +497,7 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
         if key in rows:
             rows[key]["oldest_open_since"] = _as_datetime(oldest) if oldest else None
             rows[key]["relapses"] = int(relapses or 0)
-    return sorted(rows.values(), key=lambda r: (-r["flaky"] - r["broken"], r["owner"].casefold()))
+    return _by_severity(rows)
 
 
 def flaky_tests_by_owner(*, repository: int | None = None) -> list[dict]:
