@@ -46,6 +46,7 @@ from events.models import (
     MonitorState,
     Owner,
     OwnerCount,
+    OwnerDayDelta,
     OwnerEpisode,
     Status,
     StatusChange,
@@ -200,12 +201,20 @@ def status_trend(
 
     Each status interval of a test (events.rollups) adds +1 to its status on the day it
     starts and -1 on the day it ends; a running sum over days gives the counts. For all
-    tests these day deltas are kept as a rollup (a few rows a day, whatever the number of
-    tests or events); for one repository or owner they are summed from the intervals of
-    its tests. Python only adds up days. One query.
+    tests, and for one owner's tests, these day deltas are kept as rollups (StatusDayDelta,
+    OwnerDayDelta: a few rows a day, whatever the number of tests or events); for one
+    repository they are summed from the intervals of its tests. Python only adds up days.
+    One query.
     """
     if repository is None and owner_key is None:
         rows = StatusDayDelta.objects.exclude(delta=0).values_list("day", "status", "delta")
+        return _running_daily_counts(list(rows), period)
+    if repository is None:
+        rows = (
+            OwnerDayDelta.objects.filter(owner_key=owner_key)
+            .exclude(delta=0)
+            .values_list("day", "status", "delta")
+        )
         return _running_daily_counts(list(rows), period)
     conditions, params = ["(%s IS NULL OR tc.repository_id = %s)"], [repository, repository]
     if owner_key is not None:

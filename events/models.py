@@ -532,3 +532,23 @@ class OwnerCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_key or '(no owner)'}: {self.tests} tests"
+
+
+class OwnerDayDelta(models.Model):
+    """StatusDayDelta per owner ("" for none): the owner's tests entering `status` on `day`
+    minus those leaving it. The running sum is the owner's tests by status at the end of
+    each day (the owner page's trend), a few rows a day whatever the number of tests."""
+
+    owner_key = models.CharField(max_length=255, blank=True)
+    day = models.DateField()
+    status = models.CharField(max_length=8, choices=Status.choices)
+    delta = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["owner_key", "day", "status"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner_key", "day", "status"], name="unique_owner_status_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_key or '(no owner)'} {self.day} {self.status} {self.delta:+d}"

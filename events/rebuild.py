@@ -27,6 +27,7 @@ from .models import (
     MonitorState,
     Owner,
     OwnerCount,
+    OwnerDayDelta,
     OwnerEpisode,
     OwnerTest,
     QuarantineChange,
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 # Every projected table, children first.
 PROJECTED_MODELS = (
     OwnerCount,
+    OwnerDayDelta,
     OwnerEpisode,
     OwnerTest,
     MonitorDayCount,

@@ -48,6 +48,7 @@ from .models import (
     MonitorInterval,
     MonitorState,
     OwnerCount,
+    OwnerDayDelta,
     OwnerEpisode,
     OwnerTest,
     Status,
@@ -156,20 +157,15 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
     Runs in the receiver's transaction, after the test row was written (which locks it,
     so two deliveries for one test refresh one after the other). Writes only what changed.
     Rows shared between tests are updated in one order everywhere, so that concurrent
-    refreshes of different tests cannot deadlock: the owners' counts first (by owner key,
-    `refresh_owners`), then the day deltas (by day and status).
+    refreshes of different tests cannot deadlock: the owners' rows first (`refresh_owners`),
+    then the day deltas (by day and status).
     """
     first_event_at = TestCase.objects.filter(pk=test_case_id).values_list("first_event_at", flat=True).get()
     changes = changes_of(test_case_id)
     intervals = intervals_of(first_event_at, changes)
     episodes = episodes_of(first_event_at, changes)
-    refresh_owners(test_case_id, episodes=episodes)
-    stored = [
-        Interval(*row)
-        for row in StatusInterval.objects.filter(test_case_id=test_case_id)
-        .order_by("started_at", "id")
-        .values_list("status", "started_at", "ended_at")
-    ]
+    stored = stored_intervals(test_case_id)
+    refresh_owners(test_case_id, episodes=episodes, intervals=intervals, counted_intervals=stored)
     if stored != intervals:
         deltas = day_deltas(intervals)
         deltas.subtract(day_deltas(stored))
@@ -191,6 +187,15 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
     if stored_episodes != episodes:
         Episode.objects.filter(test_case_id=test_case_id).delete()
         Episode.objects.bulk_create([Episode(test_case_id=test_case_id, **vars(e)) for e in episodes])
+
+
+def stored_intervals(test_case_id: uuid.UUID) -> list[Interval]:
+    return [
+        Interval(*row)
+        for row in StatusInterval.objects.filter(test_case_id=test_case_id)
+        .order_by("started_at", "id")
+        .values_list("status", "started_at", "ended_at")
+    ]
 
 
 def add_day_delta(day: date, status: str, delta: int) -> None:
@@ -257,17 +262,26 @@ def owner_counts(owner_tests: Sequence[tuple[str, str]], spans: Sequence[OwnerSp
     return counts
 
 
-def refresh_owners(test_case_id: uuid.UUID, *, episodes: Sequence[EpisodeSpan] | None = None) -> None:
-    """Bring one test's owner rollups in line with its owner links, status and episodes
-    (`episodes`: as just computed by refresh_test; default: its Episode rows).
+def refresh_owners(
+    test_case_id: uuid.UUID,
+    *,
+    episodes: Sequence[EpisodeSpan] | None = None,
+    intervals: Sequence[Interval] | None = None,
+    counted_intervals: Sequence[Interval] | None = None,
+) -> None:
+    """Bring one test's owner rollups in line with its owner links, status, episodes and
+    status intervals. From refresh_test: `episodes` and `intervals` as just computed, and
+    `counted_intervals` the StatusInterval rows they replace (what OwnerDayDelta counted).
+    Without them (the test's owner links changed, nothing else): its Episode and
+    StatusInterval rows.
 
-    Called by refresh_test, and by the projections after they rewrite a test's owner links
-    (a test whose owners change keeps its status and episodes). OwnerTest and OwnerEpisode
-    hold what the test was counted as; OwnerCount gets the difference, in owner key order.
-    When the owners changed, every old and new owner's row is touched (locked), even with
-    nothing to add: a status change later in the same transaction then needs no other
-    owner row, so the lock order (owners before day deltas) holds for every transaction.
-    Three reads when nothing changed.
+    OwnerTest and OwnerEpisode hold what the test was counted as (with its StatusInterval
+    rows, for OwnerDayDelta); the counts get the difference. Lock order, the same in every
+    transaction: the OwnerCount rows of every owner concerned, in key order, in one
+    statement (even with nothing to add to them: they guard the owner's day rows), then
+    its OwnerDayDelta rows, then (refresh_test) StatusDayDelta. When the owners changed,
+    every old and new owner's row is locked at once: a status change later in the same
+    transaction then needs no other owner's row. Four reads when nothing changed.
     """
     links = list(TestCase.objects.filter(pk=test_case_id).values_list("status", "owner_links__owner__key"))
     status = links[0][0] if links else None
@@ -279,6 +293,10 @@ def refresh_owners(test_case_id: uuid.UUID, *, episodes: Sequence[EpisodeSpan] |
             .order_by("started_at", "id")
             .values_list("started_at", "ended_at", "previous_end")
         ]
+    if counted_intervals is None:
+        counted_intervals = stored_intervals(test_case_id)
+    if intervals is None:
+        intervals = counted_intervals
     owner_tests = [(key, status) for key in keys]
     spans = owner_spans(keys, episodes)
     stored_tests = sorted(
@@ -293,15 +311,18 @@ def refresh_owners(test_case_id: uuid.UUID, *, episodes: Sequence[EpisodeSpan] |
         ),
         key=OwnerSpan.sort_key,
     )
-    if (stored_tests, stored_spans) == (owner_tests, spans):
+    stored_keys = sorted({key for key, _ in stored_tests})
+    if (stored_tests, stored_spans, stored_keys, counted_intervals) == (owner_tests, spans, keys, intervals):
         return
     counts = owner_counts(owner_tests, spans)
     counts.subtract(owner_counts(stored_tests, stored_spans))
-    touched = {key for (key, _), n in counts.items() if n}
-    stored_keys = {key for key, _ in stored_tests}
-    if stored_keys != set(keys):
-        touched |= stored_keys | set(keys)
+    days = owner_day_deltas(keys, intervals)
+    days.subtract(owner_day_deltas(stored_keys, counted_intervals))
+    touched = {key for (key, _), n in counts.items() if n} | {key for (key, *_), n in days.items() if n}
+    if stored_keys != keys:
+        touched |= set(stored_keys) | set(keys)
     add_owner_counts({key: [counts[(key, f)] for f in COUNT_FIELDS] for key in touched})
+    add_owner_day_deltas(days)
     if stored_tests != owner_tests:
         OwnerTest.objects.filter(test_case_id=test_case_id).delete()
         OwnerTest.objects.bulk_create(
@@ -311,6 +332,30 @@ def refresh_owners(test_case_id: uuid.UUID, *, episodes: Sequence[EpisodeSpan] |
         OwnerEpisode.objects.filter(test_case_id=test_case_id).delete()
         OwnerEpisode.objects.bulk_create(
             [OwnerEpisode(test_case_id=test_case_id, seconds=s.seconds, **vars(s)) for s in spans]
+        )
+
+
+def owner_day_deltas(owner_keys: Sequence[str], intervals: Sequence[Interval]) -> Counter:
+    """(owner key, day, status) -> the test's day deltas, once for each of its owners."""
+    deltas = day_deltas(intervals)
+    return Counter({(key, day, status): n for key in owner_keys for (day, status), n in deltas.items() if n})
+
+
+def add_owner_day_deltas(deltas: Counter) -> None:
+    """Add to OwnerDayDelta in one upsert, rows in (owner key, day, status) order (the
+    caller holds the owners' OwnerCount rows, which already serialises them)."""
+    rows = [(key, day, status, n) for (key, day, status), n in sorted(deltas.items()) if n]
+    if not rows:
+        return
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_ownerdaydelta (owner_key, day, status, delta) VALUES {values}
+            ON CONFLICT (owner_key, day, status) DO UPDATE
+               SET delta = events_ownerdaydelta.delta + excluded.delta
+            """,
+            [value for row in rows for value in row],
         )
 
 
@@ -335,8 +380,9 @@ def add_owner_counts(deltas: dict[str, list[int]]) -> None:
 
 
 def rebuild_owner_rollups() -> None:
-    """Every test's owner rollups from its status, owner links and Episode rows (a rebuild,
-    or a migration filling them for existing history), on empty owner tables."""
+    """Every test's owner rollups from its status, owner links, Episode and StatusInterval
+    rows (a rebuild, or a migration filling them for existing history), on empty owner
+    tables."""
     from .bulk import Table  # bulk imports this module
 
     owners: dict[uuid.UUID, list[str]] = {}
@@ -371,6 +417,24 @@ def rebuild_owner_rollups() -> None:
         counts.update(owner_counts(owner_tests, test_spans))
     tests.flush()
     spans.flush()
+    # The day deltas of each test's intervals, once per owner it is counted under.
+    cast = "CAST(day AS date)" if connection.vendor == "postgresql" else "day"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_ownerdaydelta (owner_key, day, status, delta)
+            SELECT owner_key, {cast}, status, SUM(delta) FROM (
+                SELECT ot.owner_key, {_day_sql("si.started_at")} AS day, si.status, 1 AS delta
+                  FROM events_statusinterval si JOIN events_ownertest ot ON ot.test_case_id = si.test_case_id
+                 UNION ALL
+                SELECT ot.owner_key, {_day_sql("si.ended_at")}, si.status, -1
+                  FROM events_statusinterval si JOIN events_ownertest ot ON ot.test_case_id = si.test_case_id
+                 WHERE si.ended_at IS NOT NULL
+            ) AS d
+            GROUP BY owner_key, day, status
+            HAVING SUM(delta) <> 0
+            """
+        )
     OwnerCount.objects.bulk_create(
         [
             OwnerCount(owner_key=key, **{f: counts[(key, f)] for f in COUNT_FIELDS})
@@ -566,6 +630,7 @@ def rebuild_all() -> None:
     """Compute every rollup from the history rows."""
     for model in (
         OwnerCount,
+        OwnerDayDelta,
         OwnerEpisode,
         OwnerTest,
         MonitorDayCount,

@@ -63,5 +63,19 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('test_case', 'owner_key'), name='unique_owner_test')],
             },
         ),
+        migrations.CreateModel(
+            name='OwnerDayDelta',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('owner_key', models.CharField(blank=True, max_length=255)),
+                ('day', models.DateField()),
+                ('status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
+                ('delta', models.IntegerField(default=0)),
+            ],
+            options={
+                'ordering': ['owner_key', 'day', 'status'],
+                'constraints': [models.UniqueConstraint(fields=('owner_key', 'day', 'status'), name='unique_owner_status_day')],
+            },
+        ),
         migrations.RunPython(fill_owner_rollups, migrations.RunPython.noop),
     ]

@@ -291,3 +291,7 @@ def test_owner_stats_from_the_rollups_equal_those_from_the_tests(load_demo, peri
         for row in rollups:
             one = queries.owner_stats(period=p, owner_key=row["owner_key"])
             assert _comparable(one) == _comparable([row])
+            # The owner's trend: OwnerDayDelta, or the intervals of its tests.
+            trend = queries.status_trend(period=p, owner_key=row["owner_key"])
+            assert trend == queries.status_trend(period=p, owner_key=row["owner_key"], repository=repository)
+            assert trend or now < DEMO_NOW

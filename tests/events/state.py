@@ -16,6 +16,7 @@ from events.models import (
     MonitorState,
     Owner,
     OwnerCount,
+    OwnerDayDelta,
     OwnerEpisode,
     OwnerTest,
     QuarantineChange,
@@ -146,6 +147,9 @@ def projected_state() -> dict:
                 "owner_key", "tests", "flaky", "broken", "fixes", "relapses"
             )
         ),
+        "owner_day_deltas": sorted(
+            OwnerDayDelta.objects.exclude(delta=0).values_list("owner_key", "day", "status", "delta")
+        ),
         "deliveries": sorted(
             Delivery.objects.values_list("svix_id", "event_type", "outcome", "occurred_at", "body")
         ),
@@ -154,5 +158,5 @@ def projected_state() -> dict:
 
 def wipe() -> None:
     """Delete every row, deliveries included (a fresh database for the next example)."""
-    for model in (TestCase, Monitor, Owner, Repository, Delivery, StatusDayDelta, OwnerCount):
+    for model in (TestCase, Monitor, Owner, Repository, Delivery, StatusDayDelta, OwnerCount, OwnerDayDelta):
         model.objects.all().delete()

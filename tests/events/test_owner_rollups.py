@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from events import payloads, rollups
-from events.models import Episode, OwnerCount, OwnerEpisode, OwnerTest
+from events.models import Episode, OwnerCount, OwnerDayDelta, OwnerEpisode, OwnerTest
 from tests.events.factories import MONITOR, at, deliver, fake_test
 from tests.events.state import projected_state
 
@@ -84,7 +84,7 @@ def test_demo_history_counts_equal_their_rows_and_a_rebuild(load_demo):
 def test_rebuild_owner_rollups_fills_an_upgraded_database(load_demo):
     load_demo(tests=20, days=30)
     state = projected_state()
-    for model in (OwnerCount, OwnerEpisode, OwnerTest):
+    for model in (OwnerCount, OwnerDayDelta, OwnerEpisode, OwnerTest):
         model.objects.all().delete()
     rollups.rebuild_owner_rollups()  # what migration 0008 runs
     assert projected_state() == state
