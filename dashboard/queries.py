@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db import connection
 from django.db.models import (
     Avg,
-    Case,
     Count,
     Exists,
     F,
@@ -31,7 +30,6 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -58,10 +56,10 @@ from events.models import (
 from events.sql import seconds_between
 
 NO_OWNER = "(no owner)"
-# Severity order for sorting: HEALTHY < FLAKY < BROKEN (Trunk's priority).
-STATUS_RANK = Case(
-    When(status=Status.BROKEN, then=Value(2)), When(status=Status.FLAKY, then=Value(1)), default=Value(0)
-)
+# Severity order, Trunk's priority: BROKEN over FLAKY over HEALTHY, which is also the
+# alphabetical order of the values, so "most severe first" is `status` A to Z (and the
+# (status, name, id) index gives it in order). tests/dashboard/test_queries.py checks it.
+MOST_SEVERE_FIRST = sorted(Status.values)
 RELAPSE_WINDOW = timedelta(days=30)
 CONFIDENCE_BANDS = {"high": (0.8, None), "medium": (0.5, 0.8), "low": (None, 0.5)}
 
@@ -821,7 +819,7 @@ NO_OWNER_PARAM = "none"  # `owner=none`: tests without owners
 # `sort` values and the field each orders by ("-" in front: descending).
 SORTS = {
     "name": "name",
-    "status": "status_rank",
+    "status": "status",
     "status_since": "status_since",
     "failure_rate": "failure_rate_last_7d",
     "prs_impacted": "pull_requests_impacted_last_7d",
@@ -875,9 +873,10 @@ def sort_test_cases(tests: QuerySet[TestCase], sort: str | None) -> QuerySet[Tes
     key = sort.removeprefix("-")
     if key not in SORTS:
         return sort_test_cases(tests, DEFAULT_SORT)
-    if key == "status":
-        tests = tests.annotate(status_rank=STATUS_RANK)
     field = F(SORTS[key])
+    if key == "status":
+        # Descending severity is ascending values (MOST_SEVERE_FIRST): the index order.
+        return tests.order_by(field.asc() if sort.startswith("-") else field.desc(), "name", "id")
     primary = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_first=True)
     return tests.order_by(primary, "name", "id")
 
@@ -891,6 +890,16 @@ def end_of_day(day: date) -> datetime:
 
 
 # ---- added for the insight pages
+
+
+def owner_test_count(owner_key: str, *, status: str | None = None) -> int:
+    """How many tests the owner ("" = tests without owners) has, optionally only those in
+    `status` now: from its OwnerCount row (events/rollups.py), not by counting its tests.
+    All repositories only. One query."""
+    row = OwnerCount.objects.filter(owner_key=owner_key).values_list("tests", "flaky", "broken").first()
+    tests, flaky, broken = row or (0, 0, 0)
+    by_status = {Status.FLAKY: flaky, Status.BROKEN: broken, Status.HEALTHY: tests - flaky - broken}
+    return by_status[status] if status else tests
 
 
 def owner_by_param(value: str) -> Owner | None:

@@ -77,5 +77,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('owner_key', 'day', 'status'), name='unique_owner_status_day')],
             },
         ),
+        migrations.AddIndex(
+            model_name='testcase',
+            index=models.Index(fields=['status', 'name', 'id'], name='testcase_status_name_idx'),
+        ),
         migrations.RunPython(fill_owner_rollups, migrations.RunPython.noop),
     ]
