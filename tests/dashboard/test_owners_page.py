@@ -295,3 +295,11 @@ def test_owner_stats_from_the_rollups_equal_those_from_the_tests(load_demo, peri
             trend = queries.status_trend(period=p, owner_key=row["owner_key"])
             assert trend == queries.status_trend(period=p, owner_key=row["owner_key"], repository=repository)
             assert trend or now < DEMO_NOW
+        # The overview's figures from the rollups, against those from the tests.
+        assert queries.status_summary(period=p) == queries.status_summary(period=p, repository=repository)
+    flaky = _by_key(queries.flaky_tests_by_owner())
+    assert flaky and flaky == _by_key(queries.flaky_tests_by_owner(repository=repository))
+
+
+def _by_key(rows: list[dict]) -> list[tuple]:
+    return sorted((r["owner_key"], r["owner"], r["flaky"]) for r in rows)
