@@ -18,8 +18,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Avg, Case, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from events.admin_helpers import distinct_values, related_count
@@ -31,6 +43,9 @@ from events.models import (
     MonitorEvent,
     MonitorState,
     Owner,
+    OwnerCount,
+    OwnerDayDelta,
+    OwnerEpisode,
     Status,
     StatusChange,
     StatusDayDelta,
@@ -41,10 +56,10 @@ from events.models import (
 from events.sql import seconds_between
 
 NO_OWNER = "(no owner)"
-# Severity order for sorting: HEALTHY < FLAKY < BROKEN (Trunk's priority).
-STATUS_RANK = Case(
-    When(status=Status.BROKEN, then=Value(2)), When(status=Status.FLAKY, then=Value(1)), default=Value(0)
-)
+# Severity order, Trunk's priority: BROKEN over FLAKY over HEALTHY, which is also the
+# alphabetical order of the values, so "most severe first" is `status` A to Z (and the
+# (status, name, id) index gives it in order). tests/dashboard/test_queries.py checks it.
+MOST_SEVERE_FIRST = sorted(Status.values)
 RELAPSE_WINDOW = timedelta(days=30)
 CONFIDENCE_BANDS = {"high": (0.8, None), "medium": (0.5, 0.8), "low": (None, 0.5)}
 
@@ -160,10 +175,16 @@ def status_summary(*, period: Period, repository: int | None = None) -> dict:
     """Current counts by status and quarantined, with the change over the period.
 
     Current state is "now" (TestCase.status is the status at now: the latest change by
-    event time); "change" is count now minus count at the start of the period.
+    event time); "change" is count now minus count at the start of the period. For all
+    repositories the counts now are the sums of the day deltas (events.rollups: each test
+    adds +1 to the status of its current interval, and its ended intervals cancel out), a
+    few rows a day instead of every test.
     """
     tests = TestCase.objects.filter(_in_repository("repository", repository))
-    now = dict(tests.values_list("status").annotate(n=Count("id")).order_by())
+    if repository is None:
+        now = dict(StatusDayDelta.objects.values_list("status").annotate(n=Sum("delta")).order_by())
+    else:
+        now = dict(tests.values_list("status").annotate(n=Count("id")).order_by())
     current = {s.value: now.get(s.value, 0) for s in Status}
     if period.start is None:
         before = {s.value: 0 for s in Status}
@@ -184,12 +205,20 @@ def status_trend(
 
     Each status interval of a test (events.rollups) adds +1 to its status on the day it
     starts and -1 on the day it ends; a running sum over days gives the counts. For all
-    tests these day deltas are kept as a rollup (a few rows a day, whatever the number of
-    tests or events); for one repository or owner they are summed from the intervals of
-    its tests. Python only adds up days. One query.
+    tests, and for one owner's tests, these day deltas are kept as rollups (StatusDayDelta,
+    OwnerDayDelta: a few rows a day, whatever the number of tests or events); for one
+    repository they are summed from the intervals of its tests. Python only adds up days.
+    One query.
     """
     if repository is None and owner_key is None:
         rows = StatusDayDelta.objects.exclude(delta=0).values_list("day", "status", "delta")
+        return _running_daily_counts(list(rows), period)
+    if repository is None:
+        rows = (
+            OwnerDayDelta.objects.filter(owner_key=owner_key)
+            .exclude(delta=0)
+            .values_list("day", "status", "delta")
+        )
         return _running_daily_counts(list(rows), period)
     conditions, params = ["(%s IS NULL OR tc.repository_id = %s)"], [repository, repository]
     if owner_key is not None:
@@ -305,10 +334,116 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
     quarantined, median time to fix over episodes that ended inside the period, age of
     the oldest open episode of a test now FLAKY or BROKEN, and relapses (episodes
     starting inside the period within 30 days of the same test's previous episode's end).
+    `owner_key`: only that owner ("" for tests without owners).
 
-    A test with several owners counts once for each owner. Four queries in all (three
-    for one owner: `owner_key`, "" for tests without owners).
+    A test with several owners counts once for each owner. Read from the owner rollups
+    (events/rollups.py): OwnerCount (one row per owner: tests, FLAKY and BROKEN now, fixes
+    and relapses over all history) and OwnerEpisode (each episode once per owner of its
+    test, with its time to fix), so the cost follows the number of owners and of the
+    episodes inside the period, not the number of tests or all history. Quarantined is
+    counted from the quarantined tests (no rollup: every event may change it). Four
+    queries (three when no owner has a fix). In one repository: _owner_stats_in_repository.
     """
+    if repository is not None:
+        return _owner_stats_in_repository(period=period, repository=repository, owner_key=owner_key)
+    one = Q() if owner_key is None else Q(owner_key=owner_key)
+    counts = (
+        OwnerCount.objects.filter(one, tests__gt=0)
+        .annotate(
+            owner=Subquery(Owner.objects.filter(key=OuterRef("owner_key")).values("name")[:1]),
+            # The first entry of the owner's range in the open-episodes index.
+            oldest_open_since=Subquery(
+                OwnerEpisode.objects.filter(owner_key=OuterRef("owner_key"), ended_at__isnull=True)
+                .order_by("started_at")
+                .values("started_at")[:1]
+            ),
+        )
+        .values("owner_key", "owner", "tests", "flaky", "broken", "fixes", "relapses", "oldest_open_since")
+    )
+    rows: dict[str, dict] = {}
+    for row in counts:
+        row["owner"] = row["owner"] or NO_OWNER
+        row["oldest_open_since"] = row["oldest_open_since"] and _as_datetime(row["oldest_open_since"])
+        rows[row["owner_key"]] = row | {"quarantined": 0, "median_time_to_fix": None}
+    if not rows:
+        return []
+    quarantined = TestCase.objects.filter(quarantined=True)
+    if owner_key:
+        quarantined = quarantined.filter(owner_links__owner__key=owner_key)
+    elif owner_key == "":
+        quarantined = quarantined.filter(owner_links__isnull=True)
+    for key, n in (
+        quarantined.values_list(Coalesce("owner_links__owner__key", Value("")))
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        if key in rows:
+            rows[key]["quarantined"] = n
+    # All history from the counts, unless some episode ended or relapsed after `now` (an
+    # event time ahead of our clock), which one index probe checks.
+    whole_history = (
+        period.start is None
+        and not OwnerEpisode.objects.filter(
+            Q(ended_at__gt=period.now) | Q(relapse=True, started_at__gt=period.now)
+        ).exists()
+    )
+    if whole_history:
+        medians = _all_owner_medians({key: row["fixes"] for key, row in rows.items()})
+    else:
+        medians = _owner_medians(period, owner_key)
+        relapses = dict(
+            OwnerEpisode.objects.filter(one, period.filter("started_at"), relapse=True)
+            .values_list("owner_key")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+    for key, row in rows.items():
+        if key in medians:
+            row["median_time_to_fix"] = timedelta(seconds=float(medians[key]))
+        if not whole_history:
+            row["relapses"] = relapses.get(key, 0)
+        del row["fixes"]
+    return _by_severity(rows)
+
+
+def _by_severity(rows: dict[str, dict]) -> list[dict]:
+    return sorted(rows.values(), key=lambda r: (-r["flaky"] - r["broken"], r["owner"].casefold()))
+
+
+def _owner_medians(period: Period, owner_key: str | None) -> dict[str, float]:
+    """Median time to fix per owner over the fixes that ended inside the period (a range
+    of the (ended_at, owner_key, seconds) index)."""
+    inner = """
+        SELECT owner_key, seconds FROM events_ownerepisode
+         WHERE ended_at <= %s AND (%s IS NULL OR ended_at > %s) AND (%s IS NULL OR owner_key = %s)
+    """
+    params = [period.now, period.start, period.start, owner_key, owner_key]
+    return dict(_sql(_median_sql(inner, "owner_key", "seconds"), params))
+
+
+def _all_owner_medians(fixes: dict[str, int]) -> dict[str, float]:
+    """Every fix (the caller checked that none ended after now): per owner, the middle one
+    or two fixes (the mean of both for an even count, as _median_sql) read at their offset
+    in the (owner_key, seconds) index, instead of ranking every fix. One query."""
+    counts = sorted((key, n) for key, n in fixes.items() if n)
+    if not counts:
+        return {}
+    # One subquery per owner (LIMIT inside a UNION member needs the wrapping on SQLite).
+    middle = " UNION ALL ".join(
+        f"""SELECT * FROM (
+            SELECT owner_key, seconds FROM events_ownerepisode
+             WHERE owner_key = %s AND seconds IS NOT NULL
+             ORDER BY seconds LIMIT %s OFFSET %s) AS middle_{i}"""
+        for i in range(len(counts))
+    )
+    params = [value for key, n in counts for value in (key, 2 - n % 2, (n - 1) // 2)]
+    return dict(_sql(f"SELECT owner_key, AVG(seconds) FROM ({middle}) AS m GROUP BY owner_key", params))
+
+
+def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: str | None) -> list[dict]:
+    """owner_stats for the tests of one repository: from the tests, their owner links and
+    their episodes (bounded by the repository's size). Four queries in all (three for one
+    owner)."""
     tests = TestCase.objects.filter(_in_repository("repository", repository))
     # No DISTINCT: a (test, owner) link is unique, so the join yields each test once per owner.
     counts = {
@@ -375,12 +510,23 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
         if key in rows:
             rows[key]["oldest_open_since"] = _as_datetime(oldest) if oldest else None
             rows[key]["relapses"] = int(relapses or 0)
-    return sorted(rows.values(), key=lambda r: (-r["flaky"] - r["broken"], r["owner"].casefold()))
+    return _by_severity(rows)
 
 
 def flaky_tests_by_owner(*, repository: int | None = None) -> list[dict]:
     """Tests FLAKY now per owner, "(no owner)" included (the overview's top owners):
-    the counts of owner_stats without its episode figures. Two queries."""
+    the counts of owner_stats without its episode figures. For all repositories one query
+    (OwnerCount, a row per owner); in one repository two, over its FLAKY tests."""
+    if repository is None:
+        name = Owner.objects.filter(key=OuterRef("owner_key")).values("name")[:1]
+        rows = list(
+            OwnerCount.objects.filter(flaky__gt=0)
+            .annotate(owner=Subquery(name))
+            .values("owner_key", "owner", "flaky")
+        )
+        for row in rows:
+            row["owner"] = row["owner"] or NO_OWNER
+        return rows
     flaky = TestCase.objects.filter(_in_repository("repository", repository), status=Status.FLAKY)
     rows = list(
         flaky.filter(owner_links__isnull=False)
@@ -692,7 +838,7 @@ NO_OWNER_PARAM = "none"  # `owner=none`: tests without owners
 # `sort` values and the field each orders by ("-" in front: descending).
 SORTS = {
     "name": "name",
-    "status": "status_rank",
+    "status": "status",
     "status_since": "status_since",
     "failure_rate": "failure_rate_last_7d",
     "prs_impacted": "pull_requests_impacted_last_7d",
@@ -746,9 +892,10 @@ def sort_test_cases(tests: QuerySet[TestCase], sort: str | None) -> QuerySet[Tes
     key = sort.removeprefix("-")
     if key not in SORTS:
         return sort_test_cases(tests, DEFAULT_SORT)
-    if key == "status":
-        tests = tests.annotate(status_rank=STATUS_RANK)
     field = F(SORTS[key])
+    if key == "status":
+        # Descending severity is ascending values (MOST_SEVERE_FIRST): the index order.
+        return tests.order_by(field.asc() if sort.startswith("-") else field.desc(), "name", "id")
     primary = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_first=True)
     return tests.order_by(primary, "name", "id")
 
@@ -762,6 +909,16 @@ def end_of_day(day: date) -> datetime:
 
 
 # ---- added for the insight pages
+
+
+def owner_test_count(owner_key: str, *, status: str | None = None) -> int:
+    """How many tests the owner ("" = tests without owners) has, optionally only those in
+    `status` now: from its OwnerCount row (events/rollups.py), not by counting its tests.
+    All repositories only. One query."""
+    row = OwnerCount.objects.filter(owner_key=owner_key).values_list("tests", "flaky", "broken").first()
+    tests, flaky, broken = row or (0, 0, 0)
+    by_status = {Status.FLAKY: flaky, Status.BROKEN: broken, Status.HEALTHY: tests - flaky - broken}
+    return by_status[status] if status else tests
 
 
 def owner_by_param(value: str) -> Owner | None:

@@ -162,6 +162,9 @@ class TestCase(models.Model):
             models.Index(
                 fields=["repository", "status", "quarantined"], name="testcase_repository_status_idx"
             ),
+            # Most severe first, then by name (status A to Z is BROKEN, FLAKY, HEALTHY): an
+            # owner's tests page walks this index instead of sorting all of the owner's tests.
+            models.Index(fields=["status", "name", "id"], name="testcase_status_name_idx"),
         ]
 
     def __str__(self) -> str:
@@ -454,3 +457,107 @@ class MonitorDayCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monitor} {self.status} x{self.count} on {self.day}"
+
+
+# Per-owner rollups (events/rollups.py: refresh_owners). Owners are keyed by Owner.key
+# ("" for tests without owners: "(no owner)"), so that one test with several owners counts
+# once for each, as METRICS says, and the owner pages read a few rows per owner.
+
+
+class OwnerTest(models.Model):
+    """The rollups' own copy of a test's owner links ("" when it has none) with the status
+    they counted it under: what the test contributes to OwnerCount, kept so that a refresh
+    adds exactly the difference when its status or owners change."""
+
+    __test__ = False
+
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="owner_rollups")
+    owner_key = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices)
+
+    class Meta:
+        ordering = ["test_case", "owner_key"]
+        constraints = [models.UniqueConstraint(fields=["test_case", "owner_key"], name="unique_owner_test")]
+
+    def __str__(self) -> str:
+        return f"{self.owner_key or '(no owner)'}: {self.status}"
+
+
+class OwnerEpisode(models.Model):
+    """An Episode once per owner of its test ("" for none), with its time to fix and
+    whether it is a relapse: per-owner medians and counts as index range reads."""
+
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="owner_episodes")
+    owner_key = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Empty while open.")
+    seconds = models.FloatField(null=True, blank=True, help_text="Time to fix (closed episodes).")
+    relapse = models.BooleanField(
+        default=False, help_text="Started within 30 days of the end of the test's previous episode."
+    )
+
+    class Meta:
+        ordering = ["test_case", "owner_key", "started_at"]
+        indexes = [
+            # Fixes inside a period, per owner (index-only).
+            models.Index(fields=["ended_at", "owner_key", "seconds"], name="ownerepisode_fixes_idx"),
+            # All history: the middle fix of each owner at its offset.
+            models.Index(
+                fields=["owner_key", "seconds"],
+                condition=models.Q(seconds__isnull=False),
+                name="ownerepisode_median_idx",
+            ),
+            models.Index(
+                fields=["started_at", "owner_key"],
+                condition=models.Q(relapse=True),
+                name="ownerepisode_relapse_idx",
+            ),
+            # The oldest open episode of each owner: the first entry of its range.
+            models.Index(
+                fields=["owner_key", "started_at"],
+                condition=models.Q(ended_at__isnull=True),
+                name="ownerepisode_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_key or '(no owner)'} episode from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class OwnerCount(models.Model):
+    """Per owner ("" for none): its tests now, those FLAKY and BROKEN now, its closed
+    episodes (fixes) and relapses over all history. The sums of OwnerTest and OwnerEpisode
+    rows, kept by adding differences, so that the codeowners pages read one row per owner."""
+
+    owner_key = models.CharField(max_length=255, unique=True, blank=True)
+    tests = models.IntegerField(default=0)
+    flaky = models.IntegerField(default=0)
+    broken = models.IntegerField(default=0)
+    fixes = models.IntegerField(default=0, help_text="Closed episodes (all history).")
+    relapses = models.IntegerField(default=0, help_text="Relapse episodes (all history).")
+
+    class Meta:
+        ordering = ["owner_key"]
+
+    def __str__(self) -> str:
+        return f"{self.owner_key or '(no owner)'}: {self.tests} tests"
+
+
+class OwnerDayDelta(models.Model):
+    """StatusDayDelta per owner ("" for none): the owner's tests entering `status` on `day`
+    minus those leaving it. The running sum is the owner's tests by status at the end of
+    each day (the owner page's trend), a few rows a day whatever the number of tests."""
+
+    owner_key = models.CharField(max_length=255, blank=True)
+    day = models.DateField()
+    status = models.CharField(max_length=8, choices=Status.choices)
+    delta = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["owner_key", "day", "status"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner_key", "day", "status"], name="unique_owner_status_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_key or '(no owner)'} {self.day} {self.status} {self.delta:+d}"

@@ -186,6 +186,7 @@ def _link_owners(test_id, owner_ids: list[int], *, replace: bool) -> None:
     sql.insert_many(
         TestCaseOwner, ("test_case", "owner"), [(test_id, o) for o in owner_ids], skip_existing=True
     )
+    rollups.refresh_owners(test_id)  # the owner rollups follow the test's owners
 
 
 def test_case_fields(ref: parsing.TestCaseRef) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -26,6 +26,10 @@ from .models import (
     MonitorInterval,
     MonitorState,
     Owner,
+    OwnerCount,
+    OwnerDayDelta,
+    OwnerEpisode,
+    OwnerTest,
     QuarantineChange,
     Repository,
     StatusChange,
@@ -39,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 # Every projected table, children first.
 PROJECTED_MODELS = (
+    OwnerCount,
+    OwnerDayDelta,
+    OwnerEpisode,
+    OwnerTest,
     MonitorDayCount,
     MonitorInterval,
     Episode,

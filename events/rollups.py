@@ -14,9 +14,15 @@ read a few indexed rows instead of replaying all history on every request.
   difference (a reprocessed delivery removes and re-adds its event).
 - MonitorDayCount: events per (day, monitor, status) (METRICS "Activations" by day and
   the event count of each monitor).
+- OwnerTest, OwnerEpisode: a test's owner links ("" for none) with its status, and its
+  episodes once per owner with their time to fix and relapse flag; OwnerCount: their sums
+  per owner (tests, FLAKY, BROKEN, fixes, relapses), kept by adding the difference of
+  what the test contributes, so that the codeowners pages read a row per owner
+  (METRICS "Owners": a test with several owners counts once for each).
 
 A test's rollup rows are recomputed from its status changes whenever one of them is
-applied (and when the test is first seen); a pair's intervals from the pair's monitor
+applied (and when the test is first seen), its owner rollups also when its owner links
+change; a pair's intervals from the pair's monitor
 events whenever one arrives. A test or pair has tens of events, so this is cheap, and it
 is correct whatever the order the events arrived in (ties on event time go by svix id,
 as everywhere). The rules live here once; the receiver (projections.py) calls them per
@@ -29,7 +35,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -41,6 +47,10 @@ from .models import (
     MonitorEvent,
     MonitorInterval,
     MonitorState,
+    OwnerCount,
+    OwnerDayDelta,
+    OwnerEpisode,
+    OwnerTest,
     Status,
     StatusChange,
     StatusDayDelta,
@@ -49,6 +59,8 @@ from .models import (
 )
 
 HEALTHY = Status.HEALTHY
+# METRICS "Episodes": a relapse starts within 30 days after the end of the previous one.
+RELAPSE_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -143,19 +155,17 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
     """Recompute one test's rollup rows after a status change or a new first event time.
 
     Runs in the receiver's transaction, after the test row was written (which locks it,
-    so two deliveries for one test refresh one after the other). Writes only what changed;
-    day deltas are updated in (day, status) order, so concurrent refreshes of different
-    tests cannot deadlock on them.
+    so two deliveries for one test refresh one after the other). Writes only what changed.
+    Rows shared between tests are updated in one order everywhere, so that concurrent
+    refreshes of different tests cannot deadlock: the owners' rows first (`refresh_owners`),
+    then the day deltas (by day and status).
     """
     first_event_at = TestCase.objects.filter(pk=test_case_id).values_list("first_event_at", flat=True).get()
     changes = changes_of(test_case_id)
     intervals = intervals_of(first_event_at, changes)
-    stored = [
-        Interval(*row)
-        for row in StatusInterval.objects.filter(test_case_id=test_case_id)
-        .order_by("started_at", "id")
-        .values_list("status", "started_at", "ended_at")
-    ]
+    episodes = episodes_of(first_event_at, changes)
+    stored = stored_intervals(test_case_id)
+    refresh_owners(test_case_id, episodes=episodes, intervals=intervals, counted_intervals=stored)
     if stored != intervals:
         deltas = day_deltas(intervals)
         deltas.subtract(day_deltas(stored))
@@ -168,7 +178,6 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
         )
     # Compared on their own: the same intervals can hold other episodes (a first change
     # at the very time the test was first seen starts no interval but may start one).
-    episodes = episodes_of(first_event_at, changes)
     stored_episodes = [
         EpisodeSpan(*row)
         for row in Episode.objects.filter(test_case_id=test_case_id)
@@ -178,6 +187,15 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
     if stored_episodes != episodes:
         Episode.objects.filter(test_case_id=test_case_id).delete()
         Episode.objects.bulk_create([Episode(test_case_id=test_case_id, **vars(e)) for e in episodes])
+
+
+def stored_intervals(test_case_id: uuid.UUID) -> list[Interval]:
+    return [
+        Interval(*row)
+        for row in StatusInterval.objects.filter(test_case_id=test_case_id)
+        .order_by("started_at", "id")
+        .values_list("status", "started_at", "ended_at")
+    ]
 
 
 def add_day_delta(day: date, status: str, delta: int) -> None:
@@ -197,13 +215,253 @@ class Stale:
     pairs: set = field(default_factory=set)
 
     def refresh(self) -> None:
-        # Sorted: two transactions refreshing overlapping sets lock rows in one order.
-        for monitor_id, test_case_id in sorted(self.pairs):
-            refresh_monitor_pair(monitor_id, test_case_id)
+        # Tests before pairs, each sorted: every transaction locks shared rows in one
+        # order (owner counts, status day deltas, then monitor rows), so two refreshing
+        # overlapping sets wait for each other instead of deadlocking.
         for test_case_id in sorted(self.tests):
             refresh_test(test_case_id)
+        for monitor_id, test_case_id in sorted(self.pairs):
+            refresh_monitor_pair(monitor_id, test_case_id)
         self.pairs.clear()
         self.tests.clear()
+
+
+# ---------------------------------------------------------------- owners
+
+
+@dataclass(frozen=True)
+class OwnerSpan:
+    """An episode as OwnerEpisode holds it, for one owner ("" for none)."""
+
+    owner_key: str
+    started_at: datetime
+    ended_at: datetime | None
+    relapse: bool
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
+
+    def sort_key(self) -> tuple:
+        # Two episodes of a test may start at one time (ties): open ones after closed ones.
+        return (self.owner_key, self.started_at, self.ended_at is None, self.ended_at or self.started_at)
+
+
+COUNT_FIELDS = ("tests", "flaky", "broken", "fixes", "relapses")
+
+
+def owner_spans(owner_keys: Sequence[str], episodes: Sequence[EpisodeSpan]) -> list[OwnerSpan]:
+    """Each episode once per owner key (METRICS: a relapse starts within 30 days after the
+    end of the test's previous episode)."""
+    return sorted(
+        (
+            OwnerSpan(
+                key,
+                e.started_at,
+                e.ended_at,
+                e.previous_end is not None and e.started_at - e.previous_end <= RELAPSE_WINDOW,
+            )
+            for key in owner_keys
+            for e in episodes
+        ),
+        key=OwnerSpan.sort_key,
+    )
+
+
+def owner_counts(owner_tests: Sequence[tuple[str, str]], spans: Sequence[OwnerSpan]) -> Counter:
+    """(owner key, count field) -> what one test adds to OwnerCount: its (owner key,
+    status) rows and its episodes per owner."""
+    counts: Counter = Counter()
+    for key, status in owner_tests:
+        counts[(key, "tests")] += 1
+        counts[(key, "flaky")] += status == Status.FLAKY
+        counts[(key, "broken")] += status == Status.BROKEN
+    for span in spans:
+        counts[(key := span.owner_key, "fixes")] += span.ended_at is not None
+        counts[(key, "relapses")] += span.relapse
+    return counts
+
+
+def refresh_owners(
+    test_case_id: uuid.UUID,
+    *,
+    episodes: Sequence[EpisodeSpan] | None = None,
+    intervals: Sequence[Interval] | None = None,
+    counted_intervals: Sequence[Interval] | None = None,
+) -> None:
+    """Bring one test's owner rollups in line with its owner links, status, episodes and
+    status intervals. From refresh_test: `episodes` and `intervals` as just computed, and
+    `counted_intervals` the StatusInterval rows they replace (what OwnerDayDelta counted).
+    Without them (the test's owner links changed, nothing else): its Episode and
+    StatusInterval rows.
+
+    OwnerTest and OwnerEpisode hold what the test was counted as (with its StatusInterval
+    rows, for OwnerDayDelta); the counts get the difference. Lock order, the same in every
+    transaction: the OwnerCount rows of every owner concerned, in key order, in one
+    statement (even with nothing to add to them: they guard the owner's day rows), then
+    its OwnerDayDelta rows, then (refresh_test) StatusDayDelta. When the owners changed,
+    every old and new owner's row is locked at once: a status change later in the same
+    transaction then needs no other owner's row. Four reads when nothing changed.
+    """
+    links = list(TestCase.objects.filter(pk=test_case_id).values_list("status", "owner_links__owner__key"))
+    status = links[0][0] if links else None
+    keys = sorted(key for _, key in links if key is not None) or ([""] if links else [])
+    if episodes is None:
+        episodes = [
+            EpisodeSpan(*row)
+            for row in Episode.objects.filter(test_case_id=test_case_id)
+            .order_by("started_at", "id")
+            .values_list("started_at", "ended_at", "previous_end")
+        ]
+    if counted_intervals is None:
+        counted_intervals = stored_intervals(test_case_id)
+    if intervals is None:
+        intervals = counted_intervals
+    owner_tests = [(key, status) for key in keys]
+    spans = owner_spans(keys, episodes)
+    stored_tests = sorted(
+        OwnerTest.objects.filter(test_case_id=test_case_id).values_list("owner_key", "status")
+    )
+    stored_spans = sorted(
+        (
+            OwnerSpan(*row)
+            for row in OwnerEpisode.objects.filter(test_case_id=test_case_id).values_list(
+                "owner_key", "started_at", "ended_at", "relapse"
+            )
+        ),
+        key=OwnerSpan.sort_key,
+    )
+    stored_keys = sorted({key for key, _ in stored_tests})
+    if (stored_tests, stored_spans, stored_keys, counted_intervals) == (owner_tests, spans, keys, intervals):
+        return
+    counts = owner_counts(owner_tests, spans)
+    counts.subtract(owner_counts(stored_tests, stored_spans))
+    days = owner_day_deltas(keys, intervals)
+    days.subtract(owner_day_deltas(stored_keys, counted_intervals))
+    touched = {key for (key, _), n in counts.items() if n} | {key for (key, *_), n in days.items() if n}
+    if stored_keys != keys:
+        touched |= set(stored_keys) | set(keys)
+    add_owner_counts({key: [counts[(key, f)] for f in COUNT_FIELDS] for key in touched})
+    add_owner_day_deltas(days)
+    if stored_tests != owner_tests:
+        OwnerTest.objects.filter(test_case_id=test_case_id).delete()
+        OwnerTest.objects.bulk_create(
+            [OwnerTest(test_case_id=test_case_id, owner_key=k, status=s) for k, s in owner_tests]
+        )
+    if stored_spans != spans:
+        OwnerEpisode.objects.filter(test_case_id=test_case_id).delete()
+        OwnerEpisode.objects.bulk_create(
+            [OwnerEpisode(test_case_id=test_case_id, seconds=s.seconds, **vars(s)) for s in spans]
+        )
+
+
+def owner_day_deltas(owner_keys: Sequence[str], intervals: Sequence[Interval]) -> Counter:
+    """(owner key, day, status) -> the test's day deltas, once for each of its owners."""
+    deltas = day_deltas(intervals)
+    return Counter({(key, day, status): n for key in owner_keys for (day, status), n in deltas.items() if n})
+
+
+def add_owner_day_deltas(deltas: Counter) -> None:
+    """Add to OwnerDayDelta in one upsert, rows in (owner key, day, status) order (the
+    caller holds the owners' OwnerCount rows, which already serialises them)."""
+    rows = [(key, day, status, n) for (key, day, status), n in sorted(deltas.items()) if n]
+    if not rows:
+        return
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_ownerdaydelta (owner_key, day, status, delta) VALUES {values}
+            ON CONFLICT (owner_key, day, status) DO UPDATE
+               SET delta = events_ownerdaydelta.delta + excluded.delta
+            """,
+            [value for row in rows for value in row],
+        )
+
+
+def add_owner_counts(deltas: dict[str, list[int]]) -> None:
+    """Add to the OwnerCount rows of these owner keys (COUNT_FIELDS order), in one
+    statement: an upsert adding to the stored counts, rows in key order (no deadlock
+    between concurrent refreshes). A row whose delta is all zeros is only locked."""
+    if not deltas:
+        return
+    columns = ", ".join(COUNT_FIELDS)
+    rows = sorted(deltas.items())
+    values = ", ".join([f"(%s, {', '.join(['%s'] * len(COUNT_FIELDS))})"] * len(rows))
+    added = ", ".join(f"{f} = events_ownercount.{f} + excluded.{f}" for f in COUNT_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_ownercount (owner_key, {columns}) VALUES {values}
+            ON CONFLICT (owner_key) DO UPDATE SET {added}
+            """,
+            [value for key, counts in rows for value in (key, *counts)],
+        )
+
+
+def rebuild_owner_rollups() -> None:
+    """Every test's owner rollups from its status, owner links, Episode and StatusInterval
+    rows (a rebuild, or a migration filling them for existing history), on empty owner
+    tables."""
+    from .bulk import Table  # bulk imports this module
+
+    owners: dict[uuid.UUID, list[str]] = {}
+    for test_id, key in (
+        TestCase.objects.filter(owner_links__isnull=False)
+        .values_list("id", "owner_links__owner__key")
+        .iterator(chunk_size=5000)
+    ):
+        owners.setdefault(test_id, []).append(key)
+    tests = Table(OwnerTest, ["test_case", "owner_key", "status"])
+    spans = Table(OwnerEpisode, ["test_case", "owner_key", "started_at", "ended_at", "seconds", "relapse"])
+    counts: Counter = Counter()
+    rows = TestCase.objects.order_by("id").values_list("id", "status").iterator(chunk_size=5000)
+    episodes = (
+        Episode.objects.order_by("test_case_id", "started_at", "id")
+        .values_list("test_case_id", "started_at", "ended_at", "previous_end")
+        .iterator(chunk_size=5000)
+    )
+    pending = next(episodes, None)
+    for test_id, status in rows:
+        test_episodes = []
+        while pending is not None and pending[0] == test_id:
+            test_episodes.append(EpisodeSpan(*pending[1:]))
+            pending = next(episodes, None)
+        keys = sorted(owners.get(test_id, [])) or [""]
+        owner_tests = [(key, status) for key in keys]
+        test_spans = owner_spans(keys, test_episodes)
+        for key, test_status in owner_tests:
+            tests.add(test_id, key, test_status)
+        for s in test_spans:
+            spans.add(test_id, s.owner_key, s.started_at, s.ended_at, s.seconds, s.relapse)
+        counts.update(owner_counts(owner_tests, test_spans))
+    tests.flush()
+    spans.flush()
+    # The day deltas of each test's intervals, once per owner it is counted under.
+    cast = "CAST(day AS date)" if connection.vendor == "postgresql" else "day"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_ownerdaydelta (owner_key, day, status, delta)
+            SELECT owner_key, {cast}, status, SUM(delta) FROM (
+                SELECT ot.owner_key, {_day_sql("si.started_at")} AS day, si.status, 1 AS delta
+                  FROM events_statusinterval si JOIN events_ownertest ot ON ot.test_case_id = si.test_case_id
+                 UNION ALL
+                SELECT ot.owner_key, {_day_sql("si.ended_at")}, si.status, -1
+                  FROM events_statusinterval si JOIN events_ownertest ot ON ot.test_case_id = si.test_case_id
+                 WHERE si.ended_at IS NOT NULL
+            ) AS d
+            GROUP BY owner_key, day, status
+            HAVING SUM(delta) <> 0
+            """
+        )
+    OwnerCount.objects.bulk_create(
+        [
+            OwnerCount(owner_key=key, **{f: counts[(key, f)] for f in COUNT_FIELDS})
+            for key in sorted({key for key, _ in counts})
+        ],
+        batch_size=1000,
+    )
 
 
 # ---------------------------------------------------------------- monitor intervals
@@ -390,7 +648,17 @@ def fill_missing_rollups(**kwargs) -> None:
 
 def rebuild_all() -> None:
     """Compute every rollup from the history rows."""
-    for model in (MonitorDayCount, MonitorInterval, Episode, StatusInterval, StatusDayDelta):
+    for model in (
+        OwnerCount,
+        OwnerDayDelta,
+        OwnerEpisode,
+        OwnerTest,
+        MonitorDayCount,
+        MonitorInterval,
+        Episode,
+        StatusInterval,
+        StatusDayDelta,
+    ):
         model.objects.all().delete()
     with connection.cursor() as cursor:
         cursor.execute(_monitor_intervals_sql("1 = 1"))
@@ -428,3 +696,4 @@ def rebuild_all() -> None:
         [StatusDayDelta(day=day, status=status, delta=d) for (day, status), d in sorted(deltas.items()) if d],
         batch_size=1000,
     )
+    rebuild_owner_rollups()

@@ -61,7 +61,11 @@ def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
     tests = queries.filter_test_cases(
         queries.test_cases(), repository=repository, owner=param, sort="-status", **form.filters()
     )
-    page = Paginator(tests, TESTS_PER_PAGE).get_page(request.GET.get("page"))
+    paginator = Paginator(tests, TESTS_PER_PAGE)
+    if repository is None:
+        # All repositories: the owner's counts are kept (OwnerCount), no need to count rows.
+        paginator.count = queries.owner_test_count(key, **form.filters())
+    page = paginator.get_page(request.GET.get("page"))
     context = {
         "scope": scope,
         "owner_name": name,

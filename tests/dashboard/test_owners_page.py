@@ -12,6 +12,7 @@ from dashboard import queries
 from dashboard.queries import Period
 from events import payloads
 from events.models import Repository
+from tests.conftest import DEMO_NOW
 from tests.events.factories import MONITOR, at, deliver, fake_test
 
 pytestmark = pytest.mark.django_db
@@ -262,3 +263,43 @@ def test_query_budget_does_not_grow(reader_client, load_demo, django_assert_max_
             assert reader_client.get(detail, {"period": "all"}).status_code == 200
         with django_assert_max_num_queries(6):
             assert reader_client.get(detail, {"period": "all", "page": 2}, headers=HX).status_code == 200
+
+
+# ---------------------------------------------------------------- rollups vs tests
+
+
+def _comparable(rows: list[dict]) -> list[dict]:
+    # The path over the tests computes seconds in SQL (SQLite: julianday, about 50 µs off).
+    return [
+        r | {"median_time_to_fix": r["median_time_to_fix"] and round(r["median_time_to_fix"].total_seconds())}
+        for r in rows
+    ]
+
+
+@pytest.mark.parametrize("period", ["7d", "30d", "all"])
+def test_owner_stats_from_the_rollups_equal_those_from_the_tests(load_demo, period):
+    """owner_stats reads the owner rollups; in one repository, it reads the tests, their
+    owner links and episodes. With a single repository both must agree, also with a `now`
+    before the end of the history (events dated after now)."""
+    load_demo(tests=60, days=60, repositories=1)
+    repository = Repository.objects.get().pk
+    for now in (DEMO_NOW, DEMO_NOW - timedelta(days=20)):
+        p = Period(period, now)
+        rollups = queries.owner_stats(period=p)
+        assert len(rollups) > 2 and any(r["median_time_to_fix"] for r in rollups)
+        assert _comparable(rollups) == _comparable(queries.owner_stats(period=p, repository=repository))
+        for row in rollups:
+            one = queries.owner_stats(period=p, owner_key=row["owner_key"])
+            assert _comparable(one) == _comparable([row])
+            # The owner's trend: OwnerDayDelta, or the intervals of its tests.
+            trend = queries.status_trend(period=p, owner_key=row["owner_key"])
+            assert trend == queries.status_trend(period=p, owner_key=row["owner_key"], repository=repository)
+            assert trend or now < DEMO_NOW
+        # The overview's figures from the rollups, against those from the tests.
+        assert queries.status_summary(period=p) == queries.status_summary(period=p, repository=repository)
+    flaky = _by_key(queries.flaky_tests_by_owner())
+    assert flaky and flaky == _by_key(queries.flaky_tests_by_owner(repository=repository))
+
+
+def _by_key(rows: list[dict]) -> list[tuple]:
+    return sorted((r["owner_key"], r["owner"], r["flaky"]) for r in rows)

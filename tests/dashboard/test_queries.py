@@ -331,3 +331,18 @@ def test_owner_stats_for_one_owner_is_that_owners_row_of_all(history, period):
     for row in everyone:
         assert queries.owner_stats(period=Period(period, NOW), owner_key=row["owner_key"]) == [row]
     assert queries.owner_stats(period=Period(period, NOW), owner_key="@nobody") == []
+
+
+def test_status_values_sort_in_severity_order():
+    # sort_test_cases orders "most severe first" by the values A to Z (an index order).
+    assert queries.MOST_SEVERE_FIRST == ["BROKEN", "FLAKY", "HEALTHY"]
+
+
+def test_owner_test_count_from_the_rollups(history):
+    assert queries.owner_test_count("@acme/web") == 3
+    assert [queries.owner_test_count("@acme/web", status=s) for s in ("BROKEN", "FLAKY", "HEALTHY")] == [
+        0,
+        1,
+        2,
+    ]
+    assert queries.owner_test_count("") == 1 and queries.owner_test_count("@nobody") == 0

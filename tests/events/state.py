@@ -15,6 +15,10 @@ from events.models import (
     MonitorInterval,
     MonitorState,
     Owner,
+    OwnerCount,
+    OwnerDayDelta,
+    OwnerEpisode,
+    OwnerTest,
     QuarantineChange,
     Repository,
     StatusChange,
@@ -127,6 +131,25 @@ def projected_state() -> dict:
             ),
             key=str,
         ),
+        "owner_tests": sorted(OwnerTest.objects.values_list("test_case_id", "owner_key", "status"), key=str),
+        "owner_episodes": sorted(
+            (
+                (t, k, s, e, round(sec, 3) if sec is not None else None, r)
+                for t, k, s, e, sec, r in OwnerEpisode.objects.values_list(
+                    "test_case_id", "owner_key", "started_at", "ended_at", "seconds", "relapse"
+                )
+            ),
+            key=str,
+        ),
+        # An owner whose tests all moved away may be kept with zeros.
+        "owner_counts": sorted(
+            OwnerCount.objects.exclude(tests=0, flaky=0, broken=0, fixes=0, relapses=0).values_list(
+                "owner_key", "tests", "flaky", "broken", "fixes", "relapses"
+            )
+        ),
+        "owner_day_deltas": sorted(
+            OwnerDayDelta.objects.exclude(delta=0).values_list("owner_key", "day", "status", "delta")
+        ),
         "deliveries": sorted(
             Delivery.objects.values_list("svix_id", "event_type", "outcome", "occurred_at", "body")
         ),
@@ -135,5 +158,5 @@ def projected_state() -> dict:
 
 def wipe() -> None:
     """Delete every row, deliveries included (a fresh database for the next example)."""
-    for model in (TestCase, Monitor, Owner, Repository, Delivery, StatusDayDelta):
+    for model in (TestCase, Monitor, Owner, Repository, Delivery, StatusDayDelta, OwnerCount, OwnerDayDelta):
         model.objects.all().delete()
