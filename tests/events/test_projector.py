@@ -159,3 +159,15 @@ def test_batches_refresh_each_test_rollup_once(deferred, monkeypatch):
     monkeypatch.setattr(projector.rollups, "refresh_test", lambda t: refreshed.append(t) or refresh_test(t))
     assert projector.project_pending() == 3
     assert [str(t) for t in refreshed] == [str(test.id)]
+
+
+def test_a_rebuild_applies_pending_deliveries_too(settings):
+    plan = demo_plan(tests=8, days=14, seed=4)
+    deliver_all(plan)
+    inline = projected_state()
+    wipe()
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    deliver_all(plan)
+    call_command("rebuild_projections", verbosity=0, stdout=io.StringIO())
+    assert projector.pending_count() == 0
+    assert projected_state() == inline
