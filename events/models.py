@@ -371,6 +371,9 @@ class StatusInterval(models.Model):
         indexes = [
             models.Index(fields=["test_case", "started_at"]),
             models.Index(fields=["started_at", "ended_at"]),
+            # With the one above: the intervals starting or ending in a range (status at
+            # a time, dashboard.queries.status_counts_at) as two index ranges, not a scan.
+            models.Index(fields=["ended_at"], name="statusinterval_ended_idx"),
         ]
 
     def __str__(self) -> str:

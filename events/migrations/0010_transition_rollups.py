@@ -66,4 +66,8 @@ class Migration(migrations.Migration):
             model_name='episode',
             index=models.Index(condition=models.Q(('seconds__isnull', False)), fields=['seconds'], name='episode_median_idx'),
         ),
+        migrations.AddIndex(
+            model_name='statusinterval',
+            index=models.Index(fields=['ended_at'], name='statusinterval_ended_idx'),
+        ),
     ]
