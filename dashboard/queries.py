@@ -52,6 +52,7 @@ from events.models import (
     StatusInterval,
     TestCase,
     TestCaseOwner,
+    TransitionDayCount,
 )
 from events.sql import seconds_between
 
@@ -287,17 +288,45 @@ def _as_date(value) -> date:
 
 
 def transitions_per_day(*, period: Period, repository: int | None = None) -> list[dict]:
-    """Status change events by day of event time, grouped by new_status."""
-    rows = (
-        StatusChange.objects.filter(
-            period.filter("occurred_at"), _in_repository("test_case__repository", repository)
-        )
-        .annotate(day=TruncDate("occurred_at", tzinfo=UTC))
-        .values("day", "new_status")
-        .annotate(count=Count("id"))
-        .order_by("day", "new_status")
+    """Status change events by day of event time, grouped by new_status (METRICS
+    "Transitions on day D"). One query.
+
+    For all repositories, the days wholly inside the period come from TransitionDayCount
+    (events/rollups.py: a few rows a day, whatever the number of changes) and only the
+    period's first and last days, which it covers in part (after its start, up to now),
+    from the changes themselves (occurred_at index); changes dated after now are never
+    counted. For one repository (a test may move between repositories, so no rollup),
+    the changes of its tests. tests/dashboard/test_transition_rollups.py proves both equal.
+    """
+    changes = StatusChange.objects.filter(
+        period.filter("occurred_at"), _in_repository("test_case__repository", repository)
     )
-    return list(rows)
+    if repository is None:
+        today = period.now.astimezone(UTC).date()
+        whole_days = TransitionDayCount.objects.filter(day__lt=today, count__gt=0)
+        partial = Q(occurred_at__gte=end_of_day(today - timedelta(days=1)))
+        if period.start is not None:
+            first_whole_day = period.start.astimezone(UTC).date() + timedelta(days=1)
+            whole_days = whole_days.filter(day__gte=first_whole_day)
+            partial |= Q(occurred_at__lt=end_of_day(first_whole_day - timedelta(days=1)))
+        rows = (
+            whole_days.values_list("day", "new_status", "count")
+            .order_by()
+            .union(_changes_by_day(changes.filter(partial)), all=True)
+        )
+    else:
+        rows = _changes_by_day(changes)
+    return [{"day": _as_date(day), "new_status": status, "count": n} for day, status, n in sorted(rows)]
+
+
+def _changes_by_day(changes: QuerySet[StatusChange]) -> QuerySet:
+    """(day, new_status, count) of these changes (UTC days of event time), unordered."""
+    return (
+        changes.annotate(day=TruncDate("occurred_at", tzinfo=UTC))
+        .values_list("day", "new_status")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
 
 
 # ---------------------------------------------------------------- episodes and owners
@@ -541,9 +570,21 @@ def flaky_tests_by_owner(*, repository: int | None = None) -> list[dict]:
 
 
 def median_time_to_fix(*, period: Period, repository: int | None = None) -> timedelta | None:
-    """Median time to fix over all closed episodes that ended inside the period."""
-    inner = f"""
-        SELECT 1 AS everyone, {seconds_between("started_at", "ended_at")} AS seconds
+    """Median time to fix over all closed episodes that ended inside the period (METRICS
+    "Episodes"), from Episode.seconds (kept by events/rollups.py).
+
+    All history in all repositories: one query reading a few rows a day and two index
+    entries (_all_median_time_to_fix). Otherwise (or when some episode ended after now,
+    an event time ahead of our clock), the episodes that ended inside the period (the
+    ended_at index; with a repository, its tests' episodes). One query either way (two
+    in the rare second case).
+    """
+    if period.start is None and repository is None:
+        future, median = _all_median_time_to_fix(period.now)
+        if not future:
+            return None if median is None else timedelta(seconds=float(median))
+    inner = """
+        SELECT 1 AS everyone, seconds
           FROM events_episode e JOIN events_testcase tc ON tc.id = e.test_case_id
          WHERE ended_at IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
            AND (%s IS NULL OR tc.repository_id = %s)
@@ -553,6 +594,25 @@ def median_time_to_fix(*, period: Period, repository: int | None = None) -> time
         [period.now, period.start, period.start, repository, repository],
     )
     return timedelta(seconds=float(rows[0][1])) if rows else None
+
+
+def _all_median_time_to_fix(now: datetime) -> tuple[bool, float | None]:
+    """(whether some episode ended after `now`, median time to fix over every closed
+    episode): the number of fixes n from TransitionDayCount (a few rows a day), then the
+    middle one or two fixes (the mean of both for an even count, as _median_sql) read at
+    their offset in the (seconds) index, instead of ranking every episode. One query."""
+    return _sql(
+        """
+        WITH fixes AS (SELECT COALESCE(SUM(fixes), 0) AS n FROM events_transitiondaycount)
+        SELECT EXISTS (SELECT 1 FROM events_episode WHERE ended_at > %s),
+               (SELECT AVG(seconds) FROM (
+                    SELECT seconds FROM events_episode WHERE seconds IS NOT NULL ORDER BY seconds
+                     LIMIT (SELECT 2 - n %% 2 FROM fixes) OFFSET (SELECT (n - 1) / 2 FROM fixes)
+                ) AS middle
+                 WHERE (SELECT n FROM fixes) > 0)
+        """,
+        [now],
+    )[0]
 
 
 # ---------------------------------------------------------------- a test's timelines

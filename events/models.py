@@ -361,12 +361,19 @@ class StatusInterval(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
+    changed = models.BooleanField(
+        default=False,
+        help_text="Started by a status change (TransitionDayCount counts it), not the status before the first.",
+    )
 
     class Meta:
         ordering = ["test_case", "started_at", "id"]
         indexes = [
             models.Index(fields=["test_case", "started_at"]),
             models.Index(fields=["started_at", "ended_at"]),
+            # With the one above: the intervals starting or ending in a range (status at
+            # a time, dashboard.queries.status_counts_at) as two index ranges, not a scan.
+            models.Index(fields=["ended_at"], name="statusinterval_ended_idx"),
         ]
 
     def __str__(self) -> str:
@@ -389,6 +396,24 @@ class StatusDayDelta(models.Model):
         return f"{self.day} {self.status} {self.delta:+d}"
 
 
+class TransitionDayCount(models.Model):
+    """Status change events per UTC day of event time and new_status (METRICS
+    "Transitions on day D"); on the HEALTHY row, `fixes`: closed episodes that ended that
+    day (the number of fixes for the median time to fix over all history)."""
+
+    day = models.DateField()
+    new_status = models.CharField(max_length=8, choices=Status.choices)
+    count = models.IntegerField(default=0)
+    fixes = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "new_status"]
+        constraints = [models.UniqueConstraint(fields=["day", "new_status"], name="unique_transition_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.new_status} {self.count}"
+
+
 class Episode(models.Model):
     """HEALTHY -> FLAKY/BROKEN ... -> HEALTHY (METRICS: "Episodes")."""
 
@@ -398,6 +423,7 @@ class Episode(models.Model):
     previous_end = models.DateTimeField(
         null=True, blank=True, help_text="End of the test's previous episode (relapses)."
     )
+    seconds = models.FloatField(null=True, blank=True, help_text="Time to fix (closed episodes).")
 
     class Meta:
         ordering = ["test_case", "started_at"]
@@ -405,6 +431,10 @@ class Episode(models.Model):
             models.Index(fields=["test_case", "started_at"]),
             models.Index(fields=["ended_at"]),
             models.Index(fields=["started_at"]),
+            # All history: the middle fix at its offset.
+            models.Index(
+                fields=["seconds"], condition=models.Q(seconds__isnull=False), name="episode_median_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -37,6 +37,7 @@ from .models import (
     StatusInterval,
     TestCase,
     TestCaseOwner,
+    TransitionDayCount,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ PROJECTED_MODELS = (
     Episode,
     StatusInterval,
     StatusDayDelta,
+    TransitionDayCount,
     InvestigationFact,
     Investigation,
     QuarantineChange,

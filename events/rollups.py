@@ -56,6 +56,7 @@ from .models import (
     StatusDayDelta,
     StatusInterval,
     TestCase,
+    TransitionDayCount,
 )
 
 HEALTHY = Status.HEALTHY
@@ -77,6 +78,7 @@ class Interval:
     status: str
     started_at: datetime
     ended_at: datetime | None  # None: still current
+    changed: bool = False  # started by a status change (counted in TransitionDayCount)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,11 @@ class EpisodeSpan:
     started_at: datetime
     ended_at: datetime | None  # None: still open
     previous_end: datetime | None  # end of the test's previous episode (relapse check)
+
+    @property
+    def seconds(self) -> float | None:
+        """Time to fix (closed episodes)."""
+        return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
 
 
 def intervals_of(first_event_at: datetime, changes: Sequence[Change]) -> list[Interval]:
@@ -95,7 +102,7 @@ def intervals_of(first_event_at: datetime, changes: Sequence[Change]) -> list[In
         intervals.append(Interval(first_status, first_event_at, changes[0].occurred_at if changes else None))
     for i, change in enumerate(changes):
         end = changes[i + 1].occurred_at if i + 1 < len(changes) else None
-        intervals.append(Interval(change.new_status, change.occurred_at, end))
+        intervals.append(Interval(change.new_status, change.occurred_at, end, changed=True))
     return intervals
 
 
@@ -139,6 +146,20 @@ def day_deltas(intervals: Sequence[Interval], sign: int = 1) -> Counter:
     return deltas
 
 
+def transition_counts(intervals: Sequence[Interval], episodes: Sequence[EpisodeSpan]) -> Counter:
+    """(day, new_status, "count" or "fixes") -> what one test adds to TransitionDayCount:
+    each status change (the interval it started) on its day and new status, and each
+    closed episode on its end day's HEALTHY row."""
+    counts: Counter = Counter()
+    for interval in intervals:
+        if interval.changed:
+            counts[(day_of(interval.started_at), interval.status, "count")] += 1
+    for episode in episodes:
+        if episode.ended_at is not None:
+            counts[(day_of(episode.ended_at), HEALTHY, "fixes")] += 1
+    return counts
+
+
 # ---------------------------------------------------------------- kept by the receiver
 
 
@@ -158,7 +179,8 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
     so two deliveries for one test refresh one after the other). Writes only what changed.
     Rows shared between tests are updated in one order everywhere, so that concurrent
     refreshes of different tests cannot deadlock: the owners' rows first (`refresh_owners`),
-    then the day deltas (by day and status).
+    then the day deltas (by day and status), then the transition day counts (one
+    statement, rows by day and status).
     """
     first_event_at = TestCase.objects.filter(pk=test_case_id).values_list("first_event_at", flat=True).get()
     changes = changes_of(test_case_id)
@@ -166,6 +188,12 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
     episodes = episodes_of(first_event_at, changes)
     stored = stored_intervals(test_case_id)
     refresh_owners(test_case_id, episodes=episodes, intervals=intervals, counted_intervals=stored)
+    stored_episodes = [
+        EpisodeSpan(*row)
+        for row in Episode.objects.filter(test_case_id=test_case_id)
+        .order_by("started_at", "id")
+        .values_list("started_at", "ended_at", "previous_end")
+    ]
     if stored != intervals:
         deltas = day_deltas(intervals)
         deltas.subtract(day_deltas(stored))
@@ -178,15 +206,15 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
         )
     # Compared on their own: the same intervals can hold other episodes (a first change
     # at the very time the test was first seen starts no interval but may start one).
-    stored_episodes = [
-        EpisodeSpan(*row)
-        for row in Episode.objects.filter(test_case_id=test_case_id)
-        .order_by("started_at", "id")
-        .values_list("started_at", "ended_at", "previous_end")
-    ]
     if stored_episodes != episodes:
         Episode.objects.filter(test_case_id=test_case_id).delete()
-        Episode.objects.bulk_create([Episode(test_case_id=test_case_id, **vars(e)) for e in episodes])
+        Episode.objects.bulk_create(
+            [Episode(test_case_id=test_case_id, seconds=e.seconds, **vars(e)) for e in episodes]
+        )
+    if stored != intervals or stored_episodes != episodes:
+        counts = transition_counts(intervals, episodes)
+        counts.subtract(transition_counts(stored, stored_episodes))
+        add_transition_counts(counts)
 
 
 def stored_intervals(test_case_id: uuid.UUID) -> list[Interval]:
@@ -194,8 +222,36 @@ def stored_intervals(test_case_id: uuid.UUID) -> list[Interval]:
         Interval(*row)
         for row in StatusInterval.objects.filter(test_case_id=test_case_id)
         .order_by("started_at", "id")
-        .values_list("status", "started_at", "ended_at")
+        .values_list("status", "started_at", "ended_at", "changed")
     ]
+
+
+def add_transition_counts(counts: Counter) -> None:
+    """Add (day, new_status, "count"/"fixes") -> n to TransitionDayCount in one upsert
+    adding to the stored values (concurrent refreshes add up), rows in (day, status)
+    order (no deadlock). Nothing to add: no statement."""
+    keys = sorted({(day, status) for (day, status, _), n in counts.items() if n})
+    if not keys:
+        return
+    rows = [
+        (day, status, counts[(day, status, "count")], counts[(day, status, "fixes")]) for day, status in keys
+    ]
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    day_field = TransitionDayCount._meta.get_field("day")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_transitiondaycount (day, new_status, count, fixes) VALUES {values}
+            ON CONFLICT (day, new_status) DO UPDATE
+               SET count = events_transitiondaycount.count + excluded.count,
+                   fixes = events_transitiondaycount.fixes + excluded.fixes
+            """,
+            [
+                value
+                for day, status, n, fixes in rows
+                for value in (day_field.get_db_prep_value(day, connection), status, n, fixes)
+            ],
+        )
 
 
 def add_day_delta(day: date, status: str, delta: int) -> None:
@@ -396,6 +452,28 @@ def add_owner_counts(deltas: dict[str, list[int]]) -> None:
             ON CONFLICT (owner_key) DO UPDATE SET {added}
             """,
             [value for key, counts in rows for value in (key, *counts)],
+        )
+
+
+def rebuild_transition_counts() -> None:
+    """TransitionDayCount from the StatusInterval rows started by a change and the closed
+    Episode rows (as transition_counts counts them), on an empty table: a rebuild, or
+    the migration filling it for existing history."""
+    cast = "CAST(day AS date)" if connection.vendor == "postgresql" else "day"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_transitiondaycount (day, new_status, count, fixes)
+            SELECT {cast}, status, SUM(n), SUM(f) FROM (
+                SELECT {_day_sql("started_at")} AS day, status, 1 AS n, 0 AS f
+                  FROM events_statusinterval WHERE changed
+                 UNION ALL
+                SELECT {_day_sql("ended_at")}, %s, 0, 1
+                  FROM events_episode WHERE ended_at IS NOT NULL
+            ) AS t
+            GROUP BY day, status
+            """,
+            [HEALTHY],
         )
 
 
@@ -658,6 +736,7 @@ def rebuild_all() -> None:
         Episode,
         StatusInterval,
         StatusDayDelta,
+        TransitionDayCount,
     ):
         model.objects.all().delete()
     with connection.cursor() as cursor:
@@ -665,16 +744,17 @@ def rebuild_all() -> None:
     rebuild_monitor_rollups()
     from .bulk import Table  # bulk imports this module
 
-    intervals = Table(StatusInterval, ["test_case", "status", "started_at", "ended_at"])
-    episodes = Table(Episode, ["test_case", "started_at", "ended_at", "previous_end"])
+    intervals = Table(StatusInterval, ["test_case", "status", "started_at", "ended_at", "changed"])
+    episodes = Table(Episode, ["test_case", "started_at", "ended_at", "previous_end", "seconds"])
     deltas: Counter = Counter()
 
     def flush_test(test_id, first_event_at, changes):
         test_intervals = intervals_of(first_event_at, changes)
         for i in test_intervals:
-            intervals.add(test_id, i.status, i.started_at, i.ended_at)
-        for e in episodes_of(first_event_at, changes):
-            episodes.add(test_id, e.started_at, e.ended_at, e.previous_end)
+            intervals.add(test_id, i.status, i.started_at, i.ended_at, i.changed)
+        test_episodes = episodes_of(first_event_at, changes)
+        for e in test_episodes:
+            episodes.add(test_id, e.started_at, e.ended_at, e.previous_end, e.seconds)
         deltas.update(day_deltas(test_intervals))
 
     rows = TestCase.objects.order_by("id").values_list("id", "first_event_at").iterator(chunk_size=5000)
@@ -696,4 +776,5 @@ def rebuild_all() -> None:
         [StatusDayDelta(day=day, status=status, delta=d) for (day, status), d in sorted(deltas.items()) if d],
         batch_size=1000,
     )
+    rebuild_transition_counts()
     rebuild_owner_rollups()

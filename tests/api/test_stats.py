@@ -199,3 +199,20 @@ def test_stats_on_an_empty_database(db, api):
         assert api.get(f"/api/v1/stats/{endpoint}/", {"period": "all"}).status_code == 200
     body = api.get("/api/v1/stats/summary/").json()
     assert body["total"] == 0 and body["median_time_to_fix_seconds"] is None
+
+
+def test_status_trend_rows_are_what_their_fields_give(recent):
+    """The trend's rows are built directly (api/serializers.py): the same as field by field."""
+    from rest_framework import serializers as drf
+
+    from api import serializers
+
+    p = Period("all", timezone.now())
+    for serializer, rows in (
+        (serializers.TrendDaySerializer, queries.status_trend(period=p)),
+        (serializers.TransitionDaySerializer, queries.transitions_per_day(period=p)),
+    ):
+        assert rows
+        fast = serializer(rows, many=True).data
+        by_field = [drf.Serializer.to_representation(serializer(), row) for row in rows]
+        assert fast == by_field and list(by_field[0]) == list(serializer().fields)

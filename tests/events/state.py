@@ -25,6 +25,7 @@ from events.models import (
     StatusDayDelta,
     StatusInterval,
     TestCase,
+    TransitionDayCount,
 )
 from events.rollups import event_days_counter
 
@@ -109,10 +110,23 @@ def projected_state() -> dict:
         ),
         # Rollups: exactly what recomputing them from the history gives.
         "status_intervals": sorted(
-            StatusInterval.objects.values_list("test_case_id", "status", "started_at", "ended_at"), key=str
+            StatusInterval.objects.values_list("test_case_id", "status", "started_at", "ended_at", "changed"),
+            key=str,
         ),
         "episodes": sorted(
-            Episode.objects.values_list("test_case_id", "started_at", "ended_at", "previous_end"), key=str
+            (
+                (t, s, e, p, round(sec, 3) if sec is not None else None)
+                for t, s, e, p, sec in Episode.objects.values_list(
+                    "test_case_id", "started_at", "ended_at", "previous_end", "seconds"
+                )
+            ),
+            key=str,
+        ),
+        # A (day, new_status) whose changes and fixes were all removed may be stored as 0.
+        "transition_day_counts": sorted(
+            TransitionDayCount.objects.exclude(count=0, fixes=0).values_list(
+                "day", "new_status", "count", "fixes"
+            )
         ),
         # A day whose entries and exits cancel out may be stored as 0 or not at all.
         "status_day_deltas": sorted(
@@ -158,5 +172,15 @@ def projected_state() -> dict:
 
 def wipe() -> None:
     """Delete every row, deliveries included (a fresh database for the next example)."""
-    for model in (TestCase, Monitor, Owner, Repository, Delivery, StatusDayDelta, OwnerCount, OwnerDayDelta):
+    for model in (
+        TestCase,
+        Monitor,
+        Owner,
+        Repository,
+        Delivery,
+        StatusDayDelta,
+        OwnerCount,
+        OwnerDayDelta,
+        TransitionDayCount,
+    ):
         model.objects.all().delete()
