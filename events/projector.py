@@ -112,3 +112,20 @@ def _mark_failed(delivery: Delivery | None, failure: BaseException | None) -> in
 
 def pending_count() -> int:
     return Delivery.objects.filter(outcome=PENDING).count()
+
+
+# While a burst lasts, the projector works this share of the time.
+BURST_DUTY_CYCLE = 0.25
+
+
+def pause_after_batch(*, applied: int, arrived: int, batch_seconds: float) -> float:
+    """Seconds the projector waits before its next batch.
+
+    While deliveries arrive faster than it applies them (a burst: Svix re-delivering a
+    backlog after an outage), the projector yields most of the CPU to the receiver: it is
+    the receiver's answers that Svix times (15 s, then retries, adding to the load), while
+    applying can lag and catch up. So it works a quarter of the time, which still makes
+    progress, and flat out again as soon as the backlog stops growing."""
+    if arrived <= applied:
+        return 0.0
+    return batch_seconds * (1 - BURST_DUTY_CYCLE) / BURST_DUTY_CYCLE

@@ -4,7 +4,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from events.projector import pending_count, project_pending
+from events.projector import pause_after_batch, pending_count, project_pending
 
 
 class Command(BaseCommand):
@@ -30,9 +30,20 @@ class Command(BaseCommand):
                 f"Applying pending deliveries ({pending_count()} waiting); polling every {poll} s."
             )
         total = 0
+        backlog = pending_count() if follow else 0
         while not self.stopping:
             try:
+                started = time.monotonic()
                 applied = project_pending(batch_size=batch_size)
+                batch_seconds = time.monotonic() - started
+                if follow and applied:
+                    # How many arrived meanwhile: a growing backlog is a burst, and the
+                    # receiver gets the CPU first (events.projector.pause_after_batch).
+                    before, backlog = backlog, pending_count()
+                    arrived = backlog - max(before - applied, 0)
+                    time.sleep(
+                        pause_after_batch(applied=applied, arrived=arrived, batch_seconds=batch_seconds)
+                    )
             except DatabaseError as exc:
                 # Database down or a deadlock with another writer: nothing was lost
                 # (the batch rolled back, its deliveries are still pending). Retry.
@@ -47,6 +58,7 @@ class Command(BaseCommand):
                 continue
             if not follow:
                 break
+            backlog = 0
             time.sleep(poll)
         self.stdout.write(self.style.SUCCESS(f"Applied {total} pending deliveries."))
 
