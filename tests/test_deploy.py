@@ -267,6 +267,12 @@ def test_start_projector_applies_what_the_deferred_receiver_stored_and_stops_on_
             start_new_session=True,
         )
         try:
+            # An unmigrated database: it waits (and says so) until start-server migrates.
+            deadline = time.monotonic() + 30
+            while "waiting for the database and its migrations" not in log.read_text():
+                assert projector.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
             with start_server(tmp_path, **env) as server:
                 body = FIXTURE.read_text()
                 headers = {"Content-Type": "application/json", **svix_headers(body)}
