@@ -101,11 +101,16 @@ def production_server(
             time.sleep(0.3)
         yield base, proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, timeout=20)
+
+
+def stop_group(proc: subprocess.Popen, *, timeout: float) -> None:
+    """SIGTERM the process group (a graceful stop); SIGKILL it after `timeout` seconds."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -182,8 +187,4 @@ def projector_process(database: str, *, settings: str = "flakyboard.settings", *
     try:
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, timeout=30)

@@ -454,19 +454,9 @@ def _all_owner_medians(fixes: dict[str, int]) -> dict[str, float]:
     """Every fix (the caller checked that none ended after now): per owner, the middle one
     or two fixes (the mean of both for an even count, as _median_sql) read at their offset
     in the (owner_key, seconds) index, instead of ranking every fix. One query."""
-    counts = sorted((key, n) for key, n in fixes.items() if n)
-    if not counts:
-        return {}
-    # One subquery per owner (LIMIT inside a UNION member needs the wrapping on SQLite).
-    middle = " UNION ALL ".join(
-        f"""SELECT * FROM (
-            SELECT owner_key, seconds FROM events_ownerepisode
-             WHERE owner_key = %s AND seconds IS NOT NULL
-             ORDER BY seconds LIMIT %s OFFSET %s) AS middle_{i}"""
-        for i in range(len(counts))
+    return _medians_at_offset(
+        "events_ownerepisode", "owner_key", sorted((k, n) for k, n in fixes.items() if n)
     )
-    params = [value for key, n in counts for value in (key, 2 - n % 2, (n - 1) // 2)]
-    return dict(_sql(f"SELECT owner_key, AVG(seconds) FROM ({middle}) AS m GROUP BY owner_key", params))
 
 
 def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: str | None) -> list[dict]:
@@ -777,18 +767,26 @@ def _all_resolve_medians() -> dict[str, float]:
         .filter(n__gt=0)
         .order_by("monitor__type")
     )
+    return _medians_at_offset("events_monitorinterval", "monitor_type", counts)
+
+
+def _medians_at_offset(table: str, key: str, counts: list[tuple[str, int]]) -> dict[str, float]:
+    """Per key, the median of `seconds` over its `n` rows (`counts`: (key, n), n > 0): the
+    middle one or two rows (the mean of both for an even count, as _median_sql) read at
+    their offset in the table's (key, seconds) index, instead of ranking every row. One
+    query, none without counts."""
     if not counts:
         return {}
-    # One subquery per type (LIMIT inside a UNION member needs the wrapping on SQLite).
+    # One subquery per key (LIMIT inside a UNION member needs the wrapping on SQLite).
     middle = " UNION ALL ".join(
         f"""SELECT * FROM (
-            SELECT monitor_type, seconds FROM events_monitorinterval
-             WHERE monitor_type = %s AND seconds IS NOT NULL
+            SELECT {key}, seconds FROM {table}
+             WHERE {key} = %s AND seconds IS NOT NULL
              ORDER BY seconds LIMIT %s OFFSET %s) AS middle_{i}"""
         for i in range(len(counts))
     )
-    params = [value for kind, n in counts for value in (kind, 2 - n % 2, (n - 1) // 2)]
-    return dict(_sql(f"SELECT monitor_type, AVG(seconds) FROM ({middle}) AS m GROUP BY monitor_type", params))
+    params = [value for k, n in counts for value in (k, 2 - n % 2, (n - 1) // 2)]
+    return dict(_sql(f"SELECT {key}, AVG(seconds) FROM ({middle}) AS m GROUP BY {key}", params))
 
 
 def active_monitor_pairs(*, repository: int | None = None) -> QuerySet[MonitorState]:

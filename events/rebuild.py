@@ -13,47 +13,28 @@ from collections.abc import Callable
 from django.db import DatabaseError, connection, transaction
 from django.db.models import QuerySet
 
-from . import bulk
+from . import bulk, rollups
 from .ingest import reprocess_delivery
 from .models import (
     Delivery,
-    Episode,
     Investigation,
     InvestigationFact,
     Monitor,
-    MonitorDayCount,
     MonitorEvent,
-    MonitorInterval,
     MonitorState,
     Owner,
-    OwnerCount,
-    OwnerDayDelta,
-    OwnerEpisode,
-    OwnerTest,
     QuarantineChange,
     Repository,
     StatusChange,
-    StatusDayDelta,
-    StatusInterval,
     TestCase,
     TestCaseOwner,
-    TransitionDayCount,
 )
 
 logger = logging.getLogger(__name__)
 
 # Every projected table, children first.
 PROJECTED_MODELS = (
-    OwnerCount,
-    OwnerDayDelta,
-    OwnerEpisode,
-    OwnerTest,
-    MonitorDayCount,
-    MonitorInterval,
-    Episode,
-    StatusInterval,
-    StatusDayDelta,
-    TransitionDayCount,
+    *rollups.ROLLUP_MODELS,
     InvestigationFact,
     Investigation,
     QuarantineChange,

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -499,12 +499,7 @@ def rebuild_owner_rollups() -> None:
         .values_list("test_case_id", "started_at", "ended_at", "previous_end")
         .iterator(chunk_size=5000)
     )
-    pending = next(episodes, None)
-    for test_id, status in rows:
-        test_episodes = []
-        while pending is not None and pending[0] == test_id:
-            test_episodes.append(EpisodeSpan(*pending[1:]))
-            pending = next(episodes, None)
+    for (test_id, status), test_episodes in with_rows_of_each_test(rows, episodes, EpisodeSpan):
         keys = sorted(owners.get(test_id, [])) or [""]
         owner_tests = [(key, status) for key in keys]
         test_spans = owner_spans(keys, test_episodes)
@@ -724,20 +719,37 @@ def fill_missing_rollups(**kwargs) -> None:
             rebuild_all()
 
 
+# Every rollup table, children first.
+ROLLUP_MODELS = (
+    OwnerCount,
+    OwnerDayDelta,
+    OwnerEpisode,
+    OwnerTest,
+    MonitorDayCount,
+    MonitorInterval,
+    Episode,
+    StatusInterval,
+    StatusDayDelta,
+    TransitionDayCount,
+)
+
+
+def with_rows_of_each_test(tests: Iterator[tuple], rows: Iterator[tuple], make: Callable) -> Iterator:
+    """(test row, [make(*rest) of each of its rows]) for each test, in one pass over two
+    iterators both ordered by test id (the test id first in every tuple): a merge join,
+    so that a rebuild holds one test's rows at a time."""
+    pending = next(rows, None)
+    for test in tests:
+        own = []
+        while pending is not None and pending[0] == test[0]:
+            own.append(make(*pending[1:]))
+            pending = next(rows, None)
+        yield test, own
+
+
 def rebuild_all() -> None:
     """Compute every rollup from the history rows."""
-    for model in (
-        OwnerCount,
-        OwnerDayDelta,
-        OwnerEpisode,
-        OwnerTest,
-        MonitorDayCount,
-        MonitorInterval,
-        Episode,
-        StatusInterval,
-        StatusDayDelta,
-        TransitionDayCount,
-    ):
+    for model in ROLLUP_MODELS:
         model.objects.all().delete()
     with connection.cursor() as cursor:
         cursor.execute(_monitor_intervals_sql("1 = 1"))
@@ -763,12 +775,7 @@ def rebuild_all() -> None:
         .values_list("test_case_id", "occurred_at", "previous_status", "new_status")
         .iterator(chunk_size=5000)
     )
-    pending = next(changes, None)
-    for test_id, first_event_at in rows:
-        test_changes = []
-        while pending is not None and pending[0] == test_id:
-            test_changes.append(Change(*pending[1:]))
-            pending = next(changes, None)
+    for (test_id, first_event_at), test_changes in with_rows_of_each_test(rows, changes, Change):
         flush_test(test_id, first_event_at, test_changes)
     intervals.flush()
     episodes.flush()
