@@ -464,6 +464,28 @@ class MonitorInterval(models.Model):
         return f"{self.monitor} active from {self.started_at:%Y-%m-%d %H:%M}"
 
 
+class ResolutionBucket(models.Model):
+    """Resolved MonitorInterval rows per monitor type and duration bucket
+    (rollups.resolution_bucket: eight buckets per doubling of the time to resolve), so
+    that the median time to resolve over all history finds the bucket holding the middle
+    resolution from a few hundred rows, then reads it inside that bucket's range of the
+    (monitor_type, seconds) index (a few thousand entries at most), instead of walking
+    to the middle of every resolution of the type."""
+
+    monitor_type = models.CharField(max_length=100)
+    bucket = models.SmallIntegerField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["monitor_type", "bucket"]
+        constraints = [
+            models.UniqueConstraint(fields=["monitor_type", "bucket"], name="unique_resolution_bucket")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_type} bucket {self.bucket}: {self.count}"
+
+
 class MonitorDayCount(models.Model):
     """Monitor events per (UTC day of event time, monitor, status), and how many of the
     `resolved` ones ended an interval: activations per day, events per monitor and

@@ -14,6 +14,8 @@ read a few indexed rows instead of replaying all history on every request.
   difference (a reprocessed delivery removes and re-adds its event).
 - MonitorDayCount: events per (day, monitor, status) (METRICS "Activations" by day and
   the event count of each monitor).
+- ResolutionBucket: resolved intervals per (monitor type, duration bucket), the index to
+  the median time to resolve over all history.
 - OwnerTest, OwnerEpisode: a test's owner links ("" for none) with its status, and its
   episodes once per owner with their time to fix and relapse flag; OwnerCount: their sums
   per owner (tests, FLAKY, BROKEN, fixes, relapses), kept by adding the difference of
@@ -31,6 +33,7 @@ delivery and the rebuild (bulk.py) for everything at once.
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -51,6 +54,7 @@ from .models import (
     OwnerDayDelta,
     OwnerEpisode,
     OwnerTest,
+    ResolutionBucket,
     Status,
     StatusChange,
     StatusDayDelta,
@@ -274,10 +278,14 @@ class Stale:
         # Tests before pairs, each sorted: every transaction locks shared rows in one
         # order (owner counts, status day deltas, then monitor rows), so two refreshing
         # overlapping sets wait for each other instead of deadlocking.
+        # The resolution buckets last, once for all pairs (rows shared by every pair of a
+        # monitor type: held for the shortest time).
         for test_case_id in sorted(self.tests):
             refresh_test(test_case_id)
+        buckets: Counter = Counter()
         for monitor_id, test_case_id in sorted(self.pairs):
-            refresh_monitor_pair(monitor_id, test_case_id)
+            refresh_monitor_pair(monitor_id, test_case_id, buckets=buckets)
+        add_resolution_buckets(buckets)
         self.pairs.clear()
         self.tests.clear()
 
@@ -639,21 +647,91 @@ def add_monitor_day_counts(monitor_id: uuid.UUID, events: Counter, resolutions: 
 
 
 def _resolution_days(rows: Sequence[tuple]) -> Counter:
-    return Counter(date.fromisoformat(day) for (day,) in rows if day)
+    """day -> resolutions, from (resolved day, monitor type, seconds) rows."""
+    return Counter(date.fromisoformat(day) for day, _, _ in rows if day)
 
 
-def refresh_monitor_pair(monitor_id: uuid.UUID, test_case_id: uuid.UUID) -> None:
+# ---------------------------------------------------------------- resolution buckets
+
+# Eight buckets per doubling of the time to resolve, from 1 s to 2**27 s (over 4 years):
+# bucket 0 holds resolutions under a second, bucket k those in [EDGES[k-1], EDGES[k]),
+# the last everything from 2**27 s. A bucket spans 9% of its durations, so the one that
+# holds the median holds a small share of the resolutions however long the history.
+RESOLUTION_BUCKET_EDGES = tuple(2 ** (i / 8) for i in range(27 * 8 + 1))
+
+
+def resolution_bucket(seconds: float) -> int:
+    return bisect.bisect_right(RESOLUTION_BUCKET_EDGES, seconds)
+
+
+def resolution_bucket_range(bucket: int) -> tuple[float | None, float | None]:
+    """[low, high) seconds of a bucket (None: unbounded)."""
+    low = RESOLUTION_BUCKET_EDGES[bucket - 1] if bucket > 0 else None
+    high = RESOLUTION_BUCKET_EDGES[bucket] if bucket < len(RESOLUTION_BUCKET_EDGES) else None
+    return low, high
+
+
+def _resolution_buckets(rows: Sequence[tuple]) -> Counter:
+    """(monitor type, bucket) -> resolutions, from (resolved day, monitor type, seconds) rows."""
+    return Counter((kind, resolution_bucket(seconds)) for _, kind, seconds in rows if seconds is not None)
+
+
+def add_resolution_buckets(deltas: Counter) -> None:
+    """Add (monitor type, bucket) -> n to ResolutionBucket in one upsert adding to the
+    stored counts (concurrent refreshes add up), rows in key order (no deadlock)."""
+    rows = [(kind, bucket, n) for (kind, bucket), n in sorted(deltas.items()) if n]
+    if not rows:
+        return
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_resolutionbucket (monitor_type, bucket, count) VALUES {values}
+            ON CONFLICT (monitor_type, bucket) DO UPDATE
+               SET count = events_resolutionbucket.count + excluded.count
+            """,
+            [value for row in rows for value in row],
+        )
+
+
+def rebuild_resolution_buckets() -> None:
+    """ResolutionBucket from every resolved MonitorInterval, on an empty table (a rebuild,
+    or the migration filling it for existing history)."""
+    counts = _resolution_buckets(
+        (None, kind, seconds)
+        for kind, seconds in MonitorInterval.objects.filter(seconds__isnull=False)
+        .values_list("monitor_type", "seconds")
+        .iterator(chunk_size=10000)
+    )
+    ResolutionBucket.objects.bulk_create(
+        [
+            ResolutionBucket(monitor_type=kind, bucket=bucket, count=n)
+            for (kind, bucket), n in sorted(counts.items())
+        ],
+        batch_size=1000,
+    )
+
+
+# ---------------------------------------------------------------- monitor pairs
+
+
+def refresh_monitor_pair(
+    monitor_id: uuid.UUID, test_case_id: uuid.UUID, *, buckets: Counter | None = None
+) -> None:
     """Recompute one (monitor, test) pair's rollups after one of its events was applied.
 
     The pair's MonitorState row is locked first: two deliveries for one pair then refresh
     one after the other, and the second sees the first's event (without the lock, both
     could compute from a snapshot missing the other's event). The lock also reads what
     the pair last added to MonitorDayCount (event_days), and deleting and inserting the
-    intervals return their resolution days: the day counts get the difference between
-    before and after (usually +1 on one row).
+    intervals return their resolution days and durations: the day counts and resolution
+    buckets get the difference between before and after (usually +1 on one row). The
+    bucket differences are added to `buckets` when given (Stale.refresh adds them once
+    for every pair it refreshes), else here.
 
-    Five statements: lock, delete and insert the intervals, recompute the pair's counts
-    (returning them), add to the day counts (none when nothing changed)."""
+    Five or six statements: lock, delete and insert the intervals, recompute the pair's
+    counts (returning them), add to the day counts and the buckets (none when nothing
+    changed)."""
     pair = {"monitor_id": monitor_id, "test_case_id": test_case_id}
     before = MonitorState.objects.select_for_update().filter(**pair).values_list("event_days", flat=True)
     before = next(iter(before), "")
@@ -661,21 +739,21 @@ def refresh_monitor_pair(monitor_id: uuid.UUID, test_case_id: uuid.UUID) -> None
         MonitorInterval._meta.get_field(name).get_db_prep_value(value, connection)
         for name, value in pair.items()
     ]
-    resolved_day = _day_sql("resolved_at")
+    returned = f"{_day_sql('resolved_at')}, monitor_type, seconds"
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM events_monitorinterval WHERE monitor_id = %s AND test_case_id = %s"
-            f" RETURNING {resolved_day}",
+            f" RETURNING {returned}",
             params,
         )
-        resolutions = Counter()
-        resolutions.subtract(_resolution_days(cursor.fetchall()))
+        deleted = cursor.fetchall()
         cursor.execute(
-            _monitor_intervals_sql("me.monitor_id = %s AND me.test_case_id = %s")
-            + f" RETURNING {resolved_day}",
+            _monitor_intervals_sql("me.monitor_id = %s AND me.test_case_id = %s") + f" RETURNING {returned}",
             params,
         )
-        resolutions.update(_resolution_days(cursor.fetchall()))
+        inserted = cursor.fetchall()
+        resolutions = _resolution_days(inserted)
+        resolutions.subtract(_resolution_days(deleted))
         # A separate statement after the lock: its snapshot sees every committed event.
         cursor.execute(
             _pair_counts_sql("monitor_id = %s AND test_case_id = %s") + " RETURNING event_days", params
@@ -684,6 +762,12 @@ def refresh_monitor_pair(monitor_id: uuid.UUID, test_case_id: uuid.UUID) -> None
     events = event_days_counter(row[0] if row else "")
     events.subtract(event_days_counter(before))
     add_monitor_day_counts(monitor_id, events, resolutions)
+    bucket_deltas = _resolution_buckets(inserted)
+    bucket_deltas.subtract(_resolution_buckets(deleted))
+    if buckets is None:
+        add_resolution_buckets(bucket_deltas)
+    else:
+        buckets.update(bucket_deltas)
 
 
 def rebuild_monitor_rollups() -> None:
@@ -706,6 +790,7 @@ def rebuild_monitor_rollups() -> None:
             GROUP BY day, monitor_id, status
             """
         )
+    rebuild_resolution_buckets()
 
 
 def fill_missing_rollups(**kwargs) -> None:
@@ -726,6 +811,7 @@ ROLLUP_MODELS = (
     OwnerEpisode,
     OwnerTest,
     MonitorDayCount,
+    ResolutionBucket,
     MonitorInterval,
     Episode,
     StatusInterval,

@@ -1,15 +1,20 @@
 """Period `all` on the monitors page reads the rollups (events/rollups.py); a bounded
 period reads the events and intervals inside it. Both must give the METRICS numbers."""
 
+import statistics
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dashboard import queries
 from dashboard.queries import Period
-from events import payloads
+from events import payloads, rollups
+from events.models import ResolutionBucket
 from tests.events.factories import MONITOR, at, deliver, fake_test
+from tests.events.state import wipe
 
 pytestmark = pytest.mark.django_db
 RATE = uuid.UUID(int=991)
@@ -103,3 +108,60 @@ def test_all_history_with_a_repository_filter(intervals):
     every = queries.monitor_summary(period=Period("all", NOW), repository=repository)
     bounded = queries.monitor_summary(period=Period("90d", NOW), repository=repository)
     assert comparable(every) == comparable(bounded)
+
+
+# ---------------------------------------------------------------- resolution buckets
+
+
+def test_resolution_buckets_cover_every_duration_once():
+    edges = rollups.RESOLUTION_BUCKET_EDGES
+    for seconds in [0.0, 0.5, 1.0, 1.04, 1.1, 3600.0, 86400 * 3.3, edges[-1] - 1, edges[-1], 1e12]:
+        low, high = rollups.resolution_bucket_range(rollups.resolution_bucket(seconds))
+        assert (low is None or low <= seconds) and (high is None or seconds < high), seconds
+    assert rollups.resolution_bucket(0.0) == 0
+    assert rollups.resolution_bucket(1.0) == 1  # an edge opens the next bucket
+    assert rollups.resolution_bucket(1e12) == len(edges)  # the last, unbounded
+
+
+def resolve(test, kind, monitor_id, start, seconds):
+    monitor(test, start, "active", monitor_id=monitor_id, monitor_type=kind)
+    monitor(test, start + timedelta(seconds=seconds), "resolved", monitor_id=monitor_id, monitor_type=kind)
+
+
+@given(
+    durations=st.lists(
+        st.tuples(
+            st.sampled_from(["pass_on_retry", "failure_rate"]),
+            # A second to years, many ties (the median between two equal values or on a
+            # bucket edge), whole seconds so that SQLite's julianday is exact enough. (At
+            # 0 s, svix ids would order `active` and `resolved`: maybe no interval.)
+            st.one_of(
+                st.sampled_from([1, 2, 3600, 3601, 86400]),
+                st.integers(min_value=1, max_value=3 * 365 * 86400),
+            ),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_all_history_median_from_buckets_equals_the_median_of_every_resolution(durations):
+    wipe()
+    ids = {"pass_on_retry": MONITOR, "failure_rate": RATE}
+    for i, (kind, seconds) in enumerate(durations):
+        resolve(fake_test(i + 1), kind, ids[kind], datetime(2023, 1, 1, tzinfo=UTC), seconds)
+    expected = {
+        kind: statistics.median(s for k, s in durations if k == kind) for kind in {k for k, _ in durations}
+    }
+    got = queries.monitor_summary(period=Period("all", NOW))["median_time_to_resolve"]
+    assert {k: round(v.total_seconds(), 2) for k, v in got.items()} == pytest.approx(expected, abs=0.01)
+    # The rebuild's buckets are the receiver's.
+    buckets = sorted(ResolutionBucket.objects.exclude(count=0).values_list("monitor_type", "bucket", "count"))
+    ResolutionBucket.objects.all().delete()
+    rollups.rebuild_resolution_buckets()
+    assert sorted(ResolutionBucket.objects.values_list("monitor_type", "bucket", "count")) == buckets
+
+
+def test_all_history_median_reads_the_middle_in_its_bucket(intervals, django_assert_num_queries):
+    with django_assert_num_queries(2):
+        queries._all_resolve_medians()

@@ -21,6 +21,7 @@ from events.models import (
     OwnerTest,
     QuarantineChange,
     Repository,
+    ResolutionBucket,
     StatusChange,
     StatusDayDelta,
     StatusInterval,
@@ -145,6 +146,10 @@ def projected_state() -> dict:
             ),
             key=str,
         ),
+        # A bucket whose resolutions were all removed may be kept at 0.
+        "resolution_buckets": sorted(
+            ResolutionBucket.objects.exclude(count=0).values_list("monitor_type", "bucket", "count")
+        ),
         "owner_tests": sorted(OwnerTest.objects.values_list("test_case_id", "owner_key", "status"), key=str),
         "owner_episodes": sorted(
             (
@@ -182,5 +187,6 @@ def wipe() -> None:
         OwnerCount,
         OwnerDayDelta,
         TransitionDayCount,
+        ResolutionBucket,
     ):
         model.objects.all().delete()
