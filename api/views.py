@@ -12,8 +12,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
-from django.db.models import Count, IntegerField, Max, OuterRef, Prefetch, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -35,7 +35,6 @@ from events.models import (
     Investigation,
     InvestigationFact,
     Monitor,
-    MonitorDayCount,
     MonitorEvent,
     MonitorState,
     QuarantineChange,
@@ -267,17 +266,27 @@ class MonitorViewSet(
             return Subquery(rows.annotate(value=aggregate).values("value"))
 
         # From the rollups, not the events (a monitor has up to hundreds of thousands):
-        # events per day and status summed per monitor, and the latest event time of
-        # each of its pairs (MonitorState.since), read through (monitor, status, since).
+        # its events from MonitorTotal; active pairs counted on the
+        # (monitor, status, since) index alone (Count("monitor"), not the id: no heap);
+        # the latest event time of its pairs (MonitorState.since) as the newest of two
+        # probes at the end of that index, one per status, rather than a max over
+        # every pair of the monitor (tens of thousands at L).
         active = MonitorState.objects.filter(status=MonitorEvent.MonitorStatus.ACTIVE)
+
+        def latest(status: str) -> Subquery:
+            pairs = MonitorState.objects.filter(monitor=OuterRef("pk"), status=status)
+            return Subquery(pairs.order_by("-since").values("since")[:1])
+
+        latest_active, latest_resolved = (latest(status) for status in MonitorEvent.MonitorStatus.values)
         return Monitor.objects.annotate(
-            active_tests=Coalesce(per_monitor(active, Count("id")), Value(0), output_field=IntegerField()),
-            event_count=Coalesce(
-                per_monitor(MonitorDayCount.objects.all(), Sum("count")),
-                Value(0),
-                output_field=IntegerField(),
+            active_tests=Coalesce(
+                per_monitor(active, Count("monitor")), Value(0), output_field=IntegerField()
             ),
-            last_event_at=per_monitor(MonitorState.objects.all(), Max("since")),
+            event_count=Coalesce(F("total__events"), Value(0), output_field=IntegerField()),
+            # Greatest is null on SQLite when either is: each falls back on the other.
+            last_event_at=Greatest(
+                Coalesce(latest_active, latest_resolved), Coalesce(latest_resolved, latest_active)
+            ),
         ).order_by("type", "id")
 
 

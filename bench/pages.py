@@ -58,7 +58,7 @@ def endpoints(test_id: str, owner_key: str, delivery_id: int) -> list[tuple[str,
     ]
 
 
-def worker(size: str, requests: int) -> list[dict]:
+def worker(size: str, requests: int, only: str | None = None) -> list[dict]:
     import django
 
     django.setup()
@@ -84,6 +84,8 @@ def worker(size: str, requests: int) -> list[dict]:
     delivery = Delivery.objects.order_by("-id").values_list("pk", flat=True).first()
     rows = []
     for group, path, takes_period in endpoints(str(busiest), owner, delivery):
+        if only and only not in path:
+            continue
         for period in PERIODS if takes_period else (None,):
             url = path if period is None else f"{path}{'&' if '?' in path else '?'}period={period}"
             for _ in range(3):  # warm-up
@@ -137,10 +139,11 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", default=["S", "M"])
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--only", help="only the endpoints whose path contains this text")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.requests)))
+        print(json.dumps(worker(args.worker, args.requests, args.only)))
         return
     results = {}
     for size in args.sizes:
@@ -150,7 +153,10 @@ def main(argv=None) -> None:
             DJANGO_ALLOWED_HOSTS="testserver,127.0.0.1",
         )
         out = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "bench.pages", "--worker", size, "--requests", str(args.requests)],
+            [
+                *(sys.executable, "-m", "bench.pages", "--worker", size, "--requests", str(args.requests)),
+                *(("--only", args.only) if args.only else ()),
+            ],
             cwd=ROOT,
             env=env,
             check=True,

@@ -464,6 +464,17 @@ class MonitorInterval(models.Model):
         return f"{self.monitor} active from {self.started_at:%Y-%m-%d %H:%M}"
 
 
+class MonitorTotal(models.Model):
+    """Each monitor's events over all history (the sum of its MonitorDayCount rows), so
+    that the monitor list reads one row per monitor, not one per day and status."""
+
+    monitor = models.OneToOneField(Monitor, on_delete=models.CASCADE, primary_key=True, related_name="total")
+    events = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.monitor}: {self.events} events"
+
+
 class ResolutionBucket(models.Model):
     """Resolved MonitorInterval rows per monitor type and duration bucket
     (rollups.resolution_bucket: eight buckets per doubling of the time to resolve), so

@@ -14,6 +14,7 @@ read a few indexed rows instead of replaying all history on every request.
   difference (a reprocessed delivery removes and re-adds its event).
 - MonitorDayCount: events per (day, monitor, status) (METRICS "Activations" by day and
   the event count of each monitor).
+- MonitorTotal: each monitor's events (the sum of its MonitorDayCount rows).
 - ResolutionBucket: resolved intervals per (monitor type, duration bucket), the index to
   the median time to resolve over all history.
 - OwnerTest, OwnerEpisode: a test's owner links ("" for none) with its status, and its
@@ -50,6 +51,7 @@ from .models import (
     MonitorEvent,
     MonitorInterval,
     MonitorState,
+    MonitorTotal,
     OwnerCount,
     OwnerDayDelta,
     OwnerEpisode,
@@ -278,13 +280,14 @@ class Stale:
         # Tests before pairs, each sorted: every transaction locks shared rows in one
         # order (owner counts, status day deltas, then monitor rows), so two refreshing
         # overlapping sets wait for each other instead of deadlocking.
-        # The resolution buckets last, once for all pairs (rows shared by every pair of a
-        # monitor type: held for the shortest time).
+        # The monitor totals and resolution buckets last, once for all pairs (rows shared
+        # by every pair of a monitor or monitor type: held for the shortest time).
         for test_case_id in sorted(self.tests):
             refresh_test(test_case_id)
-        buckets: Counter = Counter()
+        totals, buckets = Counter(), Counter()
         for monitor_id, test_case_id in sorted(self.pairs):
-            refresh_monitor_pair(monitor_id, test_case_id, buckets=buckets)
+            refresh_monitor_pair(monitor_id, test_case_id, totals=totals, buckets=buckets)
+        add_monitor_totals(totals)
         add_resolution_buckets(buckets)
         self.pairs.clear()
         self.tests.clear()
@@ -716,7 +719,11 @@ def rebuild_resolution_buckets() -> None:
 
 
 def refresh_monitor_pair(
-    monitor_id: uuid.UUID, test_case_id: uuid.UUID, *, buckets: Counter | None = None
+    monitor_id: uuid.UUID,
+    test_case_id: uuid.UUID,
+    *,
+    totals: Counter | None = None,
+    buckets: Counter | None = None,
 ) -> None:
     """Recompute one (monitor, test) pair's rollups after one of its events was applied.
 
@@ -724,14 +731,15 @@ def refresh_monitor_pair(
     one after the other, and the second sees the first's event (without the lock, both
     could compute from a snapshot missing the other's event). The lock also reads what
     the pair last added to MonitorDayCount (event_days), and deleting and inserting the
-    intervals return their resolution days and durations: the day counts and resolution
-    buckets get the difference between before and after (usually +1 on one row). The
-    bucket differences are added to `buckets` when given (Stale.refresh adds them once
-    for every pair it refreshes), else here.
+    intervals return their resolution days and durations: the day counts, the monitor's
+    total and the resolution buckets get the difference between before and after
+    (usually +1 on one row). The total and bucket differences are added to `totals`
+    (monitor id -> events) and `buckets` when given (Stale.refresh adds them once for
+    every pair it refreshes), else here.
 
-    Five or six statements: lock, delete and insert the intervals, recompute the pair's
-    counts (returning them), add to the day counts and the buckets (none when nothing
-    changed)."""
+    Five to seven statements: lock, delete and insert the intervals, recompute the pair's
+    counts (returning them), add to the day counts, the total and the buckets (none when
+    nothing changed)."""
     pair = {"monitor_id": monitor_id, "test_case_id": test_case_id}
     before = MonitorState.objects.select_for_update().filter(**pair).values_list("event_days", flat=True)
     before = next(iter(before), "")
@@ -762,12 +770,39 @@ def refresh_monitor_pair(
     events = event_days_counter(row[0] if row else "")
     events.subtract(event_days_counter(before))
     add_monitor_day_counts(monitor_id, events, resolutions)
+    total_delta = Counter({monitor_id: sum(events.values())})
     bucket_deltas = _resolution_buckets(inserted)
     bucket_deltas.subtract(_resolution_buckets(deleted))
+    if totals is None:
+        add_monitor_totals(total_delta)
+    else:
+        totals.update(total_delta)
     if buckets is None:
         add_resolution_buckets(bucket_deltas)
     else:
         buckets.update(bucket_deltas)
+
+
+def add_monitor_totals(deltas: Counter) -> None:
+    """Add monitor id -> events to MonitorTotal in one upsert adding to the stored totals
+    (concurrent refreshes add up), rows in monitor order (no deadlock)."""
+    rows = [(monitor_id, n) for monitor_id, n in sorted(deltas.items()) if n]
+    if not rows:
+        return
+    monitor = MonitorTotal._meta.get_field("monitor")
+    values = ", ".join(["(%s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_monitortotal (monitor_id, events) VALUES {values}
+            ON CONFLICT (monitor_id) DO UPDATE SET events = events_monitortotal.events + excluded.events
+            """,
+            [
+                value
+                for monitor_id, n in rows
+                for value in (monitor.get_db_prep_value(monitor_id, connection), n)
+            ],
+        )
 
 
 def rebuild_monitor_rollups() -> None:
@@ -790,7 +825,18 @@ def rebuild_monitor_rollups() -> None:
             GROUP BY day, monitor_id, status
             """
         )
-    rebuild_resolution_buckets()
+
+
+def rebuild_monitor_totals() -> None:
+    """MonitorTotal from MonitorDayCount, on an empty table (a rebuild, or the migration
+    filling it for existing history)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO events_monitortotal (monitor_id, events)
+            SELECT monitor_id, SUM(count) FROM events_monitordaycount GROUP BY monitor_id
+            """
+        )
 
 
 def fill_missing_rollups(**kwargs) -> None:
@@ -811,6 +857,7 @@ ROLLUP_MODELS = (
     OwnerEpisode,
     OwnerTest,
     MonitorDayCount,
+    MonitorTotal,
     ResolutionBucket,
     MonitorInterval,
     Episode,
@@ -840,6 +887,8 @@ def rebuild_all() -> None:
     with connection.cursor() as cursor:
         cursor.execute(_monitor_intervals_sql("1 = 1"))
     rebuild_monitor_rollups()
+    rebuild_monitor_totals()
+    rebuild_resolution_buckets()
     from .bulk import Table  # bulk imports this module
 
     intervals = Table(StatusInterval, ["test_case", "status", "started_at", "ended_at", "changed"])

@@ -1,4 +1,4 @@
-"""The monitor list reads its counts from the rollups (MonitorDayCount, MonitorState)."""
+"""The monitor list reads its counts from the rollups (MonitorTotal, MonitorState)."""
 
 import uuid
 
@@ -26,8 +26,13 @@ def test_monitor_list_counts_from_the_rollups(staff_api):
     monitor(t2, at(12, 5), "resolved")  # latest event of the monitor, on another test
     monitor(t2, at(1), "active", monitor_id=RATE, monitor_type="failure_rate")
     monitor(t2, at(1, 2), "resolved", monitor_id=RATE, monitor_type="failure_rate")
+    # The latest event is an `active` one, newer than another pair's `resolved`.
+    count = uuid.UUID(int=992)
+    monitor(t1, at(3), "resolved", monitor_id=count, monitor_type="failure_count")
+    monitor(t2, at(7), "active", monitor_id=count, monitor_type="failure_count")
     rows = {row["type"]: row for row in staff_api.get("/api/v1/monitors/").json()["results"]}
     assert {t: (r["event_count"], r["active_tests"], r["last_event_at"]) for t, r in rows.items()} == {
         "pass_on_retry": (5, 1, "2026-05-12T05:00:00Z"),
         "failure_rate": (2, 0, "2026-05-01T02:00:00Z"),
+        "failure_count": (2, 1, "2026-05-07T00:00:00Z"),
     }

@@ -14,6 +14,7 @@ from events.models import (
     MonitorEvent,
     MonitorInterval,
     MonitorState,
+    MonitorTotal,
     Owner,
     OwnerCount,
     OwnerDayDelta,
@@ -145,6 +146,10 @@ def projected_state() -> dict:
                 "day", "monitor_id", "status", "count", "resolutions"
             ),
             key=str,
+        ),
+        # A monitor whose events were all removed may be kept at 0.
+        "monitor_totals": sorted(
+            MonitorTotal.objects.exclude(events=0).values_list("monitor_id", "events"), key=str
         ),
         # A bucket whose resolutions were all removed may be kept at 0.
         "resolution_buckets": sorted(
