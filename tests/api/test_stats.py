@@ -201,8 +201,8 @@ def test_stats_on_an_empty_database(db, api):
     assert body["total"] == 0 and body["median_time_to_fix_seconds"] is None
 
 
-def test_status_trend_rows_are_what_their_fields_give(recent):
-    """The trend's rows are built directly (api/serializers.py): the same as field by field."""
+def test_per_day_rows_are_what_their_fields_give(recent):
+    """The per-day rows are built directly (api/serializers.py): the same as field by field."""
     from rest_framework import serializers as drf
 
     from api import serializers
@@ -211,6 +211,8 @@ def test_status_trend_rows_are_what_their_fields_give(recent):
     for serializer, rows in (
         (serializers.TrendDaySerializer, queries.status_trend(period=p)),
         (serializers.TransitionDaySerializer, queries.transitions_per_day(period=p)),
+        (serializers.ActivationDaySerializer, queries.monitor_summary(period=p)["activations"]),
+        (serializers.ConfidenceDaySerializer, queries.investigation_summary(period=p)["over_time"]),
     ):
         assert rows
         fast = serializer(rows, many=True).data
