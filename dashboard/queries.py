@@ -29,9 +29,8 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
-    Value,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from events import rollups
@@ -368,12 +367,12 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
     `owner_key`: only that owner ("" for tests without owners).
 
     A test with several owners counts once for each owner. Read from the owner rollups
-    (events/rollups.py): OwnerCount (one row per owner: tests, FLAKY and BROKEN now, fixes
-    and relapses over all history) and OwnerEpisode (each episode once per owner of its
-    test, with its time to fix), so the cost follows the number of owners and of the
-    episodes inside the period, not the number of tests or all history. Quarantined is
-    counted from the quarantined tests (no rollup: every event may change it). Four
-    queries (three when no owner has a fix). In one repository: _owner_stats_in_repository.
+    (events/rollups.py): OwnerCount (one row per owner: tests, FLAKY, BROKEN and
+    quarantined now, fixes and relapses over all history) and OwnerEpisode (each episode
+    once per owner of its test, with its time to fix), so the cost follows the number of
+    owners and of the episodes inside the period, not the number of tests or all history.
+    Three queries (two when no owner has a fix). In one repository:
+    _owner_stats_in_repository.
     """
     if repository is not None:
         return _owner_stats_in_repository(period=period, repository=repository, owner_key=owner_key)
@@ -389,27 +388,25 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
                 .values("started_at")[:1]
             ),
         )
-        .values("owner_key", "owner", "tests", "flaky", "broken", "fixes", "relapses", "oldest_open_since")
+        .values(
+            "owner_key",
+            "owner",
+            "tests",
+            "flaky",
+            "broken",
+            "quarantined",
+            "fixes",
+            "relapses",
+            "oldest_open_since",
+        )
     )
     rows: dict[str, dict] = {}
     for row in counts:
         row["owner"] = row["owner"] or NO_OWNER
         row["oldest_open_since"] = row["oldest_open_since"] and _as_datetime(row["oldest_open_since"])
-        rows[row["owner_key"]] = row | {"quarantined": 0, "median_time_to_fix": None}
+        rows[row["owner_key"]] = row | {"median_time_to_fix": None}
     if not rows:
         return []
-    quarantined = TestCase.objects.filter(quarantined=True)
-    if owner_key:
-        quarantined = quarantined.filter(owner_links__owner__key=owner_key)
-    elif owner_key == "":
-        quarantined = quarantined.filter(owner_links__isnull=True)
-    for key, n in (
-        quarantined.values_list(Coalesce("owner_links__owner__key", Value("")))
-        .annotate(n=Count("id"))
-        .order_by()
-    ):
-        if key in rows:
-            rows[key]["quarantined"] = n
     # All history from the counts, unless some episode ended or relapsed after `now` (an
     # event time ahead of our clock), which one index probe checks.
     whole_history = (

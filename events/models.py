@@ -529,14 +529,16 @@ class MonitorDayCount(models.Model):
 
 class OwnerTest(models.Model):
     """The rollups' own copy of a test's owner links ("" when it has none) with the status
-    they counted it under: what the test contributes to OwnerCount, kept so that a refresh
-    adds exactly the difference when its status or owners change."""
+    and quarantined flag they counted it under: what the test contributes to OwnerCount,
+    kept so that a refresh adds exactly the difference when its status, flag or owners
+    change."""
 
     __test__ = False
 
     test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="owner_rollups")
     owner_key = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices)
+    quarantined = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["test_case", "owner_key"]
@@ -588,14 +590,16 @@ class OwnerEpisode(models.Model):
 
 
 class OwnerCount(models.Model):
-    """Per owner ("" for none): its tests now, those FLAKY and BROKEN now, its closed
-    episodes (fixes) and relapses over all history. The sums of OwnerTest and OwnerEpisode
-    rows, kept by adding differences, so that the codeowners pages read one row per owner."""
+    """Per owner ("" for none): its tests now, those FLAKY, BROKEN and quarantined now, its
+    closed episodes (fixes) and relapses over all history. The sums of OwnerTest and
+    OwnerEpisode rows, kept by adding differences, so that the codeowners pages read one
+    row per owner."""
 
     owner_key = models.CharField(max_length=255, unique=True, blank=True)
     tests = models.IntegerField(default=0)
     flaky = models.IntegerField(default=0)
     broken = models.IntegerField(default=0)
+    quarantined = models.IntegerField(default=0)
     fixes = models.IntegerField(default=0, help_text="Closed episodes (all history).")
     relapses = models.IntegerField(default=0, help_text="Relapse episodes (all history).")
 

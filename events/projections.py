@@ -468,7 +468,7 @@ def apply_event(event: parsing.Event, delivery: Delivery, *, stale: rollups.Stal
 
     Then the rollups: a status change, or the test's earliest event (which moves the start
     of its first status interval), recomputes the test's status rollups; a monitor event
-    its pair's intervals. These read the test's other events, so they rely on
+    its pair's intervals; a quarantined flag, if it changed the test's, its owner rollups. These read the test's other events, so they rely on
     `upsert_test_case` writing the test row on every path: that row lock makes concurrent
     deliveries about one test run one after the other (tests/events/test_concurrency.py).
 
@@ -484,5 +484,7 @@ def apply_event(event: parsing.Event, delivery: Delivery, *, stale: rollups.Stal
         stale.pairs.add((event.monitor_id, test_id))
     if earliest or isinstance(event, parsing.StatusChanged):
         stale.tests.add(test_id)
+    if event.test_case.quarantined is not None:
+        stale.quarantine_sent.add(test_id)
     if now:
         stale.refresh()

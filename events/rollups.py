@@ -17,15 +17,16 @@ read a few indexed rows instead of replaying all history on every request.
 - MonitorTotal: each monitor's events (the sum of its MonitorDayCount rows).
 - ResolutionBucket: resolved intervals per (monitor type, duration bucket), the index to
   the median time to resolve over all history.
-- OwnerTest, OwnerEpisode: a test's owner links ("" for none) with its status, and its
-  episodes once per owner with their time to fix and relapse flag; OwnerCount: their sums
-  per owner (tests, FLAKY, BROKEN, fixes, relapses), kept by adding the difference of
+- OwnerTest, OwnerEpisode: a test's owner links ("" for none) with its status and
+  quarantined flag, and its episodes once per owner with their time to fix and relapse
+  flag; OwnerCount: their sums per owner (tests, FLAKY, BROKEN, quarantined, fixes,
+  relapses), kept by adding the difference of
   what the test contributes, so that the codeowners pages read a row per owner
   (METRICS "Owners": a test with several owners counts once for each).
 
 A test's rollup rows are recomputed from its status changes whenever one of them is
 applied (and when the test is first seen), its owner rollups also when its owner links
-change; a pair's intervals from the pair's monitor
+or its quarantined flag change; a pair's intervals from the pair's monitor
 events whenever one arrives. A test or pair has tens of events, so this is cheap, and it
 is correct whatever the order the events arrived in (ties on event time go by svix id,
 as everywhere). The rules live here once; the receiver (projections.py) calls them per
@@ -271,10 +272,13 @@ def add_day_delta(day: date, status: str, delta: int) -> None:
 @dataclass
 class Stale:
     """The tests and (monitor id, test id) pairs whose rollups events changed, to be
-    recomputed once each, however many of their events were applied."""
+    recomputed once each, however many of their events were applied; and the tests whose
+    events carried a quarantined flag, whose owner rollups are recomputed if the flag
+    now differs from what they counted (one query for all of them)."""
 
     tests: set = field(default_factory=set)
     pairs: set = field(default_factory=set)
+    quarantine_sent: set = field(default_factory=set)
 
     def refresh(self) -> None:
         # Tests before pairs, each sorted: every transaction locks shared rows in one
@@ -282,8 +286,12 @@ class Stale:
         # overlapping sets wait for each other instead of deadlocking.
         # The monitor totals and resolution buckets last, once for all pairs (rows shared
         # by every pair of a monitor or monitor type: held for the shortest time).
-        for test_case_id in sorted(self.tests):
-            refresh_test(test_case_id)
+        requarantined = quarantine_changed(self.quarantine_sent - self.tests)
+        for test_case_id in sorted(self.tests | requarantined):
+            if test_case_id in self.tests:
+                refresh_test(test_case_id)  # its owner rollups included
+            else:
+                refresh_owners(test_case_id)
         totals, buckets = Counter(), Counter()
         for monitor_id, test_case_id in sorted(self.pairs):
             refresh_monitor_pair(monitor_id, test_case_id, totals=totals, buckets=buckets)
@@ -291,6 +299,19 @@ class Stale:
         add_resolution_buckets(buckets)
         self.pairs.clear()
         self.tests.clear()
+        self.quarantine_sent.clear()
+
+
+def quarantine_changed(test_case_ids: set) -> set:
+    """Those of these tests whose quarantined flag is not the one their owner rollups
+    counted (OwnerTest.quarantined). One query; none for no tests."""
+    if not test_case_ids:
+        return set()
+    return set(
+        OwnerTest.objects.filter(test_case_id__in=test_case_ids)
+        .exclude(quarantined=F("test_case__quarantined"))
+        .values_list("test_case_id", flat=True)
+    )
 
 
 # ---------------------------------------------------------------- owners
@@ -314,7 +335,7 @@ class OwnerSpan:
         return (self.owner_key, self.started_at, self.ended_at is None, self.ended_at or self.started_at)
 
 
-COUNT_FIELDS = ("tests", "flaky", "broken", "fixes", "relapses")
+COUNT_FIELDS = ("tests", "flaky", "broken", "quarantined", "fixes", "relapses")
 
 
 def owner_spans(owner_keys: Sequence[str], episodes: Sequence[EpisodeSpan]) -> list[OwnerSpan]:
@@ -335,14 +356,15 @@ def owner_spans(owner_keys: Sequence[str], episodes: Sequence[EpisodeSpan]) -> l
     )
 
 
-def owner_counts(owner_tests: Sequence[tuple[str, str]], spans: Sequence[OwnerSpan]) -> Counter:
+def owner_counts(owner_tests: Sequence[tuple[str, str, bool]], spans: Sequence[OwnerSpan]) -> Counter:
     """(owner key, count field) -> what one test adds to OwnerCount: its (owner key,
-    status) rows and its episodes per owner."""
+    status, quarantined) rows and its episodes per owner."""
     counts: Counter = Counter()
-    for key, status in owner_tests:
+    for key, status, quarantined in owner_tests:
         counts[(key, "tests")] += 1
         counts[(key, "flaky")] += status == Status.FLAKY
         counts[(key, "broken")] += status == Status.BROKEN
+        counts[(key, "quarantined")] += bool(quarantined)
     for span in spans:
         counts[(key := span.owner_key, "fixes")] += span.ended_at is not None
         counts[(key, "relapses")] += span.relapse
@@ -370,9 +392,13 @@ def refresh_owners(
     every old and new owner's row is locked at once: a status change later in the same
     transaction then needs no other owner's row. Four reads when nothing changed.
     """
-    links = list(TestCase.objects.filter(pk=test_case_id).values_list("status", "owner_links__owner__key"))
-    status = links[0][0] if links else None
-    keys = sorted(key for _, key in links if key is not None) or ([""] if links else [])
+    links = list(
+        TestCase.objects.filter(pk=test_case_id).values_list(
+            "status", "quarantined", "owner_links__owner__key"
+        )
+    )
+    status, quarantined = links[0][:2] if links else (None, False)
+    keys = sorted(key for *_, key in links if key is not None) or ([""] if links else [])
     if episodes is None:
         episodes = [
             EpisodeSpan(*row)
@@ -384,10 +410,10 @@ def refresh_owners(
         counted_intervals = stored_intervals(test_case_id)
     if intervals is None:
         intervals = counted_intervals
-    owner_tests = [(key, status) for key in keys]
+    owner_tests = [(key, status, quarantined) for key in keys]
     spans = owner_spans(keys, episodes)
     stored_tests = sorted(
-        OwnerTest.objects.filter(test_case_id=test_case_id).values_list("owner_key", "status")
+        OwnerTest.objects.filter(test_case_id=test_case_id).values_list("owner_key", "status", "quarantined")
     )
     stored_spans = sorted(
         (
@@ -398,7 +424,7 @@ def refresh_owners(
         ),
         key=OwnerSpan.sort_key,
     )
-    stored_keys = sorted({key for key, _ in stored_tests})
+    stored_keys = sorted({key for key, *_ in stored_tests})
     if (stored_tests, stored_spans, stored_keys, counted_intervals) == (owner_tests, spans, keys, intervals):
         return
     counts = owner_counts(owner_tests, spans)
@@ -413,7 +439,10 @@ def refresh_owners(
     if stored_tests != owner_tests:
         OwnerTest.objects.filter(test_case_id=test_case_id).delete()
         OwnerTest.objects.bulk_create(
-            [OwnerTest(test_case_id=test_case_id, owner_key=k, status=s) for k, s in owner_tests]
+            [
+                OwnerTest(test_case_id=test_case_id, owner_key=k, status=s, quarantined=q)
+                for k, s, q in owner_tests
+            ]
         )
     if stored_spans != spans:
         OwnerEpisode.objects.filter(test_case_id=test_case_id).delete()
@@ -501,21 +530,23 @@ def rebuild_owner_rollups() -> None:
         .iterator(chunk_size=5000)
     ):
         owners.setdefault(test_id, []).append(key)
-    tests = Table(OwnerTest, ["test_case", "owner_key", "status"])
+    tests = Table(OwnerTest, ["test_case", "owner_key", "status", "quarantined"])
     spans = Table(OwnerEpisode, ["test_case", "owner_key", "started_at", "ended_at", "seconds", "relapse"])
     counts: Counter = Counter()
-    rows = TestCase.objects.order_by("id").values_list("id", "status").iterator(chunk_size=5000)
+    rows = (
+        TestCase.objects.order_by("id").values_list("id", "status", "quarantined").iterator(chunk_size=5000)
+    )
     episodes = (
         Episode.objects.order_by("test_case_id", "started_at", "id")
         .values_list("test_case_id", "started_at", "ended_at", "previous_end")
         .iterator(chunk_size=5000)
     )
-    for (test_id, status), test_episodes in with_rows_of_each_test(rows, episodes, EpisodeSpan):
+    for (test_id, status, quarantined), test_episodes in with_rows_of_each_test(rows, episodes, EpisodeSpan):
         keys = sorted(owners.get(test_id, [])) or [""]
-        owner_tests = [(key, status) for key in keys]
+        owner_tests = [(key, status, quarantined) for key in keys]
         test_spans = owner_spans(keys, test_episodes)
-        for key, test_status in owner_tests:
-            tests.add(test_id, key, test_status)
+        for key, test_status, test_quarantined in owner_tests:
+            tests.add(test_id, key, test_status, test_quarantined)
         for s in test_spans:
             spans.add(test_id, s.owner_key, s.started_at, s.ended_at, s.seconds, s.relapse)
         counts.update(owner_counts(owner_tests, test_spans))

@@ -51,11 +51,11 @@ ENDPOINTS = [
     ("/api/v1/stats/summary/", {"period": "all"}, 4),
     ("/api/v1/stats/summary/", {"period": "30d", "repository": "{repo}"}, 6),
     ("/api/v1/stats/status-trend/", {"period": "90d"}, 3),
-    # "all": the owners' counts, quarantined, the probe for episodes dated after now; +1
-    # when some owner has a fix (the middle rows). Bounded: 4 (counts, quarantined, fixes,
+    # "all": the owners' counts (quarantined included), the probe for episodes dated after
+    # now; +1 when some owner has a fix (the middle rows). Bounded: 3 (counts, fixes,
     # relapses).
-    ("/api/v1/stats/codeowners/", {"period": "all"}, 4),
-    ("/api/v1/stats/codeowners/", {"period": "30d"}, 5),
+    ("/api/v1/stats/codeowners/", {"period": "all"}, 3),
+    ("/api/v1/stats/codeowners/", {"period": "30d"}, 4),
     # "all": the probe for events dated after now, then the rollups. +1 when some pair
     # flaps (names of the top 20), +1 when some interval is resolved (the middle rows).
     ("/api/v1/stats/monitors/", {"period": "all"}, 7),

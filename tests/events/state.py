@@ -155,7 +155,9 @@ def projected_state() -> dict:
         "resolution_buckets": sorted(
             ResolutionBucket.objects.exclude(count=0).values_list("monitor_type", "bucket", "count")
         ),
-        "owner_tests": sorted(OwnerTest.objects.values_list("test_case_id", "owner_key", "status"), key=str),
+        "owner_tests": sorted(
+            OwnerTest.objects.values_list("test_case_id", "owner_key", "status", "quarantined"), key=str
+        ),
         "owner_episodes": sorted(
             (
                 (t, k, s, e, round(sec, 3) if sec is not None else None, r)
@@ -167,9 +169,9 @@ def projected_state() -> dict:
         ),
         # An owner whose tests all moved away may be kept with zeros.
         "owner_counts": sorted(
-            OwnerCount.objects.exclude(tests=0, flaky=0, broken=0, fixes=0, relapses=0).values_list(
-                "owner_key", "tests", "flaky", "broken", "fixes", "relapses"
-            )
+            OwnerCount.objects.exclude(
+                tests=0, flaky=0, broken=0, quarantined=0, fixes=0, relapses=0
+            ).values_list("owner_key", "tests", "flaky", "broken", "quarantined", "fixes", "relapses")
         ),
         "owner_day_deltas": sorted(
             OwnerDayDelta.objects.exclude(delta=0).values_list("owner_key", "day", "status", "delta")

@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from events import payloads, rollups
-from events.models import Episode, OwnerCount, OwnerDayDelta, OwnerEpisode, OwnerTest
+from events.models import Episode, OwnerCount, OwnerDayDelta, OwnerEpisode, OwnerTest, TestCase
 from tests.events.factories import MONITOR, at, deliver, fake_test
 from tests.events.state import projected_state
 
@@ -102,3 +102,68 @@ def test_owner_links_change_refreshes_the_owner_rollups():
         )
     )
     assert counts() == {"@acme/api": (1, 1, 0, 0, 0)}
+
+
+def quarantined_counts() -> dict[str, int]:
+    return dict(OwnerCount.objects.exclude(quarantined=0).values_list("owner_key", "quarantined"))
+
+
+def quarantined_by_test() -> dict[str, int]:
+    """OwnerCount.quarantined recomputed from the tests' own flags and owner links."""
+    totals: dict[str, int] = {}
+    for tc in TestCase.objects.filter(quarantined=True).prefetch_related("owners"):
+        for key in [o.key for o in tc.owners.all()] or [""]:
+            totals[key] = totals.get(key, 0) + 1
+    return totals
+
+
+def monitor_event(test, when):
+    deliver(
+        payloads.monitor_status_changed(
+            test, at=when, monitor_id=MONITOR, monitor_type="pass_on_retry", status="active"
+        )
+    )
+
+
+def test_quarantined_counts_follow_the_newest_flag_from_any_event():
+    web = ["@acme/web", "@acme/api"]
+    change(fake_test(1, codeowners=web), at(2), "HEALTHY", "FLAKY")
+    change(fake_test(2, codeowners=[]), at(2), "HEALTHY", "FLAKY")
+    assert quarantined_counts() == {}
+    # A monitor event (no status change) carries the flag: the owner counts follow.
+    monitor_event(fake_test(1, codeowners=web, quarantined=True), at(3))
+    assert quarantined_counts() == {"@acme/web": 1, "@acme/api": 1} == quarantined_by_test()
+    # A late, older event with the old flag changes nothing.
+    monitor_event(fake_test(1, codeowners=web, quarantined=False), at(1))
+    assert quarantined_counts() == {"@acme/web": 1, "@acme/api": 1}
+    # The quarantining event itself (v1 test case shape) and a test without owners.
+    deliver(
+        payloads.quarantining_setting_changed(
+            fake_test(2, codeowners=[], quarantined=True),
+            at=at(4),
+            previous="none",
+            updated="always_quarantine",
+            actor_email="a@example.com",
+            actor_name="A",
+        )
+    )
+    assert quarantined_counts() == {"@acme/web": 1, "@acme/api": 1, "": 1} == quarantined_by_test()
+    # Unquarantined, and moved to one owner, in one event.
+    monitor_event(fake_test(1, codeowners=["@acme/web"], quarantined=False), at(5))
+    assert quarantined_counts() == {"": 1} == quarantined_by_test()
+    state = projected_state()
+    call_command("rebuild_projections", verbosity=0)
+    assert projected_state() == state
+
+
+def test_an_unchanged_flag_refreshes_no_owner_rollup(django_assert_num_queries):
+    """One query checks the flag against the counted one; nothing more when it agrees."""
+    change(fake_test(1, quarantined=True), at(2), "HEALTHY", "FLAKY")
+    stale = rollups.Stale(quarantine_sent={fake_test(1).id})
+    with django_assert_num_queries(1):
+        stale.refresh()
+
+
+def test_demo_history_quarantined_counts_equal_the_tests(load_demo):
+    load_demo(tests=40, days=60)
+    assert quarantined_counts() == quarantined_by_test() and quarantined_counts()
