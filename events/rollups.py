@@ -272,8 +272,8 @@ def add_day_delta(day: date, status: str, delta: int) -> None:
 
 @dataclass
 class Stale:
-    """The tests and (monitor id, test id) pairs whose rollups events changed, to be
-    recomputed once each, however many of their events were applied."""
+    """The tests, (monitor id, test id) pairs and investigation days whose rollups events
+    changed, to be recomputed once each, however many of their events were applied."""
 
     tests: set = field(default_factory=set)
     pairs: set = field(default_factory=set)
