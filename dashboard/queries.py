@@ -37,7 +37,9 @@ from events import rollups
 from events.admin_helpers import distinct_values, related_count
 from events.models import (
     Delivery,
+    FactDayCount,
     Investigation,
+    InvestigationDay,
     InvestigationFact,
     MonitorDayCount,
     MonitorEvent,
@@ -55,6 +57,7 @@ from events.models import (
     TestCaseOwner,
     TransitionDayCount,
 )
+from events.rollups import BIN_FIELDS, confidence_bins
 from events.sql import seconds_between
 
 NO_OWNER = "(no owner)"
@@ -846,7 +849,19 @@ def band_filter(band: str, field: str = "confidence") -> Q:
 
 def investigation_summary(*, period: Period, repository: int | None = None) -> dict:
     """Confidence histogram (tenths; 1.0 in the last bin), per-day mean confidence, and
-    facts by type (count, mean confidence) over the investigations inside the period."""
+    facts by type (count, mean confidence) over the investigations inside the period.
+
+    All history, all repositories, and no investigation dated after now (one index
+    probe): from the per-day rollups (InvestigationDay, FactDayCount), a row per day
+    whatever the number of investigations. Otherwise from the investigations and facts
+    of the period. Three queries either way."""
+    whole_history = (
+        period.start is None
+        and not repository
+        and not Investigation.objects.filter(occurred_at__gt=period.now).exists()
+    )
+    if whole_history:
+        return _investigation_summary_from_days()
     investigations = Investigation.objects.filter(
         period.filter("occurred_at"), _in_repository("test_case__repository", repository)
     )
@@ -855,9 +870,9 @@ def investigation_summary(*, period: Period, repository: int | None = None) -> d
     bins = {
         f"b{i}": Count(
             "confidence",
-            filter=Q(confidence__gte=i / 10) & (Q(confidence__lt=(i + 1) / 10) if i < 9 else Q()),
+            filter=Q(confidence__gte=lo) & (Q(confidence__lt=hi) if hi is not None else Q()),
         )
-        for i in range(10)
+        for i, (lo, hi) in enumerate(confidence_bins())
     }
     histogram = investigations.aggregate(**bins, total=Count("*"))
     over_time = list(
@@ -867,10 +882,10 @@ def investigation_summary(*, period: Period, repository: int | None = None) -> d
         .order_by("day")
     )
     if period.start is None and not repository:
-        # All history: every fact whose investigation is not in the future. Said as an
-        # anti-join on the (usually empty) future investigations, this reads the facts
-        # once; `investigation IN (every investigation)` hashes all investigations first
-        # (3x slower at L). Exact either way: no rollup to keep in step.
+        # All history with investigations dated after now: every fact whose investigation
+        # is not in the future. Said as an anti-join on the few future investigations,
+        # this reads the facts once; `investigation IN (every investigation)` hashes all
+        # investigations first (3x slower at L).
         in_period = ~Q(
             Exists(Investigation.objects.filter(pk=OuterRef("investigation_id"), occurred_at__gt=period.now))
         )
@@ -885,6 +900,39 @@ def investigation_summary(*, period: Period, repository: int | None = None) -> d
     return {
         "histogram": [histogram[f"b{i}"] for i in range(10)],
         "total": histogram["total"],
+        "over_time": over_time,
+        "facts_by_type": facts,
+    }
+
+
+def _investigation_summary_from_days() -> dict:
+    """investigation_summary over all history, from the day rollups: the series is the
+    days' rows themselves, and the histogram and total their sums (a row per day, summed
+    as they are read rather than in a fourth query); facts by type sum the per-day
+    counts and confidence sums in SQL (the mean over facts with a confidence, as AVG)."""
+    histogram = [0] * len(BIN_FIELDS)
+    over_time = []
+    for day, count, confidence_sum, *bins in (
+        InvestigationDay.objects.filter(count__gt=0)
+        .order_by("day")
+        .values_list("day", "count", "confidence_sum", *BIN_FIELDS)
+    ):
+        over_time.append({"day": day, "count": count, "mean_confidence": confidence_sum / count})
+        histogram = [total + n for total, n in zip(histogram, bins, strict=True)]
+    facts = [
+        {
+            "fact_type": fact_type,
+            "count": count,
+            "mean_confidence": confidence_sum / rated if rated else None,
+        }
+        for fact_type, count, rated, confidence_sum in FactDayCount.objects.values_list("fact_type")
+        .annotate(n=Sum("count"), rated=Sum("confidence_count"), confidence_sum=Sum("confidence_sum"))
+        .values_list("fact_type", "n", "rated", "confidence_sum")
+        .order_by("-n", "fact_type")
+    ]
+    return {
+        "histogram": histogram,
+        "total": sum(row["count"] for row in over_time),
         "over_time": over_time,
         "facts_by_type": facts,
     }

@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -33,8 +34,8 @@ from django.db.models import F
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from . import parsing, sql
-from .models import Delivery
+from . import parsing, rollups, sql
+from .models import Delivery, Investigation
 from .projections import apply_event
 
 logger = logging.getLogger(__name__)
@@ -205,12 +206,20 @@ def _count_redelivery(msg_id: str) -> bool:
     )
 
 
-def _apply_or_record_failure(event: parsing.Event, delivery: Delivery) -> None:
+def _apply_or_record_failure(
+    event: parsing.Event, delivery: Delivery, *, removed_days: frozenset[date] = frozenset()
+) -> None:
     """For reprocessing a stored delivery: apply inside a savepoint, so a failing
-    projection rolls back alone and the delivery is marked failed with the error."""
+    projection rolls back alone and the delivery is marked failed with the error.
+
+    `removed_days`: the days of the investigation this delivery projected before (just
+    removed), refreshed with the days the new projection changes, in one sorted pass;
+    alone when the projection fails."""
     try:
         with transaction.atomic():
-            apply_event(event, delivery)
+            stale = rollups.Stale(days=set(removed_days))
+            apply_event(event, delivery, stale=stale)
+            stale.refresh()
     except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
         logger.exception("projection failed for delivery %s", delivery.svix_id)
         delivery.outcome = Delivery.Outcome.FAILED
@@ -219,6 +228,7 @@ def _apply_or_record_failure(event: parsing.Event, delivery: Delivery) -> None:
         Delivery.objects.filter(pk=delivery.pk).update(
             outcome=delivery.outcome, error=delivery.error, processed_at=None
         )
+        rollups.refresh_investigation_days(removed_days)
 
 
 def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -> str:
@@ -237,8 +247,7 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
         "occurred_at": event.occurred_at if event else parsing.event_time_of(payload),
     }
     with transaction.atomic():
-        if not projections_empty:
-            remove_projection_of(delivery)
+        removed_days = frozenset() if projections_empty else remove_projection_of(delivery)
         changed = [name for name, value in parsed.items() if getattr(delivery, name) != value]
         if changed:
             for name, value in parsed.items():
@@ -246,13 +255,20 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
             delivery.processed_at = timezone.now() if event else None
             delivery.save(update_fields=[*changed, "processed_at"])
         if event is not None:
-            _apply_or_record_failure(event, delivery)
+            _apply_or_record_failure(event, delivery, removed_days=removed_days)
+        else:
+            rollups.refresh_investigation_days(removed_days)
     return delivery.outcome
 
 
-def remove_projection_of(delivery: Delivery) -> None:
+def remove_projection_of(delivery: Delivery) -> frozenset[date]:
+    """Delete the history rows this delivery projected. Returns the UTC day of the
+    investigation removed (if any), whose rollups the caller refreshes."""
     # History rows point at their delivery; deleting them lets it be applied again.
     # (Current state is guarded by event time, so re-applying is harmless.)
+    removed = Investigation.objects.filter(delivery=delivery).values_list("occurred_at", flat=True)
+    days = frozenset(rollups.day_of(at) for at in removed)
     for relation in ("status_change", "monitor_event", "investigation", "quarantine_change"):
         model = Delivery._meta.get_field(relation).related_model
         model.objects.filter(delivery=delivery).delete()
+    return days

@@ -628,3 +628,57 @@ class OwnerDayDelta(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_key or '(no owner)'} {self.day} {self.status} {self.delta:+d}"
+
+
+# Investigation rollups (events/rollups.py: refresh_investigation_days). Keyed by the UTC
+# day of occurred_at, so that "all history" on the investigations page and in the
+# confidence stats reads a row per day (and a few per day for facts), not every
+# investigation and fact.
+
+
+class InvestigationDay(models.Model):
+    """The investigations of one UTC day of event time: how many, the sum of their
+    confidence (the day's mean is sum / count) and how many fall in each tenth of the
+    confidence histogram (bin9 holds [0.9, 1.0], 1.0 included). Recomputed from that
+    day's investigations whenever one of them is written or removed; a day whose
+    investigations were all removed (moved to another day) is kept with zeros."""
+
+    day = models.DateField(unique=True)
+    count = models.IntegerField(default=0)
+    confidence_sum = models.FloatField(default=0)
+    bin0 = models.IntegerField(default=0)
+    bin1 = models.IntegerField(default=0)
+    bin2 = models.IntegerField(default=0)
+    bin3 = models.IntegerField(default=0)
+    bin4 = models.IntegerField(default=0)
+    bin5 = models.IntegerField(default=0)
+    bin6 = models.IntegerField(default=0)
+    bin7 = models.IntegerField(default=0)
+    bin8 = models.IntegerField(default=0)
+    bin9 = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.count} investigation(s)"
+
+
+class FactDayCount(models.Model):
+    """The facts of the investigations of one UTC day (of the investigation's event
+    time), per fact type: how many, how many have a confidence, and the sum of those
+    confidences (mean fact confidence over the non-null ones, as SQL AVG). Recomputed
+    with the day's InvestigationDay row, under its lock."""
+
+    day = models.DateField()
+    fact_type = models.CharField(max_length=100)
+    count = models.IntegerField(default=0)
+    confidence_count = models.IntegerField(default=0, help_text="Facts with a confidence.")
+    confidence_sum = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["day", "fact_type"]
+        constraints = [models.UniqueConstraint(fields=["day", "fact_type"], name="unique_fact_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.fact_type} x{self.count}"

@@ -18,7 +18,7 @@ repository, changed owners) stay in the ORM.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 from urllib.parse import urlparse
@@ -403,8 +403,10 @@ def _upsert_monitor_state_sql() -> str:
     )
 
 
-def apply_investigation_completed(event: parsing.InvestigationCompleted, delivery: Delivery) -> None:
-    """Store the investigation and its facts.
+def apply_investigation_completed(event: parsing.InvestigationCompleted, delivery: Delivery) -> set[date]:
+    """Store the investigation and its facts. Returns the UTC days whose investigation
+    rollups this changed: the investigation's day, and the day it had before when it
+    replaced another delivery's copy (none when the other copy is kept).
 
     Trunk's investigation id is unique. Should two deliveries (two svix ids) carry the
     same investigation, the one with the smaller svix id is kept, whatever the order.
@@ -417,16 +419,18 @@ def apply_investigation_completed(event: parsing.InvestigationCompleted, deliver
         "markdown_summary": event.markdown_summary,
         "failure_message": event.failure_message,
     }
+    days = {rollups.day_of(event.occurred_at)}
     created = sql.insert_instance(Investigation(id=event.investigation_id, **fields), skip_existing=True)
     if not created:
-        kept_delivery_id, kept_svix_id = (
+        kept_delivery_id, kept_svix_id, kept_at = (
             Investigation.objects.filter(pk=event.investigation_id)
-            .values_list("delivery_id", "delivery__svix_id")
+            .values_list("delivery_id", "delivery__svix_id", "occurred_at")
             .get()
         )
         if kept_delivery_id != delivery.pk:
             if kept_svix_id < delivery.svix_id:
-                return
+                return set()
+            days.add(rollups.day_of(kept_at))  # the replaced copy may be dated another day
             InvestigationFact.objects.filter(investigation_id=event.investigation_id).delete()
             Investigation.objects.filter(pk=event.investigation_id).update(**fields)
     sql.insert_many(
@@ -437,6 +441,7 @@ def apply_investigation_completed(event: parsing.InvestigationCompleted, deliver
             for i, fact in enumerate(event.facts)
         ],
     )
+    return days
 
 
 def apply_quarantine_setting_changed(event: parsing.QuarantineSettingChanged, delivery: Delivery) -> None:
@@ -455,7 +460,8 @@ def apply_quarantine_setting_changed(event: parsing.QuarantineSettingChanged, de
     )
 
 
-HANDLERS: dict[type[parsing.Event], Callable[..., None]] = {
+# Each returns None, but the investigation handler: the days whose rollups it changed.
+HANDLERS: dict[type[parsing.Event], Callable[..., set[date] | None]] = {
     parsing.StatusChanged: apply_status_changed,
     parsing.MonitorStatusChanged: apply_monitor_status_changed,
     parsing.InvestigationCompleted: apply_investigation_completed,
@@ -468,18 +474,23 @@ def apply_event(event: parsing.Event, delivery: Delivery, *, stale: rollups.Stal
 
     Then the rollups: a status change, or the test's earliest event (which moves the start
     of its first status interval), recomputes the test's status rollups; a monitor event
-    its pair's intervals; a quarantined flag, if it changed the test's, its owner rollups. These read the test's other events, so they rely on
-    `upsert_test_case` writing the test row on every path: that row lock makes concurrent
-    deliveries about one test run one after the other (tests/events/test_concurrency.py).
+    its pair's intervals; an investigation the days it was written to or moved from; a
+    quarantined flag, if it changed the test's, its owner rollups. These read the test's
+    other events, so they rely on `upsert_test_case` writing the test row on every path:
+    that row lock makes concurrent deliveries about one test run one after the other
+    (tests/events/test_concurrency.py).
 
     `stale`: collect what to recompute there instead, for the caller to refresh once per
     test and pair after a batch of events in the same transaction (events.projector).
     """
     test_id = event.test_case.id
     earliest = upsert_test_case(event.test_case, at=event.occurred_at, key=delivery.svix_id)
-    HANDLERS[type(event)](event, delivery)
+    # The investigation handler returns the days whose investigation rollups it changed.
+    changed_days = HANDLERS[type(event)](event, delivery)
     now = stale is None
     stale = stale if stale is not None else rollups.Stale()
+    if changed_days:
+        stale.days.update(changed_days)
     if isinstance(event, parsing.MonitorStatusChanged):
         stale.pairs.add((event.monitor_id, test_id))
     if earliest or isinstance(event, parsing.StatusChanged):

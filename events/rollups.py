@@ -23,6 +23,11 @@ read a few indexed rows instead of replaying all history on every request.
   relapses), kept by adding the difference of
   what the test contributes, so that the codeowners pages read a row per owner
   (METRICS "Owners": a test with several owners counts once for each).
+- InvestigationDay, FactDayCount: per UTC day of event time, the investigations' count,
+  confidence sum and histogram bins, and per fact type the facts' count and confidence
+  sum (METRICS "Investigations" over all history: a row per day, not every investigation).
+  A day's rows are recomputed from the day's investigations whenever one of them is
+  written or removed, under a lock on the day's row (refresh_investigation_days).
 
 A test's rollup rows are recomputed from its status changes whenever one of them is
 applied (and when the test is first seen), its owner rollups also when its owner links
@@ -38,7 +43,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -48,6 +53,9 @@ from django.db.models import F
 from . import sql
 from .models import (
     Episode,
+    FactDayCount,
+    Investigation,
+    InvestigationDay,
     MonitorDayCount,
     MonitorEvent,
     MonitorInterval,
@@ -271,21 +279,23 @@ def add_day_delta(day: date, status: str, delta: int) -> None:
 
 @dataclass
 class Stale:
-    """The tests and (monitor id, test id) pairs whose rollups events changed, to be
-    recomputed once each, however many of their events were applied; and the tests whose
-    events carried a quarantined flag, whose owner rollups are recomputed if the flag
-    now differs from what they counted (one query for all of them)."""
+    """The tests, (monitor id, test id) pairs and investigation days whose rollups events
+    changed, to be recomputed once each, however many of their events were applied; and
+    the tests whose events carried a quarantined flag, whose owner rollups are recomputed
+    if the flag now differs from what they counted (one query for all of them)."""
 
     tests: set = field(default_factory=set)
     pairs: set = field(default_factory=set)
+    days: set = field(default_factory=set)  # UTC days of investigations written or removed
     quarantine_sent: set = field(default_factory=set)
 
     def refresh(self) -> None:
-        # Tests before pairs, each sorted: every transaction locks shared rows in one
-        # order (owner counts, status day deltas, then monitor rows), so two refreshing
-        # overlapping sets wait for each other instead of deadlocking.
-        # The monitor totals and resolution buckets last, once for all pairs (rows shared
-        # by every pair of a monitor or monitor type: held for the shortest time).
+        # Tests before pairs before investigation days, each sorted: every transaction
+        # locks shared rows in one order (owner counts, status day deltas, monitor rows,
+        # monitor totals, resolution buckets, then investigation days), so two refreshing
+        # overlapping sets wait for each other instead of deadlocking. The monitor totals
+        # and resolution buckets once for all pairs (rows shared by every pair of a
+        # monitor or monitor type: held for the shortest time).
         requarantined = quarantine_changed(self.quarantine_sent - self.tests)
         for test_case_id in sorted(self.tests | requarantined):
             if test_case_id in self.tests:
@@ -297,8 +307,10 @@ class Stale:
             refresh_monitor_pair(monitor_id, test_case_id, totals=totals, buckets=buckets)
         add_monitor_totals(totals)
         add_resolution_buckets(buckets)
+        refresh_investigation_days(self.days)
         self.pairs.clear()
         self.tests.clear()
+        self.days.clear()
         self.quarantine_sent.clear()
 
 
@@ -883,6 +895,8 @@ def fill_missing_rollups(**kwargs) -> None:
 
 # Every rollup table, children first.
 ROLLUP_MODELS = (
+    InvestigationDay,
+    FactDayCount,
     OwnerCount,
     OwnerDayDelta,
     OwnerEpisode,
@@ -951,3 +965,123 @@ def rebuild_all() -> None:
     )
     rebuild_transition_counts()
     rebuild_owner_rollups()
+    rebuild_investigation_rollups()
+
+
+# ---------------------------------------------------------------- investigations
+
+
+def confidence_bins() -> list[tuple[float, float | None]]:
+    """The confidence histogram's bins (METRICS "Investigations"): tenths [i/10, (i+1)/10),
+    the last one [0.9, ...] so that 1.0 falls in it. The one definition of the bounds, for
+    the rollups and for dashboard.queries (the same float bounds on both paths)."""
+    return [(i / 10, (i + 1) / 10 if i < 9 else None) for i in range(10)]
+
+
+BIN_FIELDS = tuple(f"bin{i}" for i in range(10))
+
+
+def _bins_sql(column: str) -> tuple[str, list[float]]:
+    """The ten bin counts of `column` as SQL aggregates, with their parameters."""
+    parts, params = [], []
+    for lo, hi in confidence_bins():
+        if hi is None:
+            parts.append(f"COALESCE(SUM(CASE WHEN {column} >= %s THEN 1 ELSE 0 END), 0)")
+            params.append(lo)
+        else:
+            parts.append(f"COALESCE(SUM(CASE WHEN {column} >= %s AND {column} < %s THEN 1 ELSE 0 END), 0)")
+            params += [lo, hi]
+    return ", ".join(parts), params
+
+
+def _day_bounds(day: date) -> list:
+    """[start, end) of a UTC day, as occurred_at parameters (an index range)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    occurred_at = Investigation._meta.get_field("occurred_at")
+    return [occurred_at.get_db_prep_value(t, connection) for t in (start, start + timedelta(days=1))]
+
+
+def refresh_investigation_days(days: Iterable[date]) -> None:
+    """Recompute the investigation rollups of each day from that day's investigations and
+    their facts, after an investigation of the day was written or removed (a day holds
+    tens of investigations: cheap, and exact whatever the order things happened in).
+
+    Each day's InvestigationDay row is locked first, every day in one upsert in day order
+    (no deadlock), and only then are the day's rows aggregated, in separate statements:
+    on PostgreSQL (READ COMMITTED) their snapshots are taken after the lock was granted,
+    so they see the investigations of every transaction that held it before (as
+    refresh_monitor_pair). The day's FactDayCount rows are written under the same lock.
+
+    Per day: the update of its row, then delete and insert of its fact counts; plus the
+    one locking upsert (none when there is no day)."""
+    days = sorted(set(days))
+    if not days:
+        return
+    day_field = InvestigationDay._meta.get_field("day")
+    zeros = ", ".join(["0"] * (2 + len(BIN_FIELDS)))
+    bins, bin_params = _bins_sql("confidence")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_investigationday (day, count, confidence_sum, {", ".join(BIN_FIELDS)})
+            VALUES {", ".join([f"(%s, {zeros})"] * len(days))}
+            ON CONFLICT (day) DO UPDATE SET count = events_investigationday.count
+            """,
+            [day_field.get_db_prep_value(day, connection) for day in days],
+        )
+        for day in days:
+            bounds = _day_bounds(day)
+            prepared_day = day_field.get_db_prep_value(day, connection)
+            cursor.execute(
+                f"""
+                UPDATE events_investigationday
+                   SET (count, confidence_sum, {", ".join(BIN_FIELDS)}) = (
+                       SELECT COUNT(*), COALESCE(SUM(confidence), 0), {bins}
+                         FROM events_investigation
+                        WHERE occurred_at >= %s AND occurred_at < %s)
+                 WHERE day = %s
+                """,
+                [*bin_params, *bounds, prepared_day],
+            )
+            cursor.execute("DELETE FROM events_factdaycount WHERE day = %s", [prepared_day])
+            cursor.execute(
+                """
+                INSERT INTO events_factdaycount (day, fact_type, count, confidence_count, confidence_sum)
+                SELECT %s, f.fact_type, COUNT(*), COUNT(f.confidence), COALESCE(SUM(f.confidence), 0)
+                  FROM events_investigationfact f
+                  JOIN events_investigation i ON i.id = f.investigation_id
+                 WHERE i.occurred_at >= %s AND i.occurred_at < %s
+                 GROUP BY f.fact_type
+                """,
+                [prepared_day, *bounds],
+            )
+
+
+def rebuild_investigation_rollups() -> None:
+    """Every day's investigation rollups from all investigations and facts, grouped in SQL
+    (a rebuild or the migration, on empty InvestigationDay and FactDayCount). The same
+    UTC day as the receiver's day bounds (_day_sql)."""
+    cast = "CAST(day AS date)" if connection.vendor == "postgresql" else "day"
+    bins, bin_params = _bins_sql("confidence")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO events_investigationday (day, count, confidence_sum, {", ".join(BIN_FIELDS)})
+            SELECT {cast}, COUNT(*), COALESCE(SUM(confidence), 0), {bins} FROM (
+                SELECT {_day_sql("occurred_at")} AS day, confidence FROM events_investigation
+            ) AS i
+            GROUP BY day
+            """,
+            bin_params,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO events_factdaycount (day, fact_type, count, confidence_count, confidence_sum)
+            SELECT {cast}, fact_type, COUNT(*), COUNT(confidence), COALESCE(SUM(confidence), 0) FROM (
+                SELECT {_day_sql("i.occurred_at")} AS day, f.fact_type, f.confidence
+                  FROM events_investigationfact f
+                  JOIN events_investigation i ON i.id = f.investigation_id
+            ) AS f
+            GROUP BY day, fact_type
+            """
+        )

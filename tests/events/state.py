@@ -7,7 +7,9 @@ Trunk's ids, and the svix id of the delivery a history row came from.
 from events.models import (
     Delivery,
     Episode,
+    FactDayCount,
     Investigation,
+    InvestigationDay,
     InvestigationFact,
     Monitor,
     MonitorDayCount,
@@ -29,7 +31,7 @@ from events.models import (
     TestCase,
     TransitionDayCount,
 )
-from events.rollups import event_days_counter
+from events.rollups import BIN_FIELDS, event_days_counter
 
 
 def projected_state() -> dict:
@@ -176,6 +178,21 @@ def projected_state() -> dict:
         "owner_day_deltas": sorted(
             OwnerDayDelta.objects.exclude(delta=0).values_list("owner_key", "day", "status", "delta")
         ),
+        # A day whose investigations all moved to another day may be kept with zeros. Sums
+        # of confidences are rounded: the same rows summed in another order may differ in
+        # the last bits of a float.
+        "investigation_days": sorted(
+            (day, n, round(total, 9), *bins)
+            for day, n, total, *bins in InvestigationDay.objects.exclude(count=0).values_list(
+                "day", "count", "confidence_sum", *BIN_FIELDS
+            )
+        ),
+        "fact_day_counts": sorted(
+            (day, fact_type, n, rated, round(total, 9))
+            for day, fact_type, n, rated, total in FactDayCount.objects.values_list(
+                "day", "fact_type", "count", "confidence_count", "confidence_sum"
+            )
+        ),
         "deliveries": sorted(
             Delivery.objects.values_list("svix_id", "event_type", "outcome", "occurred_at", "body")
         ),
@@ -195,5 +212,7 @@ def wipe() -> None:
         OwnerDayDelta,
         TransitionDayCount,
         ResolutionBucket,
+        InvestigationDay,
+        FactDayCount,
     ):
         model.objects.all().delete()

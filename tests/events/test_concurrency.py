@@ -172,3 +172,36 @@ def test_projectors_running_side_by_side_apply_each_pending_delivery_once(settin
     assert projected_state() == inline
     assert sum(taken) == sum(1 for _ in Delivery.objects.filter(outcome="processed"))
     assert not Delivery.objects.filter(outcome="pending").exists()
+
+
+def test_concurrent_investigations_of_one_day_keep_the_day_rollups_exact():
+    """Investigations of one day racing, some of them two copies of one investigation
+    (the smaller svix id wins, moving it between two days): each refresh locks the day's
+    row before aggregating the day, so the last one sees every committed investigation
+    and the rollups equal what a rebuild computes from the stored rows."""
+    from events.models import Investigation, InvestigationDay
+
+    def work(i):
+        investigation_id = uuid.UUID(int=700 + i % 6)  # i and i + 6: two copies of one
+        payload = payloads.investigation_completed(
+            fake_test(80 + i % 3, id=uuid.UUID(int=80 + i % 3)),
+            at=at(2 if i < 6 else 3, i),
+            investigation_id=investigation_id,
+            confidence=i / 12,
+            markdown_summary="",
+            failure_message="",
+            facts=[{"fact_type": f"TYPE_{i % 4}", "content": "", "confidence": i / 24}],
+        )
+        # Odd pairs: the copy dated on the later day has the smaller svix id and wins.
+        first, second = ("b", "a") if i % 2 else ("a", "b")
+        msg_id = f"msg_inv_{i % 6}_{first if i < 6 else second}"
+        return deliver(payload, msg_id=msg_id).delivery.outcome
+
+    for _ in range(3):
+        wipe()
+        assert _race(work, 12) == ["processed"] * 12
+        assert Investigation.objects.count() == 6
+        assert sorted(InvestigationDay.objects.exclude(count=0).values_list("count", flat=True)) == [3, 3]
+        state = projected_state()
+        call_command("rebuild_projections", verbosity=0)
+        assert projected_state() == state
