@@ -25,7 +25,6 @@ import traceback
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -35,7 +34,7 @@ from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from . import parsing, rollups, sql
-from .models import Delivery, Investigation
+from .models import Delivery, Investigation, MonitorEvent, StatusChange
 from .projections import apply_event
 
 logger = logging.getLogger(__name__)
@@ -206,18 +205,16 @@ def _count_redelivery(msg_id: str) -> bool:
     )
 
 
-def _apply_or_record_failure(
-    event: parsing.Event, delivery: Delivery, *, removed_days: frozenset[date] = frozenset()
-) -> None:
+def _apply_or_record_failure(event: parsing.Event, delivery: Delivery, *, removed: rollups.Stale) -> None:
     """For reprocessing a stored delivery: apply inside a savepoint, so a failing
     projection rolls back alone and the delivery is marked failed with the error.
 
-    `removed_days`: the days of the investigation this delivery projected before (just
-    removed), refreshed with the days the new projection changes, in one sorted pass;
-    alone when the projection fails."""
+    `removed`: the rollups that removing what this delivery projected before made stale,
+    refreshed with those the new projection changes, in one pass; alone when the
+    projection fails."""
     try:
         with transaction.atomic():
-            stale = rollups.Stale(days=set(removed_days))
+            stale = removed.copy()
             apply_event(event, delivery, stale=stale)
             stale.refresh()
     except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
@@ -228,7 +225,7 @@ def _apply_or_record_failure(
         Delivery.objects.filter(pk=delivery.pk).update(
             outcome=delivery.outcome, error=delivery.error, processed_at=None
         )
-        rollups.refresh_investigation_days(removed_days)
+        removed.refresh()
 
 
 def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -> str:
@@ -247,7 +244,7 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
         "occurred_at": event.occurred_at if event else parsing.event_time_of(payload),
     }
     with transaction.atomic():
-        removed_days = frozenset() if projections_empty else remove_projection_of(delivery)
+        removed = rollups.Stale() if projections_empty else remove_projection_of(delivery)
         changed = [name for name, value in parsed.items() if getattr(delivery, name) != value]
         if changed:
             for name, value in parsed.items():
@@ -255,20 +252,27 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
             delivery.processed_at = timezone.now() if event else None
             delivery.save(update_fields=[*changed, "processed_at"])
         if event is not None:
-            _apply_or_record_failure(event, delivery, removed_days=removed_days)
+            _apply_or_record_failure(event, delivery, removed=removed)
         else:
-            rollups.refresh_investigation_days(removed_days)
+            removed.refresh()
     return delivery.outcome
 
 
-def remove_projection_of(delivery: Delivery) -> frozenset[date]:
-    """Delete the history rows this delivery projected. Returns the UTC day of the
-    investigation removed (if any), whose rollups the caller refreshes."""
+def remove_projection_of(delivery: Delivery) -> rollups.Stale:
+    """Delete the history rows this delivery projected. Returns the rollups that made
+    stale (its status change's test, its monitor event's pair, its investigation's day),
+    for the caller to refresh."""
     # History rows point at their delivery; deleting them lets it be applied again.
     # (Current state is guarded by event time, so re-applying is harmless.)
-    removed = Investigation.objects.filter(delivery=delivery).values_list("occurred_at", flat=True)
-    days = frozenset(rollups.day_of(at) for at in removed)
+    stale = rollups.Stale(
+        tests=set(StatusChange.objects.filter(delivery=delivery).values_list("test_case_id", flat=True)),
+        pairs=set(MonitorEvent.objects.filter(delivery=delivery).values_list("monitor_id", "test_case_id")),
+        days={
+            rollups.day_of(at)
+            for at in Investigation.objects.filter(delivery=delivery).values_list("occurred_at", flat=True)
+        },
+    )
     for relation in ("status_change", "monitor_event", "investigation", "quarantine_change"):
         model = Delivery._meta.get_field(relation).related_model
         model.objects.filter(delivery=delivery).delete()
-    return days
+    return stale

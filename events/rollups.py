@@ -289,6 +289,9 @@ class Stale:
     days: set = field(default_factory=set)  # UTC days of investigations written or removed
     quarantine_sent: set = field(default_factory=set)
 
+    def copy(self) -> Stale:
+        return Stale(set(self.tests), set(self.pairs), set(self.days), set(self.quarantine_sent))
+
     def refresh(self) -> None:
         # Tests before pairs before investigation days, each sorted: every transaction
         # locks shared rows in one order (owner counts, status day deltas, monitor rows,

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from django.core.management import call_command
 
-from events import payloads
+from events import payloads, rollups
 from events.ingest import reprocess_delivery
 from events.models import Delivery, MonitorDayCount, MonitorState
 from tests.events.factories import MONITOR, at, deliver, fake_test
@@ -65,3 +65,40 @@ def test_reprocessing_deliveries_changes_no_rollup():
         (date(2026, 5, 2), "resolved", 1, 1),
         (date(2026, 5, 5), "active", 1, 0),
     ]
+
+
+ROLLUP_KEYS = (
+    "status_intervals",
+    "episodes",
+    "transition_day_counts",
+    "status_day_deltas",
+    "monitor_intervals",
+    "monitor_day_counts",
+    "monitor_totals",
+    "resolution_buckets",
+    "owner_episodes",
+    "owner_day_deltas",
+)
+
+
+def test_reprocessing_a_delivery_that_no_longer_projects_refreshes_its_rollups():
+    """A parser change may turn a stored delivery invalid: reprocessing removes its status
+    change or monitor event, and the test's and pair's rollups follow (as recomputed)."""
+    t1 = fake_test(1)
+    deliver(
+        payloads.status_changed(
+            t1, at=at(2), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="pass_on_retry"
+        ),
+        msg_id="msg_change",
+    )
+    monitor(t1, at(2), "active", msg_id="msg_active")
+    monitor(t1, at(3), "resolved", msg_id="msg_resolved")
+    for svix_id in ("msg_change", "msg_resolved"):
+        delivery = Delivery.objects.get(svix_id=svix_id)
+        delivery.body = "not json"
+        delivery.save(update_fields=["body"])
+        assert reprocess_delivery(delivery) == Delivery.Outcome.INVALID
+    kept = {key: value for key, value in projected_state().items() if key in ROLLUP_KEYS}
+    assert kept["monitor_totals"] == [(MONITOR, 1)] and kept["resolution_buckets"] == []
+    rollups.rebuild_all()
+    assert {key: value for key, value in projected_state().items() if key in ROLLUP_KEYS} == kept
