@@ -57,7 +57,6 @@ from events.models import (
     TestCaseOwner,
     TransitionDayCount,
 )
-from events.rollups import BIN_FIELDS, confidence_bins
 from events.sql import seconds_between
 
 NO_OWNER = "(no owner)"
@@ -763,8 +762,10 @@ def _all_resolve_medians() -> dict[str, float]:
     range of the (monitor_type, seconds) index, instead of walking half of every
     resolution of the type. Two queries."""
     buckets: dict[str, list[tuple[int, int]]] = {}
-    for kind, bucket, n in ResolutionBucket.objects.filter(count__gt=0).values_list(
-        "monitor_type", "bucket", "count"
+    for kind, bucket, n in (
+        ResolutionBucket.objects.filter(count__gt=0)
+        .order_by("monitor_type", "bucket")
+        .values_list("monitor_type", "bucket", "count")
     ):
         buckets.setdefault(kind, []).append((bucket, n))
     # Per type, each middle position as (bucket, offset inside it).
@@ -872,7 +873,7 @@ def investigation_summary(*, period: Period, repository: int | None = None) -> d
             "confidence",
             filter=Q(confidence__gte=lo) & (Q(confidence__lt=hi) if hi is not None else Q()),
         )
-        for i, (lo, hi) in enumerate(confidence_bins())
+        for i, (lo, hi) in enumerate(rollups.confidence_bins())
     }
     histogram = investigations.aggregate(**bins, total=Count("*"))
     over_time = list(
@@ -910,12 +911,12 @@ def _investigation_summary_from_days() -> dict:
     days' rows themselves, and the histogram and total their sums (a row per day, summed
     as they are read rather than in a fourth query); facts by type sum the per-day
     counts and confidence sums in SQL (the mean over facts with a confidence, as AVG)."""
-    histogram = [0] * len(BIN_FIELDS)
+    histogram = [0] * len(rollups.BIN_FIELDS)
     over_time = []
     for day, count, confidence_sum, *bins in (
         InvestigationDay.objects.filter(count__gt=0)
         .order_by("day")
-        .values_list("day", "count", "confidence_sum", *BIN_FIELDS)
+        .values_list("day", "count", "confidence_sum", *rollups.BIN_FIELDS)
     ):
         over_time.append({"day": day, "count": count, "mean_confidence": confidence_sum / count})
         histogram = [total + n for total, n in zip(histogram, bins, strict=True)]

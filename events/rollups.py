@@ -20,9 +20,9 @@ read a few indexed rows instead of replaying all history on every request.
 - OwnerTest, OwnerEpisode: a test's owner links ("" for none) with its status and
   quarantined flag, and its episodes once per owner with their time to fix and relapse
   flag; OwnerCount: their sums per owner (tests, FLAKY, BROKEN, quarantined, fixes,
-  relapses), kept by adding the difference of
-  what the test contributes, so that the codeowners pages read a row per owner
-  (METRICS "Owners": a test with several owners counts once for each).
+  relapses), kept by adding the difference of what the test contributes, so that the
+  codeowners pages read a row per owner (METRICS "Owners": a test with several owners
+  counts once for each).
 - InvestigationDay, FactDayCount: per UTC day of event time, the investigations' count,
   confidence sum and histogram bins, and per fact type the facts' count and confidence
   sum (METRICS "Investigations" over all history: a row per day, not every investigation).
@@ -31,8 +31,8 @@ read a few indexed rows instead of replaying all history on every request.
 
 A test's rollup rows are recomputed from its status changes whenever one of them is
 applied (and when the test is first seen), its owner rollups also when its owner links
-or its quarantined flag change; a pair's intervals from the pair's monitor
-events whenever one arrives. A test or pair has tens of events, so this is cheap, and it
+or its quarantined flag change; a pair's intervals from the pair's monitor events
+whenever one arrives. A test or pair has tens of events, so this is cheap, and it
 is correct whatever the order the events arrived in (ties on event time go by svix id,
 as everywhere). The rules live here once; the receiver (projections.py) calls them per
 delivery and the rebuild (bulk.py) for everything at once.
