@@ -56,12 +56,12 @@ clean-demo:
 # About 40 minutes on 2 cores (L alone: ~7 min to build, ~6 to rebuild).
 bench: install
 	$(BIN)/python -m bench.scale S M L
-	$(BIN)/python -m bench.pages S M L
+	$(BIN)/python -m bench.pages S M L --rounds 3
 	$(BIN)/python -m bench.rebuild M L
 	$(BIN)/python -m bench.ingest --duration 60
 
 bench-smoke: install
 	$(BIN)/python -m bench.scale XS
-	$(BIN)/python -m bench.pages XS --requests 2
+	$(BIN)/python -m bench.pages XS --requests 2 --rounds 2
 	$(BIN)/python -m bench.rebuild XS
 	$(BIN)/python -m bench.ingest --duration 3 --concurrency 4 --max-requests 800 --name ingest-smoke
