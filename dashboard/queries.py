@@ -778,23 +778,10 @@ def _all_resolve_medians() -> dict[str, float]:
                     positions.append((kind, bucket, position))
                     break
                 position -= n
-    if not positions:
-        return {}
-    parts, params = [], []
-    for i, (kind, bucket, offset) in enumerate(positions):
-        low, high = rollups.resolution_bucket_range(bucket)
-        # LIMIT inside a UNION member needs the wrapping on SQLite.
-        parts.append(
-            f"""SELECT * FROM (
-                SELECT monitor_type, seconds FROM events_monitorinterval
-                 WHERE monitor_type = %s AND seconds IS NOT NULL
-                   {"AND seconds >= %s" if low is not None else ""}
-                   {"AND seconds < %s" if high is not None else ""}
-                 ORDER BY seconds LIMIT 1 OFFSET %s) AS middle_{i}"""
-        )
-        params += [kind, *(v for v in (low, high) if v is not None), offset]
-    middle = " UNION ALL ".join(parts)
-    return dict(_sql(f"SELECT monitor_type, AVG(seconds) FROM ({middle}) AS m GROUP BY monitor_type", params))
+    reads = [
+        (kind, *rollups.resolution_bucket_range(bucket), 1, offset) for kind, bucket, offset in positions
+    ]
+    return _mean_of_rows_at("events_monitorinterval", "monitor_type", reads)
 
 
 def _medians_at_offset(table: str, key: str, counts: list[tuple[str, int]]) -> dict[str, float]:
@@ -802,17 +789,29 @@ def _medians_at_offset(table: str, key: str, counts: list[tuple[str, int]]) -> d
     middle one or two rows (the mean of both for an even count, as _median_sql) read at
     their offset in the table's (key, seconds) index, instead of ranking every row. One
     query, none without counts."""
-    if not counts:
+    return _mean_of_rows_at(table, key, [(k, None, None, 2 - n % 2, (n - 1) // 2) for k, n in counts])
+
+
+def _mean_of_rows_at(table: str, key: str, reads: list[tuple]) -> dict[str, float]:
+    """Per key, the mean `seconds` of the rows read at an offset in the table's (key,
+    seconds) index: each read is (key, low, high, limit, offset), its rows `limit` rows
+    from `offset` among the key's rows with low <= seconds < high (None: unbounded). One
+    query, none without reads."""
+    if not reads:
         return {}
-    # One subquery per key (LIMIT inside a UNION member needs the wrapping on SQLite).
-    middle = " UNION ALL ".join(
-        f"""SELECT * FROM (
-            SELECT {key}, seconds FROM {table}
-             WHERE {key} = %s AND seconds IS NOT NULL
-             ORDER BY seconds LIMIT %s OFFSET %s) AS middle_{i}"""
-        for i in range(len(counts))
-    )
-    params = [value for k, n in counts for value in (k, 2 - n % 2, (n - 1) // 2)]
+    parts, params = [], []
+    for i, (value, low, high, limit, offset) in enumerate(reads):
+        # LIMIT inside a UNION member needs the wrapping on SQLite.
+        parts.append(
+            f"""SELECT * FROM (
+                SELECT {key}, seconds FROM {table}
+                 WHERE {key} = %s AND seconds IS NOT NULL
+                   {"AND seconds >= %s" if low is not None else ""}
+                   {"AND seconds < %s" if high is not None else ""}
+                 ORDER BY seconds LIMIT %s OFFSET %s) AS middle_{i}"""
+        )
+        params += [value, *(bound for bound in (low, high) if bound is not None), limit, offset]
+    middle = " UNION ALL ".join(parts)
     return dict(_sql(f"SELECT {key}, AVG(seconds) FROM ({middle}) AS m GROUP BY {key}", params))
 
 

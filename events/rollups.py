@@ -241,32 +241,45 @@ def stored_intervals(test_case_id: uuid.UUID) -> list[Interval]:
     ]
 
 
-def add_transition_counts(counts: Counter) -> None:
-    """Add (day, new_status, "count"/"fixes") -> n to TransitionDayCount in one upsert
-    adding to the stored values (concurrent refreshes add up), rows in (day, status)
-    order (no deadlock). Nothing to add: no statement."""
-    keys = sorted({(day, status) for (day, status, _), n in counts.items() if n})
-    if not keys:
+def add_to_counts(table: str, keys: Sequence[str], counts: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Add to a rollup table's counts in one statement: each row (its key columns, then
+    its count columns, values ready for the database) is inserted, or on a conflict on
+    its key added to the stored counts, so that concurrent refreshes add up instead of
+    overwriting each other (each waits for the row lock, then adds to the committed
+    value). The rows are locked in the order given: callers sort them, one lock order
+    everywhere, no deadlock. No rows: no statement."""
+    if not rows:
         return
-    rows = [
-        (day, status, counts[(day, status, "count")], counts[(day, status, "fixes")]) for day, status in keys
-    ]
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
-    day_field = TransitionDayCount._meta.get_field("day")
+    columns = [*keys, *counts]
+    row = f"({', '.join(['%s'] * len(columns))})"
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counts)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
-            INSERT INTO events_transitiondaycount (day, new_status, count, fixes) VALUES {values}
-            ON CONFLICT (day, new_status) DO UPDATE
-               SET count = events_transitiondaycount.count + excluded.count,
-                   fixes = events_transitiondaycount.fixes + excluded.fixes
-            """,
-            [
-                value
-                for day, status, n, fixes in rows
-                for value in (day_field.get_db_prep_value(day, connection), status, n, fixes)
-            ],
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * len(rows))}"
+            f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}",
+            [value for values in rows for value in values],
         )
+
+
+def add_transition_counts(counts: Counter) -> None:
+    """Add (day, new_status, "count"/"fixes") -> n to TransitionDayCount, rows in (day,
+    status) order. Nothing to add: no statement."""
+    keys = sorted({(day, status) for (day, status, _), n in counts.items() if n})
+    day_field = TransitionDayCount._meta.get_field("day")
+    add_to_counts(
+        "events_transitiondaycount",
+        ("day", "new_status"),
+        ("count", "fixes"),
+        [
+            (
+                day_field.get_db_prep_value(day, connection),
+                status,
+                counts[(day, status, "count")],
+                counts[(day, status, "fixes")],
+            )
+            for day, status in keys
+        ],
+    )
 
 
 def add_day_delta(day: date, status: str, delta: int) -> None:
@@ -473,41 +486,25 @@ def owner_day_deltas(owner_keys: Sequence[str], intervals: Sequence[Interval]) -
 
 
 def add_owner_day_deltas(deltas: Counter) -> None:
-    """Add to OwnerDayDelta in one upsert, rows in (owner key, day, status) order (the
-    caller holds the owners' OwnerCount rows, which already serialises them)."""
-    rows = [(key, day, status, n) for (key, day, status), n in sorted(deltas.items()) if n]
-    if not rows:
-        return
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO events_ownerdaydelta (owner_key, day, status, delta) VALUES {values}
-            ON CONFLICT (owner_key, day, status) DO UPDATE
-               SET delta = events_ownerdaydelta.delta + excluded.delta
-            """,
-            [value for row in rows for value in row],
-        )
+    """Add to OwnerDayDelta, rows in (owner key, day, status) order (the caller holds the
+    owners' OwnerCount rows, which already serialises them)."""
+    add_to_counts(
+        "events_ownerdaydelta",
+        ("owner_key", "day", "status"),
+        ("delta",),
+        [(key, day, status, n) for (key, day, status), n in sorted(deltas.items()) if n],
+    )
 
 
 def add_owner_counts(deltas: dict[str, list[int]]) -> None:
-    """Add to the OwnerCount rows of these owner keys (COUNT_FIELDS order), in one
-    statement: an upsert adding to the stored counts, rows in key order (no deadlock
-    between concurrent refreshes). A row whose delta is all zeros is only locked."""
-    if not deltas:
-        return
-    columns = ", ".join(COUNT_FIELDS)
-    rows = sorted(deltas.items())
-    values = ", ".join([f"(%s, {', '.join(['%s'] * len(COUNT_FIELDS))})"] * len(rows))
-    added = ", ".join(f"{f} = events_ownercount.{f} + excluded.{f}" for f in COUNT_FIELDS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO events_ownercount (owner_key, {columns}) VALUES {values}
-            ON CONFLICT (owner_key) DO UPDATE SET {added}
-            """,
-            [value for key, counts in rows for value in (key, *counts)],
-        )
+    """Add to the OwnerCount rows of these owner keys (COUNT_FIELDS order), rows in key
+    order. A row whose delta is all zeros is only locked."""
+    add_to_counts(
+        "events_ownercount",
+        ("owner_key",),
+        COUNT_FIELDS,
+        [(key, *counts) for key, counts in sorted(deltas.items())],
+    )
 
 
 def rebuild_transition_counts() -> None:
@@ -667,32 +664,21 @@ def event_days_counter(event_days: str) -> Counter:
 def add_monitor_day_counts(monitor_id: uuid.UUID, events: Counter, resolutions: Counter) -> None:
     """Add to one monitor's day counts in one statement: `events` is (day, status) ->
     events, `resolutions` is day -> intervals resolved (on the day's `resolved` row).
-
-    An upsert adding to the stored counts: concurrent refreshes of other pairs of the same
-    monitor and day add up instead of overwriting each other (each waits for the row
-    lock, then adds to the committed value). Rows in (day, status) order: no deadlock."""
+    Concurrent refreshes of other pairs of the same monitor and day add up instead of
+    overwriting each other (add_to_counts). Rows in (day, status) order."""
     keys = {key for key, n in events.items() if n} | {
         (day, "resolved") for day, n in resolutions.items() if n
     }
-    if not keys:
-        return
     monitor = MonitorDayCount._meta.get_field("monitor").get_db_prep_value(monitor_id, connection)
-    rows = [
-        (day, monitor, status, events[(day, status)], resolutions[day] if status == "resolved" else 0)
-        for day, status in sorted(keys)
-    ]
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO events_monitordaycount (day, monitor_id, status, count, resolutions)
-            VALUES {values}
-            ON CONFLICT (monitor_id, status, day) DO UPDATE
-               SET count = events_monitordaycount.count + excluded.count,
-                   resolutions = events_monitordaycount.resolutions + excluded.resolutions
-            """,
-            [value for row in rows for value in row],
-        )
+    add_to_counts(
+        "events_monitordaycount",
+        ("monitor_id", "status", "day"),
+        ("count", "resolutions"),
+        [
+            (monitor, status, day, events[(day, status)], resolutions[day] if status == "resolved" else 0)
+            for day, status in sorted(keys)
+        ],
+    )
 
 
 def _resolution_days(rows: Sequence[tuple]) -> Counter:
@@ -726,21 +712,13 @@ def _resolution_buckets(rows: Sequence[tuple]) -> Counter:
 
 
 def add_resolution_buckets(deltas: Counter) -> None:
-    """Add (monitor type, bucket) -> n to ResolutionBucket in one upsert adding to the
-    stored counts (concurrent refreshes add up), rows in key order (no deadlock)."""
-    rows = [(kind, bucket, n) for (kind, bucket), n in sorted(deltas.items()) if n]
-    if not rows:
-        return
-    values = ", ".join(["(%s, %s, %s)"] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO events_resolutionbucket (monitor_type, bucket, count) VALUES {values}
-            ON CONFLICT (monitor_type, bucket) DO UPDATE
-               SET count = events_resolutionbucket.count + excluded.count
-            """,
-            [value for row in rows for value in row],
-        )
+    """Add (monitor type, bucket) -> n to ResolutionBucket, rows in key order."""
+    add_to_counts(
+        "events_resolutionbucket",
+        ("monitor_type", "bucket"),
+        ("count",),
+        [(kind, bucket, n) for (kind, bucket), n in sorted(deltas.items()) if n],
+    )
 
 
 def rebuild_resolution_buckets() -> None:
@@ -830,25 +808,14 @@ def refresh_monitor_pair(
 
 
 def add_monitor_totals(deltas: Counter) -> None:
-    """Add monitor id -> events to MonitorTotal in one upsert adding to the stored totals
-    (concurrent refreshes add up), rows in monitor order (no deadlock)."""
-    rows = [(monitor_id, n) for monitor_id, n in sorted(deltas.items()) if n]
-    if not rows:
-        return
+    """Add monitor id -> events to MonitorTotal, rows in monitor order."""
     monitor = MonitorTotal._meta.get_field("monitor")
-    values = ", ".join(["(%s, %s)"] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO events_monitortotal (monitor_id, events) VALUES {values}
-            ON CONFLICT (monitor_id) DO UPDATE SET events = events_monitortotal.events + excluded.events
-            """,
-            [
-                value
-                for monitor_id, n in rows
-                for value in (monitor.get_db_prep_value(monitor_id, connection), n)
-            ],
-        )
+    add_to_counts(
+        "events_monitortotal",
+        ("monitor_id",),
+        ("events",),
+        [(monitor.get_db_prep_value(m, connection), n) for m, n in sorted(deltas.items()) if n],
+    )
 
 
 def rebuild_monitor_rollups() -> None:
