@@ -413,29 +413,51 @@ class BulkProjection:
         facts.flush()
 
 
+# The columns `project_deliveries` reads, in its order.
+DELIVERY_COLUMNS = (
+    "id",
+    "svix_id",
+    "body",
+    "raw_body",
+    "received_at",
+    "event_type",
+    "outcome",
+    "error",
+    "occurred_at",
+)
+
+
 def project_deliveries(
     deliveries: Iterable[tuple[int, str, str, str, str, str, datetime | None]],
     *,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 2000,
 ) -> Counter:
-    """Project (id, svix_id, body, event_type, outcome, error, occurred_at) rows, in the
-    order given, into empty projections. Like `ingest.reprocess_delivery`, each delivery's
+    """Project DELIVERY_COLUMNS rows, in the order given, into empty projections. Like `ingest.reprocess_delivery`, each delivery's
     outcome and parsed fields are recomputed, and written back only where they changed."""
     projection = BulkProjection()
     outcomes: Counter = Counter()
     changed: list[Delivery] = []
     now = timezone.now()
     n = 0
-    for n, (pk, svix_id, body, stored_type, stored_outcome, stored_error, stored_at) in enumerate(
-        deliveries, 1
-    ):
-        event_type, payload, event, outcome, error = classify(body)
+    for n, (
+        pk,
+        svix_id,
+        body,
+        raw_body,
+        received_at,
+        stored_type,
+        stored_outcome,
+        stored_error,
+        stored_at,
+    ) in enumerate(deliveries, 1):
+        exact = bytes(raw_body) if raw_body is not None else body  # as Delivery.raw_bytes
+        event_type, payload, event, outcome, error = classify(exact, received_at=received_at)
         parsed = (
             event_type or stored_type,
             outcome,
             error,
-            event.occurred_at if event else parsing.event_time_of(payload),
+            event.occurred_at if event else parsing.event_time_of(payload, received_at=received_at),
         )
         if parsed != (stored_type, stored_outcome, stored_error, stored_at):
             changed.append(

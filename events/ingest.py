@@ -9,29 +9,33 @@ delivery is stored whatever its content, with an outcome:
              FLAKYBOARD_DEFERRED_PROJECTION: events/projector.py applies it);
 - ignored:   a type we do not handle yet (kept; `reprocess_deliveries --status ignored`
              applies it after an upgrade adds support);
-- invalid:   not JSON, or a required field missing or of the wrong type (retrying cannot
-             fix it, so we still answer 2xx);
+- invalid:   not UTF-8, not JSON, or a field missing, of the wrong type or out of range
+             (retrying cannot fix it, so we still answer 2xx); the error names the field;
 - failed:    a bug or data problem while projecting: the delivery is kept, the
              projection rolled back, and the error recorded for `reprocess_deliveries`.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 import functools
+import hashlib
+import hmac
 import json
 import logging
+import re
 import traceback
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from svix.webhooks import Webhook, WebhookVerificationError
 
 from . import parsing, rollups, sql
 from .models import Delivery, Investigation, MonitorEvent, StatusChange
@@ -40,18 +44,27 @@ from .projections import apply_event
 logger = logging.getLogger(__name__)
 
 # Svix sends svix-*; white-labelled senders send the Standard Webhooks webhook-* names.
+# A request carries exactly one of these sets: the id that is stored (and deduplicated)
+# is the id that was verified.
 HEADER_SETS = (
     ("svix-id", "svix-timestamp", "svix-signature"),
     ("webhook-id", "webhook-timestamp", "webhook-signature"),
 )
 STORED_HEADERS = (*HEADER_SETS[0], *HEADER_SETS[1], "content-type")
+# Svix's message ids are "msg_" and 27 characters; an id may also be one the sender chose.
+# It must fit its column whole (a cut id could collide with another) and be one token:
+# printable ASCII without spaces or commas (a repeated header reaches us comma-joined).
+MESSAGE_ID = re.compile(r"[\x21-\x2b\x2d-\x7e]{1,255}")
+# Standard Webhooks: signatures older or newer than this are refused (replay window).
+TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 
 
 class Result(enum.Enum):
     STORED = "stored"  # new delivery stored (whatever its outcome)
     REDELIVERY = "redelivery"  # same svix id again: counted, nothing applied
     MISSING_HEADERS = "missing_headers"
-    NOT_UTF8 = "not_utf8"
+    MIXED_HEADERS = "mixed_headers"
+    MALFORMED_ID = "malformed_id"
     BAD_SIGNATURE = "bad_signature"
     NOT_CONFIGURED = "not_configured"
 
@@ -63,44 +76,110 @@ class IngestResult:
     detail: str = ""
 
 
-def _message_id(headers: Mapping[str, str]) -> str | None:
-    for id_header, ts_header, sig_header in HEADER_SETS:
-        if headers.get(id_header) and headers.get(ts_header) and headers.get(sig_header):
-            return headers[id_header]
-    return None
+@dataclass(frozen=True)
+class SignedMessage:
+    """The one header set a request was signed with."""
+
+    msg_id: str
+    timestamp: str
+    signatures: str
+
+
+def signed_message(headers: Mapping[str, str]) -> SignedMessage | IngestResult:
+    """The request's header set, or the refusal: none, an incomplete or a mixed set.
+
+    Mixing is refused outright: verifying one set while storing another set's id would
+    let a captured delivery be replayed under a fresh id (and be applied again)."""
+    sent = [names for names in HEADER_SETS if any(name in headers for name in names)]
+    if len(sent) > 1:
+        return IngestResult(
+            Result.MIXED_HEADERS, detail="send either the svix-* or the webhook-* headers, not both"
+        )
+    names = sent[0] if sent else HEADER_SETS[0]
+    values = [headers.get(name, "") for name in names]
+    if not all(values):
+        return IngestResult(Result.MISSING_HEADERS, detail=f"{', '.join(names)} are required")
+    if not MESSAGE_ID.fullmatch(values[0]):
+        return IngestResult(
+            Result.MALFORMED_ID,
+            detail=f"{names[0]} must be one value of 1 to 255 printable ASCII characters, no spaces or commas",
+        )
+    return SignedMessage(*values)
 
 
 @functools.lru_cache(maxsize=16)
-def _webhook(secret: str) -> Webhook:
-    """A verifier per secret, decoded once (it holds only the key: safe to share)."""
-    return Webhook(secret)
+def _signing_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_<base64>` secret, decoded once (as svix decodes it)."""
+    return base64.b64decode(secret.removeprefix("whsec_") + "==")
 
 
-def verify_signature(body: bytes, headers: Mapping[str, str], secrets: list[str]) -> bool:
-    """True when any configured secret verifies the body (secret rotation).
+def verify_signature(
+    body: bytes, message: SignedMessage, secrets: list[str], *, now: datetime | None = None
+) -> bool:
+    """True when any configured secret (rotation) signed these exact bytes recently.
 
-    The svix library raises WebhookVerificationError for a bad or stale signature, but
-    other exceptions for a malformed header or secret (ValueError, binascii.Error...):
-    all of them mean "not verified", never a 500.
+    The Standard Webhooks scheme that svix implements: HMAC-SHA256 keyed with the secret
+    over `{id}.{timestamp}.{body}`, base64, sent as space-separated `v1,<signature>`
+    entries (any match is enough), timestamp within 5 minutes of now. Written here
+    rather than calling `svix.Webhook.verify` because that decodes the body as UTF-8
+    first: a validly signed body that is not UTF-8 would be unverifiable, and it must be
+    stored like any other (tests/events/test_signature.py checks both agree on the rest).
     """
+    if not message.timestamp.isdigit() or len(message.timestamp) > 12:
+        return False
+    signed_at = datetime.fromtimestamp(int(message.timestamp), tz=UTC)
+    if abs((now or datetime.now(UTC)) - signed_at) > TIMESTAMP_TOLERANCE:
+        return False
+    signed = b"%s.%s.%s" % (message.msg_id.encode(), str(int(message.timestamp)).encode(), body)
+    offered = []
+    for entry in message.signatures.split(" "):
+        version, _, signature = entry.partition(",")
+        if version != "v1":
+            continue
+        try:
+            offered.append(base64.b64decode(signature, validate=True))
+        except ValueError:  # binascii.Error: not base64
+            continue
     for secret in secrets:
         try:
-            _webhook(secret).verify(body, headers)
-        except (WebhookVerificationError, Exception):  # noqa: BLE001, S112 - see docstring
+            key = _signing_key(secret)
+        except ValueError:  # a malformed secret verifies nothing (checks.py warns about it)
             continue
-        return True
+        expected = hmac.new(key, signed, hashlib.sha256).digest()
+        if any(hmac.compare_digest(expected, sig) for sig in offered):
+            return True
     return False
 
 
-def classify(text: str) -> tuple[str, Any, parsing.Event | None, str, str]:
-    """(event_type, payload, event, outcome, error) for a verified body."""
+Classified = tuple[str, Any, parsing.Event | None, str, str]
+
+
+def classify(body: str | bytes, *, received_at: datetime) -> Classified:
+    """(event_type, payload, event, outcome, error) for a verified body.
+
+    `received_at` bounds the plausible event times (see `parsing`). Whatever the body
+    (not UTF-8, not JSON, nested too deep for the parser), the answer is an outcome,
+    never an exception: every verified delivery is stored."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return "", None, None, Delivery.Outcome.INVALID, f"body is not UTF-8: {exc}"
     try:
-        payload = json.loads(text)
+        payload = json.loads(body)
+    except RecursionError:
+        return (
+            "",
+            None,
+            None,
+            Delivery.Outcome.INVALID,
+            "body is not JSON this parser can read: nested too deeply",
+        )
     except ValueError as exc:
         return "", None, None, Delivery.Outcome.INVALID, f"body is not JSON: {exc}"
     event_type = parsing.event_type_of(payload)
     try:
-        event = parsing.parse_event(payload)
+        event = parsing.parse_event(payload, received_at=received_at)
     except parsing.UnknownEventType as exc:
         return event_type, payload, None, Delivery.Outcome.IGNORED, str(exc)
     except parsing.PayloadError as exc:
@@ -108,34 +187,42 @@ def classify(text: str) -> tuple[str, Any, parsing.Event | None, str, str]:
     return event_type, payload, event, Delivery.Outcome.PROCESSED, ""
 
 
-def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str = "") -> IngestResult:
-    """Verify and store one delivery; project it if new. Raises DatabaseError if the
-    database is unavailable (the view answers 503 so Svix retries)."""
-    msg_id = _message_id(headers)
-    if msg_id is None:
-        return IngestResult(
-            Result.MISSING_HEADERS, detail="svix-id, svix-timestamp and svix-signature are required"
-        )
+def storable_body(body: bytes) -> tuple[str, bytes | None]:
+    """(text, raw): the body as text for the `body` column, and the exact bytes when the
+    text cannot hold them (not UTF-8, or a NUL byte, which PostgreSQL text refuses)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return IngestResult(Result.NOT_UTF8, detail="body is not UTF-8")
+        return parsing.storable_text(body.decode("utf-8", "replace")), body
+    if "\x00" in text:
+        return parsing.storable_text(text), body
+    return text, None
+
+
+def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str = "") -> IngestResult:
+    """Verify and store one delivery; project it if new. Raises DatabaseError if the
+    database is unavailable (the view answers 503 so Svix retries)."""
+    message = signed_message(headers)
+    if isinstance(message, IngestResult):
+        return message
     secrets = settings.TRUNK_WEBHOOK_SECRETS
     if not secrets:
         return IngestResult(Result.NOT_CONFIGURED, detail="no webhook secret is configured")
-    if not verify_signature(body, headers, secrets):
+    if not verify_signature(body, message, secrets):
         return IngestResult(Result.BAD_SIGNATURE, detail="signature verification failed")
 
-    event_type, payload, event, outcome, error = classify(text)
-    stored_headers = {k: headers[k] for k in STORED_HEADERS if headers.get(k)}
+    received_at = timezone.now()
+    event_type, payload, event, outcome, error = classify(body, received_at=received_at)
+    text, raw = storable_body(body)
     delivery = Delivery(
-        svix_id=msg_id[:255],
+        svix_id=message.msg_id,
         event_type=event_type,
         body=text,
-        headers=stored_headers,
-        user_agent=user_agent[:500],
-        received_at=timezone.now(),
-        occurred_at=event.occurred_at if event else parsing.event_time_of(payload),
+        raw_body=raw,
+        headers={k: parsing.storable_text(headers[k]) for k in STORED_HEADERS if headers.get(k)},
+        user_agent=parsing.bounded(parsing.storable_text(user_agent), 500),
+        received_at=received_at,
+        occurred_at=event.occurred_at if event else parsing.event_time_of(payload, received_at=received_at),
         outcome=outcome,
         error=error,
     )
@@ -161,7 +248,7 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
         # delivery of the same message that committed first (the unique index made us
         # wait for it). Trying the INSERT first keeps the common path one statement
         # shorter than a look-up would.
-        if _count_redelivery(msg_id):
+        if _count_redelivery(message.msg_id):
             return IngestResult(Result.REDELIVERY)
         if event is None:
             raise
@@ -199,7 +286,7 @@ def error_text(exc: Exception) -> str:
 
 def _count_redelivery(msg_id: str) -> bool:
     return bool(
-        Delivery.objects.filter(svix_id=msg_id[:255]).update(
+        Delivery.objects.filter(svix_id=msg_id).update(
             redeliveries=F("redeliveries") + 1, last_redelivered_at=timezone.now()
         )
     )
@@ -236,12 +323,15 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
     The delivery row is written only when its outcome or parsed fields change, so
     `processed_at` stays the time it was first applied. Returns the new outcome.
     """
-    event_type, payload, event, outcome, error = classify(delivery.body)
+    received_at = delivery.received_at
+    event_type, payload, event, outcome, error = classify(delivery.raw_bytes, received_at=received_at)
     parsed = {
         "event_type": event_type or delivery.event_type,
         "outcome": outcome,
         "error": error,
-        "occurred_at": event.occurred_at if event else parsing.event_time_of(payload),
+        "occurred_at": event.occurred_at
+        if event
+        else parsing.event_time_of(payload, received_at=received_at),
     }
     with transaction.atomic():
         removed = rollups.Stale() if projections_empty else remove_projection_of(delivery)

@@ -35,7 +35,10 @@ class Delivery(models.Model):
 
     svix_id = models.CharField(max_length=255)  # unique: Meta.constraints
     event_type = models.CharField(max_length=255, blank=True)
-    body = models.TextField(help_text="The raw request body, exactly as signed.")
+    body = models.TextField(help_text="The request body as text (exactly as signed unless raw_body is set).")
+    # Only for the rare body that text cannot hold (not UTF-8, or a NUL byte, which
+    # PostgreSQL text refuses): its exact bytes. `body` then shows it with U+FFFD.
+    raw_body = models.BinaryField(null=True, blank=True, editable=False)
     headers = models.JSONField(default=dict, help_text="The svix-*/webhook-* headers and content type.")
     user_agent = models.CharField(max_length=500, blank=True)
     received_at = models.DateTimeField(db_index=True)
@@ -65,8 +68,13 @@ class Delivery(models.Model):
         return f"{self.svix_id} ({self.event_type or 'no type'})"
 
     @property
+    def raw_bytes(self) -> bytes:
+        """The body exactly as signed."""
+        return bytes(self.raw_body) if self.raw_body is not None else self.body.encode()
+
+    @property
     def size(self) -> int:
-        return len(self.body.encode())
+        return len(self.raw_bytes)
 
 
 class Repository(models.Model):

@@ -6,18 +6,63 @@ Event shapes follow ../shared/trunk-webhooks.md. Rules that hold for every type:
 - a required field that is missing or of the wrong type raises `PayloadError` naming
   the field by its dotted path (`test_case.id`, `facts[2].confidence`);
 - statuses are normalised to upper case (`flaky` and `FLAKY` are one status);
-- `evidence` is free-form JSON and is kept exactly as sent.
+- `evidence` is free-form JSON, kept as sent except where the database could not hold
+  it (see `_free_json`);
+- text is made storable: NUL and lone surrogates (legal in JSON, refused by PostgreSQL
+  and UTF-8) become U+FFFD, and text longer than its column is cut with an ellipsis (the
+  raw body keeps every byte);
+- numbers must mean what their field means: finite, and inside the field's range;
+- event times must be plausible (../shared/METRICS.md): not before 2000-01-01, not more
+  than an hour after the delivery was received.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 STATUSES = ("HEALTHY", "FLAKY", "BROKEN")
 MONITOR_STATUSES = ("active", "resolved")
+
+# Plausible event times (../shared/METRICS.md): so no figure reaches into year 1 or the future.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AFTER_RECEIPT = timedelta(hours=1)
+
+# The longest text each field keeps: the bounded columns they are stored in (a test
+# checks these against the models). Longer text is cut; the raw body keeps it whole.
+NAME_MAX = 1000  # name, classname, parent, file path, test URL
+VARIANT_MAX = 255
+OWNER_MAX = 255  # also once case-folded: the owner key
+REPOSITORY_URL_MAX = 500
+MONITOR_TYPE_MAX = 100
+MONITOR_STATUS_MAX = 32
+FACT_TYPE_MAX = 100
+ACTOR_MAX = 255
+SETTING_MAX = 64
+# A count's column is a 32-bit integer; no real count comes near it.
+COUNT_MAX = 2**31 - 1
+# Free-form JSON (`evidence`) deeper than this is refused: it is stored as JSON and shown
+# on pages, and every reader of it (json, the database, templates) must stay far from
+# Python's recursion limit.
+EVIDENCE_MAX_DEPTH = 32
+
+# Legal in JSON text ("\u0000", "\ud800") but refused by PostgreSQL text (NUL) or by
+# UTF-8 itself (lone surrogates).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """`text` with the characters no database column can hold replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, the last one an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 class PayloadError(ValueError):
@@ -124,11 +169,12 @@ class QuarantineSettingChanged(Event):
 class _Reader:
     """Typed access to one JSON object, with the dotted path for error messages."""
 
-    def __init__(self, data: Any, path: str = ""):
+    def __init__(self, data: Any, path: str = "", *, received_at: datetime):
         if not isinstance(data, dict):
             raise PayloadError(path or "(body)", f"expected an object, got {_json_type(data)}")
         self.data = data
         self.path = path
+        self.received_at = received_at  # bounds the plausible event times
 
     def _p(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -141,9 +187,15 @@ class _Reader:
 
     def obj(self, key: str, *, required: bool = True) -> _Reader | None:
         value = self._get(key, required)
-        return None if value is None else _Reader(value, self._p(key))
+        return None if value is None else self.child(value, self._p(key))
 
-    def str(self, key: str, *, required: bool = False, nonempty: bool = False) -> str:
+    def child(self, data: Any, path: str) -> _Reader:
+        return _Reader(data, path, received_at=self.received_at)
+
+    def str(
+        self, key: str, *, required: bool = False, nonempty: bool = False, limit: int | None = None
+    ) -> str:
+        """The string at `key`, storable, and cut to `limit` characters when given."""
         value = self._get(key, required)
         if value is None:
             return ""
@@ -151,7 +203,8 @@ class _Reader:
             raise PayloadError(self._p(key), f"expected a string, got {_json_type(value)}")
         if nonempty and not value.strip():
             raise PayloadError(self._p(key), "must not be empty")
-        return value
+        value = storable_text(value)
+        return value if limit is None else bounded(value, limit)
 
     def uuid(self, key: str, *, required: bool = True) -> uuid.UUID | None:
         text = self.str(key, required=required)
@@ -176,18 +229,31 @@ class _Reader:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PayloadError(self._p(key), f"expected a number, got {_json_type(value)}")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise PayloadError(self._p(key), f"expected a number from {lo} to {hi}, got {value}")
-        return float(value)
+        try:
+            number = float(value)  # an integer of 400 digits overflows a float
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            # JSON cannot carry NaN or infinities back out (the API), nor can a chart.
+            raise PayloadError(self._p(key), f"expected a finite number, got {_describe_number(value)}")
+        if (lo is not None and number < lo) or (hi is not None and number > hi):
+            raise PayloadError(
+                self._p(key), f"expected a number from {lo} to {hi}, got {_describe_number(value)}"
+            )
+        return number
 
-    def integer(self, key: str) -> int | None:
+    def integer(self, key: str, *, lo: int = 0, hi: int = COUNT_MAX) -> int | None:
         value = self._get(key, False)
         if value is None:
             return None
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise PayloadError(self._p(key), f"expected an integer, got {_json_type(value)}")
+            raise PayloadError(self._p(key), f"expected an integer, got {_describe_number(value)}")
+        if not lo <= value <= hi:
+            raise PayloadError(
+                self._p(key), f"expected an integer from {lo} to {hi}, got {_describe_number(value)}"
+            )
         return value
 
     def time(self, key: str, *, required: bool = True) -> datetime | None:
@@ -200,8 +266,14 @@ class _Reader:
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise PayloadError(self._p(key), f"expected an ISO 8601 time, got {text[:80]!r}") from None
-        # Trunk sends UTC ("...Z"); a time without an offset is read as UTC too.
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        try:
+            # Trunk sends UTC ("...Z"); a time without an offset is read as UTC too.
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:30:00+01:00 is in year 0 in UTC
+            moment = None
+        if moment is None or not EARLIEST_EVENT_TIME <= moment <= self.received_at + LATEST_AFTER_RECEIPT:
+            raise PayloadError(self._p(key), f"{text[:80]!r} is not a plausible event time")
+        return moment
 
     def status(self, key: str) -> str:
         text = self.str(key, required=True, nonempty=True).strip().upper()
@@ -218,7 +290,7 @@ class _Reader:
         for i, item in enumerate(value):
             if not isinstance(item, str):
                 raise PayloadError(f"{self._p(key)}[{i}]", f"expected a string, got {_json_type(item)}")
-        return tuple(item.strip() for item in value if item.strip())
+        return tuple(_owner(item) for item in value if item.strip())
 
     def list(self, key: str) -> list[Any]:
         value = self._get(key, False)
@@ -227,6 +299,45 @@ class _Reader:
         if not isinstance(value, list):
             raise PayloadError(self._p(key), f"expected a list, got {_json_type(value)}")
         return value
+
+
+def _owner(text: str) -> str:
+    """An owner as stored: storable, stripped, and short enough that its case-folded key
+    (which can be longer: "ß" folds to "ss") fits the key column too."""
+    name = bounded(storable_text(text.strip()), OWNER_MAX)
+    while len(name.casefold()) > OWNER_MAX:
+        name = bounded(name, len(name) - 1)
+    return name
+
+
+def _free_json(value: Any, path: str) -> Any:
+    """Free-form JSON (`evidence`) as it can be stored and shown: text made storable, NaN
+    and infinities (which JSON columns and API responses cannot carry) kept as their
+    names. Deeper than EVIDENCE_MAX_DEPTH is an error naming the field."""
+
+    def clean(item: Any, depth: int) -> Any:
+        if isinstance(item, list | dict) and depth > EVIDENCE_MAX_DEPTH:
+            raise PayloadError(path, f"nested deeper than {EVIDENCE_MAX_DEPTH} levels")
+        if isinstance(item, str):
+            return storable_text(item)
+        if isinstance(item, float) and not math.isfinite(item):
+            return str(item).replace("inf", "Infinity").replace("nan", "NaN")
+        if isinstance(item, list):
+            return [clean(x, depth + 1) for x in item]
+        if isinstance(item, dict):
+            return {storable_text(k): clean(v, depth + 1) for k, v in item.items()}
+        return item
+
+    return clean(value, 1)
+
+
+def _describe_number(value: Any) -> str:
+    """A number for an error message: a huge integer by its size, not its 400 digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return (
+        repr(value) if isinstance(value, int | float) and not isinstance(value, bool) else _json_type(value)
+    )
 
 
 def _json_type(value: Any) -> str:
@@ -248,7 +359,7 @@ def _repository(r: _Reader | None) -> RepositoryRef | None:
     if r is None:
         return None
     trunk_id = r.uuid("id", required=False)
-    html_url = r.str("html_url")
+    html_url = r.str("html_url", limit=REPOSITORY_URL_MAX)
     if trunk_id is None and not html_url:
         return None
     return RepositoryRef(trunk_id=trunk_id, html_url=html_url)
@@ -262,15 +373,16 @@ def _test_case(t: _Reader, *, repository: RepositoryRef | None) -> TestCaseRef:
     nested_repository = _repository(t.obj("repository", required=False))
     return TestCaseRef(
         id=t.uuid("id"),
-        name=t.str("name", required=True, nonempty=True),
-        classname=t.str("classname") if "classname" in t.data else None,
-        parent=t.str("parent") or t.str("test_suite"),
-        file_path=t.str("file_path"),
-        html_url=t.str("html_url"),
+        name=t.str("name", required=True, nonempty=True, limit=NAME_MAX),
+        classname=t.str("classname", limit=NAME_MAX) if "classname" in t.data else None,
+        parent=t.str("parent", limit=NAME_MAX) or t.str("test_suite", limit=NAME_MAX),
+        file_path=t.str("file_path", limit=NAME_MAX),
+        html_url=t.str("html_url", limit=NAME_MAX),
         codeowners=t.str_list("codeowners"),
         quarantined=quarantined,
-        variant=t.str("variant"),
-        failure_rate_last_7d=t.number("failure_rate_last_7d"),
+        variant=t.str("variant", limit=VARIANT_MAX),
+        # A share of runs: 0..1 (Trunk's 0.12 is 12%).
+        failure_rate_last_7d=t.number("failure_rate_last_7d", lo=0, hi=1),
         pull_requests_impacted_last_7d=t.integer("pull_requests_impacted_last_7d"),
         repository=repository or nested_repository,
     )
@@ -293,9 +405,9 @@ def _monitor_status_changed(p: _Reader, event_type: str) -> MonitorStatusChanged
         occurred_at=p.time("timestamp"),
         test_case=_common(p),
         monitor_id=monitor.uuid("id"),
-        monitor_type=monitor.str("type", required=True, nonempty=True),
+        monitor_type=monitor.str("type", required=True, nonempty=True, limit=MONITOR_TYPE_MAX),
         monitor_status=status,
-        evidence=p.data.get("evidence"),
+        evidence=_free_json(p.data.get("evidence"), "evidence"),
     )
 
 
@@ -308,8 +420,8 @@ def _status_changed_v2(p: _Reader, event_type: str) -> StatusChanged:
         previous_status=p.status("previous_status"),
         new_status=p.status("new_status"),
         monitor_id=trigger.uuid("monitor_id", required=False) if trigger else None,
-        monitor_type=trigger.str("monitor_type") if trigger else "",
-        monitor_status=trigger.str("monitor_status").lower() if trigger else "",
+        monitor_type=trigger.str("monitor_type", limit=MONITOR_TYPE_MAX) if trigger else "",
+        monitor_status=trigger.str("monitor_status", limit=MONITOR_STATUS_MAX).lower() if trigger else "",
     )
 
 
@@ -330,10 +442,10 @@ def _status_changed_v1(p: _Reader, event_type: str) -> StatusChanged:
 def _investigation_completed(p: _Reader, event_type: str) -> InvestigationCompleted:
     facts = []
     for i, raw in enumerate(p.list("facts")):
-        f = _Reader(raw, f"facts[{i}]")
+        f = p.child(raw, f"facts[{i}]")
         facts.append(
             Fact(
-                fact_type=f.str("fact_type", required=True, nonempty=True),
+                fact_type=f.str("fact_type", required=True, nonempty=True, limit=FACT_TYPE_MAX),
                 content=f.str("content"),
                 confidence=f.number("confidence", lo=0, hi=1),
             )
@@ -361,10 +473,10 @@ def _quarantining_setting_changed(p: _Reader, event_type: str) -> QuarantineSett
         event_type=event_type,
         occurred_at=occurred_at,
         test_case=_common(p),
-        actor_email=actor.str("email") if actor else "",
-        actor_name=actor.str("full_name") if actor else "",
-        previous_setting=change.str("previous_quarantining_setting"),
-        updated_setting=change.str("updated_quarantining_setting"),
+        actor_email=actor.str("email", limit=ACTOR_MAX) if actor else "",
+        actor_name=actor.str("full_name", limit=ACTOR_MAX) if actor else "",
+        previous_setting=change.str("previous_quarantining_setting", limit=SETTING_MAX),
+        updated_setting=change.str("updated_quarantining_setting", limit=SETTING_MAX),
         reason=change.str("reason"),
     )
 
@@ -386,20 +498,21 @@ def event_type_of(payload: Any) -> str:
         return ""
     declared = payload.get("type")
     if isinstance(declared, str) and declared:
-        return declared[:255]
+        return storable_text(declared)[:255]
     # Some v1 senders omit `type`; a `status_change` object identifies that shape.
     if isinstance(payload.get("status_change"), dict) and "test_case" in payload:
         return V1_STATUS_CHANGED
     return ""
 
 
-def parse_event(payload: Any) -> Event:
+def parse_event(payload: Any, *, received_at: datetime) -> Event:
     """Turn a decoded JSON payload into a typed event.
 
-    Raises `PayloadError` (invalid: the message names the field) or `UnknownEventType`
-    (valid JSON of a type we do not handle: kept and ignored).
+    `received_at`: when the delivery was received (our clock), which bounds the plausible
+    event times. Raises `PayloadError` (invalid: the message names the field) or
+    `UnknownEventType` (valid JSON of a type we do not handle: kept and ignored).
     """
-    reader = _Reader(payload)
+    reader = _Reader(payload, received_at=received_at)
     event_type = event_type_of(payload)
     if not event_type:
         if "type" in payload and not isinstance(payload["type"], str):
@@ -411,9 +524,9 @@ def parse_event(payload: Any) -> Event:
     return parser(reader, event_type)
 
 
-def event_time_of(payload: Any) -> datetime | None:
+def event_time_of(payload: Any, *, received_at: datetime) -> datetime | None:
     """Best-effort event time for a payload that did not parse (for the delivery row):
-    the places the known shapes keep it, first found wins."""
+    the places the known shapes keep it, first plausible one wins."""
     if not isinstance(payload, dict):
         return None
     for path in (
@@ -427,7 +540,7 @@ def event_time_of(payload: Any) -> datetime | None:
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, str):
             try:
-                return _Reader({"t": value}).time("t")
+                return _Reader({"t": value}, received_at=received_at).time("t")
             except PayloadError:
                 continue
     return None

@@ -43,6 +43,9 @@ from .models import (
 )
 
 
+REPOSITORY_NAME_MAX = Repository._meta.get_field("name").max_length
+
+
 def _newer(time_field: str, key_field: str, at: datetime, key: str) -> Q:
     """Rows whose current value is older than the event (at, key): the only ones to update."""
     return (
@@ -66,8 +69,13 @@ def _newer_sql(model: type, time_field: str, key_field: str, *, event: str = "")
 
 
 def _repository_name(html_url: str) -> str:
-    path = urlparse(html_url).path.strip("/")
-    return path.removesuffix(".git") if path else html_url
+    """owner/name from the URL's path, or the URL itself when it has none (or does not
+    parse: "http://[" is a ValueError), cut to the column."""
+    try:
+        path = urlparse(html_url).path.strip("/")
+    except ValueError:
+        path = ""
+    return parsing.bounded(path.removesuffix(".git") if path else html_url, REPOSITORY_NAME_MAX)
 
 
 def upsert_repository(ref: parsing.RepositoryRef | None) -> int | None:

@@ -69,12 +69,12 @@ def _apply_batch(limit: int) -> int:
             Delivery.objects.select_for_update(skip_locked=True)
             .filter(outcome=PENDING)
             .order_by("id")
-            .only("id", "svix_id", "body")[:limit]
+            .only("id", "svix_id", "body", "received_at")[:limit]
         )
         stale = rollups.Stale()
         applied = []
         for delivery in batch:
-            _, _, event, outcome, error = classify(delivery.body)
+            _, _, event, outcome, error = classify(delivery.body, received_at=delivery.received_at)
             if event is None:  # parsed at receipt; only a changed parser can get here
                 Delivery.objects.filter(pk=delivery.pk).update(outcome=outcome, error=error)
                 continue

@@ -64,9 +64,7 @@ def rebuild_projections(*, progress: Callable[[int], None] | None = None, batch_
             # The bulk path decides every guard in memory and writes each table once.
             with transaction.atomic():
                 outcomes = bulk.project_deliveries(
-                    deliveries.values_list(
-                        "id", "svix_id", "body", "event_type", "outcome", "error", "occurred_at"
-                    ).iterator(chunk_size=batch_size),
+                    deliveries.values_list(*bulk.DELIVERY_COLUMNS).iterator(chunk_size=batch_size),
                     progress=progress,
                     progress_every=batch_size,
                 )

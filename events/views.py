@@ -18,7 +18,8 @@ STATUS_FOR = {
     Result.STORED: 200,
     Result.REDELIVERY: 200,
     Result.MISSING_HEADERS: 400,
-    Result.NOT_UTF8: 400,
+    Result.MIXED_HEADERS: 400,
+    Result.MALFORMED_ID: 400,
     Result.BAD_SIGNATURE: 401,
     Result.NOT_CONFIGURED: 503,
 }
@@ -29,15 +30,9 @@ STATUS_FOR = {
 def trunk_webhook(request: HttpRequest) -> JsonResponse:
     """Receive one Trunk webhook delivered by Svix. 2xx means the delivery is committed."""
     limit = settings.TRUNK_WEBHOOK_MAX_BODY_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return JsonResponse({"error": "bad Content-Length"}, status=400)
-    if declared > limit:
-        return JsonResponse({"error": f"body larger than {limit} bytes"}, status=413)
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        return JsonResponse({"error": f"body larger than {limit} bytes"}, status=413)
+    body = _read_body(request, limit)
+    if isinstance(body, JsonResponse):
+        return body
 
     try:
         outcome = ingest_delivery(body, request.headers, user_agent=request.headers.get("User-Agent", ""))
@@ -53,6 +48,32 @@ def trunk_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"status": "duplicate", "detail": "already stored; not applied again"})
     delivery = outcome.delivery
     return JsonResponse({"status": delivery.outcome, "delivery": delivery.pk, "error": delivery.error})
+
+
+def _too_large(limit: int) -> JsonResponse:
+    return JsonResponse({"error": f"body larger than {limit} bytes"}, status=413)
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes | JsonResponse:
+    """The request body, at most `limit` bytes, or the answer that refuses it.
+
+    A chunked body has no Content-Length, and Django reads such a body as empty (its
+    stream stops at Content-Length): read it from the server's input when the server
+    says that input ends with the body (gunicorn sets `wsgi.input_terminated`), else
+    refuse it with 411, so the signature is never checked against an empty body."""
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        if not request.META.get("wsgi.input_terminated"):
+            return JsonResponse({"error": "a chunked body needs a Content-Length on this server"}, status=411)
+        body = request.META["wsgi.input"].read(limit + 1)
+        return _too_large(limit) if len(body) > limit else body
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return JsonResponse({"error": "bad Content-Length"}, status=400)
+    if declared > limit:
+        return _too_large(limit)
+    body = request.read(limit + 1)
+    return _too_large(limit) if len(body) > limit else body
 
 
 @never_cache

@@ -184,6 +184,23 @@ def test_start_server_serves_plain_http_with_debug_off(tmp_path):
         )
         assert forged.status == 401
 
+        # A chunked body (no Content-Length) is read whole, not as empty: gunicorn ends
+        # the input with the body (wsgi.input_terminated).
+        chunked = FIXTURE.read_text().replace("test_refund_is_idempotent", "chunked")
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            connection.request(
+                "POST",
+                WEBHOOK_URL,
+                body=iter([chunked[:100].encode(), chunked[100:].encode()]),
+                headers={"Content-Type": "application/json", **svix_headers(chunked)},
+                encode_chunked=True,
+            )
+            answer = connection.getresponse()
+            assert (answer.status, json.loads(answer.read())["status"]) == (200, "processed")
+        finally:
+            connection.close()
+
         # DEBUG is really off: an unknown URL gets the plain 404, not the debug page.
         missing = server.request("GET", "/no-such-page/")
         assert missing.status == 404

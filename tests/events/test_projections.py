@@ -270,7 +270,7 @@ def test_known_test_first_seen_by_url_gets_the_repository_id_later():
     v2 = load("v2.test_case.status_changed__reference_example")
     v2["test_case"]["id"] = str(test.id)
     v2["repository"]["html_url"] = "https://github.com/acme/web"
-    v2["timestamp"] = "2030-01-01T00:00:00Z"
+    v2["timestamp"] = "2026-11-01T00:00:00Z"  # after the v1 event, before now
     deliver(v2)
     repo = Repository.objects.get()
     assert repo.trunk_id == uuid.UUID(v2["repository"]["id"])

@@ -169,7 +169,18 @@ def test_valid_signature_body_not_json_is_stored_invalid(signed_post):
     assert delivery.body == "this is {not json"
 
 
-def test_body_not_utf8_is_400_never_500(client):
+def test_signed_body_not_utf8_is_stored_invalid_byte_for_byte(signed_post):
+    body = b'{"type": "\xff\xfe", "nul": "\x00"}'
+    response = signed_post(body)
+    assert response.status_code == 200
+    delivery = Delivery.objects.get()
+    assert delivery.outcome == Delivery.Outcome.INVALID
+    assert delivery.error.startswith("body is not UTF-8")
+    assert delivery.raw_bytes == body and delivery.size == len(body)
+    assert "\x00" not in delivery.body and "\ufffd" in delivery.body  # shown, not stored, as text
+
+
+def test_unsigned_body_not_utf8_is_401_never_500(client):
     body = b'{"type": "\xff\xfe"}'
     headers = {
         "svix-id": "msg_bin",
@@ -177,8 +188,7 @@ def test_body_not_utf8_is_400_never_500(client):
         "svix-signature": "v1,AAAA",
     }
     response = client.post(WEBHOOK_URL, data=body, content_type="application/json", headers=headers)
-    assert response.status_code == 400
-    assert "UTF-8" in response.json()["error"]
+    assert response.status_code == 401
     assert not Delivery.objects.exists()
 
 
