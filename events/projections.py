@@ -42,7 +42,6 @@ from .models import (
     TestCaseOwner,
 )
 
-
 REPOSITORY_NAME_MAX = Repository._meta.get_field("name").max_length
 
 
