@@ -224,7 +224,7 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
         received_at=received_at,
         occurred_at=event.occurred_at if event else parsing.event_time_of(payload, received_at=received_at),
         outcome=outcome,
-        error=error,
+        error=parsing.storable_text(error),
     )
     deferred = event is not None and settings.FLAKYBOARD_DEFERRED_PROJECTION
     if deferred:
@@ -281,7 +281,8 @@ def _store_failed(delivery: Delivery, failure: Exception) -> IngestResult:
 
 
 def error_text(exc: Exception) -> str:
-    return "".join(traceback.format_exception_only(exc)).strip()[:10_000]
+    """The exception as stored: storable (it may quote a payload's text), at most 10,000 characters."""
+    return parsing.storable_text("".join(traceback.format_exception_only(exc)).strip()[:10_000])
 
 
 def _count_redelivery(msg_id: str) -> bool:
