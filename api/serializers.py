@@ -36,10 +36,24 @@ def seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
 
 
+class OptionalURLField(serializers.URLField):
+    """A URL or null. The models store "no URL" (left out of a payload, or null in it) as
+    ""; the schema promises `format: uri`, which "" is not, so the API answers null, the
+    usual JSON for "absent", which a client can test without knowing our storage."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, value: str) -> str | None:
+        return value or None
+
+
 # ---------------------------------------------------------------- repositories
 
 
 class RepositoryBriefSerializer(serializers.ModelSerializer):
+    html_url = OptionalURLField(help_text="The repository's URL; null when Trunk did not send one.")
+
     class Meta:
         model = Repository
         fields = ["id", "trunk_id", "name", "html_url"]
@@ -81,6 +95,7 @@ class TestCaseSerializer(serializers.ModelSerializer):
     )
     assignee_username = serializers.CharField(source="assignee.username", read_only=True, allow_null=True)
     dashboard_url = serializers.SerializerMethodField(help_text="The test's page on this flakyboard.")
+    html_url = OptionalURLField(help_text="The test's page on Trunk; null when Trunk did not send one.")
 
     class Meta:
         model = TestCase

@@ -106,6 +106,13 @@ class Owner(models.Model):
         return self.name
 
 
+# The longest triage note, in characters. A note is a few lines of what is known and
+# what is next; the bound keeps one form post or PATCH from storing megabytes. The
+# field's max_length carries it to every writer: the admin's and the dashboard's forms
+# (ModelForm) and the API (ModelSerializer).
+TRIAGE_NOTE_MAX_LENGTH = 10_000
+
+
 class TestCase(models.Model):
     """A test's current state. Trunk's fields are projected; triage fields are ours."""
 
@@ -154,7 +161,7 @@ class TestCase(models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    triage_note = models.TextField(blank=True)
+    triage_note = models.TextField(blank=True, max_length=TRIAGE_NOTE_MAX_LENGTH)
 
     class Meta:
         ordering = ["name", "id"]

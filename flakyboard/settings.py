@@ -7,6 +7,7 @@ off, so the app still serves plain HTTP on 127.0.0.1 with DEBUG off.
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -42,6 +43,14 @@ FLAKYBOARD_PUBLIC_DASHBOARD = env.bool("FLAKYBOARD_PUBLIC_DASHBOARD", default=Fa
 # pending deliveries in batches, usually within a second (events/projector.py).
 FLAKYBOARD_DEFERRED_PROJECTION = env.bool("FLAKYBOARD_DEFERRED_PROJECTION", default=False)
 
+# Reverse proxies in front of the app that append to X-Forwarded-For. 0 (default): the
+# client is REMOTE_ADDR and X-Forwarded-For is ignored, since anyone can send one. N: the
+# N-th address from the right of X-Forwarded-For. One rule (limits/client_ip.py) for the
+# API throttles and the login limiter.
+FLAKYBOARD_TRUSTED_PROXY_COUNT = env.int("FLAKYBOARD_TRUSTED_PROXY_COUNT", default=0)
+if FLAKYBOARD_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("FLAKYBOARD_TRUSTED_PROXY_COUNT must be 0 or more.")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -58,9 +67,11 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "events",
     "dashboard",
     "api",
+    "limits",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +85,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "flakyboard.urls"
@@ -111,6 +124,13 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out username + address before any password is
+# checked, so a correct password is refused too until the cool-off ends.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -121,6 +141,25 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Login attempts (django-axes): every view that calls authenticate() with the request
+# (the dashboard's /accounts/login/ and /admin/login/). Failures are counted in the
+# database, so all server processes share them. Keyed by username and address together:
+# an attacker elsewhere cannot lock a colleague out, and guessing one account's password
+# from one address stops after the limit.
+AXES_FAILURE_LIMIT = env.int("FLAKYBOARD_LOGIN_FAILURE_LIMIT", default=10)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("FLAKYBOARD_LOGIN_FAILURE_LIMIT must be 1 or more.")
+# Failures older than this are forgotten and a lockout ends after it. Without a cool-off
+# axes would lock for good, until an admin deletes the access attempt.
+_lockout_minutes = env.int("FLAKYBOARD_LOGIN_LOCKOUT_MINUTES", default=15)
+if _lockout_minutes < 1:
+    raise ImproperlyConfigured("FLAKYBOARD_LOGIN_LOCKOUT_MINUTES must be 1 or more.")
+AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a colleague's occasional typos do not add up over weeks
+AXES_CLIENT_IP_CALLABLE = "limits.client_ip.client_ip"  # the API throttles' rule
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # answered with status 429
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -165,6 +204,24 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    # django-axes announces its version at every start of every command; its login
+    # failures and lockouts (axes.handlers) are still logged.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
+}
+
+# --- Caches. Nothing caches pages or queries; the API throttle counters need a cache that
+# every server process shares, or each of N workers would allow the whole limit again.
+
+THROTTLE_CACHE = "throttle"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The database by default (no other service to run); its table is created by
+    # `migrate` (limits/apps.py). Any cache URL django-environ reads works, e.g. redis://.
+    # max_entries: past Django's default of 300 rows (clients counted in the last
+    # period), a third of the counters would be dropped, i.e. those clients' counts reset.
+    THROTTLE_CACHE: env.cache_url(
+        "FLAKYBOARD_THROTTLE_CACHE_URL", default="dbcache://flakyboard_throttle_cache?max_entries=10000"
+    ),
 }
 
 # --- REST API (api/): DRF and its OpenAPI schema (drf-spectacular). ---
@@ -197,6 +254,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.AnonThrottle", "api.throttling.UserThrottle"],
+    # The client address rule of limits/client_ip.py (DRF's get_ident reads it).
+    "NUM_PROXIES": FLAKYBOARD_TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "anon": _throttle_rate(
             "FLAKYBOARD_API_THROTTLE_ANON", env.str("FLAKYBOARD_API_THROTTLE_ANON", default="60/minute")

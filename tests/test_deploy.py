@@ -254,6 +254,33 @@ def test_start_server_behind_tls_proxy_and_docker_healthcheck(tmp_path):
         assert probe.returncode == 0, probe.stderr
 
 
+def test_the_api_throttle_holds_across_gunicorn_workers(tmp_path):
+    """Three worker processes, one anonymous limit of 5 a minute: 5 answers in all, not 5
+    per worker. The access log names the worker (pid) of each request, to show that more
+    than one of them answered."""
+    limit = 5
+    with start_server(
+        tmp_path,
+        DJANGO_DEBUG="",
+        WEB_CONCURRENCY="3",
+        GUNICORN_THREADS="1",
+        FLAKYBOARD_PUBLIC_DASHBOARD="true",
+        FLAKYBOARD_API_THROTTLE_ANON=f"{limit}/minute",
+        GUNICORN_CMD_ARGS="--access-logformat 'worker=%(p)s %(U)s %(s)s'",
+    ) as server:
+        # A rotated X-Forwarded-For on each request (no trusted proxy): still one client.
+        statuses = [
+            server.request(
+                "GET", "/api/v1/repositories/", headers={"X-Forwarded-For": f"198.51.100.{i}"}
+            ).status
+            for i in range(4 * limit)
+        ]
+        log = server.output()
+    assert statuses == [200] * limit + [429] * 3 * limit, log
+    workers = set(re.findall(r"worker=<(\d+)> /api/v1/repositories/ 200", log))
+    assert len(workers) > 1, f"one worker answered every allowed request, nothing was shared:\n{log}"
+
+
 def test_start_server_refuses_to_start_without_secret_key(tmp_path):
     env = server_env(tmp_path, free_port(), DJANGO_SECRET_KEY="", DJANGO_DEBUG="false")
     result = subprocess.run(

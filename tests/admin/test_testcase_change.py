@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from events.admin import TestCaseAdmin
-from events.models import TestCase
+from events.models import TRIAGE_NOTE_MAX_LENGTH, TestCase
 from tests.admin.factories import BASE, flaky, investigate, make_history, make_test
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +103,21 @@ def test_a_former_assignee_stays_valid_when_only_the_note_changes(admin_client, 
     assert response.status_code == 302
     assert TestCase.objects.get(pk=test.id).triage_note == "still theirs"
     assert LogEntry.objects.get().get_change_message() == "Triage note edited."
+
+
+def test_the_triage_note_is_bounded(admin_client, test):
+    too_long = "x" * (TRIAGE_NOTE_MAX_LENGTH + 1)
+    response = admin_client.post(change_url(test), form_data(triage_note=too_long))
+    assert response.status_code == 200  # the form again, with the error
+    assert response.context["adminform"].form.errors["triage_note"] == [
+        "Ensure this value has at most 10000 characters (it has 10001)."
+    ]
+    assert 'maxlength="10000"' in response.content.decode()
+    assert TestCase.objects.get(pk=test.id).triage_note == ""
+    assert not LogEntry.objects.exists()
+    response = admin_client.post(change_url(test), form_data(triage_note=too_long[:-1]))
+    assert response.status_code == 302
+    assert len(TestCase.objects.get(pk=test.id).triage_note) == TRIAGE_NOTE_MAX_LENGTH
 
 
 def test_inlines_show_history_newest_first(admin_client, test):

@@ -3,8 +3,9 @@
 import uuid
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission, User
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -25,9 +26,9 @@ def _api_settings(settings):
         "DEFAULT_THROTTLE_RATES": {"anon": None, "user": None},
     }
     settings.FLAKYBOARD_PUBLIC_DASHBOARD = False
-    cache.clear()
+    caches[django_settings.THROTTLE_CACHE].clear()
     yield
-    cache.clear()
+    caches[django_settings.THROTTLE_CACHE].clear()
 
 
 def token_client(user) -> APIClient:

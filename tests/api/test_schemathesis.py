@@ -12,8 +12,10 @@ import itertools
 
 import pytest
 import schemathesis
+from django.conf import settings as django_settings
 from django.core import signals
 from django.db import close_old_connections
+from django.test import override_settings
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -74,9 +76,13 @@ def loaded(staff, settings, keep_test_connection):
 
 
 # Loaded when the module is collected, from the running app's own /api/schema/ (no
-# database needed). `schemathesis.pytest.from_fixture` would load it lazily, but its
-# 4.x code sets `request.node._nodeid`, which pytest 9 no longer has.
-schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+# database: so with the throttles off, whose counters are in the database cache).
+# `schemathesis.pytest.from_fixture` would load it lazily, but its 4.x code sets
+# `request.node._nodeid`, which pytest 9 no longer has.
+with override_settings(
+    REST_FRAMEWORK={**django_settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": None, "user": None}}
+):
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 
 
 @schema.include(method=["GET", "PATCH"]).parametrize()

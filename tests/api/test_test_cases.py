@@ -8,7 +8,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
 
 from dashboard import queries
-from events.models import TestCase
+from events.models import TRIAGE_NOTE_MAX_LENGTH, Repository, TestCase
 
 from .conftest import change
 
@@ -324,6 +324,27 @@ def test_triage_patch_rejects_other_fields_naming_them(history, triage_api, body
     assert field in errors and message in errors[field][0], errors
     assert TestCase.objects.get(pk=history["t1"].id).triage_note == ""
     assert not LogEntry.objects.exists()
+
+
+def test_triage_note_is_bounded(history, triage_api):
+    assert TRIAGE_NOTE_MAX_LENGTH == 10_000
+    response = patch(triage_api, history["t1"], {"triage_note": "x" * (TRIAGE_NOTE_MAX_LENGTH + 1)})
+    assert response.status_code == 400
+    assert response.json() == {"triage_note": ["Ensure this field has no more than 10000 characters."]}
+    assert TestCase.objects.get(pk=history["t1"].id).triage_note == ""
+    note = "é" * TRIAGE_NOTE_MAX_LENGTH  # characters, not bytes
+    assert patch(triage_api, history["t1"], {"triage_note": note}).status_code == 200
+    assert TestCase.objects.get(pk=history["t1"].id).triage_note == note
+
+
+def test_an_empty_html_url_is_null(history, api):
+    t1 = history["t1"]
+    assert api.get(detail_url(t1)).json()["html_url"].startswith("https://")
+    TestCase.objects.filter(pk=t1.id).update(html_url="")
+    Repository.objects.update(html_url="")
+    body = api.get(detail_url(t1)).json()
+    assert body["html_url"] is None and body["repository"]["html_url"] is None
+    assert all(row["html_url"] is None for row in api.get("/api/v1/repositories/").json()["results"])
 
 
 def test_triage_patch_rejects_an_inactive_assignee(history, triage_api):

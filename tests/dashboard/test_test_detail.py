@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from dashboard import charts, queries
 from events import payloads
-from events.models import Delivery, TestCase
+from events.models import TRIAGE_NOTE_MAX_LENGTH, Delivery, TestCase
 from tests.dashboard.test_markdown import elements
 from tests.events.factories import MONITOR, at, deliver, fake_test
 
@@ -439,6 +439,19 @@ def test_invalid_triage_shows_errors_and_saves_nothing(staff_client, flaky_test)
     assert not LogEntry.objects.exists()
     response = staff_client.post(triage_url(flaky_test), {"triage_state": "someday"})
     assert response.status_code == 400 and "<html" in response.content.decode()
+
+
+def test_the_triage_note_is_bounded(staff_client, flaky_test):
+    too_long = {"triage_state": "new", "triage_note": "x" * (TRIAGE_NOTE_MAX_LENGTH + 1)}
+    response = staff_client.post(triage_url(flaky_test), too_long, headers={"HX-Request": "true"})
+    assert "Ensure this value has at most 10000 characters (it has 10001)." in response.content.decode()
+    response = staff_client.post(triage_url(flaky_test), too_long)
+    assert response.status_code == 400
+    assert TestCase.objects.get(pk=flaky_test.id).triage_note == ""
+    assert not LogEntry.objects.exists()
+    fits = {"triage_state": "new", "triage_note": "x" * TRIAGE_NOTE_MAX_LENGTH}
+    assert staff_client.post(triage_url(flaky_test), fits).status_code == 302
+    assert len(TestCase.objects.get(pk=flaky_test.id).triage_note) == TRIAGE_NOTE_MAX_LENGTH
 
 
 def test_change_permission_is_enough(client, django_user_model, flaky_test):
