@@ -36,10 +36,12 @@ def seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
 
 
-class OptionalURLField(serializers.URLField):
-    """A URL or null. The models store "no URL" (left out of a payload, or null in it) as
-    ""; the schema promises `format: uri`, which "" is not, so the API answers null, the
-    usual JSON for "absent", which a client can test without knowing our storage."""
+class OptionalURLField(serializers.CharField):
+    """A URL as Trunk sent it, or null. The models store "no URL" (left out of a payload,
+    or null in it) as ""; the API answers null, the usual JSON for "absent", which a
+    client can test without knowing our storage. The schema says string, not
+    `format: uri`: the value is the sender's text, kept as sent (even "github.com/x"
+    or "javascript:..."), and a schema must not promise what no one checked."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(read_only=True, allow_null=True, **kwargs)
