@@ -3,6 +3,7 @@ result files. Every script prints a table and writes bench/results/<name>.json."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -35,6 +36,72 @@ def recreate_database(name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return database_url(name)
+
+
+# Which migrations built a bench database. A database left by older code (this machine
+# keeps them between runs) may hold a migration history that today's files cannot
+# continue: the migrations were squashed once (0001-0015 into a new 0001...), and a
+# re-squash would reuse the same names with other contents. `migrate` would then take
+# the recorded names as applied and leave the schema wrong. So each database records
+# the hash of every events migration it was migrated with (a COMMENT ON DATABASE), and
+# a database whose record is missing or names a migration that is no longer on disk
+# with the same contents is rebuilt instead of reused.
+MIGRATIONS = ROOT / "events" / "migrations"
+SCHEMA_RECORD = "flakyboard bench schema "
+
+
+def migration_hashes() -> dict[str, str]:
+    """events' migration files on disk: name -> sha256 of the contents."""
+    return {
+        path.stem: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    }
+
+
+def _database_comment(conn, name: str) -> str | None:
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
+    ).fetchone()
+    return None if row is None else (row[0] or "")
+
+
+def schema_is_current(name: str) -> bool | None:
+    """None: no such database. True: built (and migrated) by migrations that today's
+    files continue, so `migrate` brings it up to date. False: rebuild it."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        comment = _database_comment(conn, name)
+    if comment is None:
+        return None
+    if not comment.startswith(SCHEMA_RECORD):
+        return False
+    try:
+        recorded = json.loads(comment.removeprefix(SCHEMA_RECORD))
+    except ValueError:
+        return False
+    on_disk = migration_hashes()
+    return isinstance(recorded, dict) and all(on_disk.get(n) == h for n, h in recorded.items())
+
+
+def record_schema(name: str) -> None:
+    """After `migrate`: record the migrations the database now has (see above)."""
+    import psycopg
+    from psycopg import sql
+
+    text = SCHEMA_RECORD + json.dumps(migration_hashes(), sort_keys=True)
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(text)))
+
+
+def migrate(name: str) -> str:
+    """`manage.py migrate` on a bench database, then record its schema; returns its URL."""
+    url = database_url(name)
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=server_env(url), check=True
+    )
+    record_schema(name)
+    return url
 
 
 def server_env(database: str, **extra: str) -> dict[str, str]:

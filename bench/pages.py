@@ -24,7 +24,7 @@ import sys
 import time
 
 from bench.common import ROOT, database_url, percentiles, server_env, table, write_result
-from bench.scale import database_name
+from bench.scale import database_name, ensure_built
 
 PERIODS = ("30d", "all")
 
@@ -160,6 +160,8 @@ def main(argv=None) -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.requests, args.only)))
         return
+    for size in args.sizes:
+        ensure_built(size)  # today's schema (migrated, or built again if its history differs)
     results: dict[str, list[dict]] = {}
     for size in [size for _ in range(args.rounds) for size in args.sizes]:
         env = server_env(

@@ -15,18 +15,16 @@ import time
 
 import psycopg
 
-from bench.common import ROOT, database_url, server_env, table, write_result
-from bench.scale import database_name
+from bench.common import ROOT, server_env, table, write_result
+from bench.scale import ensure_built
 
 
 def rebuild(size: str) -> dict:
-    database = database_url(database_name(size))
+    # Bring the schema up to date first (a data set built by an older version), or build
+    # the data set again if its migration history is not today's.
+    database = ensure_built(size)
     with psycopg.connect(database) as conn:
         deliveries = conn.execute("SELECT count(*) FROM events_delivery").fetchone()[0]
-    # Bring the schema up to date first (a data set built by an older version).
-    subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=server_env(database), check=True
-    )
     started = time.monotonic()
     subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", "rebuild_projections"],

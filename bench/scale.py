@@ -18,7 +18,16 @@ import subprocess
 import sys
 import time
 
-from bench.common import ROOT, recreate_database, server_env, table, write_result
+from bench.common import (
+    ROOT,
+    database_url,
+    migrate,
+    recreate_database,
+    schema_is_current,
+    server_env,
+    table,
+    write_result,
+)
 
 # tests, days: the demo generator gives about 11-12 events per test over 120 days, about
 # 21 over two years.
@@ -39,7 +48,7 @@ def build(size: str, *, through_receiver: bool = False) -> dict:
     database = recreate_database(database_name(size))
     env = server_env(database)
     started = time.monotonic()
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    migrate(database_name(size))
     seeded = subprocess.run(  # noqa: S603
         [
             sys.executable,
@@ -88,6 +97,23 @@ def build(size: str, *, through_receiver: bool = False) -> dict:
     }
     write_result(f"scale-{size}", result)
     return result
+
+
+def ensure_built(size: str) -> str:
+    """The size's database at today's schema; returns its URL. A database built by
+    migrations that today's files continue is migrated; one that is missing, or was
+    built by other migrations (older code: bench.common, "Which migrations built a bench
+    database"), is built anew, as `bench.scale <size>` does."""
+    name = database_name(size)
+    current = schema_is_current(name)
+    if current:
+        return migrate(name)
+    if size not in SIZES:
+        raise SystemExit(f"{name}: no such database, and {size} is not a size bench.scale knows")
+    why = "does not exist" if current is None else "was built by other migrations (older code)"
+    print(f"{name} {why}: building it first (bench.scale {size})", file=sys.stderr, flush=True)
+    build(size)
+    return database_url(name)
 
 
 def main(argv=None) -> None:

@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class EventsConfig(AppConfig):
@@ -9,9 +8,12 @@ class EventsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks
-        from .rollups import fill_missing_rollups
 
-        # A database upgraded to the migration that adds the rollup tables has history
-        # but no rollups yet: compute them once, after all migrations have run (so the
-        # current models match the schema).
-        post_migrate.connect(fill_missing_rollups, sender=self)
+        # No post_migrate hook. There used to be one (fill_missing_rollups) that computed
+        # the rollups with today's code after every `migrate`; it broke any migrate to an
+        # earlier state (its tables or columns do not exist there), and would run a full
+        # rebuild inside a server's start. Since the migrations were squashed, no
+        # database reaches "history without rollups" by migrating: 0001 creates the
+        # rollup tables with the history tables. A later migration that adds a rollup
+        # fills it with its own frozen SQL, or the release says to run
+        # `manage.py rebuild_projections` (the explicit tool that refills every rollup).

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F
 
 from . import sql
@@ -57,7 +57,6 @@ from .models import (
     Investigation,
     InvestigationDay,
     MonitorDayCount,
-    MonitorEvent,
     MonitorInterval,
     MonitorState,
     MonitorTotal,
@@ -509,8 +508,7 @@ def add_owner_counts(deltas: dict[str, list[int]]) -> None:
 
 def rebuild_transition_counts() -> None:
     """TransitionDayCount from the StatusInterval rows started by a change and the closed
-    Episode rows (as transition_counts counts them), on an empty table: a rebuild, or
-    the migration filling it for existing history."""
+    Episode rows (as transition_counts counts them), on an empty table (a rebuild)."""
     cast = "CAST(day AS date)" if connection.vendor == "postgresql" else "day"
     with connection.cursor() as cursor:
         cursor.execute(
@@ -531,8 +529,7 @@ def rebuild_transition_counts() -> None:
 
 def rebuild_owner_rollups() -> None:
     """Every test's owner rollups from its status, owner links, Episode and StatusInterval
-    rows (a rebuild, or a migration filling them for existing history), on empty owner
-    tables."""
+    rows (a rebuild), on empty owner tables."""
     from .bulk import Table  # bulk imports this module
 
     owners: dict[uuid.UUID, list[str]] = {}
@@ -722,8 +719,7 @@ def add_resolution_buckets(deltas: Counter) -> None:
 
 
 def rebuild_resolution_buckets() -> None:
-    """ResolutionBucket from every resolved MonitorInterval, on an empty table (a rebuild,
-    or the migration filling it for existing history)."""
+    """ResolutionBucket from every resolved MonitorInterval, on an empty table (a rebuild)."""
     counts = _resolution_buckets(
         (None, kind, seconds)
         for kind, seconds in MonitorInterval.objects.filter(seconds__isnull=False)
@@ -841,8 +837,7 @@ def rebuild_monitor_rollups() -> None:
 
 
 def rebuild_monitor_totals() -> None:
-    """MonitorTotal from MonitorDayCount, on an empty table (a rebuild, or the migration
-    filling it for existing history)."""
+    """MonitorTotal from MonitorDayCount, on an empty table (a rebuild)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -850,17 +845,6 @@ def rebuild_monitor_totals() -> None:
             SELECT monitor_id, SUM(count) FROM events_monitordaycount GROUP BY monitor_id
             """
         )
-
-
-def fill_missing_rollups(**kwargs) -> None:
-    """post_migrate: history without rollups (an upgraded database) gets them computed."""
-    using = kwargs.get("using", "default")
-    if using != "default":
-        return
-    has_history = StatusChange.objects.exists() or MonitorEvent.objects.exists() or TestCase.objects.exists()
-    if has_history and not (StatusInterval.objects.exists() or MonitorInterval.objects.exists()):
-        with transaction.atomic():
-            rebuild_all()
 
 
 # Every rollup table, children first.
@@ -1029,7 +1013,7 @@ def refresh_investigation_days(days: Iterable[date]) -> None:
 
 def rebuild_investigation_rollups() -> None:
     """Every day's investigation rollups from all investigations and facts, grouped in SQL
-    (a rebuild or the migration, on empty InvestigationDay and FactDayCount). The same
+    (a rebuild, on empty InvestigationDay and FactDayCount). The same
     UTC day as the receiver's day bounds (_day_sql)."""
     cast = "CAST(day AS date)" if connection.vendor == "postgresql" else "day"
     bins, bin_params = _bins_sql("confidence")

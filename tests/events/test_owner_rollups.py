@@ -81,12 +81,12 @@ def test_demo_history_counts_equal_their_rows_and_a_rebuild(load_demo):
     assert projected_state() == state
 
 
-def test_rebuild_owner_rollups_fills_an_upgraded_database(load_demo):
+def test_rebuild_owner_rollups_fills_empty_owner_rollups(load_demo):
     load_demo(tests=20, days=30)
     state = projected_state()
     for model in (OwnerCount, OwnerDayDelta, OwnerEpisode, OwnerTest):
         model.objects.all().delete()
-    rollups.rebuild_owner_rollups()  # what migration 0009 runs
+    rollups.rebuild_owner_rollups()
     assert projected_state() == state
 
 

@@ -2,19 +2,16 @@
 (TransitionDayCount, Episode.seconds: events/rollups.py) equal the same figures computed
 from every status change and episode, on both paths of dashboard/queries.py (all
 repositories: the rollups; one repository: the rows), whatever the period and `now`;
-and migration 0010 fills them for existing history exactly as the projections keep them."""
+and a rebuild of the rollups fills them exactly as the projections keep them."""
 
-import importlib
 import statistics
 from datetime import UTC, timedelta
-from types import SimpleNamespace
 
 import pytest
-from django.db import connection
 
 from dashboard import queries
 from dashboard.queries import PERIODS, Period
-from events import payloads
+from events import payloads, rollups
 from events.models import Episode, Repository, StatusChange, StatusInterval, TestCase, TransitionDayCount
 from tests.conftest import DEMO_NOW
 from tests.events.factories import MONITOR, at, deliver, fake_test
@@ -113,13 +110,12 @@ def test_partial_first_and_last_days_and_later_changes():
     assert TransitionDayCount.objects.filter(fixes__gt=0).count() == 3
 
 
-def test_migration_fills_exactly_what_the_projections_keep(load_demo):
+def test_rebuild_fills_exactly_what_the_projections_keep(load_demo):
     load_demo(tests=30, days=45)
     state = projected_state()
     TransitionDayCount.objects.all().delete()
     StatusInterval.objects.update(changed=False)
     Episode.objects.update(seconds=None)
-    migration = importlib.import_module("events.migrations.0010_transition_rollups")
-    migration.fill_transition_rollups(None, SimpleNamespace(connection=connection))
+    rollups.rebuild_all()
     assert projected_state() == state
     assert TestCase.objects.exists()
