@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 # the client gives up on it.
 WAIT_GRACE_SECONDS = 1.0
 
-_bounds: tuple[float, float] | None = None  # (statement timeout, wait bound), seconds
+_bounds: tuple[float, float | None] | None = None  # (statement timeout, wait bound), seconds
 
 
 class DatabaseStalled(OperationalError):
@@ -52,6 +52,9 @@ def bound_database_waits() -> None:
     global _bounds
     timeout = settings.DATABASE_STATEMENT_TIMEOUT
     _bounds = (timeout, timeout + WAIT_GRACE_SECONDS) if timeout > 0 else None
+    if _bounds and not _psycopg_wait_has_deadline():
+        logger.warning("psycopg older than 3.3: database waits are not bounded on the client side")
+        _bounds = (timeout, None)
     connection_created.connect(_bound_connection, dispatch_uid="flakyboard.db.bound_connection")
 
 
@@ -62,6 +65,9 @@ def _bound_connection(sender, connection, **kwargs) -> None:
         return
     statement_timeout, bound = _bounds
     raw = connection.connection
+    raw.execute("SELECT set_config('statement_timeout', %s, false)", [f"{round(statement_timeout * 1000)}ms"])
+    if bound is None:
+        return
     wait = raw.wait
 
     def bounded_wait(gen, interval=0.1, timeout=None):
@@ -81,4 +87,12 @@ def _bound_connection(sender, connection, **kwargs) -> None:
 
     # Every network wait of a psycopg connection goes through Connection.wait.
     raw.wait = bounded_wait
-    raw.execute("SELECT set_config('statement_timeout', %s, false)", [f"{round(statement_timeout * 1000)}ms"])
+
+
+def _psycopg_wait_has_deadline() -> bool:
+    """psycopg >= 3.3: Connection.wait takes a timeout (its own wait deadline)."""
+    import inspect
+
+    import psycopg
+
+    return "timeout" in inspect.signature(psycopg.Connection.wait).parameters
