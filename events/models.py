@@ -80,13 +80,31 @@ class Delivery(models.Model):
 class Repository(models.Model):
     """A repository as Trunk names it: by UUID in v2 payloads, by URL only in v1."""
 
-    trunk_id = models.UUIDField(null=True, blank=True, unique=True)
+    trunk_id = models.UUIDField(null=True, blank=True)  # unique: Meta.constraints
     html_url = models.URLField(max_length=500, blank=True, db_index=True)
     name = models.CharField(max_length=255, blank=True, help_text="owner/name, from the URL.")
 
     class Meta:
         verbose_name_plural = "repositories"
         ordering = ["name", "id"]
+        constraints = [
+            # A partial index (not one a foreign key can use), so that a v1 row adopting its
+            # Trunk id takes a plain row lock, which the deferred foreign key checks of
+            # tests referencing the row do not wait for (no deadlock at COMMIT).
+            models.UniqueConstraint(
+                fields=["trunk_id"],
+                condition=models.Q(trunk_id__isnull=False),
+                name="repository_trunk_id_unique",
+            ),
+            # One row per URL among the repositories known by URL only: every creation of a
+            # repository goes through this slot, so concurrent first deliveries of one
+            # repository (v1 or v2 shapes) create one row (projections.upsert_repository).
+            models.UniqueConstraint(
+                fields=["html_url"],
+                condition=models.Q(trunk_id__isnull=True),
+                name="repository_url_only_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.html_url or str(self.trunk_id)

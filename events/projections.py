@@ -17,12 +17,15 @@ repository, changed owners) stay in the ORM.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
+from django.db import connection
 from django.db.models import Q
 from django.db.models.functions import Greatest, Least
 
@@ -77,39 +80,98 @@ def _repository_name(html_url: str) -> str:
     return parsing.bounded(path.removesuffix(".git") if path else html_url, REPOSITORY_NAME_MAX)
 
 
+# A projector batch resolves its repositories first (create_entities): their ids, by
+# reference as sent, for its deliveries.
+_batch_repositories: ContextVar[dict | None] = ContextVar("batch_repositories", default=None)
+
+
 def upsert_repository(ref: parsing.RepositoryRef | None) -> int | None:
+    """The repository's id (`_upsert_repository`), or the one its projector batch
+    resolved before (create_entities, repositories_resolved)."""
+    resolved = _batch_repositories.get()
+    if resolved is not None and ref in resolved:
+        return resolved[ref]
+    return _upsert_repository(ref)
+
+
+def _upsert_repository(ref: parsing.RepositoryRef | None) -> int | None:
     """Find or create the repository: by Trunk id when sent (v2), else by URL (v1).
-    Returns its id. The common case, a repository known as sent, is one SELECT."""
+    Returns its id. The common case, a repository known as sent, is one SELECT.
+
+    Creating one (rare) goes through its URL's slot, the URL-only row that the unique
+    constraint `repository_url_only_unique` allows once per URL: a v1 delivery takes the
+    slot, a v2 delivery takes it and gives it its Trunk id. Concurrent first deliveries of
+    one repository, in either shape, then wait for each other on that one index entry and
+    create one row (a creator that finds an older row after all drops its own slot)."""
     if ref is None:
         return None
     known = sql.fetch_one(f"SELECT {_known_repository_sql(ref)}", _known_repository_params(ref))
     if known is not None and known[0] is not None:
         return known[0]
-    if ref.trunk_id is not None:
-        repo = Repository.objects.filter(trunk_id=ref.trunk_id).first()
-        if repo is None and ref.html_url:
-            # A repository first seen in a v1 payload (URL only) gets its id now.
-            repo = Repository.objects.filter(html_url=ref.html_url, trunk_id__isnull=True).first()
-            if repo is not None:
-                repo.trunk_id = ref.trunk_id
-                repo.save(update_fields=["trunk_id"])
-        if repo is None:
-            Repository.objects.bulk_create(
-                [
-                    Repository(
-                        trunk_id=ref.trunk_id, html_url=ref.html_url, name=_repository_name(ref.html_url)
-                    )
-                ],
-                ignore_conflicts=True,
-            )
-            repo = Repository.objects.get(trunk_id=ref.trunk_id)
-        elif ref.html_url and repo.html_url != ref.html_url:
-            # Renamed repository: the id is stable, the URL follows the latest sender.
-            Repository.objects.filter(pk=repo.pk).update(
-                html_url=ref.html_url, name=_repository_name(ref.html_url)
-            )
-        return repo.pk
-    return Repository.objects.create(html_url=ref.html_url, name=_repository_name(ref.html_url)).pk
+    if ref.trunk_id is None:
+        return _repository_by_url(ref.html_url)
+    repo = Repository.objects.filter(trunk_id=ref.trunk_id).values_list("pk", "html_url").first()
+    if repo is None:
+        return _create_repository(ref.trunk_id, ref.html_url)
+    if ref.html_url and repo[1] != ref.html_url:
+        # Renamed repository: the id is stable, the URL follows the latest sender.
+        Repository.objects.filter(pk=repo[0]).update(
+            html_url=ref.html_url, name=_repository_name(ref.html_url)
+        )
+    return repo[0]
+
+
+def _insert_url_slot(html_url: str) -> int | None:
+    """INSERT the URL-only row of this URL unless it exists; its id when inserted. A
+    concurrent transaction inserting the same URL waits here until the first commits."""
+    row = sql.fetch_one(
+        sql.insert_sql(Repository, ("trunk_id", "html_url", "name"), skip_existing=True, returning="id"),
+        sql.adapt(Repository, {"trunk_id": None, "html_url": html_url, "name": _repository_name(html_url)}),
+    )
+    return row and row[0]
+
+
+def _repository_by_url(html_url: str) -> int:
+    """A repository named by URL only (v1): the oldest row with this URL, created first
+    (through the slot) when there is none."""
+    slot = _insert_url_slot(html_url)
+    oldest = Repository.objects.filter(html_url=html_url).order_by("pk").values_list("pk", flat=True).first()
+    if slot is not None and oldest != slot:
+        Repository.objects.filter(pk=slot).delete()  # a v2 creator of this URL committed first
+    return oldest
+
+
+def _create_repository(trunk_id, html_url: str) -> int:
+    """A repository first seen with its Trunk id: adopt the URL-only row of its URL (ours
+    from the slot, or one a v1 payload created), else insert it with its id."""
+    slot = _insert_url_slot(html_url) if html_url else None
+    adopted = 0
+    if html_url:
+        # Unless a concurrent creator of this id committed first (then: drop our slot).
+        adopted = sql.execute(
+            _adopt_url_only_sql(), sql.adapt_many(Repository, "trunk_id", [trunk_id]) * 2 + [html_url]
+        )
+    if not adopted:
+        Repository.objects.bulk_create(
+            [Repository(trunk_id=trunk_id, html_url=html_url, name=_repository_name(html_url))],
+            ignore_conflicts=True,
+        )
+        if slot is not None:
+            Repository.objects.filter(pk=slot, trunk_id__isnull=True).delete()
+    return Repository.objects.values_list("pk", flat=True).get(trunk_id=trunk_id)
+
+
+@cache
+def _adopt_url_only_sql() -> str:
+    """UPDATE the oldest URL-only row of a URL to a Trunk id no row has yet.
+    Parameters: trunk id, trunk id, URL."""
+    t, col = sql.table(Repository), sql.column
+    trunk, url, pk = col(Repository, "trunk_id"), col(Repository, "html_url"), col(Repository, "id")
+    return (
+        f"UPDATE {t} SET {trunk} = %s WHERE NOT EXISTS (SELECT 1 FROM {t} other WHERE other.{trunk} = %s)"
+        f" AND {pk} = (SELECT {pk} FROM {t} slot WHERE slot.{url} = %s AND slot.{trunk} IS NULL"
+        f" ORDER BY {pk} LIMIT 1)"
+    )
 
 
 def _known_repository_sql(ref: parsing.RepositoryRef | None) -> str:
@@ -142,32 +204,45 @@ def _known_repository_subquery(by_trunk_id: bool, with_url: bool) -> str:
     return f"({select} WHERE {col(Repository, 'trunk_id')} = %s{same_url})"
 
 
-def _owner_ids(codeowners: tuple[str, ...], at: datetime) -> list[int]:
+def _owner_ids(codeowners: tuple[str, ...], at: datetime, respell: dict | None = None) -> list[int]:
     """Owner rows for these names; the spelling shown is the earliest by event time.
 
     Same event time: the smaller spelling wins, so the result is order-independent.
-    Two statements in the common case; an UPDATE only when this event is earlier.
+    Two statements in the common case; an UPDATE only when this event is earlier, made
+    at the end of the transaction when `respell` (Stale.owner_names) is given.
     """
-    by_key: dict[str, str] = {}
+    by_key: dict[str, tuple[datetime, str]] = {}
     for name in codeowners:
         key = name.casefold()
-        by_key[key] = min(by_key.get(key, name), name)
-    if not by_key:
+        by_key[key] = min(by_key.get(key, (at, name)), (at, name))
+    return _upsert_owners(by_key, respell)
+
+
+def _upsert_owners(first_seen: dict[str, tuple[datetime, str]], respell: dict | None = None) -> list[int]:
+    """Create the owners of these keys, key -> (event time, spelling) of the earliest
+    event naming it here, in one statement in key order (LOCK ORDER); one stored with a
+    later first event is re-spelled (rollups.respell_owners): at the end of the
+    transaction with the shared rows when `respell` collects it, else now. Returns their
+    ids, in key order."""
+    if not first_seen:
         return []
-    # In key order, so that two deliveries naming the same new owners lock them in the
-    # same order (no deadlock).
-    keys = sorted(by_key)
+    keys = sorted(first_seen)
     sql.insert_many(
-        Owner, ("key", "name", "first_seen_at"), [(key, by_key[key], at) for key in keys], skip_existing=True
+        Owner,
+        ("key", "name", "first_seen_at"),
+        [(key, first_seen[key][1], first_seen[key][0]) for key in keys],
+        skip_existing=True,
     )
     owners = _owners_by_key(keys)
-    for pk, key, name, first_seen_at in owners:
-        ours = by_key[key]
-        if (at, ours) < (_aware(first_seen_at), name):
-            # Guarded again in SQL: a concurrent delivery may have moved it meanwhile.
-            Owner.objects.filter(pk=pk).filter(
-                Q(first_seen_at__gt=at) | Q(first_seen_at=at, name__gt=ours)
-            ).update(name=ours, first_seen_at=at)
+    later = {}
+    for _, key, name, first_seen_at in owners:
+        if first_seen[key] < (_aware(first_seen_at), name):
+            later[key] = first_seen[key]
+    if respell is None:
+        rollups.respell_owners(later)
+    else:
+        for key, seen in later.items():
+            respell[key] = min(respell.get(key, seen), seen)
     return [pk for pk, *_ in owners]
 
 
@@ -176,7 +251,8 @@ def _owners_by_key(keys: list[str]) -> list[tuple[int, str, str, Any]]:
     columns = ", ".join(sql.column(Owner, name) for name in ("id", "key", "name", "first_seen_at"))
     placeholders = ", ".join(["%s"] * len(keys))
     return sql.fetch_all(
-        f"SELECT {columns} FROM {sql.table(Owner)} WHERE {sql.column(Owner, 'key')} IN ({placeholders})",
+        f"SELECT {columns} FROM {sql.table(Owner)} WHERE {sql.column(Owner, 'key')} IN ({placeholders})"
+        f" ORDER BY {sql.column(Owner, 'key')}",  # updated in this order: key order (rollups: LOCK ORDER)
         sql.adapt_many(Owner, "key", keys),
     )
 
@@ -193,7 +269,8 @@ def _link_owners(test_id, owner_ids: list[int], *, replace: bool) -> None:
     sql.insert_many(
         TestCaseOwner, ("test_case", "owner"), [(test_id, o) for o in owner_ids], skip_existing=True
     )
-    rollups.refresh_owners(test_id)  # the owner rollups follow the test's owners
+    # The owner rollups follow the test's owners: its refresh, with the other rollups
+    # (upsert_test_case returns True), after every entity row (rollups: LOCK ORDER).
 
 
 def test_case_fields(ref: parsing.TestCaseRef) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -218,11 +295,14 @@ def test_case_fields(ref: parsing.TestCaseRef) -> tuple[dict[str, Any], dict[str
     return attributes, separately_guarded
 
 
-def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> bool:
+def upsert_test_case(
+    ref: parsing.TestCaseRef, *, at: datetime, key: str, respell: dict | None = None
+) -> bool:
     """Create the test if new; take its attributes when this event is the newest.
 
-    Returns whether this event may be the test's earliest (it created the test or moved
-    its first event time): the start of its first status interval (events.rollups).
+    Returns whether the test's rollups must be recomputed: this event may be its earliest
+    (it created the test or moved its first event time: the start of its first status
+    interval, events.rollups), or its owner links changed (its owner rollups).
 
     The `test_case` object is a snapshot that Trunk sends whole with every event, so its
     attributes move together, guarded by `attributes_at`. Two fields may be missing from
@@ -242,43 +322,53 @@ def upsert_test_case(ref: parsing.TestCaseRef, *, at: datetime, key: str) -> boo
         **attributes,
         **guarded_values,
     }
-    # 1. The common case, one UPDATE: a newer event about a known test, same owners. Its
-    # repository is looked up inside the UPDATE; only one not stored as sent needs more.
-    updated = _update_test_case(
-        ref.id,
-        newest_values,
-        at,
-        key,
-        repository=(_known_repository_sql(ref.repository), _known_repository_params(ref.repository)),
-        same_codeowners=True,
-    )
+    # 1. The common case, one UPDATE: a newer event about a known test, same owners, its
+    # repository stored as sent (looked up inside the UPDATE). Anything else takes the
+    # entity rows in the lock order first: repository, owners, then the test's row.
+    repository = (_known_repository_sql(ref.repository), _known_repository_params(ref.repository))
+    updated = _update_test_case(ref.id, newest_values, at, key, repository=repository, same_codeowners=True)
     if updated:
-        if updated[0] is None and ref.repository is not None:
-            # New, renamed, or known by URL only: `upsert_repository` decides, as for a new test.
-            TestCase.objects.filter(pk=ref.id).update(repository_id=upsert_repository(ref.repository))
         return bool(updated[1])
+    # The test's row before the repository and owners (the UPDATE above may have locked it
+    # already while re-checking a row another delivery changed): deliveries about one test
+    # wait for each other here, holding nothing they need from each other.
+    lock_tests([ref.id])
     repository_id = upsert_repository(ref.repository)
+    owner_ids = _owner_ids(ref.codeowners, at, respell)  # and their first-seen spelling
     # 2. A new test: this event creates it whole, then links its owners.
     created = TestCase(id=ref.id, first_event_at=at, repository_id=repository_id, **newest_values)
     if sql.insert_instance(created, skip_existing=True):
-        _link_owners(ref.id, _owner_ids(ref.codeowners, at), replace=False)
+        _link_owners(ref.id, owner_ids, replace=False)
         return True
-    # 3. A newer event with other owners, or this very event applied again (reprocessing:
-    # its own (at, key) is stored already): the owner links are rewritten.
+    # 3. A newer event with other owners or a repository not stored as sent, or this very
+    # event applied again (reprocessing: its own (at, key) is stored already): the owner
+    # links are rewritten.
     repository = ("%s", sql.adapt(TestCase, {"repository": repository_id}))
     updated = _update_test_case(ref.id, newest_values, at, key, repository=repository, same_codeowners=False)
     if updated:
-        _link_owners(ref.id, _owner_ids(ref.codeowners, at), replace=True)
-        return bool(updated[1])
+        _link_owners(ref.id, owner_ids, replace=True)
+        return True  # its owner rollups follow its owner links
     # 4. A late, older event: history only, plus what older events may still decide.
     test = TestCase.objects.filter(pk=ref.id)
     test.update(first_event_at=Least("first_event_at", at), last_event_at=Greatest("last_event_at", at))
-    _owner_ids(ref.codeowners, at)  # the first-seen spelling of its owners
     for name, value in separately_guarded.items():
         test.filter(_newer(f"{name}_at", f"{name}_event_key", at, key)).update(
             **{name: value, f"{name}_at": at, f"{name}_event_key": key}
         )
     return True  # late events are rare: let the rollups check (they write only what changed)
+
+
+def lock_tests(test_ids) -> None:
+    """Lock the rows of those of these tests that exist, in key order (PostgreSQL; SQLite
+    has one writer at a time)."""
+    if connection.vendor != "postgresql" or not test_ids:
+        return
+    ids = sorted(set(test_ids))
+    sql.execute(
+        f"SELECT 1 FROM {sql.table(TestCase)} WHERE {sql.column(TestCase, 'id')}"
+        f" IN ({', '.join(['%s'] * len(ids))}) ORDER BY {sql.column(TestCase, 'id')} FOR NO KEY UPDATE",
+        sql.adapt_many(TestCase, "id", ids),
+    )
 
 
 def _update_test_case(
@@ -295,8 +385,8 @@ def _update_test_case(
     (at, key) is newer than its attributes.
 
     `same_codeowners`: only if its stored codeowners equal the event's (then its owner
-    links are right already). Otherwise also when the stored attributes are this very
-    event's. Returns (repository_id, 1 if `at` is now the test's first event time else 0)
+    links are right already) and the repository expression is not NULL (stored as
+    sent). Otherwise also when the stored attributes are this very event's. Returns (repository_id, 1 if `at` is now the test's first event time else 0)
     as updated, or None when the row was not updated.
     """
     test_id_p, at_p, key_p = sql.adapt(
@@ -306,6 +396,8 @@ def _update_test_case(
     params = [*sql.adapt(TestCase, values), *repository_params, at_p, at_p, test_id_p, at_p, at_p, key_p]
     if same_codeowners:
         params += sql.adapt(TestCase, {"codeowners": values["codeowners"]})
+        if repository_sql != "NULL":
+            params += repository_params
     else:
         params += [at_p, key_p]
     params.append(at_p)  # RETURNING: is this event now the test's earliest?
@@ -321,6 +413,8 @@ def _update_test_case_sql(names: tuple[str, ...], repository_sql: str, same_code
     condition = _newer_sql(TestCase, "attributes_at", "attributes_event_key")
     if same_codeowners:
         condition += f" AND {col(TestCase, 'codeowners')} = %s"
+        if repository_sql != "NULL":  # and the repository is stored as sent
+            condition += f" AND {repository_sql} IS NOT NULL"
     else:
         condition = (
             f"({condition} OR ({col(TestCase, 'attributes_at')} = %s"
@@ -374,7 +468,7 @@ def _update_status_sql() -> str:
 
 
 def apply_monitor_status_changed(event: parsing.MonitorStatusChanged, delivery: Delivery) -> None:
-    sql.insert(Monitor, {"id": event.monitor_id, "type": event.monitor_type}, skip_existing=True)
+    # Its Monitor row: created by apply_event, before the test's row (LOCK ORDER).
     sql.insert(
         MonitorEvent,
         {
@@ -491,11 +585,17 @@ def apply_event(event: parsing.Event, delivery: Delivery, *, stale: rollups.Stal
     test and pair after a batch of events in the same transaction (events.projector).
     """
     test_id = event.test_case.id
-    earliest = upsert_test_case(event.test_case, at=event.occurred_at, key=delivery.svix_id)
-    # The investigation handler returns the days whose investigation rollups it changed.
-    changed_days = HANDLERS[type(event)](event, delivery)
+    if isinstance(event, parsing.MonitorStatusChanged):
+        # Entity rows before the test's row, the monitor first (events/rollups.py, LOCK
+        # ORDER); upsert_test_case then finds or creates the repository and owners.
+        _insert_monitors([(event.monitor_id, event.monitor_type)])
     now = stale is None
     stale = stale if stale is not None else rollups.Stale()
+    earliest = upsert_test_case(
+        event.test_case, at=event.occurred_at, key=delivery.svix_id, respell=stale.owner_names
+    )
+    # The investigation handler returns the days whose investigation rollups it changed.
+    changed_days = HANDLERS[type(event)](event, delivery)
     if changed_days:
         stale.days.update(changed_days)
     if isinstance(event, parsing.MonitorStatusChanged):
@@ -506,3 +606,50 @@ def apply_event(event: parsing.Event, delivery: Delivery, *, stale: rollups.Stal
         stale.quarantine_sent.add(test_id)
     if now:
         stale.refresh()
+
+
+def _insert_monitors(monitors: Sequence[tuple[Any, str]]) -> None:
+    """Create the monitors (id, type) not stored yet, in one statement, in id order; the
+    first type seen is kept."""
+    sql.insert_many(Monitor, ("id", "type"), sorted(monitors), skip_existing=True)
+
+
+def create_entities(events: Sequence[parsing.Event], stale: rollups.Stale) -> dict:
+    """For a projector batch (several deliveries in one transaction): find or create the
+    entity rows its events name before applying them, each table at once and in key
+    order, in the LOCK ORDER (events/rollups.py): monitors (one statement, the first
+    type seen), the rows of its tests that exist (one statement, key order),
+    repositories (in arrival order, so that a renamed repository's URL follows the
+    latest sender, as one by one), owners (one statement, the earliest spelling of the
+    batch; re-spelled with the shared rows, when `stale` is refreshed). Applying the events inside `repositories_resolved` (sorted by
+    test) then creates the new tests in key order and takes only rows under those.
+
+    Returns the repositories' ids by reference as sent, for `repositories_resolved`."""
+    resolved: dict = {}
+    owners: dict[str, tuple[datetime, str]] = {}
+    monitors: dict[Any, str] = {}
+    for event in events:
+        if isinstance(event, parsing.MonitorStatusChanged):
+            monitors.setdefault(event.monitor_id, event.monitor_type)
+    _insert_monitors(list(monitors.items()))
+    lock_tests([event.test_case.id for event in events])
+    for event in events:
+        ref = event.test_case.repository
+        if ref is not None:
+            resolved[ref] = _upsert_repository(ref)
+        for name in event.test_case.codeowners:
+            key = name.casefold()
+            owners[key] = min(owners.get(key, (event.occurred_at, name)), (event.occurred_at, name))
+    _upsert_owners(owners, stale.owner_names)
+    return resolved
+
+
+@contextmanager
+def repositories_resolved(resolved: dict) -> Iterator[None]:
+    """Inside, upsert_repository answers from `resolved` (create_entities) for the
+    references it holds, without writing: the batch's repositories are settled."""
+    token = _batch_repositories.set(resolved)
+    try:
+        yield
+    finally:
+        _batch_repositories.reset(token)

@@ -27,7 +27,7 @@ from django.utils import timezone
 from . import rollups
 from .ingest import classify, error_text
 from .models import Delivery
-from .projections import apply_event
+from .projections import apply_event, create_entities, repositories_resolved
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +73,25 @@ def _apply_batch(limit: int) -> int:
         )
         stale = rollups.Stale()
         applied = []
+        events = []
         for delivery in batch:
             _, _, event, outcome, error = classify(delivery.body, received_at=delivery.received_at)
             if event is None:  # parsed at receipt; only a changed parser can get here
                 Delivery.objects.filter(pk=delivery.pk).update(outcome=outcome, error=error)
                 continue
-            with _failure_of(delivery):
-                apply_event(event, delivery, stale=stale)
-            applied.append(delivery.pk)
+            events.append((event, delivery))
+        # The lock order (events/rollups.py, LOCK ORDER): the batch's entity rows first,
+        # each table at once in key order; then its events by test (each test's in
+        # arrival order), so that its test rows are taken in key order too. The state
+        # does not depend on the order (the projections are order-independent).
+        with _failure_of(batch[0] if len(batch) == 1 else None):
+            resolved = create_entities([event for event, _ in events], stale)
+        events.sort(key=lambda item: item[0].test_case.id)
+        with repositories_resolved(resolved):
+            for event, delivery in events:
+                with _failure_of(delivery):
+                    apply_event(event, delivery, stale=stale)
+                applied.append(delivery.pk)
         with _failure_of(batch[0] if len(batch) == 1 else None):
             stale.refresh()
         Delivery.objects.filter(pk__in=applied).update(

@@ -36,6 +36,41 @@ whenever one arrives. A test or pair has tens of events, so this is cheap, and i
 is correct whatever the order the events arrived in (ties on event time go by svix id,
 as everywhere). The rules live here once; the receiver (projections.py) calls them per
 delivery and the rebuild (bulk.py) for everything at once.
+
+LOCK ORDER. Every transaction that writes projections (the inline receiver, one delivery
+per transaction; the projector, a batch; reprocessing, one delivery) takes its row locks
+in this one order, so that two of them wait for each other instead of deadlocking:
+
+1. Delivery rows (the receiver's INSERT; the projector's batch, FOR UPDATE SKIP LOCKED).
+2. Entity rows, in this order: the Monitor row (created); the TestCase row if it
+   exists (updated, or locked first when more than one UPDATE is needed: deliveries
+   about one test wait for each other there); the Repository row (created through its
+   URL's slot, given its Trunk id or renamed: projections.upsert_repository); the Owner
+   rows (created or re-spelled, in key order); then the TestCase row of a new test
+   (inserted; owners are only inserted here, re-spelled in 4). A projector batch takes each of these at once, before applying its
+   events (projections.create_entities): monitors and owners in key order, existing
+   test rows in key order, repositories in arrival order (only a batch takes more than
+   one); then it applies its events sorted by test, so its new tests are inserted in
+   key order. An entity row is never given a new key while others may reference it
+   (Repository.trunk_id is unique through a partial index): the foreign key checks
+   deferred to COMMIT take key-share locks on referenced rows, which wait for nobody.
+3. Rows of one test or one (monitor, test) pair only: history rows, TestCaseOwner,
+   MonitorState, Investigation and facts, StatusInterval, Episode, OwnerTest,
+   OwnerEpisode, MonitorInterval. Taken only under their test's row lock (2), so they
+   cannot close a cycle.
+4. Rows shared between tests, pairs or monitors, written only by Stale.refresh after
+   every row of 2 and 3: Owner spellings (respell_owners: an event earlier than an
+   owner's first seen, collected in Stale.owner_names), then SharedCounts.write (plus
+   refresh_investigation_days): OwnerCount, OwnerDayDelta, StatusDayDelta, TransitionDayCount, MonitorDayCount,
+   MonitorTotal, ResolutionBucket, then InvestigationDay and the FactDayCount rows of the
+   days locked. Each table in one statement, its rows in key order: the refreshes of a
+   transaction (Stale.refresh: every test, then every pair) only compute what they add
+   to those rows, collected in one SharedCounts.
+
+No code outside this module writes a table of 4, and nothing writes a row of 2 after a
+row of 4 (apply_event and reprocessing collect into a Stale, refreshed last).
+tests/events/test_lock_order.py races deliveries of tests sharing owners, days and
+monitors through the receiver, with the projector beside it, and fails on a deadlock.
 """
 
 from __future__ import annotations
@@ -48,7 +83,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Q
 
 from . import sql
 from .models import (
@@ -60,6 +95,7 @@ from .models import (
     MonitorInterval,
     MonitorState,
     MonitorTotal,
+    Owner,
     OwnerCount,
     OwnerDayDelta,
     OwnerEpisode,
@@ -186,22 +222,26 @@ def changes_of(test_case_id: uuid.UUID) -> list[Change]:
     ]
 
 
-def refresh_test(test_case_id: uuid.UUID) -> None:
+def refresh_test(test_case_id: uuid.UUID, shared: SharedCounts | None = None) -> None:
     """Recompute one test's rollup rows after a status change or a new first event time.
 
     Runs in the receiver's transaction, after the test row was written (which locks it,
-    so two deliveries for one test refresh one after the other). Writes only what changed.
-    Rows shared between tests are updated in one order everywhere, so that concurrent
-    refreshes of different tests cannot deadlock: the owners' rows first (`refresh_owners`),
-    then the day deltas (by day and status), then the transition day counts (one
-    statement, rows by day and status).
+    so two deliveries for one test refresh one after the other). Writes only what changed:
+    its own rows here; what it adds to the rows shared with other tests (owner counts and
+    day deltas, status day deltas, transition day counts) goes to `shared`, which the
+    caller writes once for every test it refreshes, in the lock order (see LOCK ORDER).
+    Without `shared`, they are written at the end of this call.
     """
+    own = shared is None
+    shared = SharedCounts() if own else shared
     first_event_at = TestCase.objects.filter(pk=test_case_id).values_list("first_event_at", flat=True).get()
     changes = changes_of(test_case_id)
     intervals = intervals_of(first_event_at, changes)
     episodes = episodes_of(first_event_at, changes)
     stored = stored_intervals(test_case_id)
-    refresh_owners(test_case_id, episodes=episodes, intervals=intervals, counted_intervals=stored)
+    refresh_owners(
+        test_case_id, episodes=episodes, intervals=intervals, counted_intervals=stored, shared=shared
+    )
     stored_episodes = [
         EpisodeSpan(*row)
         for row in Episode.objects.filter(test_case_id=test_case_id)
@@ -209,11 +249,8 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
         .values_list("started_at", "ended_at", "previous_end")
     ]
     if stored != intervals:
-        deltas = day_deltas(intervals)
-        deltas.subtract(day_deltas(stored))
-        for (day, status), delta in sorted(deltas.items()):
-            if delta:
-                add_day_delta(day, status, delta)
+        shared.status_days.update(day_deltas(intervals))
+        shared.status_days.subtract(day_deltas(stored))
         StatusInterval.objects.filter(test_case_id=test_case_id).delete()
         StatusInterval.objects.bulk_create(
             [StatusInterval(test_case_id=test_case_id, **vars(i)) for i in intervals]
@@ -226,9 +263,10 @@ def refresh_test(test_case_id: uuid.UUID) -> None:
             [Episode(test_case_id=test_case_id, seconds=e.seconds, **vars(e)) for e in episodes]
         )
     if stored != intervals or stored_episodes != episodes:
-        counts = transition_counts(intervals, episodes)
-        counts.subtract(transition_counts(stored, stored_episodes))
-        add_transition_counts(counts)
+        shared.transitions.update(transition_counts(intervals, episodes))
+        shared.transitions.subtract(transition_counts(stored, stored_episodes))
+    if own:
+        shared.write()
 
 
 def stored_intervals(test_case_id: uuid.UUID) -> list[Interval]:
@@ -281,12 +319,53 @@ def add_transition_counts(counts: Counter) -> None:
     )
 
 
-def add_day_delta(day: date, status: str, delta: int) -> None:
-    if not StatusDayDelta.objects.filter(day=day, status=status).update(delta=F("delta") + delta):
-        StatusDayDelta.objects.bulk_create(
-            [StatusDayDelta(day=day, status=status, delta=0)], ignore_conflicts=True
-        )
-        StatusDayDelta.objects.filter(day=day, status=status).update(delta=F("delta") + delta)
+def add_status_day_deltas(deltas: Counter) -> None:
+    """Add (day, status) -> delta to StatusDayDelta in one statement, rows in key order."""
+    day_field = StatusDayDelta._meta.get_field("day")
+    add_to_counts(
+        "events_statusdaydelta",
+        ("day", "status"),
+        ("delta",),
+        [
+            (day_field.get_db_prep_value(day, connection), status, n)
+            for (day, status), n in sorted(deltas.items())
+            if n
+        ],
+    )
+
+
+@dataclass
+class SharedCounts:
+    """What a transaction's refreshes add to the rollup rows that several tests, pairs or
+    monitors share, collected so that they are written at the end, each table in one
+    statement with its rows in key order, the tables in the LOCK ORDER (write)."""
+
+    owner_counts: dict = field(default_factory=dict)  # owner key -> COUNT_FIELDS deltas (zeros: lock only)
+    owner_days: Counter = field(default_factory=Counter)  # (owner key, day, status) -> delta
+    status_days: Counter = field(default_factory=Counter)  # (day, status) -> delta
+    transitions: Counter = field(default_factory=Counter)  # (day, new status, "count"/"fixes") -> n
+    monitor_days: Counter = field(default_factory=Counter)  # (monitor id, day, status) -> events
+    monitor_resolutions: Counter = field(default_factory=Counter)  # (monitor id, day) -> resolutions
+    monitor_totals: Counter = field(default_factory=Counter)  # monitor id -> events
+    buckets: Counter = field(default_factory=Counter)  # (monitor type, bucket) -> resolutions
+
+    def add_owner_counts(self, deltas: dict[str, list[int]]) -> None:
+        for key, counts in deltas.items():
+            total = self.owner_counts.setdefault(key, [0] * len(COUNT_FIELDS))
+            for i, n in enumerate(counts):
+                total[i] += n
+
+    def write(self) -> None:
+        """Add everything collected, in the LOCK ORDER; each table's rows in key order."""
+        add_owner_counts(self.owner_counts)
+        add_owner_day_deltas(self.owner_days)
+        add_status_day_deltas(self.status_days)
+        add_transition_counts(self.transitions)
+        add_monitor_day_counts(self.monitor_days, self.monitor_resolutions)
+        add_monitor_totals(self.monitor_totals)
+        add_resolution_buckets(self.buckets)
+        for collected in vars(self).values():
+            collected.clear()
 
 
 @dataclass
@@ -300,33 +379,50 @@ class Stale:
     pairs: set = field(default_factory=set)
     days: set = field(default_factory=set)  # UTC days of investigations written or removed
     quarantine_sent: set = field(default_factory=set)
+    owner_names: dict = field(default_factory=dict)  # owner key -> earlier (time, spelling)
 
     def copy(self) -> Stale:
-        return Stale(set(self.tests), set(self.pairs), set(self.days), set(self.quarantine_sent))
+        return Stale(
+            set(self.tests),
+            set(self.pairs),
+            set(self.days),
+            set(self.quarantine_sent),
+            dict(self.owner_names),
+        )
 
     def refresh(self) -> None:
-        # Tests before pairs before investigation days, each sorted: every transaction
-        # locks shared rows in one order (owner counts, status day deltas, monitor rows,
-        # monitor totals, resolution buckets, then investigation days), so two refreshing
-        # overlapping sets wait for each other instead of deadlocking. The monitor totals
-        # and resolution buckets once for all pairs (rows shared by every pair of a
-        # monitor or monitor type: held for the shortest time).
+        """Recompute every stale rollup, following the LOCK ORDER: first each test's and
+        pair's own rows (tests, then pairs, each sorted; their test rows are locked
+        already), collecting what they add to shared rows; then the shared rows, table by
+        table in one statement each, rows in key order; investigation days last."""
+        respell_owners(self.owner_names)
+        shared = SharedCounts()
         requarantined = quarantine_changed(self.quarantine_sent - self.tests)
         for test_case_id in sorted(self.tests | requarantined):
             if test_case_id in self.tests:
-                refresh_test(test_case_id)  # its owner rollups included
+                refresh_test(test_case_id, shared)  # its owner rollups included
             else:
-                refresh_owners(test_case_id)
-        totals, buckets = Counter(), Counter()
+                refresh_owners(test_case_id, shared=shared)
         for monitor_id, test_case_id in sorted(self.pairs):
-            refresh_monitor_pair(monitor_id, test_case_id, totals=totals, buckets=buckets)
-        add_monitor_totals(totals)
-        add_resolution_buckets(buckets)
+            refresh_monitor_pair(monitor_id, test_case_id, shared)
+        shared.write()
         refresh_investigation_days(self.days)
         self.pairs.clear()
         self.tests.clear()
         self.days.clear()
         self.quarantine_sent.clear()
+        self.owner_names.clear()
+
+
+def respell_owners(first_seen: dict) -> None:
+    """Owner key -> (event time, spelling) of an event earlier than the owner's first
+    seen: take it, one guarded UPDATE per owner in key order (LOCK ORDER: with the shared
+    rows, before OwnerCount), guarded again in SQL, as a concurrent delivery may have
+    moved it meanwhile."""
+    for key, (at, name) in sorted(first_seen.items()):
+        Owner.objects.filter(key=key).filter(
+            Q(first_seen_at__gt=at) | Q(first_seen_at=at, name__gt=name)
+        ).update(name=name, first_seen_at=at)
 
 
 def quarantine_changed(test_case_ids: set) -> set:
@@ -404,6 +500,7 @@ def refresh_owners(
     episodes: Sequence[EpisodeSpan] | None = None,
     intervals: Sequence[Interval] | None = None,
     counted_intervals: Sequence[Interval] | None = None,
+    shared: SharedCounts | None = None,
 ) -> None:
     """Bring one test's owner rollups in line with its owner links, status, episodes and
     status intervals. From refresh_test: `episodes` and `intervals` as just computed, and
@@ -413,11 +510,10 @@ def refresh_owners(
 
     OwnerTest and OwnerEpisode hold what the test was counted as (with its StatusInterval
     rows, for OwnerDayDelta); the counts get the difference. Lock order, the same in every
-    transaction: the OwnerCount rows of every owner concerned, in key order, in one
-    statement (even with nothing to add to them: they guard the owner's day rows), then
-    its OwnerDayDelta rows, then (refresh_test) StatusDayDelta. When the owners changed,
-    every old and new owner's row is locked at once: a status change later in the same
-    transaction then needs no other owner's row. Four reads when nothing changed.
+    transaction (LOCK ORDER): the OwnerCount rows of every owner concerned (even with
+    nothing to add to them), then the OwnerDayDelta rows, each in one statement in key
+    order, written from `shared` with those of every other test the transaction refreshes
+    (here when no `shared` is given). Four reads when nothing changed.
     """
     links = list(
         TestCase.objects.filter(pk=test_case_id).values_list(
@@ -461,8 +557,10 @@ def refresh_owners(
     touched = {key for (key, _), n in counts.items() if n} | {key for (key, *_), n in days.items() if n}
     if stored_keys != keys:
         touched |= set(stored_keys) | set(keys)
-    add_owner_counts({key: [counts[(key, f)] for f in COUNT_FIELDS] for key in touched})
-    add_owner_day_deltas(days)
+    own = shared is None
+    shared = SharedCounts() if own else shared
+    shared.add_owner_counts({key: [counts[(key, f)] for f in COUNT_FIELDS] for key in touched})
+    shared.owner_days.update(days)
     if stored_tests != owner_tests:
         OwnerTest.objects.filter(test_case_id=test_case_id).delete()
         OwnerTest.objects.bulk_create(
@@ -476,6 +574,8 @@ def refresh_owners(
         OwnerEpisode.objects.bulk_create(
             [OwnerEpisode(test_case_id=test_case_id, seconds=s.seconds, **vars(s)) for s in spans]
         )
+    if own:
+        shared.write()
 
 
 def owner_day_deltas(owner_keys: Sequence[str], intervals: Sequence[Interval]) -> Counter:
@@ -658,22 +758,29 @@ def event_days_counter(event_days: str) -> Counter:
     )
 
 
-def add_monitor_day_counts(monitor_id: uuid.UUID, events: Counter, resolutions: Counter) -> None:
-    """Add to one monitor's day counts in one statement: `events` is (day, status) ->
-    events, `resolutions` is day -> intervals resolved (on the day's `resolved` row).
-    Concurrent refreshes of other pairs of the same monitor and day add up instead of
-    overwriting each other (add_to_counts). Rows in (day, status) order."""
+def add_monitor_day_counts(events: Counter, resolutions: Counter) -> None:
+    """Add to the monitors' day counts in one statement: `events` is (monitor id, day,
+    status) -> events, `resolutions` is (monitor id, day) -> intervals resolved (on the
+    day's `resolved` row). Concurrent refreshes of other pairs of the same monitor and day
+    add up instead of overwriting each other (add_to_counts). Rows in (monitor, day,
+    status) order."""
     keys = {key for key, n in events.items() if n} | {
-        (day, "resolved") for day, n in resolutions.items() if n
+        (monitor_id, day, "resolved") for (monitor_id, day), n in resolutions.items() if n
     }
-    monitor = MonitorDayCount._meta.get_field("monitor").get_db_prep_value(monitor_id, connection)
+    monitor = MonitorDayCount._meta.get_field("monitor")
     add_to_counts(
         "events_monitordaycount",
         ("monitor_id", "status", "day"),
         ("count", "resolutions"),
         [
-            (monitor, status, day, events[(day, status)], resolutions[day] if status == "resolved" else 0)
-            for day, status in sorted(keys)
+            (
+                monitor.get_db_prep_value(monitor_id, connection),
+                status,
+                day,
+                events[(monitor_id, day, status)],
+                resolutions[(monitor_id, day)] if status == "resolved" else 0,
+            )
+            for monitor_id, day, status in sorted(keys)
         ],
     )
 
@@ -741,9 +848,7 @@ def rebuild_resolution_buckets() -> None:
 def refresh_monitor_pair(
     monitor_id: uuid.UUID,
     test_case_id: uuid.UUID,
-    *,
-    totals: Counter | None = None,
-    buckets: Counter | None = None,
+    shared: SharedCounts | None = None,
 ) -> None:
     """Recompute one (monitor, test) pair's rollups after one of its events was applied.
 
@@ -753,13 +858,11 @@ def refresh_monitor_pair(
     the pair last added to MonitorDayCount (event_days), and deleting and inserting the
     intervals return their resolution days and durations: the day counts, the monitor's
     total and the resolution buckets get the difference between before and after
-    (usually +1 on one row). The total and bucket differences are added to `totals`
-    (monitor id -> events) and `buckets` when given (Stale.refresh adds them once for
-    every pair it refreshes), else here.
+    (usually +1 on one row), collected in `shared` with those of every other pair the
+    transaction refreshes and written once in the LOCK ORDER (here when no `shared`).
 
-    Five to seven statements: lock, delete and insert the intervals, recompute the pair's
-    counts (returning them), add to the day counts, the total and the buckets (none when
-    nothing changed)."""
+    Five statements, then the shared ones: lock, delete and insert the intervals,
+    recompute the pair's counts (returning them)."""
     pair = {"monitor_id": monitor_id, "test_case_id": test_case_id}
     before = MonitorState.objects.select_for_update().filter(**pair).values_list("event_days", flat=True)
     before = next(iter(before), "")
@@ -789,18 +892,15 @@ def refresh_monitor_pair(
         row = cursor.fetchone()
     events = event_days_counter(row[0] if row else "")
     events.subtract(event_days_counter(before))
-    add_monitor_day_counts(monitor_id, events, resolutions)
-    total_delta = Counter({monitor_id: sum(events.values())})
-    bucket_deltas = _resolution_buckets(inserted)
-    bucket_deltas.subtract(_resolution_buckets(deleted))
-    if totals is None:
-        add_monitor_totals(total_delta)
-    else:
-        totals.update(total_delta)
-    if buckets is None:
-        add_resolution_buckets(bucket_deltas)
-    else:
-        buckets.update(bucket_deltas)
+    own = shared is None
+    shared = SharedCounts() if own else shared
+    shared.monitor_days.update({(monitor_id, day, status): n for (day, status), n in events.items()})
+    shared.monitor_resolutions.update({(monitor_id, day): n for day, n in resolutions.items()})
+    shared.monitor_totals[monitor_id] += sum(events.values())
+    shared.buckets.update(_resolution_buckets(inserted))
+    shared.buckets.subtract(_resolution_buckets(deleted))
+    if own:
+        shared.write()
 
 
 def add_monitor_totals(deltas: Counter) -> None:

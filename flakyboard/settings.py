@@ -115,12 +115,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Reuse connections between requests; health-checked so a restarted server is noticed.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A stalled database (paused, overloaded, behind a silent network) must not hold
+    # requests for as long as it lasts: the receiver and /healthz answer 503 within about
+    # DATABASE_STATEMENT_TIMEOUT + 1 s (flakyboard/db.py). Connecting gives up after
+    # DATABASE_CONNECT_TIMEOUT seconds (every process; whole seconds, at least 2).
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DATABASE_CONNECT_TIMEOUT", default=2
+    )
 else:
     # SQLite: wait for the writer lock instead of failing at once, and take the write
     # lock at BEGIN so concurrent deliveries queue up instead of deadlocking.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+
+# Web server processes only (flakyboard/wsgi.py): PostgreSQL's statement_timeout on their
+# connections, and the longest they wait for any answer from the database (this plus
+# 1 s) before dropping the connection and answering 503. 0: no bound. Commands (the
+# projector, rebuild_projections, migrate) are not bounded.
+DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=3.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

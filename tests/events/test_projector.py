@@ -156,7 +156,11 @@ def test_batches_refresh_each_test_rollup_once(deferred, monkeypatch):
         deliver(json.dumps(payloads_status(test, previous=previous, new=new, day=day + 2)))
     refreshed = []
     refresh_test = projector.rollups.refresh_test
-    monkeypatch.setattr(projector.rollups, "refresh_test", lambda t: refreshed.append(t) or refresh_test(t))
+    monkeypatch.setattr(
+        projector.rollups,
+        "refresh_test",
+        lambda t, shared=None: refreshed.append(t) or refresh_test(t, shared),
+    )
     assert projector.project_pending() == 3
     assert [str(t) for t in refreshed] == [str(test.id)]
 

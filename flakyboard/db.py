@@ -1,0 +1,98 @@
+"""Bounded waits on PostgreSQL for the web server: a stalled database gives 503 in seconds.
+
+A database that is paused, overloaded to a standstill or cut off behind a silent network
+does not refuse anything: the kernel still accepts TCP connections and acknowledges
+data (and keepalives), so without a bound every request waits as long as the stall
+lasts, while Svix counts the delivery as failed after 15 s anyway. Three bounds, from
+settings (flakyboard/settings.py, .env.example):
+
+- DATABASE_CONNECT_TIMEOUT (every process): libpq's connect_timeout, which psycopg
+  enforces over the whole connection start-up (whole seconds, at least 2, per address).
+- DATABASE_STATEMENT_TIMEOUT (web server processes): PostgreSQL's statement_timeout on
+  their connections. A live server cancels a slower statement itself, releasing its
+  locks; but a stopped server cannot, and a connection reused from an earlier request
+  (CONN_MAX_AGE) is not bounded by the connect timeout. Hence also:
+- a client-side bound, the statement timeout plus WAIT_GRACE_SECONDS, on every wait for
+  the server's answer (statements, commits, Django's health check of a reused
+  connection): psycopg's own wait deadline. When it expires the connection is dropped
+  and DatabaseStalled (an OperationalError) is raised: the receiver and /healthz answer
+  503. Raising it from the health check, instead of reporting the connection unusable,
+  keeps Django from then waiting for a new connection too (4 s instead of 6 with the
+  defaults).
+
+Only web server processes get the last two (flakyboard/wsgi.py calls
+`bound_database_waits`): management commands (the projector, rebuild_projections,
+migrate) run long statements on purpose and are not answering anyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import OperationalError
+from django.db.backends.signals import connection_created
+
+logger = logging.getLogger(__name__)
+
+# Left to a live server to cancel a slow statement itself (and release its locks) before
+# the client gives up on it.
+WAIT_GRACE_SECONDS = 1.0
+
+_bounds: tuple[float, float | None] | None = None  # (statement timeout, wait bound), seconds
+
+
+class DatabaseStalled(OperationalError):
+    """The database did not answer within the bound; the connection was dropped."""
+
+
+def bound_database_waits() -> None:
+    """Bound every database wait of this process (a web server: flakyboard/wsgi.py)."""
+    global _bounds
+    timeout = settings.DATABASE_STATEMENT_TIMEOUT
+    _bounds = (timeout, timeout + WAIT_GRACE_SECONDS) if timeout > 0 else None
+    if _bounds and not _psycopg_wait_has_deadline():
+        logger.warning("psycopg older than 3.3: database waits are not bounded on the client side")
+        _bounds = (timeout, None)
+    connection_created.connect(_bound_connection, dispatch_uid="flakyboard.db.bound_connection")
+
+
+def _bound_connection(sender, connection, **kwargs) -> None:
+    """connection_created: give a new PostgreSQL connection the statement timeout and
+    bound its waits."""
+    if connection.vendor != "postgresql" or _bounds is None:
+        return
+    statement_timeout, bound = _bounds
+    raw = connection.connection
+    raw.execute("SELECT set_config('statement_timeout', %s, false)", [f"{round(statement_timeout * 1000)}ms"])
+    if bound is None:
+        return
+    wait = raw.wait
+
+    def bounded_wait(gen, interval=0.1, timeout=None):
+        if timeout is not None:  # psycopg's own bounded waits (cancel, notifies)
+            return wait(gen, interval, timeout)
+        started = time.monotonic()
+        try:
+            return wait(gen, interval, bound)
+        except Exception:
+            if time.monotonic() - started < bound:
+                raise  # an error the server sent, or a connection already broken
+            # No answer within the bound (psycopg's wait deadline): the connection is in
+            # the middle of an exchange, unusable; drop it without waiting any longer.
+            raw.pgconn.finish()
+            logger.error("the database did not answer within %g s: connection dropped", bound)
+            raise DatabaseStalled(f"the database did not answer within {bound:g} s") from None
+
+    # Every network wait of a psycopg connection goes through Connection.wait.
+    raw.wait = bounded_wait
+
+
+def _psycopg_wait_has_deadline() -> bool:
+    """psycopg >= 3.3: Connection.wait takes a timeout (its own wait deadline)."""
+    import inspect
+
+    import psycopg
+
+    return "timeout" in inspect.signature(psycopg.Connection.wait).parameters
