@@ -383,6 +383,8 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
         OwnerCount.objects.filter(one, tests__gt=0)
         .annotate(
             owner=Subquery(Owner.objects.filter(key=OuterRef("owner_key")).values("name")[:1]),
+            # The owner's page is linked by id: a name may hold anything (newlines, "..").
+            owner_id=Subquery(Owner.objects.filter(key=OuterRef("owner_key")).values("id")[:1]),
             # The first entry of the owner's range in the open-episodes index.
             oldest_open_since=Subquery(
                 OwnerEpisode.objects.filter(owner_key=OuterRef("owner_key"), ended_at__isnull=True)
@@ -393,6 +395,7 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
         .values(
             "owner_key",
             "owner",
+            "owner_id",
             "tests",
             "flaky",
             "broken",
@@ -481,7 +484,11 @@ def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: st
     )
     if owner_key != "":
         for row in (
-            owned.values(owner_key=F("owner_links__owner__key"), owner=F("owner_links__owner__name"))
+            owned.values(
+                owner_key=F("owner_links__owner__key"),
+                owner=F("owner_links__owner__name"),
+                owner_id=F("owner_links__owner_id"),
+            )
             .annotate(**counts)
             .order_by()
         ):
@@ -491,7 +498,7 @@ def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: st
             **counts
         )
         if unowned["tests"]:
-            rows[""] = {"owner_key": "", "owner": NO_OWNER, **unowned}
+            rows[""] = {"owner_key": "", "owner": NO_OWNER, "owner_id": None, **unowned}
     for row in rows.values():
         row.update(median_time_to_fix=None, oldest_open_since=None, relapses=0)
 
@@ -1051,7 +1058,13 @@ def owner_test_count(owner_key: str, *, status: str | None = None) -> int:
 
 
 def owner_by_param(value: str) -> Owner | None:
-    """The owner a URL names (any case), or None. `none` is not an owner (see NO_OWNER_PARAM)."""
+    """The owner a URL names: by its id (the links: any name fits in a URL that way),
+    else by its name in any case (older links), or None. `none` is not an owner (see
+    NO_OWNER_PARAM). An id wins over a name made of digits (not a valid codeowner)."""
+    if value.isascii() and value.isdigit() and len(value) <= 18:  # fits a bigint
+        found = Owner.objects.filter(pk=int(value)).first()
+        if found is not None:
+            return found
     return Owner.objects.filter(key=value.casefold()).first()
 
 

@@ -14,7 +14,11 @@ def safe_http_url(url: str | None) -> str:
     """The URL if it is http(s), else "" (payload URLs are untrusted: no javascript:,
     no data:)."""
     url = (url or "").strip()
-    return url if urlsplit(url).scheme.lower() in ("http", "https") else ""
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # "http://[::1": an invalid IPv6 host raises; not a link we show
+        return ""
+    return url if scheme.lower() in ("http", "https") else ""
 
 
 # Codeowner handles ("@acme/web;@Acme/Payments") start with "@" but cannot call a

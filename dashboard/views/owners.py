@@ -23,13 +23,20 @@ def _for_display(row: dict, scope: Scope) -> dict:
     return {
         **row,
         "param": param,
-        "url": reverse("dashboard:codeowner-detail", args=[param]) + scope_query(scope),
+        "url": _owner_url(row.get("owner_id")) + scope_query(scope),
         "tests_url": charts.tests_url(owner=param, repository=repository),
         "flaky_url": charts.tests_url(owner=param, status="FLAKY", repository=repository),
         "broken_url": charts.tests_url(owner=param, status="BROKEN", repository=repository),
         "quarantined_url": charts.tests_url(owner=param, quarantined="true", repository=repository),
         "oldest_open_age": scope.period.now - oldest if oldest else None,
     }
+
+
+def _owner_url(owner_id: int | None) -> str:
+    """An owner's page by id, "none" for tests without owners. Not by name: a name may be
+    anything (a newline, "..", "none", "//") that a URL cannot carry as a path, or that
+    a browser or proxy would rewrite."""
+    return reverse("dashboard:codeowner-detail", args=[owner_id or queries.NO_OWNER_PARAM])
 
 
 @dashboard_reader
@@ -49,12 +56,12 @@ def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
     scope = scope_from(request)
     period, repository = scope.period, scope.repository_id
     if owner.casefold() == queries.NO_OWNER_PARAM:
-        key, name = "", queries.NO_OWNER
+        key, name, owner_id = "", queries.NO_OWNER, None
     else:
         found = queries.owner_by_param(owner)
         if found is None:
             raise Http404("No such owner.")
-        key, name = found.key, found.name
+        key, name, owner_id = found.key, found.name, found.pk
     param = key or queries.NO_OWNER_PARAM
 
     form = OwnerTestsForm(request.GET)
@@ -69,7 +76,7 @@ def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
     context = {
         "scope": scope,
         "owner_name": name,
-        "owner_url": reverse("dashboard:codeowner-detail", args=[param]),
+        "owner_url": _owner_url(owner_id),
         "back_url": reverse("dashboard:codeowners") + scope_query(scope),
         "form": form,
         "page": page,
@@ -80,7 +87,8 @@ def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
         # owner_stats has no row for an owner without tests in the scope: show zeros.
         stats = next(
             iter(queries.owner_stats(period=period, repository=repository, owner_key=key)),
-            {"owner_key": key, "owner": name, "tests": 0, "flaky": 0, "broken": 0, "quarantined": 0}
+            {"owner_key": key, "owner": name, "owner_id": owner_id}
+            | {"tests": 0, "flaky": 0, "broken": 0, "quarantined": 0}
             | {"median_time_to_fix": None, "oldest_open_since": None, "relapses": 0},
         )
         trend = queries.status_trend(period=period, repository=repository, owner_key=key)

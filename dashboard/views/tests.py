@@ -44,6 +44,7 @@ STATUS_CHANGES_SHOWN = 50
 EPISODES_SHOWN = 50
 DELIVERIES_SHOWN = 50
 EVIDENCE_MAX_CHARS = 4000
+EVIDENCE_MAX_ITEMS = 50  # items of a list in the evidence shown one per line (a list may hold 100,000)
 
 
 # ---------------------------------------------------------------- the tests table
@@ -197,7 +198,8 @@ def _evidence(evidence) -> tuple[list[dict] | None, str]:
     """Evidence (untrusted JSON whose shape Trunk does not document) made readable: an
     object as key/value pairs, a list of flat objects under a key as one line per item
     ("run_id: 1 · attempts: 2"), other nested values as compact JSON, anything else as
-    pretty-printed JSON. Long values are cut; the template escapes everything."""
+    pretty-printed JSON. Long values and long lists are cut; the template escapes
+    everything."""
     if evidence in (None, {}, []):
         return None, ""
     if isinstance(evidence, dict):
@@ -206,8 +208,11 @@ def _evidence(evidence) -> tuple[list[dict] | None, str]:
             pair = {"key": str(key), "value": "", "items": None, "nested": not _is_scalar(value)}
             if isinstance(value, list) and value and all(_is_flat(item) for item in value):
                 pair["items"] = [
-                    _cut(" · ".join(f"{k}: {_scalar_text(v)}" for k, v in item.items())) for item in value
+                    _cut(" · ".join(f"{k}: {_scalar_text(v)}" for k, v in item.items()))
+                    for item in value[:EVIDENCE_MAX_ITEMS]
                 ]
+                if len(value) > EVIDENCE_MAX_ITEMS:
+                    pair["items"].append(f"… {len(value) - EVIDENCE_MAX_ITEMS} more (truncated)")
             else:
                 pair["value"] = _cut(_scalar_text(value))
             pairs.append(pair)

@@ -115,6 +115,8 @@ def test_csv_safe(value, expected):
         (" JavaScript:alert(1)", ""),
         ("data:text/html,x", ""),
         ("", ""),
+        ("http://[::1", ""),  # urlsplit raises on an invalid IPv6 host: the page answered 500
+        ("https://[not-an-ip]/x", ""),
     ],
 )
 def test_safe_http_url(url, expected):

@@ -11,7 +11,7 @@ from django.urls import reverse
 from dashboard import queries
 from dashboard.queries import Period
 from events import payloads
-from events.models import Repository
+from events.models import Owner, Repository
 from tests.conftest import DEMO_NOW
 from tests.events.factories import MONITOR, at, deliver, fake_test
 
@@ -127,8 +127,9 @@ def test_codeowners_table_and_chart(reader_client, owned):
     assert (web["tests"], web["flaky"], web["broken"], web["relapses"]) == (1, 0, 1, 1)
     assert web["median_time_to_fix"] == timedelta(days=4)
     assert web["oldest_open_since"] == at(20)
-    # Links: the owner's page by key ("none" for no owner) and the tests behind each count.
-    assert 'href="/codeowners/@acme/api/?period=all"' in body
+    # Links: the owner's page by id ("none" for no owner) and the tests behind each count.
+    api = Owner.objects.get(key="@acme/api")
+    assert f'href="/codeowners/{api.pk}/?period=all"' in body
     assert 'href="/codeowners/none/?period=all"' in body
     assert 'href="/tests/?owner=%40acme%2Fweb&amp;status=BROKEN"' in body
     figure = island(body, "owners-status-chart")
@@ -172,6 +173,46 @@ def test_codeowners_hostile_owner_escaped(reader_client):
     assert detail.status_code == 200
     text = detail.content.decode()
     assert ESCAPED in text and "<script>alert" not in text
+
+
+# Owners are free text: each of these once broke a link or led to the wrong page (a
+# newline: reverse() failed and /codeowners/ answered 500; "none": the page of tests
+# without owners; dot segments and empty segments: rewritten by browsers and proxies).
+ODD_OWNERS = ["a\nb", "none", "..", ".", "../admin", "/", "a//b", "a?b#c", "100%", "123", " ü🚀\t"]
+
+
+@pytest.mark.parametrize("name", ODD_OWNERS)
+def test_any_owner_is_linked_by_id_and_its_page_opens(reader_client, name):
+    seen(fake_test(8, codeowners=[name]), at(2))
+    owner = Owner.objects.get(key=name.strip().casefold())
+    for period in queries.PERIODS:
+        response = reader_client.get(reverse("dashboard:codeowners"), {"period": period})
+        assert response.status_code == 200
+        (row,) = (r for r in response.context["owners"] if r["owner_key"])
+        assert row["url"] == f"/codeowners/{owner.pk}/" + ("" if period == "30d" else f"?period={period}")
+    detail = reader_client.get(f"/codeowners/{owner.pk}/")
+    assert detail.status_code == 200
+    assert detail.context["owner_name"] == owner.name
+    assert detail.context["owner_url"] == f"/codeowners/{owner.pk}/"
+    # The tests behind the counts: filtered by the owner's key in the query string.
+    assert detail.context["stats"]["tests_url"].startswith("/tests/?owner=")
+
+
+def test_owner_page_by_name_still_opens_any_name(reader_client):
+    """Older links name the owner (any case): the path takes any text, newlines too."""
+    seen(fake_test(8, codeowners=["@Acme/Multi\nLine"]), at(2))
+    url = reverse("dashboard:codeowner-detail", args=["@acme/multi\nline"])
+    assert url == "/codeowners/@acme/multi%0Aline/"
+    response = reader_client.get(url)
+    assert response.status_code == 200 and response.context["owner_name"] == "@Acme/Multi\nLine"
+
+
+def test_owner_id_wins_over_a_name_of_digits(reader_client):
+    seen(fake_test(8, codeowners=["@first"]), at(2))
+    first = Owner.objects.get()
+    seen(fake_test(9, codeowners=[str(first.pk)]), at(2))
+    assert reader_client.get(f"/codeowners/{first.pk}/").context["owner_name"] == "@first"
+    assert reader_client.get("/codeowners/99999999999999999999999/").status_code == 404
 
 
 # ---------------------------------------------------------------- a codeowner's page

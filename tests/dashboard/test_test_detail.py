@@ -1,6 +1,7 @@
 """The test detail page: facts, timelines, investigations, history, deliveries, triage."""
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -274,6 +275,16 @@ def test_evidence_of_other_shapes(reader_client):
     assert "<dt>note</dt><dd>null</dd>" in body
     assert "<dt>deep</dt><dd><code>{&quot;a&quot;: {&quot;b&quot;: 1}}</code></dd>" in body
     assert '<pre class="evidence">[\n  &quot;free&quot;,' in body
+
+
+def test_evidence_list_is_cut(reader_client):
+    """A list of 20,000 runs in the evidence shows its first items and how many more."""
+    test = fake_test(5, name="test_huge_evidence")
+    monitor(test, at(1), "active", evidence={"runs": [{"run": i, "ok": i % 2 == 0} for i in range(20_000)]})
+    body = reader_client.get(detail_url(test)).content.decode()
+    # (PostgreSQL's jsonb keeps the keys in its own order: "ok" before "run".)
+    assert re.search(r"<li>[^<]*run: 49\b", body) and not re.search(r"run: 50\b", body)
+    assert "<li>… 19950 more (truncated)</li>" in body
 
 
 def test_sections_are_capped_with_a_note(reader_client, flaky_test, monkeypatch):
