@@ -70,7 +70,7 @@ from .models import (
     TestCaseOwner,
 )
 from .rebuild import replay
-from .untrusted import csv_rows, safe_http_url
+from .untrusted import csv_rows, pretty_body, pretty_json, safe_http_url
 
 admin.site.site_header = "flakyboard admin"
 admin.site.site_title = "flakyboard admin"
@@ -92,10 +92,6 @@ def _admin_link(obj: Any, text: Any = None) -> str:
     opts = obj._meta
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, obj if text is None else text)
-
-
-def _pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
 def _pre(text: str) -> str:
@@ -984,11 +980,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Body")
     def body_display(self, obj):
-        try:
-            text = _pretty_json(json.loads(obj.body))
-        except ValueError:
-            text = obj.body
-        return _pre(text)
+        return _pre(pretty_body(obj.body))
 
     @admin.display(description="Projected as")
     def projection(self, obj):
@@ -1176,7 +1168,7 @@ class MonitorEventAdmin(HistoryAdmin):
 
     @admin.display(description="Evidence")
     def evidence_display(self, obj):
-        return _pre(_pretty_json(obj.evidence)) if obj.evidence is not None else EMPTY
+        return _pre(pretty_json(obj.evidence)) if obj.evidence is not None else EMPTY
 
 
 class InvestigationFactInline(ReadOnlyInline):

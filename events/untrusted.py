@@ -4,6 +4,7 @@ links and CSV cells. One place, used by the dashboard, its CSV and the admin."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -49,3 +50,22 @@ def csv_rows(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[s
     yield writer.writerow(list(header))
     for row in rows:
         yield writer.writerow(["" if value is None else csv_safe(value) for value in row])
+
+
+# JSON text may hold "\ud800" (a lone surrogate): legal JSON, but no page can be encoded
+# with it. Shown as the escape it arrived as.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def pretty_json(value: Any) -> str:
+    """A JSON value indented for reading, unicode as itself, lone surrogates escaped."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def pretty_body(body: str) -> str:
+    """A delivery body indented when it is JSON, else as received (templates escape it)."""
+    try:
+        return pretty_json(json.loads(body))
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to re-indent
+        return body

@@ -1,6 +1,5 @@
 """The delivery log (staff only): every stored delivery, and one delivery as received."""
 
-import json
 from collections.abc import Callable
 from functools import wraps
 
@@ -11,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+
+from events.untrusted import pretty_body
 
 from .. import queries
 from ..access import dashboard_reader
@@ -49,14 +50,6 @@ def deliveries(request: HttpRequest) -> HttpResponse:
     response = render(request, f"dashboard/deliveries.html{partial}", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response
-
-
-def pretty_body(body: str) -> str:
-    """The body indented when it is JSON, else as received (the template escapes it)."""
-    try:
-        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except (ValueError, RecursionError):  # not JSON, or nested too deep to re-indent
-        return body
 
 
 @dashboard_reader

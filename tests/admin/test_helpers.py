@@ -172,3 +172,13 @@ def test_filter_choices_jump_through_the_index_on_postgres():
         queries.fact_types()
     assert len(ctx.captured_queries) == 2
     assert all("WITH RECURSIVE" in q["sql"] for q in ctx.captured_queries)
+
+
+def test_pretty_body_shows_any_stored_body():
+    from events.untrusted import pretty_body
+
+    # A lone surrogate escape is legal JSON but cannot be encoded into a page: kept escaped.
+    assert pretty_body('{"type": "\\ud800", "name": "é"}') == '{\n  "type": "\\ud800",\n  "name": "é"\n}'
+    deep = "[" * 5000 + "]" * 5000  # too deep to re-indent: shown as received
+    assert pretty_body(deep) == deep
+    assert pretty_body("not json\x00") == "not json\x00"
