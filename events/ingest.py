@@ -253,13 +253,24 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
         if event is None:
             raise
         failure: Exception = exc
-    except (OperationalError, InterfaceError):
-        raise  # database unavailable, or a deadlock: the view answers 503 and Svix retries
+    except (OperationalError, InterfaceError) as exc:
+        if event is None or not _statement_timed_out(exc):
+            raise  # database unavailable, or a deadlock: the view answers 503 and Svix retries
+        # A projection slower than the web's statement timeout (flakyboard/db.py) would
+        # time out on every retry too: keep the delivery, failed, for
+        # `reprocess_deliveries`, which runs without that bound.
+        failure = exc
     except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
         if event is None:
             raise
         failure = exc
     return _store_failed(delivery, failure)
+
+
+def _statement_timed_out(exc: Exception) -> bool:
+    """PostgreSQL cancelled a statement at statement_timeout (SQLSTATE 57014): the
+    server answers, so this is not an outage."""
+    return getattr(exc.__cause__, "sqlstate", None) == "57014"
 
 
 def _store_failed(delivery: Delivery, failure: Exception) -> IngestResult:

@@ -278,3 +278,31 @@ def test_chunked_body_on_a_server_that_cannot_end_it_is_411_not_401(client):
     )
     assert response.status_code == 411
     assert not Delivery.objects.exists()
+
+
+@pytest.mark.postgres
+def test_a_projection_slower_than_the_statement_timeout_is_kept_failed_not_503(signed_post, monkeypatch):
+    """The web's statement timeout (flakyboard/db.py) cancels a projection that is too
+    slow; that delivery would time out on every retry, so it is stored failed for
+    `reprocess_deliveries` (no timeout there), not answered 503 until Svix gives up."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (.ci/run does)")
+    from events import ingest
+
+    def slow_projection(event, delivery, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(1)")
+
+    monkeypatch.setattr(ingest, "apply_event", slow_projection)
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '100ms'")
+    try:
+        response = signed_post(status_change())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 0")
+    delivery = stored(response)
+    assert delivery.outcome == "failed"
+    assert "statement timeout" in delivery.error
