@@ -25,16 +25,20 @@ def safe_http_url(url: str | None) -> str:
 # Codeowner handles ("@acme/web;@Acme/Payments") start with "@" but cannot call a
 # function: no parentheses, quotes or operators. They are left as they are.
 _HANDLES = re.compile(r"@[\w./@; -]*\Z")
+# ...unless the first one reads as a cell reference: "@A1-B1" is arithmetic to Excel.
+_CELL_REFERENCE = re.compile(r"@\$?[A-Za-z]{1,3}\$?[0-9]")
 # A spreadsheet reads a cell that starts with one of these as a formula (OWASP "CSV
-# injection").
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# injection"), also after leading white space, and in their full-width forms.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def csv_safe(value: Any) -> Any:
     """Neutralise spreadsheet formulas in untrusted text: such a cell gets a leading quote."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES) and not _HANDLES.match(value):
-        return "'" + value
-    return value
+    if not isinstance(value, str) or not value.lstrip(" ").startswith(_FORMULA_PREFIXES):
+        return value
+    if _HANDLES.match(value) and not _CELL_REFERENCE.match(value):
+        return value
+    return "'" + value
 
 
 class _Echo:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import payloads
+from events import parsing, payloads
 from events.models import Delivery, Owner, TestCase
 from tests.crawl import crawl_everything
 
@@ -106,7 +106,7 @@ def deep(levels: int):
 
 
 EVIDENCE = [
-    deep(64),
+    deep(parsing.EVIDENCE_MAX_DEPTH),  # the deepest the receiver accepts
     {"runs": [{"run": i, "ok": i % 3 == 0} for i in range(20_000)]},  # huge list
     list(range(50_000)),
     {ODD: SCRIPT, "nested": {"a": [1, {"b": None}]}, "empty": [], "n": 1e308},

@@ -98,6 +98,12 @@ def test_parse_uuid(term, expected):
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("@acme/web; @Acme/Payments", "@acme/web; @Acme/Payments"),  # codeowner handles
+        ("@acme-web", "@acme-web"),
+        ("@A1-B1", "'@A1-B1"),  # a cell reference, not a handle
+        ("@$AB$12", "'@$AB$12"),
+        (" =1+2", "' =1+2"),
+        ("\n=1+2", "'\n=1+2"),
+        ("\uff1d1+2", "'\uff1d1+2"),  # full-width equals sign
         ("test_ok", "test_ok"),
         (0.5, 0.5),
     ],

@@ -256,6 +256,15 @@ def test_replay_under_a_new_id_with_mixed_header_sets_is_refused(client, signed_
     assert StatusChange.objects.count() == 1
 
 
+@pytest.mark.parametrize("timestamp", ["\u00b2796229223", "999999999999", "1e9", " ", "-5"])
+def test_a_malformed_timestamp_header_is_401_never_500(client, timestamp):
+    body = json.dumps(status_change())
+    headers = {**svix_headers(body), "svix-timestamp": timestamp}
+    response = client.post(WEBHOOK_URL, data=body, content_type="application/json", headers=headers)
+    assert response.status_code == 401
+    assert not Delivery.objects.exists()
+
+
 @pytest.mark.parametrize("msg_id", ["m" * 256, "msg A", "msg_\u00e9", "msg,a"])
 def test_malformed_message_id_is_400_and_stores_nothing(signed_post, msg_id):
     response = signed_post(status_change(), msg_id=msg_id)
@@ -306,3 +315,19 @@ def test_a_projection_slower_than_the_statement_timeout_is_kept_failed_not_503(s
     delivery = stored(response)
     assert delivery.outcome == "failed"
     assert "statement timeout" in delivery.error
+
+
+def test_owners_and_facts_past_their_bounds_are_applied_cut(signed_post):
+    """130,000 signed codeowners took longer than Svix waits: the first OWNERS_MAX are
+    applied (facts likewise), the raw body keeps them all."""
+    payload = status_change(codeowners=[f"@team{i}" for i in range(parsing.OWNERS_MAX + 50)])
+    assert stored(signed_post(payload)).outcome == "processed"
+    assert Owner.objects.count() == parsing.OWNERS_MAX
+    investigation = fixture("test_case.investigation_completed__high_confidence")
+    investigation["facts"] = [
+        {"fact_type": "CI_LOGS", "content": str(i)} for i in range(parsing.FACTS_MAX + 5)
+    ]
+    assert stored(signed_post(investigation)).outcome == "processed"
+    from events.models import InvestigationFact
+
+    assert InvestigationFact.objects.count() == parsing.FACTS_MAX

@@ -193,7 +193,10 @@ bodies = st.one_of(
 
 # How a request is signed: one well-formed header set (the only kind that must be
 # stored), or the ways a request can get the headers wrong.
-HEADER_KINDS = ["svix", "webhook", "mixed", "both", "missing", "wrong_secret", "stale", "garbled"]
+HEADER_KINDS = [
+    *("svix", "webhook", "mixed", "both", "missing", "wrong_secret", "stale", "garbled"),
+    *("timestamp_unicode_digits", "timestamp_year_33658"),
+]
 VALID_KINDS = ("svix", "webhook")
 
 
@@ -219,6 +222,10 @@ def headers_for(kind: str, body: bytes) -> dict:
         headers.pop("svix-timestamp")
     if kind == "garbled":
         headers["svix-signature"] = "v1 ,,, v2,AAAA v1,@@@"
+    if kind == "timestamp_unicode_digits":  # digits to str.isdigit(), not to int()
+        headers["svix-timestamp"] = "\u00b2" + headers["svix-timestamp"][1:]
+    if kind == "timestamp_year_33658":
+        headers["svix-timestamp"] = "999999999999"
     return headers
 
 
