@@ -9,6 +9,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from flakyboard.db import database_unreachable
+
 from .ingest import Result, ingest_delivery
 
 logger = logging.getLogger(__name__)
@@ -36,8 +38,9 @@ def trunk_webhook(request: HttpRequest) -> JsonResponse:
 
     try:
         outcome = ingest_delivery(body, request.headers, user_agent=request.headers.get("User-Agent", ""))
-    except DatabaseError:
+    except DatabaseError as exc:
         # Nothing was committed: answer 503 so Svix retries later and nothing is lost.
+        database_unreachable(exc)
         logger.exception("database unavailable while storing a delivery")
         return JsonResponse({"error": "storage unavailable, retry later"}, status=503)
 
@@ -84,6 +87,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except DatabaseError:
+    except DatabaseError as exc:
+        database_unreachable(exc)
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})

@@ -23,16 +23,25 @@ settings (flakyboard/settings.py, .env.example):
 Only web server processes get the last two (flakyboard/wsgi.py calls
 `bound_database_waits`): management commands (the projector, rebuild_projections,
 migrate) run long statements on purpose and are not answering anyone.
+
+The bound counts from when a request's thread asks the database. Requests queued behind
+busy threads would add their wait to it (24 requests on 8 threads: 8-10 s), so once a
+process has seen the database stall, `StalledDatabaseMiddleware` answers 503 at once for
+a few seconds, then lets one request probe the database while the others keep getting
+503; the first request that finds the database answering closes it again.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 from django.db.backends.signals import connection_created
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +60,10 @@ def bound_database_waits() -> None:
     """Bound every database wait of this process (a web server: flakyboard/wsgi.py)."""
     global _bounds
     timeout = settings.DATABASE_STATEMENT_TIMEOUT
-    _bounds = (timeout, timeout + WAIT_GRACE_SECONDS) if timeout > 0 else None
+    # PostgreSQL only: SQLite is a file, which cannot stall this way (its "database is
+    # locked" after its own timeout is not an outage, and must not trip the breaker).
+    postgresql = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    _bounds = (timeout, timeout + WAIT_GRACE_SECONDS) if timeout > 0 and postgresql else None
     if _bounds and not _psycopg_wait_has_deadline():
         logger.warning("psycopg older than 3.3: database waits are not bounded on the client side")
         _bounds = (timeout, None)
@@ -83,6 +95,7 @@ def _bound_connection(sender, connection, **kwargs) -> None:
             # the middle of an exchange, unusable; drop it without waiting any longer.
             raw.pgconn.finish()
             logger.error("the database did not answer within %g s: connection dropped", bound)
+            BREAKER.trip()
             raise DatabaseStalled(f"the database did not answer within {bound:g} s") from None
 
     # Every network wait of a psycopg connection goes through Connection.wait.
@@ -96,3 +109,90 @@ def _psycopg_wait_has_deadline() -> bool:
     import psycopg
 
     return "timeout" in inspect.signature(psycopg.Connection.wait).parameters
+
+
+# After a stall: answer 503 at once for this long, then let one request probe.
+OPEN_SECONDS = 2.0
+
+
+class _Breaker:
+    """Whether this process saw the database stall recently (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tripped = False
+        self._open_until = 0.0
+        self.stalls = 0  # how many times it tripped: a request compares before and after
+
+    def admit(self) -> tuple[bool, bool]:
+        """(admitted, probing): closed: every request is admitted; tripped: none until
+        OPEN_SECONDS have passed, then one probe at a time (the others wait it out)."""
+        with self._lock:
+            if not self._tripped:
+                return True, False
+            now = time.monotonic()
+            if now < self._open_until:
+                return False, False
+            # The probe may take the whole wait bound: hold the others off meanwhile.
+            probe_bound = (_bounds[1] or 0.0) if _bounds else 0.0
+            self._open_until = now + OPEN_SECONDS + probe_bound
+            return True, True
+
+    def trip(self) -> None:
+        with self._lock:
+            self._tripped = True
+            self._open_until = time.monotonic() + OPEN_SECONDS
+            self.stalls += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._tripped = False
+
+    @property
+    def tripped(self) -> bool:
+        return self._tripped
+
+
+BREAKER = _Breaker()
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The database did not answer or could not be reached (not a statement the server
+    cancelled, SQLSTATE 57014, which means it answers): note it for the breaker."""
+    if (
+        isinstance(exc, OperationalError | InterfaceError)
+        and getattr(exc.__cause__, "sqlstate", None) != "57014"
+    ):
+        if _bounds is not None:  # a web server (flakyboard/wsgi.py)
+            BREAKER.trip()
+        return True
+    return False
+
+
+def _unavailable() -> JsonResponse:
+    response = JsonResponse({"error": "database unavailable, retry later"}, status=503)
+    response["Retry-After"] = str(round(OPEN_SECONDS))
+    return response
+
+
+class StalledDatabaseMiddleware:
+    """In a web server (flakyboard/wsgi.py): 503 at once while the database is known to
+    be stalled (see the module docstring), and 503 for any page that finds it so."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _bounds is None:  # not a web server: commands and tests run unbounded
+            return self.get_response(request)
+        admitted, probing = BREAKER.admit()
+        if not admitted:
+            return _unavailable()
+        stalls = BREAKER.stalls
+        response = self.get_response(request)
+        if probing and BREAKER.stalls == stalls:
+            BREAKER.close()  # the probe did not find the database stalled
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        return _unavailable() if database_unreachable(exception) else None

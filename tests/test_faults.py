@@ -127,12 +127,26 @@ def test_a_paused_database_gives_503_within_5_seconds_and_deliveries_resume(tmp_
                             for i in range(2)
                         ] + [pool.submit(_timed, server, "GET", "/healthz") for _ in range(2)]
                         answers += [future.result() for future in futures]
+                # More requests at once than the server has threads (4): those queued
+                # behind the first must not add their wait to it (the breaker answers
+                # them at once).
+                with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                    futures = [
+                        pool.submit(_timed, server, "POST", WEBHOOK_URL, **_delivery(f"msg_burst_{i}"))
+                        for i in range(8)
+                    ] + [pool.submit(_timed, server, "GET", "/healthz") for _ in range(8)]
+                    answers += [future.result() for future in futures]
             finally:
                 _signal_cluster(data, signal.SIGCONT)
             print(f"\nwhile paused: {[(status, round(seconds, 2)) for status, seconds in answers]}")
             assert [status for status, _ in answers] == [503] * len(answers), server.output()
             assert max(seconds for _, seconds in answers) < 5, answers
 
+            # The server answers 503 at once for a moment after the stall, then probes.
+            deadline = time.monotonic() + 15
+            while server.request("GET", "/healthz").status != 200:
+                assert time.monotonic() < deadline, server.output()
+                time.sleep(0.5)
             resumed = server.request("POST", WEBHOOK_URL, **_delivery("msg_resumed"))
             assert resumed.status == 200, server.output()
             assert resumed.json()["status"] == "processed"
@@ -140,4 +154,4 @@ def test_a_paused_database_gives_503_within_5_seconds_and_deliveries_resume(tmp_
             with psycopg.connect(database_url) as db:
                 stored = db.execute("SELECT svix_id, outcome FROM events_delivery ORDER BY id").fetchall()
             assert stored[-1] == ("msg_resumed", "processed")
-            assert not [svix_id for svix_id, _ in stored if svix_id.startswith("msg_paused_")]
+            assert not [svix_id for svix_id, _ in stored if svix_id.startswith(("msg_paused_", "msg_burst_"))]
