@@ -81,3 +81,14 @@ def load_demo(db):
         return len(plan)
 
     return load
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _not_a_web_server():
+    """The test process must not become a web server (flakyboard.wsgi calls
+    bound_database_waits: statement timeouts and the stall breaker would then act on
+    every later test). Tests that need one start bin/start-server."""
+    yield
+    from flakyboard import db
+
+    assert db._bounds is None, "a test imported flakyboard.wsgi: use django.core.wsgi.get_wsgi_application()"

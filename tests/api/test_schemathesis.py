@@ -14,6 +14,7 @@ import pytest
 import schemathesis
 from django.conf import settings as django_settings
 from django.core import signals
+from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
@@ -23,9 +24,13 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from events.models import Delivery, Investigation, Monitor, Repository, TestCase
-from flakyboard.wsgi import application
 
 from .conftest import build_tests
+
+# Django's application, not flakyboard.wsgi's: importing that module makes this process a
+# web server (flakyboard.db.bound_database_waits: statement timeouts and the stall
+# breaker), which would then act on every later test of the session.
+application = get_wsgi_application()
 
 pytestmark = pytest.mark.django_db
 
