@@ -37,6 +37,8 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F
 from django.utils import timezone
 
+from flakyboard.db import statement_timed_out
+
 from . import parsing, rollups, sql
 from .models import Delivery, Investigation, MonitorEvent, StatusChange
 from .projections import apply_event
@@ -257,7 +259,7 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
             raise
         failure: Exception = exc
     except (OperationalError, InterfaceError) as exc:
-        if event is None or not _statement_timed_out(exc):
+        if event is None or not statement_timed_out(exc):
             raise  # database unavailable, or a deadlock: the view answers 503 and Svix retries
         # A projection slower than the web's statement timeout (flakyboard/db.py) would
         # time out on every retry too: keep the delivery, failed, for
@@ -268,12 +270,6 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
             raise
         failure = exc
     return _store_failed(delivery, failure)
-
-
-def _statement_timed_out(exc: Exception) -> bool:
-    """PostgreSQL cancelled a statement at statement_timeout (SQLSTATE 57014): the
-    server answers, so this is not an outage."""
-    return getattr(exc.__cause__, "sqlstate", None) == "57014"
 
 
 def _store_failed(delivery: Delivery, failure: Exception) -> IngestResult:

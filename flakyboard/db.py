@@ -156,13 +156,16 @@ class _Breaker:
 BREAKER = _Breaker()
 
 
+def statement_timed_out(exc: BaseException) -> bool:
+    """PostgreSQL cancelled a statement at statement_timeout (SQLSTATE 57014): the server
+    answers, so this is not an outage."""
+    return getattr(exc.__cause__, "sqlstate", None) == "57014"
+
+
 def database_unreachable(exc: BaseException) -> bool:
     """The database did not answer or could not be reached (not a statement the server
-    cancelled, SQLSTATE 57014, which means it answers): note it for the breaker."""
-    if (
-        isinstance(exc, OperationalError | InterfaceError)
-        and getattr(exc.__cause__, "sqlstate", None) != "57014"
-    ):
+    cancelled, which means it answers): note it for the breaker."""
+    if isinstance(exc, OperationalError | InterfaceError) and not statement_timed_out(exc):
         if _bounds is not None:  # a web server (flakyboard/wsgi.py)
             BREAKER.trip()
         return True
