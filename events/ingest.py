@@ -39,9 +39,9 @@ from django.utils import timezone
 
 from flakyboard.db import statement_timed_out
 
-from . import parsing, rollups, sql
+from . import parsing, registry, rollups, sql
+from .apply import Pending, TestCreatedConcurrently, apply_events
 from .models import Delivery, Investigation, MonitorEvent, StatusChange
-from .projections import apply_event
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +183,10 @@ def classify(body: str | bytes, *, received_at: datetime) -> Classified:
     except ValueError as exc:
         return "", None, None, Delivery.Outcome.INVALID, f"body is not JSON: {exc}"
     event_type = parsing.event_type_of(payload)
+    if event_type in registry.IGNORED_TYPES:
+        return event_type, payload, None, Delivery.Outcome.IGNORED, ""
     try:
-        event = parsing.parse_event(payload, received_at=received_at)
+        event = registry.parse_event(payload, received_at=received_at)
     except parsing.UnknownEventType as exc:
         return event_type, payload, None, Delivery.Outcome.IGNORED, str(exc)
     except parsing.PayloadError as exc:
@@ -241,12 +243,7 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
                 sql.insert_instance(delivery)
         else:
-            # One transaction, no savepoint: the delivery row and its projection commit together.
-            with transaction.atomic():
-                delivery.processed_at = timezone.now() if event else None
-                sql.insert_instance(delivery)  # save(force_insert=True), without the ORM's CPU
-                if event is not None:
-                    apply_event(event, delivery)
+            _store_and_apply(delivery, event)
         return IngestResult(Result.STORED, delivery=delivery)
     except IntegrityError as exc:
         # The svix id is stored already: a retry, a manual resend, or a concurrent
@@ -270,6 +267,32 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
             raise
         failure = exc
     return _store_failed(delivery, failure)
+
+
+def _store_and_apply(delivery: Delivery, event: parsing.Event | None, *, attempts: int = 3) -> None:
+    """One transaction, no savepoint: the delivery row and its projection commit together
+    (a batch of one: events.apply). Should a concurrent delivery create the same new test
+    meanwhile, the transaction rolls back and runs again, and then finds that test."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic():
+                delivery.pk = None
+                delivery.processed_at = timezone.now() if event else None
+                sql.insert_instance(delivery)  # save(force_insert=True), without the ORM's CPU
+                if event is not None:
+                    apply_now([Pending(event, delivery.pk, delivery.svix_id)])
+            return
+        except TestCreatedConcurrently:
+            if attempt == attempts:
+                raise
+
+
+def apply_now(batch: list[Pending], stale: rollups.Stale | None = None) -> None:
+    """Apply events and refresh their rollups (after `stale`'s own, if given) in the
+    caller's transaction."""
+    stale = stale if stale is not None else rollups.Stale()
+    apply_events(batch, stale)
+    stale.refresh()
 
 
 def _store_failed(delivery: Delivery, failure: Exception) -> IngestResult:
@@ -312,9 +335,7 @@ def _apply_or_record_failure(event: parsing.Event, delivery: Delivery, *, remove
     projection fails."""
     try:
         with transaction.atomic():
-            stale = removed.copy()
-            apply_event(event, delivery, stale=stale)
-            stale.refresh()
+            apply_now([Pending(event, delivery.pk, delivery.svix_id)], removed.copy())
     except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
         logger.exception("projection failed for delivery %s", delivery.svix_id)
         delivery.outcome = Delivery.Outcome.FAILED
@@ -373,7 +394,7 @@ def remove_projection_of(delivery: Delivery) -> rollups.Stale:
             for at in Investigation.objects.filter(delivery=delivery).values_list("occurred_at", flat=True)
         },
     )
-    for relation in ("status_change", "monitor_event", "investigation", "quarantine_change"):
+    for relation in registry.HISTORY_RELATIONS:
         model = Delivery._meta.get_field(relation).related_model
         model.objects.filter(delivery=delivery).delete()
     return stale

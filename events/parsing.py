@@ -172,12 +172,12 @@ class QuarantineSettingChanged(Event):
 # ---------------------------------------------------------------- field readers
 
 
-class _Reader:
+class PayloadReader:
     """Typed access to one JSON object, with the dotted path for error messages."""
 
     def __init__(self, data: Any, path: str = "", *, received_at: datetime):
         if not isinstance(data, dict):
-            raise PayloadError(path or "(body)", f"expected an object, got {_json_type(data)}")
+            raise PayloadError(path or "(body)", f"expected an object, got {json_type(data)}")
         self.data = data
         self.path = path
         self.received_at = received_at  # bounds the plausible event times
@@ -191,12 +191,12 @@ class _Reader:
             raise PayloadError(self._p(key), "required field is missing")
         return value
 
-    def obj(self, key: str, *, required: bool = True) -> _Reader | None:
+    def obj(self, key: str, *, required: bool = True) -> PayloadReader | None:
         value = self._get(key, required)
         return None if value is None else self.child(value, self._p(key))
 
-    def child(self, data: Any, path: str) -> _Reader:
-        return _Reader(data, path, received_at=self.received_at)
+    def child(self, data: Any, path: str) -> PayloadReader:
+        return PayloadReader(data, path, received_at=self.received_at)
 
     def str(
         self, key: str, *, required: bool = False, nonempty: bool = False, limit: int | None = None
@@ -206,7 +206,7 @@ class _Reader:
         if value is None:
             return ""
         if not isinstance(value, str):
-            raise PayloadError(self._p(key), f"expected a string, got {_json_type(value)}")
+            raise PayloadError(self._p(key), f"expected a string, got {json_type(value)}")
         if nonempty and not value.strip():
             raise PayloadError(self._p(key), "must not be empty")
         value = storable_text(value)
@@ -224,7 +224,7 @@ class _Reader:
     def bool(self, key: str) -> bool | None:
         value = self._get(key, False)
         if value is not None and not isinstance(value, bool):
-            raise PayloadError(self._p(key), f"expected true or false, got {_json_type(value)}")
+            raise PayloadError(self._p(key), f"expected true or false, got {json_type(value)}")
         return value
 
     def number(
@@ -234,7 +234,7 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise PayloadError(self._p(key), f"expected a number, got {_json_type(value)}")
+            raise PayloadError(self._p(key), f"expected a number, got {json_type(value)}")
         try:
             number = float(value)  # an integer of 400 digits overflows a float
         except OverflowError:
@@ -292,10 +292,10 @@ class _Reader:
         if value is None:
             return ()
         if not isinstance(value, list):
-            raise PayloadError(self._p(key), f"expected a list of strings, got {_json_type(value)}")
+            raise PayloadError(self._p(key), f"expected a list of strings, got {json_type(value)}")
         for i, item in enumerate(value):
             if not isinstance(item, str):
-                raise PayloadError(f"{self._p(key)}[{i}]", f"expected a string, got {_json_type(item)}")
+                raise PayloadError(f"{self._p(key)}[{i}]", f"expected a string, got {json_type(item)}")
         return tuple(itertools.islice((_owner(item) for item in value if item.strip()), OWNERS_MAX))
 
     def list(self, key: str) -> list[Any]:
@@ -303,7 +303,7 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise PayloadError(self._p(key), f"expected a list, got {_json_type(value)}")
+            raise PayloadError(self._p(key), f"expected a list, got {json_type(value)}")
         return value
 
 
@@ -341,12 +341,10 @@ def _describe_number(value: Any) -> str:
     """A number for an error message: a huge integer by its size, not its 400 digits."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
         return f"an integer of {len(str(abs(value)))} digits"
-    return (
-        repr(value) if isinstance(value, int | float) and not isinstance(value, bool) else _json_type(value)
-    )
+    return repr(value) if isinstance(value, int | float) and not isinstance(value, bool) else json_type(value)
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     return {
         dict: "an object",
         list: "a list",
@@ -361,7 +359,7 @@ def _json_type(value: Any) -> str:
 # ---------------------------------------------------------------- shared objects
 
 
-def _repository(r: _Reader | None) -> RepositoryRef | None:
+def _repository(r: PayloadReader | None) -> RepositoryRef | None:
     if r is None:
         return None
     trunk_id = r.uuid("id", required=False)
@@ -371,7 +369,7 @@ def _repository(r: _Reader | None) -> RepositoryRef | None:
     return RepositoryRef(trunk_id=trunk_id, html_url=html_url)
 
 
-def _test_case(t: _Reader, *, repository: RepositoryRef | None) -> TestCaseRef:
+def _test_case(t: PayloadReader, *, repository: RepositoryRef | None) -> TestCaseRef:
     # v1 says `quarantine` and `test_suite` where v2 says `quarantined` and `parent`.
     quarantined = t.bool("quarantined")
     if quarantined is None:
@@ -394,14 +392,14 @@ def _test_case(t: _Reader, *, repository: RepositoryRef | None) -> TestCaseRef:
     )
 
 
-def _common(p: _Reader) -> TestCaseRef:
+def _common(p: PayloadReader) -> TestCaseRef:
     return _test_case(p.obj("test_case"), repository=_repository(p.obj("repository", required=False)))
 
 
 # ---------------------------------------------------------------- one parser per type
 
 
-def _monitor_status_changed(p: _Reader, event_type: str) -> MonitorStatusChanged:
+def monitor_status_changed(p: PayloadReader, event_type: str) -> MonitorStatusChanged:
     monitor = p.obj("monitor")
     status = monitor.str("status", required=True, nonempty=True).strip().lower()
     if status not in MONITOR_STATUSES:
@@ -417,7 +415,7 @@ def _monitor_status_changed(p: _Reader, event_type: str) -> MonitorStatusChanged
     )
 
 
-def _status_changed_v2(p: _Reader, event_type: str) -> StatusChanged:
+def status_changed_v2(p: PayloadReader, event_type: str) -> StatusChanged:
     trigger = p.obj("triggered_by", required=False)
     return StatusChanged(
         event_type=event_type,
@@ -431,7 +429,7 @@ def _status_changed_v2(p: _Reader, event_type: str) -> StatusChanged:
     )
 
 
-def _status_changed_v1(p: _Reader, event_type: str) -> StatusChanged:
+def status_changed_v1(p: PayloadReader, event_type: str) -> StatusChanged:
     change = p.obj("status_change")
     current = change.obj("current_status")
     return StatusChanged(
@@ -445,7 +443,7 @@ def _status_changed_v1(p: _Reader, event_type: str) -> StatusChanged:
     )
 
 
-def _investigation_completed(p: _Reader, event_type: str) -> InvestigationCompleted:
+def investigation_completed(p: PayloadReader, event_type: str) -> InvestigationCompleted:
     facts = []
     for i, raw in enumerate(p.list("facts")[:FACTS_MAX]):
         f = p.child(raw, f"facts[{i}]")
@@ -468,7 +466,7 @@ def _investigation_completed(p: _Reader, event_type: str) -> InvestigationComple
     )
 
 
-def _quarantining_setting_changed(p: _Reader, event_type: str) -> QuarantineSettingChanged:
+def quarantining_setting_changed(p: PayloadReader, event_type: str) -> QuarantineSettingChanged:
     change = p.obj("quarantine_setting_changed")
     actor = change.obj("actor", required=False)
     # The event time sits inside the change; a top-level `timestamp` is the fallback.
@@ -487,14 +485,6 @@ def _quarantining_setting_changed(p: _Reader, event_type: str) -> QuarantineSett
     )
 
 
-# Declared handling (Zulip style): each known type, and the types known but ignored.
-PARSERS = {
-    "test_case.monitor_status_changed": _monitor_status_changed,
-    "v2.test_case.status_changed": _status_changed_v2,
-    "test_case.status_changed": _status_changed_v1,
-    "test_case.investigation_completed": _investigation_completed,
-    "test_case.quarantining_setting_changed": _quarantining_setting_changed,
-}
 V1_STATUS_CHANGED = "test_case.status_changed"
 
 
@@ -509,25 +499,6 @@ def event_type_of(payload: Any) -> str:
     if isinstance(payload.get("status_change"), dict) and "test_case" in payload:
         return V1_STATUS_CHANGED
     return ""
-
-
-def parse_event(payload: Any, *, received_at: datetime) -> Event:
-    """Turn a decoded JSON payload into a typed event.
-
-    `received_at`: when the delivery was received (our clock), which bounds the plausible
-    event times. Raises `PayloadError` (invalid: the message names the field) or
-    `UnknownEventType` (valid JSON of a type we do not handle: kept and ignored).
-    """
-    reader = _Reader(payload, received_at=received_at)
-    event_type = event_type_of(payload)
-    if not event_type:
-        if "type" in payload and not isinstance(payload["type"], str):
-            raise PayloadError("type", f"expected a string, got {_json_type(payload['type'])}")
-        raise PayloadError("type", "required field is missing (and the shape is not a v1 status change)")
-    parser = PARSERS.get(event_type)
-    if parser is None:
-        raise UnknownEventType(event_type)
-    return parser(reader, event_type)
 
 
 def event_time_of(payload: Any, *, received_at: datetime) -> datetime | None:
@@ -546,7 +517,7 @@ def event_time_of(payload: Any, *, received_at: datetime) -> datetime | None:
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, str):
             try:
-                return _Reader({"t": value}, received_at=received_at).time("t")
+                return PayloadReader({"t": value}, received_at=received_at).time("t")
             except PayloadError:
                 continue
     return None

@@ -25,9 +25,9 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from . import rollups
+from .apply import Pending, TestCreatedConcurrently, apply_events
 from .ingest import classify, error_text
 from .models import Delivery
-from .projections import apply_event, create_entities, repositories_resolved
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class _ApplyFailed(Exception):
     """A delivery of the batch failed to apply (its cause is chained): the batch rolled back."""
 
 
-def project_pending(*, batch_size: int = 200) -> int:
+def project_pending(*, batch_size: int = 200, attempts: int = 3) -> int:
     """Apply up to `batch_size` pending deliveries, oldest first. Returns how many were
     taken (0: none left, or all locked by another projector).
 
@@ -48,13 +48,13 @@ def project_pending(*, batch_size: int = 200) -> int:
     unavailable or a deadlock aborted the batch: nothing is lost, the caller retries.
     """
     try:
-        return _apply_batch(batch_size)
+        return _retried(batch_size, attempts)
     except _ApplyFailed:
         pass
     taken = 0
     for _ in range(batch_size):
         try:
-            applied = _apply_batch(1)
+            applied = _retried(1, attempts)
         except _ApplyFailed as exc:
             applied = _mark_failed(exc.args[0], exc.__cause__)
         if not applied:
@@ -63,38 +63,40 @@ def project_pending(*, batch_size: int = 200) -> int:
     return taken
 
 
+def _retried(limit: int, attempts: int) -> int:
+    """_apply_batch, again when another transaction created one of its new tests meanwhile
+    (the batch rolled back; the next attempt finds that test)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _apply_batch(limit)
+        except TestCreatedConcurrently:
+            if attempt == attempts:
+                raise
+    return 0
+
+
 def _apply_batch(limit: int) -> int:
     with transaction.atomic():
         batch = list(
             Delivery.objects.select_for_update(skip_locked=True)
             .filter(outcome=PENDING)
             .order_by("id")
-            .only("id", "svix_id", "body", "received_at")[:limit]
+            .only("id", "svix_id", "body", "raw_body", "received_at")[:limit]
         )
-        stale = rollups.Stale()
-        applied = []
-        events = []
+        pending = []
         for delivery in batch:
-            _, _, event, outcome, error = classify(delivery.body, received_at=delivery.received_at)
+            _, _, event, outcome, error = classify(delivery.raw_bytes, received_at=delivery.received_at)
             if event is None:  # parsed at receipt; only a changed parser can get here
                 Delivery.objects.filter(pk=delivery.pk).update(outcome=outcome, error=error)
                 continue
-            events.append((event, delivery))
-        # The lock order (events/rollups.py, LOCK ORDER): the batch's entity rows first,
-        # each table at once in key order; then its events by test (each test's in
-        # arrival order), so that its test rows are taken in key order too. The state
-        # does not depend on the order (the projections are order-independent).
+            pending.append(Pending(event, delivery.pk, delivery.svix_id))
+        # One fold for the batch (events.apply), in the LOCK ORDER; then the rollups of
+        # every test, pair and day it touched, once each.
+        stale = rollups.Stale()
         with _failure_of(batch[0] if len(batch) == 1 else None):
-            resolved = create_entities([event for event, _ in events], stale)
-        events.sort(key=lambda item: item[0].test_case.id)
-        with repositories_resolved(resolved):
-            for event, delivery in events:
-                with _failure_of(delivery):
-                    apply_event(event, delivery, stale=stale)
-                applied.append(delivery.pk)
-        with _failure_of(batch[0] if len(batch) == 1 else None):
+            apply_events(pending, stale)
             stale.refresh()
-        Delivery.objects.filter(pk__in=applied).update(
+        Delivery.objects.filter(pk__in=[p.delivery_id for p in pending]).update(
             outcome=Delivery.Outcome.PROCESSED, processed_at=timezone.now()
         )
     return len(batch)
@@ -105,7 +107,7 @@ def _failure_of(delivery: Delivery | None):
     """Turn a projection bug into _ApplyFailed(delivery); database outages pass through."""
     try:
         yield
-    except (OperationalError, InterfaceError):
+    except (OperationalError, InterfaceError, TestCreatedConcurrently):
         raise
     except Exception as exc:
         raise _ApplyFailed(delivery) from exc

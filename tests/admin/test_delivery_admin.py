@@ -13,10 +13,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from events import projections, rebuild
+from events import rebuild
 from events.delivery_log import delivery_changes_allowed
 from events.models import Delivery, Investigation, StatusChange, TestCase
 from tests.admin.factories import BASE, flaky, ingest, investigate, make_test
+from tests.projection_faults import failing
 
 pytestmark = pytest.mark.django_db
 URL = "/admin/events/delivery/"
@@ -137,9 +138,7 @@ def test_search_by_investigation_id(admin_client, log):
 
 def test_search_by_uuid_finds_a_failed_delivery_by_its_body(admin_client):
     test = make_test(5)
-    with mock.patch.dict(
-        projections.HANDLERS, {projections.parsing.StatusChanged: mock.Mock(side_effect=RuntimeError("boom"))}
-    ):
+    with failing(RuntimeError("boom")):
         failed = flaky(test, BASE)
     assert Delivery.objects.get(pk=failed.pk).outcome == "failed"
     assert svix_ids(admin_client.get(URL, {"q": str(test.id)})) == {failed.svix_id}
@@ -249,9 +248,7 @@ def test_reprocess_uses_the_command_code_path_and_reports_outcomes(admin_client,
 
 def test_reprocess_fixes_a_failed_delivery(admin_client):
     test = make_test(3)
-    with mock.patch.dict(
-        projections.HANDLERS, {projections.parsing.StatusChanged: mock.Mock(side_effect=RuntimeError("boom"))}
-    ):
+    with failing(RuntimeError("boom")):
         failed = flaky(test, BASE)
     assert not TestCase.objects.exists()
     response = reprocess(admin_client, [failed])
@@ -262,9 +259,7 @@ def test_reprocess_fixes_a_failed_delivery(admin_client):
 
 
 def test_reprocess_warns_when_deliveries_still_fail(admin_client, log):
-    with mock.patch.dict(
-        projections.HANDLERS, {projections.parsing.StatusChanged: mock.Mock(side_effect=RuntimeError("boom"))}
-    ):
+    with failing(RuntimeError("boom")):
         response = reprocess(admin_client, [log["status"]])
     assert messages_of(response) == [
         "Reprocessed 1 delivery: 1 now failed. Some still fail to apply: see their error."

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from svix.webhooks import Webhook
 
-from events import demo, parsing
+from events import demo, parsing, registry
 from events.management.commands import seed_demo
 from events.models import (
     Delivery,
@@ -73,7 +73,7 @@ def test_same_seed_gives_the_same_payloads_and_another_seed_different_ones():
 
 def test_event_times_lie_in_the_past_window_and_every_test_appears():
     messages = demo.generate_history(now=NOW, **SMALL)
-    events = [parsing.parse_event(m, received_at=NOW_FOR_PARSING) for m in messages]  # every payload parses
+    events = [registry.parse_event(m, received_at=NOW_FOR_PARSING) for m in messages]  # every payload parses
     assert all(NOW - timedelta(days=60) <= e.occurred_at < NOW for e in events)
     assert len({e.test_case.id for e in events}) == 40
     repositories = {e.test_case.repository.html_url for e in events if e.test_case.repository}
@@ -82,7 +82,7 @@ def test_event_times_lie_in_the_past_window_and_every_test_appears():
 
 def test_delivery_order_is_mostly_by_event_time_with_a_few_late_and_a_few_redelivered():
     plan = demo.plan_deliveries(demo.generate_history(now=NOW), seed=42, id_prefix="msg_x")
-    times = [parsing.parse_event(payload, received_at=NOW_FOR_PARSING).occurred_at for _, payload in plan]
+    times = [registry.parse_event(payload, received_at=NOW_FOR_PARSING).occurred_at for _, payload in plan]
     late = sum(1 for a, b in zip(times, times[1:], strict=False) if a > b)
     assert 0.01 * len(plan) < late < 0.06 * len(plan)
     ids = Counter(msg_id for msg_id, _ in plan)
@@ -198,7 +198,7 @@ def assert_state_matches(plan: list[tuple[str, dict]]) -> None:
     """Current state is what the payloads say once sorted by event time, whatever the
     delivery order (a few were delivered late on purpose)."""
     events = sorted(
-        (parsing.parse_event(p, received_at=NOW_FOR_PARSING) for _, p in plan), key=lambda e: e.occurred_at
+        (registry.parse_event(p, received_at=NOW_FOR_PARSING) for _, p in plan), key=lambda e: e.occurred_at
     )
     expected_status: dict = {}
     expected_quarantined: dict = {}

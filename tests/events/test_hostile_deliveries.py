@@ -300,11 +300,11 @@ def test_a_projection_slower_than_the_statement_timeout_is_kept_failed_not_503(s
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (.ci/run does)")
     from events import ingest
 
-    def slow_projection(event, delivery, **kwargs):
+    def slow_projection(batch, stale):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(1)")
 
-    monkeypatch.setattr(ingest, "apply_event", slow_projection)
+    monkeypatch.setattr(ingest, "apply_events", slow_projection)
     with connection.cursor() as cursor:
         cursor.execute("SET statement_timeout = '100ms'")
     try:

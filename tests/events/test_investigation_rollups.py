@@ -13,13 +13,14 @@ from datetime import UTC
 import pytest
 from django.core.management import call_command
 
-from events import parsing, payloads, projections, rollups
+from events import parsing, payloads, rollups
 from events.delivery_log import delivery_changes_allowed
 from events.ingest import reprocess_delivery
 from events.models import Delivery, FactDayCount, Investigation, InvestigationDay, InvestigationFact
 from events.rollups import BIN_FIELDS, confidence_bins
 from tests.events.factories import at, deliver, fake_test
 from tests.events.state import projected_state
+from tests.projection_faults import failing
 
 pytestmark = pytest.mark.django_db
 
@@ -164,11 +165,8 @@ def test_reprocessing_a_delivery_whose_projection_fails_refreshes_the_removed_da
     deliver(investigation(test, at(3), 1, 0.5), msg_id="msg_1")
     delivery = Delivery.objects.get(svix_id="msg_1")
 
-    def broken(event, delivery):
-        raise RuntimeError("projection bug")
-
-    monkeypatch.setitem(projections.HANDLERS, parsing.InvestigationCompleted, broken)
-    assert reprocess_delivery(delivery) == Delivery.Outcome.FAILED
+    with failing(RuntimeError("projection bug"), parsing.InvestigationCompleted):
+        assert reprocess_delivery(delivery) == Delivery.Outcome.FAILED
     assert not Investigation.objects.exists()
     assert stored() == ({}, {}) == recomputed()
 

@@ -11,11 +11,13 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from events import demo, parsing, payloads, projections, projector
+from events import demo, parsing, payloads, projector
+from events.fold import Fold
 from events.models import Delivery, Monitor, StatusChange, TestCase
 from tests.conftest import DEMO_NOW
 from tests.events.factories import at, deliver, fake_test
 from tests.events.state import projected_state, wipe
+from tests.projection_faults import projection_of
 
 pytestmark = pytest.mark.django_db
 
@@ -104,15 +106,14 @@ def test_a_delivery_that_fails_to_apply_is_marked_failed_and_the_rest_of_its_bat
     tests = [fake_test(n) for n in range(1, 6)]
     for n, test in enumerate(tests):
         deliver(json.dumps(payloads_status(test, previous="HEALTHY", new="FLAKY", day=2)), msg_id=f"msg_{n}")
-    apply_status_changed = projections.apply_status_changed
 
-    def broken_for_one(event, delivery):
-        if delivery.svix_id == "msg_2":
+    def broken_for_one(fold, event, delivery_id, key):
+        if key[1] == "msg_2":
             raise ValueError("a projection bug")
-        apply_status_changed(event, delivery)
+        Fold.status_changed(fold, event, delivery_id, key)
 
-    monkeypatch.setitem(projections.HANDLERS, parsing.StatusChanged, broken_for_one)
-    assert projector.project_pending(batch_size=50) == 5
+    with projection_of(parsing.StatusChanged, broken_for_one):
+        assert projector.project_pending(batch_size=50) == 5
     failed = Delivery.objects.get(svix_id="msg_2")
     assert failed.outcome == Delivery.Outcome.FAILED
     assert "ValueError: a projection bug" in failed.error
@@ -128,10 +129,10 @@ def test_a_database_error_keeps_the_whole_batch_pending(deferred, monkeypatch):
     for n in range(3):
         deliver(json.dumps(payloads_status(fake_test(n), previous="HEALTHY", new="FLAKY", day=2)))
 
-    def deadlock(event, delivery, **kwargs):
+    def deadlock(batch, stale):
         raise OperationalError("deadlock detected")
 
-    monkeypatch.setattr(projector, "apply_event", deadlock)
+    monkeypatch.setattr(projector, "apply_events", deadlock)
     with pytest.raises(OperationalError):
         projector.project_pending()
     assert outcomes() == {"pending": 3}

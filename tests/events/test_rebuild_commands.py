@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 
 from events.models import Delivery, TestCase
 from tests.events.factories import deliver
+from tests.projection_faults import failing
 
 FIXTURE = (
     Path(__file__).resolve().parent.parent
@@ -19,11 +20,11 @@ pytestmark = pytest.mark.django_db
 
 def test_reprocess_ignored_after_an_upgrade_adds_the_type():
     body = json.loads(FIXTURE.read_text())
-    from events import parsing
+    from events import registry
 
     # Before the "upgrade": the type is unknown, the delivery is kept and ignored.
-    parsers = {k: v for k, v in parsing.PARSERS.items() if k != "v2.test_case.status_changed"}
-    with mock.patch.object(parsing, "PARSERS", parsers):
+    known = {k: v for k, v in registry.EVENT_TYPES.items() if k != "v2.test_case.status_changed"}
+    with mock.patch.object(registry, "EVENT_TYPES", known):
         deliver(body)
     assert Delivery.objects.get().outcome == "ignored" and not TestCase.objects.exists()
     call_command("reprocess_deliveries", "--status", "ignored")
@@ -33,11 +34,7 @@ def test_reprocess_ignored_after_an_upgrade_adds_the_type():
 
 def test_reprocess_failed_is_idempotent_and_reports_remaining_failures():
     body = json.loads(FIXTURE.read_text())
-    from events import projections
-
-    with mock.patch.dict(
-        projections.HANDLERS, {projections.parsing.StatusChanged: mock.Mock(side_effect=RuntimeError("x"))}
-    ):
+    with failing(RuntimeError("x")):
         deliver(body)
         with pytest.raises(CommandError, match="still fail"):
             call_command("reprocess_deliveries", "--status", "failed")

@@ -10,6 +10,7 @@ from django.db import OperationalError
 
 from events.models import Delivery, StatusChange, TestCase
 from tests.conftest import OTHER_SECRET, TEST_SECRET, WEBHOOK_URL, svix_headers
+from tests.projection_faults import failing
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 pytestmark = pytest.mark.django_db
@@ -254,14 +255,8 @@ def test_database_unavailable_is_503_so_svix_retries(signed_post):
 
 
 def test_a_failing_projection_keeps_the_delivery_marked_failed(signed_post):
-    with mock.patch("events.projections.apply_status_changed", side_effect=RuntimeError("boom")):
-        # HANDLERS holds the function itself, so patch the mapping too.
-        from events import projections
-
-        with mock.patch.dict(
-            projections.HANDLERS, {projections.parsing.StatusChanged: projections.apply_status_changed}
-        ):
-            response = signed_post(fixture(REFERENCE))
+    with failing(RuntimeError("boom")):
+        response = signed_post(fixture(REFERENCE))
     assert response.status_code == 200
     delivery = Delivery.objects.get()
     assert delivery.outcome == Delivery.Outcome.FAILED
@@ -306,10 +301,7 @@ def test_invalid_v1_payload_still_records_its_nested_event_time(signed_post):
 def test_a_database_error_inside_the_projection_is_503_and_stores_nothing(signed_post):
     """A deadlock or a lost connection while projecting: the whole transaction rolls back
     and Svix retries later (unlike a bug, which is stored as failed)."""
-    from events import projections
-
-    failing = mock.Mock(side_effect=OperationalError("deadlock detected"))
-    with mock.patch.dict(projections.HANDLERS, {projections.parsing.StatusChanged: failing}):
+    with failing(OperationalError("deadlock detected")):
         response = signed_post(fixture(REFERENCE))
     assert response.status_code == 503
     assert not Delivery.objects.exists() and not TestCase.objects.exists()

@@ -1,0 +1,138 @@
+"""Projector throughput: how fast `project_pending` applies a backlog on PostgreSQL.
+
+    python -m bench.projector [--deliveries 30000] [--compare REV ...]
+
+The deliveries are `bench.ingest`'s mix (the demo generator's events, ~1% redeliveries
+dropped, ~3% out of order), stored as `pending` as the receiver stores them with deferred
+projection. The first half is applied untimed (it creates most tests: the warm state of a
+running installation); then the second half, Svix's backlog after an outage, is stored
+at once and applied by one `manage.py project_pending` (batches of 200, flat out: no
+pause for a receiver). The figure is that half's deliveries over the command's time,
+less the time the command takes with nothing pending (Django's start-up).
+
+`--compare REV` also runs the same deliveries through the code of another git revision
+(checked out in a temporary worktree), one after the other in the same run: the before
+and after of a change. `--owners N` gives every test one of N owners (a monorepo whose
+tests share a few large owners: every batch then updates the same owner rollups).
+Writes bench/results/projector.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from bench.common import ROOT, database_url, recreate_database, server_env, table, write_result
+
+DATABASE = "flakyboard_bench_projector"
+
+
+def build_deliveries(count: int, *, owners: int | None, seed: int = 11) -> list[tuple[str, str, str]]:
+    """(svix id, event type, body) in arrival order: bench.ingest's plan."""
+    from bench.ingest import build_plan
+
+    # A redelivery (same svix id) is only counted by the receiver: keep the first.
+    seen: set[str] = set()
+    plan = [d for d in build_plan(count, seed=seed) if not (d[0] in seen or seen.add(d[0]))]
+    if not owners:
+        return plan
+    rewritten = []
+    for msg_id, event_type, body in plan:
+        payload = json.loads(body)
+        test = (payload.get(event_type) or {}).get("test_case") if isinstance(payload, dict) else None
+        if isinstance(test, dict) and test.get("id"):
+            test["codeowners"] = [f"@monorepo/team-{int(test['id'][:8], 16) % owners}"]
+        rewritten.append((msg_id, event_type, json.dumps(payload)))
+    return rewritten
+
+
+def store_pending(url: str, deliveries: list[tuple[str, str, str]]) -> None:
+    """Store deliveries as the receiver does with deferred projection (one COPY)."""
+    from events.registry import parse_event  # noqa: PLC0415 - the parent needs no Django set-up
+
+    now = datetime.now(UTC)
+    columns = "svix_id, event_type, body, headers, user_agent, received_at, occurred_at, outcome, error, redeliveries"
+    with (
+        psycopg.connect(url) as conn,
+        conn.cursor() as cursor,
+        cursor.copy(f"COPY events_delivery ({columns}) FROM STDIN") as copy,
+    ):
+        for msg_id, event_type, body in deliveries:
+            event = parse_event(json.loads(body), received_at=now)
+            copy.write_row(
+                (msg_id, event_type, body, "{}", "bench", now, event.occurred_at, "pending", "", 0)
+            )
+
+
+def manage(code: Path, url: str, *args: str) -> float:
+    """Run manage.py of the code at `code`; returns the seconds it took."""
+    started = time.monotonic()
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", *args], cwd=code, env=server_env(url), check=True, capture_output=True
+    )
+    return time.monotonic() - started
+
+
+def measure(code: Path, label: str, deliveries: list[tuple[str, str, str]]) -> dict:
+    url = recreate_database(DATABASE)
+    manage(code, url, "migrate", "-v0")
+    half = len(deliveries) // 2
+    store_pending(url, deliveries[:half])
+    manage(code, url, "project_pending")  # warm-up: the tests exist, as on a running installation
+    startup = min(manage(code, url, "project_pending") for _ in range(2))  # nothing pending
+    store_pending(url, deliveries[half:])
+    seconds = manage(code, url, "project_pending") - startup
+    with psycopg.connect(url) as conn:
+        outcomes = dict(conn.execute("SELECT outcome, count(*) FROM events_delivery GROUP BY 1").fetchall())
+        tests = conn.execute("SELECT count(*) FROM events_testcase").fetchone()[0]
+    applied = len(deliveries) - half
+    return {
+        "code": label,
+        "deliveries": applied,
+        "tests": tests,
+        "seconds": round(seconds, 2),
+        "deliveries_per_second": round(applied / seconds),
+        "outcomes": outcomes,
+    }
+
+
+def worktree_of(rev: str, into: Path) -> Path:
+    subprocess.run(["git", "worktree", "add", "--detach", str(into), rev], cwd=ROOT, check=True)  # noqa: S603,S607
+    return into
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deliveries", type=int, default=30000)
+    parser.add_argument("--owners", type=int, default=None, help="every test owned by one of N owners")
+    parser.add_argument("--compare", nargs="*", default=[], metavar="REV", help="also run these revisions")
+    parser.add_argument("--name", default="projector")
+    args = parser.parse_args(argv)
+    deliveries = build_deliveries(args.deliveries, owners=args.owners)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rev in args.compare:
+            tree = worktree_of(rev, Path(tmp) / rev.replace("/", "_"))
+            try:
+                rows.append(measure(tree, rev, deliveries))
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)  # noqa: S603,S607
+        rows.append(measure(ROOT, "this checkout", deliveries))
+    result = {"owners": args.owners, "runs": rows, "database": database_url(DATABASE)}
+    write_result(args.name, result)
+    print(table(rows, ["code", "deliveries", "tests", "seconds", "deliveries_per_second"]))
+    return result
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flakyboard.settings")
+    main()
