@@ -456,7 +456,14 @@ class Episode(models.Model):
     previous_end = models.DateTimeField(
         null=True, blank=True, help_text="End of the test's previous episode (relapses)."
     )
-    seconds = models.FloatField(null=True, blank=True, help_text="Time to fix (closed episodes).")
+    seconds = models.FloatField(
+        null=True, blank=True, help_text="Time to fix (closed episodes whose start is known)."
+    )
+    start_known = models.BooleanField(
+        default=True,
+        help_text="False: the test was first seen already FLAKY or BROKEN; the episode began "
+        "before started_at (its first event), and its time to fix stays out of medians.",
+    )
 
     class Meta:
         ordering = ["test_case", "started_at"]
@@ -589,10 +596,13 @@ class OwnerEpisode(models.Model):
     owner_key = models.CharField(max_length=255, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True, help_text="Empty while open.")
-    seconds = models.FloatField(null=True, blank=True, help_text="Time to fix (closed episodes).")
+    seconds = models.FloatField(
+        null=True, blank=True, help_text="Time to fix (closed episodes whose start is known)."
+    )
     relapse = models.BooleanField(
         default=False, help_text="Started within 30 days of the end of the test's previous episode."
     )
+    start_known = models.BooleanField(default=True, help_text="As Episode.start_known.")
 
     class Meta:
         ordering = ["test_case", "owner_key", "started_at"]

@@ -106,6 +106,7 @@ from .models import (
     StatusDayDelta,
     StatusInterval,
     TestCase,
+    TestCaseOwner,
     TransitionDayCount,
 )
 
@@ -136,11 +137,17 @@ class EpisodeSpan:
     started_at: datetime
     ended_at: datetime | None  # None: still open
     previous_end: datetime | None  # end of the test's previous episode (relapse check)
+    # False: the test was first seen already FLAKY or BROKEN, so the episode began before
+    # `started_at` (its first event time): shown "since at least", left out of medians.
+    start_known: bool = True
 
     @property
     def seconds(self) -> float | None:
-        """Time to fix (closed episodes)."""
-        return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
+        """Time to fix, as the medians take it: closed episodes whose start is known (for
+        the others it would be a lower bound: METRICS "Episodes")."""
+        if self.ended_at is None or not self.start_known:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
 
 
 def intervals_of(first_event_at: datetime, changes: Sequence[Change]) -> list[Interval]:
@@ -162,7 +169,8 @@ def episodes_of(first_event_at: datetime, changes: Sequence[Change]) -> list[Epi
     is the previous change's new_status (the first change's own previous_status). A test
     already FLAKY or BROKEN when first seen was in an episode from its first event."""
     markers: list[tuple[datetime, bool]] = []  # (time, starts an episode)
-    if changes and changes[0].previous_status != HEALTHY and first_event_at <= changes[0].occurred_at:
+    start_unknown = changes and changes[0].previous_status != HEALTHY and first_event_at <= changes[0].occurred_at
+    if start_unknown:
         markers.append((first_event_at, True))
     before = changes[0].previous_status if changes else HEALTHY
     for change in changes:
@@ -176,6 +184,7 @@ def episodes_of(first_event_at: datetime, changes: Sequence[Change]) -> list[Epi
             started_at=at,
             ended_at=markers[i + 1][0] if i + 1 < len(markers) else None,
             previous_end=markers[i - 1][0] if i > 0 else None,
+            start_known=not (start_unknown and i == 0),
         )
         for i, (at, starts) in enumerate(markers)
         if starts
@@ -213,69 +222,181 @@ def transition_counts(intervals: Sequence[Interval], episodes: Sequence[EpisodeS
 # ---------------------------------------------------------------- kept by the receiver
 
 
-def changes_of(test_case_id: uuid.UUID) -> list[Change]:
-    return [
-        Change(*row)
-        for row in StatusChange.objects.filter(test_case_id=test_case_id)
-        .order_by("occurred_at", "delivery__svix_id")
-        .values_list("occurred_at", "previous_status", "new_status")
-    ]
+def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
+    """Recompute the rollup rows of these tests (status intervals, episodes, owner rows)
+    from their first event time, status changes, status, quarantined flag and owner
+    links, after a status change, a new first event time, new owner links or a changed
+    quarantined flag. Runs in the projecting transaction, after their test rows were
+    written (locked: deliveries about one test refresh one after the other).
 
-
-def refresh_test(test_case_id: uuid.UUID, shared: SharedCounts | None = None) -> None:
-    """Recompute one test's rollup rows after a status change or a new first event time.
-
-    Runs in the receiver's transaction, after the test row was written (which locks it,
-    so two deliveries for one test refresh one after the other). Writes only what changed:
-    its own rows here; what it adds to the rows shared with other tests (owner counts and
-    day deltas, status day deltas, transition day counts) goes to `shared`, which the
-    caller writes once for every test it refreshes, in the lock order (see LOCK ORDER).
-    Without `shared`, they are written at the end of this call.
-    """
-    own = shared is None
-    shared = SharedCounts() if own else shared
-    first_event_at = TestCase.objects.filter(pk=test_case_id).values_list("first_event_at", flat=True).get()
-    changes = changes_of(test_case_id)
-    intervals = intervals_of(first_event_at, changes)
-    episodes = episodes_of(first_event_at, changes)
-    stored = stored_intervals(test_case_id)
-    refresh_owners(
-        test_case_id, episodes=episodes, intervals=intervals, counted_intervals=stored, shared=shared
+    Writes only what changed: their own rows here, each table in one statement for all
+    of them; what they add to the rows shared with other tests (owner counts and day
+    deltas, status day deltas, transition day counts) goes to `shared`, which the caller
+    writes once, in the lock order (see LOCK ORDER). Seven reads whatever the number of
+    tests, and at most two statements per table written."""
+    ids = sorted(set(test_ids))
+    if not ids:
+        return
+    tests = {
+        pk: (first, status, quarantined)
+        for pk, first, status, quarantined in TestCase.objects.filter(pk__in=ids).values_list(
+            "id", "first_event_at", "status", "quarantined"
+        )
+    }
+    owner_keys: dict[uuid.UUID, list[str]] = {}
+    for pk, key in TestCaseOwner.objects.filter(test_case_id__in=ids).values_list("test_case_id", "owner__key"):
+        owner_keys.setdefault(pk, []).append(key)
+    changes = _by_test(
+        StatusChange.objects.filter(test_case_id__in=ids)
+        .order_by("test_case_id", "occurred_at", "delivery__svix_id")
+        .values_list("test_case_id", "occurred_at", "previous_status", "new_status"),
+        Change,
     )
-    stored_episodes = [
-        EpisodeSpan(*row)
-        for row in Episode.objects.filter(test_case_id=test_case_id)
-        .order_by("started_at", "id")
-        .values_list("started_at", "ended_at", "previous_end")
-    ]
-    if stored != intervals:
-        shared.status_days.update(day_deltas(intervals))
-        shared.status_days.subtract(day_deltas(stored))
-        StatusInterval.objects.filter(test_case_id=test_case_id).delete()
-        StatusInterval.objects.bulk_create(
-            [StatusInterval(test_case_id=test_case_id, **vars(i)) for i in intervals]
+    stored_intervals = _by_test(
+        StatusInterval.objects.filter(test_case_id__in=ids)
+        .order_by("test_case_id", "started_at", "id")
+        .values_list("test_case_id", "status", "started_at", "ended_at", "changed"),
+        Interval,
+    )
+    stored_episodes = _by_test(
+        Episode.objects.filter(test_case_id__in=ids)
+        .order_by("test_case_id", "started_at", "id")
+        .values_list("test_case_id", "started_at", "ended_at", "previous_end", "start_known"),
+        EpisodeSpan,
+    )
+    stored_owner_tests = _by_test(
+        OwnerTest.objects.filter(test_case_id__in=ids).values_list(
+            "test_case_id", "owner_key", "status", "quarantined"
+        ),
+        lambda *row: row,
+    )
+    stored_spans = _by_test(
+        OwnerEpisode.objects.filter(test_case_id__in=ids).values_list(
+            "test_case_id", "owner_key", "started_at", "ended_at", "relapse", "start_known"
+        ),
+        OwnerSpan,
+    )
+    rewritten = TestRollupRows()
+    for pk in ids:
+        if pk not in tests:  # pragma: no cover - refreshed in the transaction that wrote it
+            continue
+        first_event_at, status, quarantined = tests[pk]
+        intervals = intervals_of(first_event_at, changes.get(pk, []))
+        episodes = episodes_of(first_event_at, changes.get(pk, []))
+        counted = stored_intervals.get(pk, [])
+        counted_episodes = stored_episodes.get(pk, [])
+        _refresh_owner_rows(
+            pk,
+            rewritten,
+            shared,
+            keys=sorted(owner_keys.get(pk, [])) or [""],
+            status=status,
+            quarantined=quarantined,
+            episodes=episodes,
+            intervals=intervals,
+            counted_intervals=counted,
+            stored_tests=sorted(stored_owner_tests.get(pk, [])),
+            stored_spans=sorted(stored_spans.get(pk, []), key=OwnerSpan.sort_key),
         )
-    # Compared on their own: the same intervals can hold other episodes (a first change
-    # at the very time the test was first seen starts no interval but may start one).
-    if stored_episodes != episodes:
-        Episode.objects.filter(test_case_id=test_case_id).delete()
-        Episode.objects.bulk_create(
-            [Episode(test_case_id=test_case_id, seconds=e.seconds, **vars(e)) for e in episodes]
-        )
-    if stored != intervals or stored_episodes != episodes:
-        shared.transitions.update(transition_counts(intervals, episodes))
-        shared.transitions.subtract(transition_counts(stored, stored_episodes))
-    if own:
-        shared.write()
+        if counted != intervals:
+            shared.status_days.update(day_deltas(intervals))
+            shared.status_days.subtract(day_deltas(counted))
+            rewritten.intervals[pk] = [(pk, i.status, i.started_at, i.ended_at, i.changed) for i in intervals]
+        # Compared on their own: the same intervals can hold other episodes (a first change
+        # at the very time the test was first seen starts no interval but may start one).
+        if counted_episodes != episodes:
+            rewritten.episodes[pk] = [
+                (pk, e.started_at, e.ended_at, e.previous_end, e.seconds, e.start_known) for e in episodes
+            ]
+        if counted != intervals or counted_episodes != episodes:
+            shared.transitions.update(transition_counts(intervals, episodes))
+            shared.transitions.subtract(transition_counts(counted, counted_episodes))
+    rewritten.write()
 
 
-def stored_intervals(test_case_id: uuid.UUID) -> list[Interval]:
-    return [
-        Interval(*row)
-        for row in StatusInterval.objects.filter(test_case_id=test_case_id)
-        .order_by("started_at", "id")
-        .values_list("status", "started_at", "ended_at", "changed")
-    ]
+def _by_test(rows: Iterable[tuple], make: Callable) -> dict[uuid.UUID, list]:
+    """Rows whose first value is a test id, grouped by test: make(*rest) of each."""
+    grouped: dict[uuid.UUID, list] = {}
+    for pk, *rest in rows:
+        grouped.setdefault(pk, []).append(make(*rest))
+    return grouped
+
+
+@dataclass
+class TestRollupRows:
+    """The rollup rows of tests whose rows changed, by test: each table's rows of those
+    tests are deleted and inserted again, one statement each."""
+
+    __test__ = False
+
+    intervals: dict = field(default_factory=dict)
+    episodes: dict = field(default_factory=dict)
+    owner_tests: dict = field(default_factory=dict)
+    owner_spans: dict = field(default_factory=dict)
+
+    TABLES = (
+        ("intervals", StatusInterval, ("test_case", "status", "started_at", "ended_at", "changed")),
+        ("episodes", Episode, ("test_case", "started_at", "ended_at", "previous_end", "seconds", "start_known")),
+        ("owner_tests", OwnerTest, ("test_case", "owner_key", "status", "quarantined")),
+        (
+            "owner_spans",
+            OwnerEpisode,
+            ("test_case", "owner_key", "started_at", "ended_at", "seconds", "relapse", "start_known"),
+        ),
+    )
+
+    def write(self) -> None:
+        for name, model, columns in self.TABLES:
+            by_test = getattr(self, name)
+            if not by_test:
+                continue
+            model.objects.filter(test_case_id__in=list(by_test)).delete()
+            rows = [row for rows in by_test.values() for row in rows]
+            for start in range(0, len(rows), 1000):
+                sql.insert_many(model, columns, rows[start : start + 1000])
+
+
+def _refresh_owner_rows(
+    test_case_id: uuid.UUID,
+    rewritten: TestRollupRows,
+    shared: SharedCounts,
+    *,
+    keys: list[str],
+    status: str,
+    quarantined: bool,
+    episodes: Sequence[EpisodeSpan],
+    intervals: Sequence[Interval],
+    counted_intervals: Sequence[Interval],
+    stored_tests: list[tuple],
+    stored_spans: list[OwnerSpan],
+) -> None:
+    """Bring one test's owner rollups in line with its owner `keys` ("" for none),
+    status, episodes and status intervals. `counted_intervals`: the StatusInterval rows
+    that `intervals` replace (what OwnerDayDelta counted). OwnerTest and OwnerEpisode hold
+    what the test was counted as; the counts get the difference. Lock order, the same in
+    every transaction (LOCK ORDER): the OwnerCount rows of every owner concerned (even
+    with nothing to add to them), then the OwnerDayDelta rows, written from `shared`."""
+    owner_tests = [(key, status, quarantined) for key in keys]
+    spans = owner_spans(keys, episodes)
+    stored_keys = sorted({key for key, *_ in stored_tests})
+    if (stored_tests, stored_spans, stored_keys, counted_intervals) == (owner_tests, spans, keys, intervals):
+        return
+    counts = owner_counts(owner_tests, spans)
+    counts.subtract(owner_counts(stored_tests, stored_spans))
+    days = owner_day_deltas(keys, intervals)
+    days.subtract(owner_day_deltas(stored_keys, counted_intervals))
+    touched = {key for (key, _), n in counts.items() if n} | {key for (key, *_), n in days.items() if n}
+    if stored_keys != keys:
+        touched |= set(stored_keys) | set(keys)
+    shared.add_owner_counts({key: [counts[(key, f)] for f in COUNT_FIELDS] for key in touched})
+    shared.owner_days.update(days)
+    if stored_tests != owner_tests:
+        rewritten.owner_tests[test_case_id] = [(test_case_id, *row) for row in owner_tests]
+    if stored_spans != spans:
+        rewritten.owner_spans[test_case_id] = [
+            (test_case_id, s.owner_key, s.started_at, s.ended_at, s.seconds, s.relapse, s.start_known)
+            for s in spans
+        ]
 
 
 def add_to_counts(table: str, keys: Sequence[str], counts: Sequence[str], rows: Sequence[tuple]) -> None:
@@ -397,14 +518,10 @@ class Stale:
         table in one statement each, rows in key order; investigation days last."""
         respell_owners(self.owner_names)
         shared = SharedCounts()
-        requarantined = quarantine_changed(self.quarantine_sent - self.tests)
-        for test_case_id in sorted(self.tests | requarantined):
-            if test_case_id in self.tests:
-                refresh_test(test_case_id, shared)  # its owner rollups included
-            else:
-                refresh_owners(test_case_id, shared=shared)
-        for monitor_id, test_case_id in sorted(self.pairs):
-            refresh_monitor_pair(monitor_id, test_case_id, shared)
+        # A test whose quarantined flag changed: its owner rows (recomputed whole, like
+        # any stale test's: writes only what changed).
+        refresh_tests(self.tests | quarantine_changed(self.quarantine_sent - self.tests), shared)
+        refresh_monitor_pairs(self.pairs, shared)
         shared.write()
         refresh_investigation_days(self.days)
         self.pairs.clear()
@@ -448,10 +565,14 @@ class OwnerSpan:
     started_at: datetime
     ended_at: datetime | None
     relapse: bool
+    start_known: bool = True
 
     @property
     def seconds(self) -> float | None:
-        return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
+        """As EpisodeSpan.seconds: none while open or when the start is unknown."""
+        if self.ended_at is None or not self.start_known:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
 
     def sort_key(self) -> tuple:
         # Two episodes of a test may start at one time (ties): open ones after closed ones.
@@ -471,6 +592,7 @@ def owner_spans(owner_keys: Sequence[str], episodes: Sequence[EpisodeSpan]) -> l
                 e.started_at,
                 e.ended_at,
                 e.previous_end is not None and e.started_at - e.previous_end <= RELAPSE_WINDOW,
+                e.start_known,
             )
             for key in owner_keys
             for e in episodes
@@ -492,90 +614,6 @@ def owner_counts(owner_tests: Sequence[tuple[str, str, bool]], spans: Sequence[O
         counts[(key := span.owner_key, "fixes")] += span.ended_at is not None
         counts[(key, "relapses")] += span.relapse
     return counts
-
-
-def refresh_owners(
-    test_case_id: uuid.UUID,
-    *,
-    episodes: Sequence[EpisodeSpan] | None = None,
-    intervals: Sequence[Interval] | None = None,
-    counted_intervals: Sequence[Interval] | None = None,
-    shared: SharedCounts | None = None,
-) -> None:
-    """Bring one test's owner rollups in line with its owner links, status, episodes and
-    status intervals. From refresh_test: `episodes` and `intervals` as just computed, and
-    `counted_intervals` the StatusInterval rows they replace (what OwnerDayDelta counted).
-    Without them (the test's owner links changed, nothing else): its Episode and
-    StatusInterval rows.
-
-    OwnerTest and OwnerEpisode hold what the test was counted as (with its StatusInterval
-    rows, for OwnerDayDelta); the counts get the difference. Lock order, the same in every
-    transaction (LOCK ORDER): the OwnerCount rows of every owner concerned (even with
-    nothing to add to them), then the OwnerDayDelta rows, each in one statement in key
-    order, written from `shared` with those of every other test the transaction refreshes
-    (here when no `shared` is given). Four reads when nothing changed.
-    """
-    links = list(
-        TestCase.objects.filter(pk=test_case_id).values_list(
-            "status", "quarantined", "owner_links__owner__key"
-        )
-    )
-    status, quarantined = links[0][:2] if links else (None, False)
-    keys = sorted(key for *_, key in links if key is not None) or ([""] if links else [])
-    if episodes is None:
-        episodes = [
-            EpisodeSpan(*row)
-            for row in Episode.objects.filter(test_case_id=test_case_id)
-            .order_by("started_at", "id")
-            .values_list("started_at", "ended_at", "previous_end")
-        ]
-    if counted_intervals is None:
-        counted_intervals = stored_intervals(test_case_id)
-    if intervals is None:
-        intervals = counted_intervals
-    owner_tests = [(key, status, quarantined) for key in keys]
-    spans = owner_spans(keys, episodes)
-    stored_tests = sorted(
-        OwnerTest.objects.filter(test_case_id=test_case_id).values_list("owner_key", "status", "quarantined")
-    )
-    stored_spans = sorted(
-        (
-            OwnerSpan(*row)
-            for row in OwnerEpisode.objects.filter(test_case_id=test_case_id).values_list(
-                "owner_key", "started_at", "ended_at", "relapse"
-            )
-        ),
-        key=OwnerSpan.sort_key,
-    )
-    stored_keys = sorted({key for key, *_ in stored_tests})
-    if (stored_tests, stored_spans, stored_keys, counted_intervals) == (owner_tests, spans, keys, intervals):
-        return
-    counts = owner_counts(owner_tests, spans)
-    counts.subtract(owner_counts(stored_tests, stored_spans))
-    days = owner_day_deltas(keys, intervals)
-    days.subtract(owner_day_deltas(stored_keys, counted_intervals))
-    touched = {key for (key, _), n in counts.items() if n} | {key for (key, *_), n in days.items() if n}
-    if stored_keys != keys:
-        touched |= set(stored_keys) | set(keys)
-    own = shared is None
-    shared = SharedCounts() if own else shared
-    shared.add_owner_counts({key: [counts[(key, f)] for f in COUNT_FIELDS] for key in touched})
-    shared.owner_days.update(days)
-    if stored_tests != owner_tests:
-        OwnerTest.objects.filter(test_case_id=test_case_id).delete()
-        OwnerTest.objects.bulk_create(
-            [
-                OwnerTest(test_case_id=test_case_id, owner_key=k, status=s, quarantined=q)
-                for k, s, q in owner_tests
-            ]
-        )
-    if stored_spans != spans:
-        OwnerEpisode.objects.filter(test_case_id=test_case_id).delete()
-        OwnerEpisode.objects.bulk_create(
-            [OwnerEpisode(test_case_id=test_case_id, seconds=s.seconds, **vars(s)) for s in spans]
-        )
-    if own:
-        shared.write()
 
 
 def owner_day_deltas(owner_keys: Sequence[str], intervals: Sequence[Interval]) -> Counter:
@@ -640,14 +678,16 @@ def rebuild_owner_rollups() -> None:
     ):
         owners.setdefault(test_id, []).append(key)
     tests = Table(OwnerTest, ["test_case", "owner_key", "status", "quarantined"])
-    spans = Table(OwnerEpisode, ["test_case", "owner_key", "started_at", "ended_at", "seconds", "relapse"])
+    spans = Table(
+        OwnerEpisode, ["test_case", "owner_key", "started_at", "ended_at", "seconds", "relapse", "start_known"]
+    )
     counts: Counter = Counter()
     rows = (
         TestCase.objects.order_by("id").values_list("id", "status", "quarantined").iterator(chunk_size=5000)
     )
     episodes = (
         Episode.objects.order_by("test_case_id", "started_at", "id")
-        .values_list("test_case_id", "started_at", "ended_at", "previous_end")
+        .values_list("test_case_id", "started_at", "ended_at", "previous_end", "start_known")
         .iterator(chunk_size=5000)
     )
     for (test_id, status, quarantined), test_episodes in with_rows_of_each_test(rows, episodes, EpisodeSpan):
@@ -657,7 +697,7 @@ def rebuild_owner_rollups() -> None:
         for key, test_status, test_quarantined in owner_tests:
             tests.add(test_id, key, test_status, test_quarantined)
         for s in test_spans:
-            spans.add(test_id, s.owner_key, s.started_at, s.ended_at, s.seconds, s.relapse)
+            spans.add(test_id, s.owner_key, s.started_at, s.ended_at, s.seconds, s.relapse, s.start_known)
         counts.update(owner_counts(owner_tests, test_spans))
     tests.flush()
     spans.flush()
@@ -785,11 +825,6 @@ def add_monitor_day_counts(events: Counter, resolutions: Counter) -> None:
     )
 
 
-def _resolution_days(rows: Sequence[tuple]) -> Counter:
-    """day -> resolutions, from (resolved day, monitor type, seconds) rows."""
-    return Counter(date.fromisoformat(day) for day, _, _ in rows if day)
-
-
 # ---------------------------------------------------------------- resolution buckets
 
 # Eight buckets per doubling of the time to resolve, from 1 s to 2**27 s (over 4 years):
@@ -845,62 +880,71 @@ def rebuild_resolution_buckets() -> None:
 # ---------------------------------------------------------------- monitor pairs
 
 
-def refresh_monitor_pair(
-    monitor_id: uuid.UUID,
-    test_case_id: uuid.UUID,
-    shared: SharedCounts | None = None,
-) -> None:
-    """Recompute one (monitor, test) pair's rollups after one of its events was applied.
+def refresh_monitor_pairs(pairs: Iterable[tuple[uuid.UUID, uuid.UUID]], shared: SharedCounts) -> None:
+    """Recompute the rollups of these (monitor, test) pairs after events of theirs were
+    applied: their intervals (MonitorInterval) and counts (MonitorState.activations and
+    event_days), and what they add to the shared day counts, monitor totals and
+    resolution buckets (collected in `shared`, written once in the LOCK ORDER).
 
-    The pair's MonitorState row is locked first: two deliveries for one pair then refresh
-    one after the other, and the second sees the first's event (without the lock, both
-    could compute from a snapshot missing the other's event). The lock also reads what
-    the pair last added to MonitorDayCount (event_days), and deleting and inserting the
-    intervals return their resolution days and durations: the day counts, the monitor's
-    total and the resolution buckets get the difference between before and after
-    (usually +1 on one row), collected in `shared` with those of every other pair the
-    transaction refreshes and written once in the LOCK ORDER (here when no `shared`).
-
-    Five statements, then the shared ones: lock, delete and insert the intervals,
-    recompute the pair's counts (returning them)."""
-    pair = {"monitor_id": monitor_id, "test_case_id": test_case_id}
-    before = MonitorState.objects.select_for_update().filter(**pair).values_list("event_days", flat=True)
-    before = next(iter(before), "")
-    params = [
-        MonitorInterval._meta.get_field(name).get_db_prep_value(value, connection)
-        for name, value in pair.items()
-    ]
-    returned = f"{_day_sql('resolved_at')}, monitor_type, seconds"
+    The pairs' MonitorState rows are locked first, in key order: two transactions with
+    events of one pair then refresh one after the other, and the second sees the first's
+    event (without the lock, both could compute from a snapshot missing the other's). The
+    lock also reads what each pair last added to MonitorDayCount (event_days); deleting
+    and inserting the intervals return their resolution days and durations: the shared
+    rows get the difference between before and after. Four statements for all the pairs."""
+    pairs = sorted(set(pairs))
+    if not pairs:
+        return
+    state_filter, params = _pairs_filter(pairs, "monitor_id", "test_case_id")
+    event_filter, _ = _pairs_filter(pairs, "me.monitor_id", "me.test_case_id")
+    monitor_field = MonitorState._meta.get_field("monitor")
+    test_field = MonitorState._meta.get_field("test_case")
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""  # SQLite: one writer at a time
+    returned = f"monitor_id, {_day_sql('resolved_at')}, monitor_type, seconds"
     with connection.cursor() as cursor:
         cursor.execute(
-            "DELETE FROM events_monitorinterval WHERE monitor_id = %s AND test_case_id = %s"
-            f" RETURNING {returned}",
+            f"SELECT monitor_id, test_case_id, event_days FROM events_monitorstate WHERE {state_filter}"
+            f" ORDER BY monitor_id, test_case_id{lock}",
             params,
         )
+        before = {
+            (monitor_field.to_python(m), test_field.to_python(t)): days for m, t, days in cursor.fetchall()
+        }
+        cursor.execute(f"DELETE FROM events_monitorinterval WHERE {state_filter} RETURNING {returned}", params)
         deleted = cursor.fetchall()
-        cursor.execute(
-            _monitor_intervals_sql("me.monitor_id = %s AND me.test_case_id = %s") + f" RETURNING {returned}",
-            params,
-        )
+        cursor.execute(_monitor_intervals_sql(event_filter) + f" RETURNING {returned}", params)
         inserted = cursor.fetchall()
-        resolutions = _resolution_days(inserted)
-        resolutions.subtract(_resolution_days(deleted))
         # A separate statement after the lock: its snapshot sees every committed event.
         cursor.execute(
-            _pair_counts_sql("monitor_id = %s AND test_case_id = %s") + " RETURNING event_days", params
+            _pair_counts_sql(state_filter) + " RETURNING monitor_id, test_case_id, event_days", params
         )
-        row = cursor.fetchone()
-    events = event_days_counter(row[0] if row else "")
-    events.subtract(event_days_counter(before))
-    own = shared is None
-    shared = SharedCounts() if own else shared
-    shared.monitor_days.update({(monitor_id, day, status): n for (day, status), n in events.items()})
-    shared.monitor_resolutions.update({(monitor_id, day): n for day, n in resolutions.items()})
-    shared.monitor_totals[monitor_id] += sum(events.values())
-    shared.buckets.update(_resolution_buckets(inserted))
-    shared.buckets.subtract(_resolution_buckets(deleted))
-    if own:
-        shared.write()
+        after = cursor.fetchall()
+    for monitor_value, test_value, event_days in after:
+        monitor_id = monitor_field.to_python(monitor_value)
+        events = event_days_counter(event_days)
+        events.subtract(event_days_counter(before.get((monitor_id, test_field.to_python(test_value)), "")))
+        shared.monitor_days.update({(monitor_id, day, status): n for (day, status), n in events.items()})
+        shared.monitor_totals[monitor_id] += sum(events.values())
+    for rows, sign in ((inserted, 1), (deleted, -1)):
+        for monitor_value, day, kind, seconds in rows:
+            if day:
+                shared.monitor_resolutions[(monitor_field.to_python(monitor_value), date.fromisoformat(day))] += sign
+            if seconds is not None:
+                shared.buckets[(kind, resolution_bucket(seconds))] += sign
+
+
+def _pairs_filter(pairs: Sequence[tuple], monitor: str, test: str) -> tuple[str, list]:
+    """SQL matching these (monitor id, test id) pairs on two columns, with its parameters:
+    an OR of equalities, which both databases answer from the (monitor, test) indexes."""
+    monitor_field = MonitorState._meta.get_field("monitor")
+    test_field = MonitorState._meta.get_field("test_case")
+    params = []
+    for monitor_id, test_id in pairs:
+        params += [
+            monitor_field.get_db_prep_value(monitor_id, connection),
+            test_field.get_db_prep_value(test_id, connection),
+        ]
+    return "(" + " OR ".join([f"({monitor} = %s AND {test} = %s)"] * len(pairs)) + ")", params
 
 
 def add_monitor_totals(deltas: Counter) -> None:
@@ -991,7 +1035,7 @@ def rebuild_all() -> None:
     from .bulk import Table  # bulk imports this module
 
     intervals = Table(StatusInterval, ["test_case", "status", "started_at", "ended_at", "changed"])
-    episodes = Table(Episode, ["test_case", "started_at", "ended_at", "previous_end", "seconds"])
+    episodes = Table(Episode, ["test_case", "started_at", "ended_at", "previous_end", "seconds", "start_known"])
     deltas: Counter = Counter()
 
     def flush_test(test_id, first_event_at, changes):
@@ -1000,7 +1044,7 @@ def rebuild_all() -> None:
             intervals.add(test_id, i.status, i.started_at, i.ended_at, i.changed)
         test_episodes = episodes_of(first_event_at, changes)
         for e in test_episodes:
-            episodes.add(test_id, e.started_at, e.ended_at, e.previous_end, e.seconds)
+            episodes.add(test_id, e.started_at, e.ended_at, e.previous_end, e.seconds, e.start_known)
         deltas.update(day_deltas(test_intervals))
 
     rows = TestCase.objects.order_by("id").values_list("id", "first_event_at").iterator(chunk_size=5000)

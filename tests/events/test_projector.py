@@ -156,14 +156,54 @@ def test_batches_refresh_each_test_rollup_once(deferred, monkeypatch):
     ):
         deliver(json.dumps(payloads_status(test, previous=previous, new=new, day=day + 2)))
     refreshed = []
-    refresh_test = projector.rollups.refresh_test
+    refresh_tests = projector.rollups.refresh_tests
     monkeypatch.setattr(
         projector.rollups,
-        "refresh_test",
-        lambda t, shared=None: refreshed.append(t) or refresh_test(t, shared),
+        "refresh_tests",
+        lambda ids, shared: refreshed.append(sorted(map(str, ids))) or refresh_tests(ids, shared),
     )
     assert projector.project_pending() == 3
-    assert [str(t) for t in refreshed] == [str(test.id)]
+    assert refreshed == [[str(test.id)]]
+
+
+def one_delivery(kind: str, n: int) -> dict:
+    """A delivery of type `kind` about test n (its own monitor or investigation)."""
+    test = fake_test(n)
+    if kind == "status":
+        return payloads_status(test, previous="HEALTHY", new="FLAKY", day=2)
+    if kind == "monitor":
+        return payloads.monitor_status_changed(
+            test, at=at(2), monitor_id=uuid.UUID(int=n), monitor_type="failure_count", status="active"
+        )
+    if kind == "investigation":
+        return payloads.investigation_completed(
+            test,
+            at=at(2),
+            investigation_id=uuid.UUID(int=n),
+            confidence=0.7,
+            markdown_summary="",
+            failure_message="",
+            facts=[{"fact_type": "CI_LOGS", "content": "x", "confidence": 0.5}],
+        )
+    return payloads.quarantining_setting_changed(
+        test, at=at(2), previous="ALWAYS", updated="NEVER", actor_email="a@b.c", actor_name="A"
+    )
+
+
+@pytest.mark.parametrize("kind", ["status", "monitor", "investigation", "quarantine"])
+def test_a_batch_runs_the_same_statements_whatever_its_size(deferred, kind):
+    """The projector's cost is statements, not rows: a batch of 40 deliveries about 40
+    new tests (test rows, owner links, history, rollups) runs as many as a batch of 4."""
+    deliver(json.dumps(one_delivery(kind, 1)))  # the repository and owners exist from now on
+    projector.project_pending()
+    counts = []
+    for size, offset in ((4, 100), (40, 200)):
+        for n in range(offset, offset + size):
+            deliver(json.dumps(one_delivery(kind, n)))
+        with CaptureQueriesContext(connection) as queries:
+            assert projector.project_pending(batch_size=100) == size
+        counts.append(len(queries))
+    assert counts[0] == counts[1] < 40
 
 
 def test_a_rebuild_applies_pending_deliveries_too(settings):
