@@ -522,7 +522,10 @@ class ActivePairSerializer(serializers.Serializer):
     monitor_type = serializers.CharField(source="monitor.type")
     test_case = serializers.UUIDField(source="test_case_id")
     test_case_name = serializers.CharField(source="test_case.name")
-    since = serializers.DateTimeField()
+    since = serializers.DateTimeField(
+        source="active_since",
+        help_text="Active since: the first `active` event of the pair's unbroken run of `active` events.",
+    )
 
 
 class ResolveTimeSerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from events.models import (
     Monitor,
     MonitorDayCount,
     MonitorEvent,
+    MonitorInterval,
     MonitorState,
     ResolutionBucket,
     TestCase,
@@ -158,11 +159,26 @@ def _all_resolve_medians() -> dict[str, float]:
 
 
 def active_monitor_pairs(*, repository: int | None = None) -> QuerySet[MonitorState]:
-    """(monitor, test) pairs whose latest monitor event is `active`, newest first."""
+    """(monitor, test) pairs whose latest monitor event is `active`, newest first (by
+    their latest event), each with its `active_since`.
+
+    Active since is the first `active` event of the unbroken run of `active` events that
+    ends with the latest: repeated `active` events do not move it. MonitorState.since is
+    the latest event's time, so it is not that; the pair's open MonitorInterval
+    (events/rollups.py: from the first `active` after a `resolved` to the next
+    `resolved`, resolved_at null while active) starts exactly there. Read as a
+    correlated subquery on the (monitor, test_case, started_at) index: one query for
+    any number of rows, computed for the page's rows only."""
+    open_interval = MonitorInterval.objects.filter(
+        monitor=OuterRef("monitor"), test_case=OuterRef("test_case"), resolved_at__isnull=True
+    ).order_by("-started_at")
     return (
         MonitorState.objects.filter(status=MonitorEvent.MonitorStatus.ACTIVE)
         .filter(in_repository("test_case__repository", repository))
         .select_related("monitor", "test_case")
+        # The interval is kept in the same transaction as the state; `since` is only a
+        # fallback should a pair ever lack one.
+        .annotate(active_since=Coalesce(Subquery(open_interval.values("started_at")[:1]), F("since")))
         .order_by("-since")
     )
 

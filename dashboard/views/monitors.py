@@ -16,7 +16,7 @@ PAIRS_PER_PAGE = 25
 def _active_page(request: HttpRequest, pairs, now):
     page = Paginator(pairs, PAIRS_PER_PAGE).get_page(request.GET.get("page"))
     for pair in page:  # one page of rows, already fetched: their age for the template
-        pair.age = now - pair.since
+        pair.age = now - pair.active_since
     return page
 
 
