@@ -174,13 +174,12 @@ class EventViewSet(ListFiltersOnly, mixins.ListModelMixin, viewsets.GenericViewS
 
     pagination_class = CursorPagination
 
-    def base_queryset(self):
+    def base_queryset(self, *, test_case_id=None):
+        """The history selector's queryset, of one test when `test_case_id` is given."""
         raise NotImplementedError
 
     def get_queryset(self):
-        events = self.base_queryset()
-        test_id = self.kwargs.get("test_case_id")
-        return events if test_id is None else events.filter(test_case_id=test_id)
+        return self.base_queryset(test_case_id=self.kwargs.get("test_case_id"))
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         if self.kwargs.get("test_case_id") is not None:
@@ -194,8 +193,8 @@ class StatusChangeViewSet(EventViewSet):
     serializer_class = serializers.StatusChangeSerializer
     filterset_class = filters.StatusChangeFilterSet
 
-    def base_queryset(self):
-        return history.status_changes()
+    def base_queryset(self, *, test_case_id=None):
+        return history.status_changes(test_case_id=test_case_id)
 
 
 @extend_schema_view(list=extend_schema(summary="Monitor events, newest first", tags=["history"]))
@@ -204,8 +203,8 @@ class MonitorEventViewSet(EventViewSet):
     serializer_class = serializers.MonitorEventSerializer
     filterset_class = filters.MonitorEventFilterSet
 
-    def base_queryset(self):
-        return history.monitor_events()
+    def base_queryset(self, *, test_case_id=None):
+        return history.monitor_events(test_case_id=test_case_id)
 
 
 @extend_schema_view(
@@ -218,8 +217,8 @@ class InvestigationViewSet(mixins.RetrieveModelMixin, EventViewSet):
     filterset_class = filters.InvestigationFilterSet
     lookup_field = "id"
 
-    def base_queryset(self):
-        return investigations.investigation_history()
+    def base_queryset(self, *, test_case_id=None):
+        return investigations.investigation_history(test_case_id=test_case_id)
 
 
 @extend_schema_view(list=extend_schema(summary="Quarantine setting changes, newest first", tags=["history"]))
@@ -228,8 +227,8 @@ class QuarantineChangeViewSet(EventViewSet):
     serializer_class = serializers.QuarantineChangeSerializer
     filterset_class = filters.QuarantineChangeFilterSet
 
-    def base_queryset(self):
-        return history.quarantine_changes()
+    def base_queryset(self, *, test_case_id=None):
+        return history.quarantine_changes(test_case_id=test_case_id)
 
 
 # ---------------------------------------------------------------- monitors
@@ -377,7 +376,7 @@ class StatsViewSet(viewsets.ViewSet):
         data = monitors.monitor_summary(**params)
         active = data["active_now"]
         data.update(
-            active_now_total=active.count(),
+            active_now_total=monitors.active_monitor_count(repository=params["repository"]),
             active_now=list(active[:100]),
             median_time_to_resolve=[
                 {"type": kind, "median_time_to_resolve_seconds": serializers.seconds(median)}
