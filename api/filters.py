@@ -5,7 +5,7 @@ never a silent fallback, a 500 or an empty list that hides the mistake: django-f
 own BooleanFilter ignores `quarantined=maybe`, so booleans, choices, dates and ids use
 the strict fields below.
 
-The test filters go through `dashboard.queries.filter_test_cases`, the one implementation
+The test filters go through `dashboard.selectors.tests.filter_test_cases`, the one implementation
 shared with the dashboard's tests page and its CSV (TestCaseFilterSet.filter_queryset).
 """
 
@@ -25,7 +25,9 @@ from django_filters import fields as filter_fields
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from dashboard import queries
+from dashboard.selectors.common import owned_by
+from dashboard.selectors.tests import SORTS, filter_test_cases
+from events.metrics import BANDS_HELP, CONFIDENCE_BANDS, PERIODS, Period, band_q
 from events.models import (
     Delivery,
     Investigation,
@@ -37,7 +39,6 @@ from events.models import (
     Status,
     StatusChange,
     TestCase,
-    TestCaseOwner,
 )
 
 _DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
@@ -51,7 +52,7 @@ MOMENT_SCHEMA = {
     "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}],
 }
 SORT_CHOICES = [
-    (f"{sign}{key}", "descending" if sign else "ascending") for key in queries.SORTS for sign in ("", "-")
+    (f"{sign}{key}", "descending" if sign else "ascending") for key in SORTS for sign in ("", "-")
 ]
 
 
@@ -228,16 +229,16 @@ class PeriodFilter(CaseInsensitiveChoiceFilter):
     """`period` = 7d, 30d, 90d or all: event time within the last N days up to now."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("choices", [(name, name) for name in queries.PERIODS])
+        kwargs.setdefault("choices", [(name, name) for name in PERIODS])
         super().__init__(*args, **kwargs)
         # Documented as its own enum, not as the date-time field it filters on.
-        schema = {"type": "string", "enum": list(queries.PERIODS)}
+        schema = {"type": "string", "enum": list(PERIODS)}
         extend_schema_field({**schema, "description": kwargs.get("help_text", "")})(self)
 
     def filter(self, qs: QuerySet, value):
         if not value:
             return qs
-        return qs.filter(queries.Period(name=value, now=timezone.now()).filter(self.field_name))
+        return qs.filter(Period(name=value, now=timezone.now()).filter(self.field_name))
 
 
 class OwnerFilter(filters.CharFilter):
@@ -246,10 +247,7 @@ class OwnerFilter(filters.CharFilter):
     def filter(self, qs: QuerySet, value):
         if not value:
             return qs
-        links = TestCaseOwner.objects.filter(test_case=OuterRef(self.field_name))
-        if value.casefold() == queries.NO_OWNER_PARAM:
-            return qs.filter(~Exists(links))
-        return qs.filter(Exists(links.filter(owner__key=value.casefold())))
+        return qs.filter(owned_by(value, self.field_name))
 
 
 class AssigneeFilter(DocumentedFilter):
@@ -339,7 +337,7 @@ class TestCaseFilterSet(StrictFilterSet):
 
     def filter_queryset(self, queryset: QuerySet[TestCase]) -> QuerySet[TestCase]:
         data = self.form.cleaned_data
-        tests = queries.filter_test_cases(
+        tests = filter_test_cases(
             queryset,
             repository=data.get("repository"),
             status=data.get("status") or None,
@@ -412,8 +410,8 @@ class InvestigationFilterSet(EventFilterSet):
         field_name="confidence", lookup_expr="lte", help_text="Overall confidence at most this (0 to 1)."
     )
     band = CaseInsensitiveChoiceFilter(
-        choices=[(band, band) for band in queries.CONFIDENCE_BANDS],
-        help_text="Confidence band: high >= 0.8, medium >= 0.5 and < 0.8, low < 0.5.",
+        choices=[(band, band) for band in CONFIDENCE_BANDS],
+        help_text=f"Confidence band: {BANDS_HELP}.",
         method="filter_band",
     )
     fact_type = filters.CharFilter(
@@ -428,7 +426,7 @@ class InvestigationFilterSet(EventFilterSet):
         fields: list[str] = []
 
     def filter_band(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return qs.filter(queries.band_filter(value)) if value else qs
+        return qs.filter(band_q(value)) if value else qs
 
     def filter_fact_type(self, qs: QuerySet, name: str, value: str) -> QuerySet:
         if not value:

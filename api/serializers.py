@@ -2,7 +2,7 @@
 (../shared/trunk-webhooks.md); `occurred_at` is always Trunk's event time and
 `received_at` ours. Timestamps are ISO 8601 in UTC ("Z"); durations are seconds.
 
-Serializers only shape data: every number comes from dashboard.queries, every write
+Serializers only shape data: every number comes from dashboard.selectors, every write
 goes through `TriageSerializer.save` (which also writes the admin history).
 """
 
@@ -17,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from dashboard import queries
+from events.metrics import BANDS_HELP, CONFIDENCE_BANDS, NO_OWNER, PERIODS, band_of
 from events.models import (
     Delivery,
     Investigation,
@@ -327,7 +327,7 @@ class FactSerializer(serializers.ModelSerializer):
 
 
 class InvestigationSerializer(EventSerializer):
-    confidence_band = serializers.SerializerMethodField(help_text="high >= 0.8, medium >= 0.5, low < 0.5.")
+    confidence_band = serializers.SerializerMethodField(help_text=f"{BANDS_HELP}.")
     facts = FactSerializer(many=True, read_only=True)
 
     class Meta:
@@ -350,9 +350,9 @@ class InvestigationSerializer(EventSerializer):
             "failure_message": {"help_text": "Untrusted text, as sent."},
         }
 
-    @extend_schema_field(serializers.ChoiceField(choices=list(queries.CONFIDENCE_BANDS)))
+    @extend_schema_field(serializers.ChoiceField(choices=list(CONFIDENCE_BANDS)))
     def get_confidence_band(self, investigation: Investigation) -> str:
-        return queries.confidence_band(investigation.confidence)
+        return band_of(investigation.confidence)
 
 
 class ActorSerializer(serializers.Serializer):
@@ -418,7 +418,7 @@ class DeliveryDetailSerializer(DeliverySerializer):
 
 
 class StatsMetaSerializer(serializers.Serializer):
-    period = serializers.ChoiceField(choices=list(queries.PERIODS))
+    period = serializers.ChoiceField(choices=list(PERIODS))
     period_start = serializers.DateTimeField(allow_null=True, help_text="Null for `all`.")
     now = serializers.DateTimeField()
     repository = serializers.IntegerField(allow_null=True, help_text="Repository id the numbers cover.")
@@ -485,7 +485,7 @@ class StatusTrendSerializer(StatsMetaSerializer):
 
 
 class OwnerStatsSerializer(serializers.Serializer):
-    owner = serializers.CharField(help_text='As first seen; "(no owner)" for tests without owners.')
+    owner = serializers.CharField(help_text=f'As first seen; "{NO_OWNER}" for tests without owners.')
     owner_filter = serializers.CharField(
         help_text="The `owner` value of /test-cases/ that lists these tests."
     )
@@ -522,7 +522,10 @@ class ActivePairSerializer(serializers.Serializer):
     monitor_type = serializers.CharField(source="monitor.type")
     test_case = serializers.UUIDField(source="test_case_id")
     test_case_name = serializers.CharField(source="test_case.name")
-    since = serializers.DateTimeField()
+    since = serializers.DateTimeField(
+        source="active_since",
+        help_text="Active since: the first `active` event of the pair's unbroken run of `active` events.",
+    )
 
 
 class ResolveTimeSerializer(serializers.Serializer):

@@ -1,10 +1,11 @@
 """REST API v1: read-only viewsets over the projections, triage writes on test cases,
-and the numbers behind the dashboard's charts (same dashboard.queries functions).
+and the numbers behind the dashboard's charts (same dashboard.selectors functions).
 
 Thin views (DESIGN.md): parameters are validated by a FilterSet or a form, the data comes
-from one query function or queryset, a serializer shapes it. Every list runs a fixed
+from one selector (dashboard.selectors; a viewset's get_queryset returns a selector's
+queryset), a serializer shapes it. Every list runs a fixed
 number of queries whatever its page size (select_related / prefetch_related), which
-tests/api/test_queries.py asserts.
+tests/api/test_query_counts.py asserts.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Subquery, Value
-from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -28,21 +27,19 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dashboard import queries
-from events.admin_helpers import related_count
-from events.models import (
-    Delivery,
-    Investigation,
-    InvestigationFact,
-    Monitor,
-    MonitorEvent,
-    MonitorState,
-    QuarantineChange,
-    Repository,
-    Status,
-    StatusChange,
-    TestCase,
+from dashboard.selectors import (
+    deliveries,
+    history,
+    investigations,
+    monitors,
+    owners,
+    repositories,
+    status,
+    tests,
 )
+from dashboard.selectors.common import NO_OWNER_PARAM
+from events.metrics import DEFAULT_PERIOD, HISTOGRAM_BINS, PERIODS, Period, band_counts
+from events.models import Repository, TestCase
 
 from . import filters, serializers
 from .pagination import CursorPagination, DeliveryCursorPagination
@@ -81,21 +78,13 @@ class RepositoryViewSet(
     """Repositories as Trunk names them. `repositories/{id}/` takes the integer `id` or the
     Trunk UUID; use either as the `repository` parameter of the other endpoints."""
 
-    queryset = Repository.objects.all()
+    queryset = repositories.repositories_with_counts()
     serializer_class = serializers.RepositorySerializer
     lookup_field = "id"
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
-        # One correlated count per figure, each an index-only scan of the repository's
-        # entries in testcase_repository_status_idx. A join with GROUP BY read all the
-        # tests (50,000 at L) for every page, and again for the paginator's COUNT.
-        return Repository.objects.annotate(
-            test_count=related_count(TestCase, "repository"),
-            flaky_count=related_count(TestCase, "repository", status=Status.FLAKY),
-            broken_count=related_count(TestCase, "repository", status=Status.BROKEN),
-            quarantined_count=related_count(TestCase, "repository", quarantined=True),
-        ).order_by("name", "id")
+        return repositories.repositories_with_counts()
 
     def get_object(self) -> Repository:
         lookup = filters.repository_lookup(str(self.kwargs["id"]))
@@ -112,7 +101,7 @@ class RepositoryViewSet(
 @extend_schema_view(
     list=extend_schema(
         summary="Tests, with the dashboard's filters and sort orders",
-        description="The filters are the tests page's (`dashboard.queries.filter_test_cases`), "
+        description="The filters are the tests page's (`dashboard.selectors.tests.filter_test_cases`), "
         "plus `assignee` and `changed_since` / `changed_until`.",
         tags=["test cases"],
     ),
@@ -134,13 +123,13 @@ class TestCaseViewSet(
 
     __test__ = False
 
-    queryset = TestCase.objects.all()
+    queryset = tests.test_cases()
     serializer_class = serializers.TestCaseSerializer
     filterset_class = filters.TestCaseFilterSet
     lookup_field = "id"
 
     def get_queryset(self):
-        return queries.test_cases()
+        return tests.test_cases()
 
     def partial_update(self, request: Request, *args, **kwargs) -> Response:
         test = self.get_object()
@@ -167,11 +156,11 @@ class TestCaseViewSet(
     )
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def timeline(self, request: Request, id=None) -> Response:
-        test = get_object_or_404(TestCase, pk=self.kwargs["id"])
+        test = get_object_or_404(tests.test_case_ids(), pk=self.kwargs["id"])
         data = {
             "test_case": test.pk,
-            "status": queries.status_timeline(test),
-            "monitors": queries.monitor_timeline(test),
+            "status": tests.status_timeline(test),
+            "monitors": tests.monitor_timeline(test),
         }
         return Response(serializers.TimelineSerializer(data).data)
 
@@ -185,38 +174,37 @@ class EventViewSet(ListFiltersOnly, mixins.ListModelMixin, viewsets.GenericViewS
 
     pagination_class = CursorPagination
 
-    def base_queryset(self):
+    def base_queryset(self, *, test_case_id=None):
+        """The history selector's queryset, of one test when `test_case_id` is given."""
         raise NotImplementedError
 
     def get_queryset(self):
-        events = self.base_queryset()
-        test_id = self.kwargs.get("test_case_id")
-        return events if test_id is None else events.filter(test_case_id=test_id)
+        return self.base_queryset(test_case_id=self.kwargs.get("test_case_id"))
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         if self.kwargs.get("test_case_id") is not None:
-            get_object_or_404(TestCase.objects.only("pk"), pk=self.kwargs["test_case_id"])
+            get_object_or_404(tests.test_case_ids(), pk=self.kwargs["test_case_id"])
         return super().list(request, *args, **kwargs)
 
 
 @extend_schema_view(list=extend_schema(summary="Status changes, newest first", tags=["history"]))
 class StatusChangeViewSet(EventViewSet):
-    queryset = StatusChange.objects.all()
+    queryset = history.status_changes()
     serializer_class = serializers.StatusChangeSerializer
     filterset_class = filters.StatusChangeFilterSet
 
-    def base_queryset(self):
-        return StatusChange.objects.select_related("test_case")
+    def base_queryset(self, *, test_case_id=None):
+        return history.status_changes(test_case_id=test_case_id)
 
 
 @extend_schema_view(list=extend_schema(summary="Monitor events, newest first", tags=["history"]))
 class MonitorEventViewSet(EventViewSet):
-    queryset = MonitorEvent.objects.all()
+    queryset = history.monitor_events()
     serializer_class = serializers.MonitorEventSerializer
     filterset_class = filters.MonitorEventFilterSet
 
-    def base_queryset(self):
-        return MonitorEvent.objects.select_related("test_case", "monitor")
+    def base_queryset(self, *, test_case_id=None):
+        return history.monitor_events(test_case_id=test_case_id)
 
 
 @extend_schema_view(
@@ -224,25 +212,23 @@ class MonitorEventViewSet(EventViewSet):
     retrieve=extend_schema(summary="One investigation, by Trunk's investigation id", tags=["history"]),
 )
 class InvestigationViewSet(mixins.RetrieveModelMixin, EventViewSet):
-    queryset = Investigation.objects.all()
+    queryset = investigations.investigation_history()
     serializer_class = serializers.InvestigationSerializer
     filterset_class = filters.InvestigationFilterSet
     lookup_field = "id"
 
-    def base_queryset(self):
-        return Investigation.objects.select_related("test_case").prefetch_related(
-            Prefetch("facts", queryset=InvestigationFact.objects.order_by("position"))
-        )
+    def base_queryset(self, *, test_case_id=None):
+        return investigations.investigation_history(test_case_id=test_case_id)
 
 
 @extend_schema_view(list=extend_schema(summary="Quarantine setting changes, newest first", tags=["history"]))
 class QuarantineChangeViewSet(EventViewSet):
-    queryset = QuarantineChange.objects.all()
+    queryset = history.quarantine_changes()
     serializer_class = serializers.QuarantineChangeSerializer
     filterset_class = filters.QuarantineChangeFilterSet
 
-    def base_queryset(self):
-        return QuarantineChange.objects.select_related("test_case")
+    def base_queryset(self, *, test_case_id=None):
+        return history.quarantine_changes(test_case_id=test_case_id)
 
 
 # ---------------------------------------------------------------- monitors
@@ -255,39 +241,13 @@ class QuarantineChangeViewSet(EventViewSet):
 class MonitorViewSet(
     ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    queryset = Monitor.objects.all()
+    queryset = monitors.monitor_list()
     serializer_class = serializers.MonitorSerializer
     filterset_class = filters.MonitorFilterSet
     lookup_field = "id"
 
     def get_queryset(self):
-        def per_monitor(queryset, aggregate):
-            rows = queryset.filter(monitor=OuterRef("pk")).order_by().values("monitor")
-            return Subquery(rows.annotate(value=aggregate).values("value"))
-
-        # From the rollups, not the events (a monitor has up to hundreds of thousands):
-        # its events from MonitorTotal; active pairs counted on the
-        # (monitor, status, since) index alone (Count("monitor"), not the id: no heap);
-        # the latest event time of its pairs (MonitorState.since) as the newest of two
-        # probes at the end of that index, one per status, rather than a max over
-        # every pair of the monitor (tens of thousands at L).
-        active = MonitorState.objects.filter(status=MonitorEvent.MonitorStatus.ACTIVE)
-
-        def latest(status: str) -> Subquery:
-            pairs = MonitorState.objects.filter(monitor=OuterRef("pk"), status=status)
-            return Subquery(pairs.order_by("-since").values("since")[:1])
-
-        latest_active, latest_resolved = (latest(status) for status in MonitorEvent.MonitorStatus.values)
-        return Monitor.objects.annotate(
-            active_tests=Coalesce(
-                per_monitor(active, Count("monitor")), Value(0), output_field=IntegerField()
-            ),
-            event_count=Coalesce(F("total__events"), Value(0), output_field=IntegerField()),
-            # Greatest is null on SQLite when either is: each falls back on the other.
-            last_event_at=Greatest(
-                Coalesce(latest_active, latest_resolved), Coalesce(latest_resolved, latest_active)
-            ),
-        ).order_by("type", "id")
+        return monitors.monitor_list()
 
 
 # ---------------------------------------------------------------- deliveries
@@ -304,7 +264,7 @@ class DeliveryViewSet(
 ):
     """Every Svix message as received. Staff only: bodies and headers are raw."""
 
-    queryset = Delivery.objects.all()
+    queryset = deliveries.deliveries()
     permission_classes = [StaffOnly]
     staff_only = True  # api.schema documents the 403
     filterset_class = filters.DeliveryFilterSet
@@ -312,9 +272,7 @@ class DeliveryViewSet(
     lookup_field = "id"
 
     def get_queryset(self):
-        if self.action == "list":
-            return Delivery.objects.defer("body", "headers")
-        return Delivery.objects.all()
+        return deliveries.deliveries(with_body=self.action != "list")
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -326,7 +284,7 @@ class DeliveryViewSet(
 
 
 class StatsParams(forms.Form):
-    period = filters.CaseInsensitiveChoiceField(choices=[(p, p) for p in queries.PERIODS], required=False)
+    period = filters.CaseInsensitiveChoiceField(choices=[(p, p) for p in PERIODS], required=False)
     repository = filters.RepositoryField(required=False)
 
 
@@ -334,8 +292,8 @@ STATS_PARAMETERS = [
     OpenApiParameter(
         "period",
         OpenApiTypes.STR,
-        enum=list(queries.PERIODS),
-        default=queries.DEFAULT_PERIOD,
+        enum=list(PERIODS),
+        default=DEFAULT_PERIOD,
         description="The dashboard's period: events within the last 7, 30 or 90 days, or all. "
         "Current-state numbers are always now; only their change uses the period.",
     ),
@@ -352,7 +310,7 @@ def stats_schema(summary: str, response) -> extend_schema:
 
 
 class StatsViewSet(viewsets.ViewSet):
-    """The numbers behind each dashboard chart, from the same dashboard.queries functions,
+    """The numbers behind each dashboard chart, from the same dashboard.selectors functions,
     with the same `period` and `repository` parameters (an invalid one is a 400 here,
     where the dashboard falls back to its default)."""
 
@@ -360,9 +318,7 @@ class StatsViewSet(viewsets.ViewSet):
         form = StatsParams(request.query_params)
         if not form.is_valid():
             raise ValidationError({name: list(errors) for name, errors in form.errors.items()})
-        period = queries.Period(
-            name=form.cleaned_data["period"] or queries.DEFAULT_PERIOD, now=timezone.now()
-        )
+        period = Period(name=form.cleaned_data["period"] or DEFAULT_PERIOD, now=timezone.now())
         return {"period": period, "repository": form.cleaned_data["repository"]}
 
     @staticmethod
@@ -381,8 +337,8 @@ class StatsViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def summary(self, request: Request) -> Response:
         params = self._params(request)
-        data = queries.status_summary(**params)
-        data["median_time_to_fix_seconds"] = serializers.seconds(queries.median_time_to_fix(**params))
+        data = status.status_summary(**params)
+        data["median_time_to_fix_seconds"] = serializers.seconds(status.median_time_to_fix(**params))
         return Response(serializers.SummarySerializer({**self._meta(params), **data}).data)
 
     @stats_schema("Tests by status per day, and status changes per day", serializers.StatusTrendSerializer)
@@ -390,8 +346,8 @@ class StatsViewSet(viewsets.ViewSet):
     def status_trend(self, request: Request) -> Response:
         params = self._params(request)
         data = {
-            "series": queries.status_trend(**params),
-            "transitions": queries.transitions_per_day(**params),
+            "series": status.status_trend(**params),
+            "transitions": status.transitions_per_day(**params),
         }
         return Response(serializers.StatusTrendSerializer({**self._meta(params), **data}).data)
 
@@ -404,10 +360,10 @@ class StatsViewSet(viewsets.ViewSet):
         rows = [
             {
                 **row,
-                "owner_filter": row["owner_key"] or queries.NO_OWNER_PARAM,
+                "owner_filter": row["owner_key"] or NO_OWNER_PARAM,
                 "median_time_to_fix_seconds": serializers.seconds(row["median_time_to_fix"]),
             }
-            for row in queries.owner_stats(**params)
+            for row in owners.owner_stats(**params)
         ]
         return Response(serializers.CodeownersSerializer({**self._meta(params), "results": rows}).data)
 
@@ -417,10 +373,10 @@ class StatsViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def monitors(self, request: Request) -> Response:
         params = self._params(request)
-        data = queries.monitor_summary(**params)
+        data = monitors.monitor_summary(**params)
         active = data["active_now"]
         data.update(
-            active_now_total=active.count(),
+            active_now_total=monitors.active_monitor_count(repository=params["repository"]),
             active_now=list(active[:100]),
             median_time_to_resolve=[
                 {"type": kind, "median_time_to_resolve_seconds": serializers.seconds(median)}
@@ -435,12 +391,15 @@ class StatsViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def confidence(self, request: Request) -> Response:
         params = self._params(request)
-        data = queries.investigation_summary(**params)
+        data = investigations.investigation_summary(**params)
         histogram = data["histogram"]
-        # Band limits (0.5, 0.8) fall on bin edges: bins 0-4 are low, 5-7 medium, 8-9 high.
         data.update(
-            histogram=[{"start": i / 10, "end": (i + 1) / 10, "count": n} for i, n in enumerate(histogram)],
-            bands={"low": sum(histogram[:5]), "medium": sum(histogram[5:8]), "high": sum(histogram[8:])},
+            histogram=[
+                # The last bin's end is 1.0 (included): its upper bound is open in the filter.
+                {"start": start, "end": end if end is not None else 1.0, "count": n}
+                for (start, end), n in zip(HISTOGRAM_BINS, histogram, strict=True)
+            ],
+            bands=band_counts(histogram),
         )
         return Response(serializers.ConfidenceSerializer({**self._meta(params), **data}).data)
 

@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 import plotly.graph_objects as go
 from django.urls import reverse
 
+from events.metrics import BAND_LABELS, CONFIDENCE_BANDS, HISTOGRAM_BINS, band_of
+
 from .templatetags.dashboard import duration
 
 STATUS_COLORS = {"HEALTHY": "#2f9e44", "FLAKY": "#f08c00", "BROKEN": "#e03131"}
@@ -157,7 +159,10 @@ def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int |
 
 # low is red-ish, medium orange, high green (the status colours: same meaning of good and bad)
 BAND_COLORS = {"low": "#e03131", "medium": "#f08c00", "high": "#2f9e44"}
-BAND_LABELS = {"low": "Low (< 0.5)", "medium": "Medium (0.5–0.8)", "high": "High (≥ 0.8)"}
+# Each band's lower bound, lowest first: the threshold lines of the confidence chart.
+BAND_THRESHOLDS = sorted(
+    ((band, low) for band, (low, _high) in CONFIDENCE_BANDS.items() if low is not None), key=lambda b: b[1]
+)
 # Monitor types get colours that do not read as a status (no green, orange or red).
 TYPE_PALETTE = ["#3b5bdb", "#7048e8", "#1098ad", "#d6336c", "#868e96", "#5c940d", "#ae3ec9", "#0b7285"]
 # Legends sit above the plot, under the title: below it they collide with the x-axis
@@ -306,8 +311,14 @@ def monitor_resolve_times(medians: dict[str, timedelta]) -> dict | None:
     return to_json(fig)
 
 
-def _bin_band(i: int) -> str:
-    return "high" if i >= 8 else ("medium" if i >= 5 else "low")
+def _bins_of(band: str) -> list[tuple[int, float, float]]:
+    """(index, low edge, high edge) of the histogram's bins in `band`: the band limits fall
+    on bin edges, so a bin's band is its low edge's (the last bin ends at 1.0, included)."""
+    return [
+        (i, low, 1.0 if high is None else high)
+        for i, (low, high) in enumerate(HISTOGRAM_BINS)
+        if band_of(low) == band
+    ]
 
 
 def confidence_histogram(histogram: list[int], *, period: str, repository: int | None = None) -> dict | None:
@@ -318,18 +329,17 @@ def confidence_histogram(histogram: list[int], *, period: str, repository: int |
     fig = go.Figure(
         [
             go.Bar(
-                x=[round(i / 10 + 0.05, 2) for i in range(10) if _bin_band(i) == band],
-                y=[histogram[i] for i in range(10) if _bin_band(i) == band],
+                x=[round(low + 0.05, 2) for _i, low, _high in _bins_of(band)],
+                y=[histogram[i] for i, _low, _high in _bins_of(band)],
                 width=0.092,
                 name=BAND_LABELS[band],
                 marker={"color": BAND_COLORS[band]},
                 customdata=[
                     [
                         investigations_url(band=band, period=period, repository=repository),
-                        f"{i / 10:.1f}–{(i + 1) / 10:.1f}",
+                        f"{low:.1f}–{high:.1f}",
                     ]
-                    for i in range(10)
-                    if _bin_band(i) == band
+                    for _i, low, high in _bins_of(band)
                 ],
                 hovertemplate="Confidence %{customdata[1]}: %{y} investigation(s)<extra>" + band + "</extra>",
             )
@@ -376,7 +386,7 @@ def confidence_over_time(rows: list[dict]) -> dict | None:
                     "y1": y,
                     "line": {"color": BAND_COLORS[band], "width": 1, "dash": "dot"},
                 }
-                for band, y in (("medium", 0.5), ("high", 0.8))
+                for band, y in BAND_THRESHOLDS
             ],
             annotations=[
                 {
@@ -389,7 +399,7 @@ def confidence_over_time(rows: list[dict]) -> dict | None:
                     "showarrow": False,
                     "font": {"size": 11, "color": BAND_COLORS[band]},
                 }
-                for band, y, text in (("medium", 0.5, "medium ≥ 0.5"), ("high", 0.8, "high ≥ 0.8"))
+                for band, y, text in ((band, y, f"{band} ≥ {y}") for band, y in BAND_THRESHOLDS)
             ],
         ),
     )

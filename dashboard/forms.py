@@ -10,16 +10,14 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 from events.admin_helpers import distinct_values
+from events.metrics import BAND_LABELS, DEFAULT_PERIOD, NO_OWNER, PERIOD_LABELS, Period
 from events.models import Delivery, Owner, Repository, Status, TestCase
 
-from . import queries
+from .selectors import deliveries, investigations
+from .selectors.common import NO_OWNER_PARAM
+from .selectors.tests import SORTS
 
-PERIOD_CHOICES = [
-    ("7d", "Last 7 days"),
-    ("30d", "Last 30 days"),
-    ("90d", "Last 90 days"),
-    ("all", "All time"),
-]
+PERIOD_CHOICES = list(PERIOD_LABELS.items())
 
 
 class ScopeForm(forms.Form):
@@ -34,7 +32,7 @@ class ScopeForm(forms.Form):
 @dataclass(frozen=True)
 class Scope:
     form: ScopeForm
-    period: queries.Period
+    period: Period
     repository: Repository | None
 
     @property
@@ -51,7 +49,7 @@ class Scope:
 def scope_from(request: HttpRequest) -> Scope:
     form = ScopeForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
-    period = queries.Period.parse(data.get("period") or None)
+    period = Period.parse(data.get("period") or None)
     # Show the effective values in the selectors, even when the URL had bad ones.
     form = ScopeForm(initial={"period": period.name, "repository": data.get("repository")}, data=None)
     return Scope(form=form, period=period, repository=data.get("repository"))
@@ -81,9 +79,7 @@ class TestFilterForm(forms.Form):
     )
     variant = forms.ChoiceField(required=False)
     triage = forms.ChoiceField(choices=[("", "Any triage"), *TestCase.Triage.choices], required=False)
-    sort = forms.ChoiceField(
-        choices=[(s, s) for key in queries.SORTS for s in (key, f"-{key}")], required=False
-    )
+    sort = forms.ChoiceField(choices=[(s, s) for key in SORTS for s in (key, f"-{key}")], required=False)
 
     # How each case-insensitive parameter is normalised before validation.
     NORMALISE = {"status": str.upper, "owner": str.casefold, "quarantined": str.lower}
@@ -98,7 +94,7 @@ class TestFilterForm(forms.Form):
         owners = Owner.objects.order_by("key").values_list("key", "name")
         self.fields["owner"].choices = [
             ("", "Any owner"),
-            (queries.NO_OWNER_PARAM, queries.NO_OWNER),
+            (NO_OWNER_PARAM, NO_OWNER),
             *owners,
         ]
         # Jumps through the variant index (a DISTINCT would read all of it).
@@ -106,7 +102,7 @@ class TestFilterForm(forms.Form):
         self.fields["variant"].choices = [("", "Any variant"), *((v, v) for v in variants)]
 
     def filters(self) -> dict:
-        """Keyword arguments for queries.filter_test_cases (invalid fields dropped)."""
+        """Keyword arguments for selectors.tests.filter_test_cases (invalid fields dropped)."""
         self.is_valid()
         data = {k: v for k, v in getattr(self, "cleaned_data", {}).items() if k not in self.errors}
         return {
@@ -124,26 +120,21 @@ class TestFilterForm(forms.Form):
 # (imports kept in this section so that parallel additions to this module merge cleanly)
 
 
-BAND_CHOICES = [
-    ("", "Any confidence"),
-    ("high", "High (≥ 0.8)"),
-    ("medium", "Medium (0.5–0.8)"),
-    ("low", "Low (< 0.5)"),
-]
+BAND_CHOICES = [("", "Any confidence"), *BAND_LABELS.items()]
 NO_TYPE = "(none)"  # `type=(none)`: deliveries whose payload had no type
 
 
 def _owner_choices() -> list[tuple[str, str]]:
     owners = Owner.objects.order_by("key").values_list("key", "name")
-    return [("", "Any owner"), (queries.NO_OWNER_PARAM, queries.NO_OWNER), *owners]
+    return [("", "Any owner"), (NO_OWNER_PARAM, NO_OWNER), *owners]
 
 
 def _fact_type_choices() -> list[tuple[str, str]]:
-    return [("", "Any fact type"), *((t, t) for t in queries.fact_types())]
+    return [("", "Any fact type"), *((t, t) for t in investigations.fact_types())]
 
 
 def _event_type_choices() -> list[tuple[str, str]]:
-    return [("", "Any type"), *((t or NO_TYPE, t or "(no type)") for t in queries.delivery_event_types())]
+    return [("", "Any type"), *((t or NO_TYPE, t or "(no type)") for t in deliveries.delivery_event_types())]
 
 
 class _Filters(forms.Form):
@@ -216,7 +207,7 @@ def scope_query(scope: Scope, **params) -> str:
     """`?period=...&repository=...` (plus `params`) to keep the scope in a link; the
     default period is left out."""
     values = {
-        "period": None if scope.period.name == queries.DEFAULT_PERIOD else scope.period.name,
+        "period": None if scope.period.name == DEFAULT_PERIOD else scope.period.name,
         "repository": scope.repository_id,
         **params,
     }

@@ -41,7 +41,7 @@ from django.utils.http import urlencode
 from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext
 
-from dashboard.queries import confidence_band
+from events.metrics import band_of as confidence_band
 
 from .admin_helpers import (
     OUTCOME_COLOURS,

@@ -112,7 +112,7 @@ from .models import (
 
 HEALTHY = Status.HEALTHY
 # METRICS "Episodes": a relapse starts within 30 days after the end of the previous one.
-RELAPSE_WINDOW = timedelta(days=30)
+from .metrics import RELAPSE_WINDOW  # noqa: E402
 
 
 @dataclass(frozen=True)

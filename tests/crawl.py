@@ -41,10 +41,11 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.exceptions import NoReverseMatch, Resolver404
 
-from dashboard import queries
+from dashboard.selectors import common
+from events import metrics
 from events.models import Delivery, Owner, Repository, TestCase
 
-PERIODS = sorted(queries.PERIODS, key=lambda p: p != "all")  # all (the most data) first, 7d, 30d, 90d
+PERIODS = sorted(metrics.PERIODS, key=lambda p: p != "all")  # all (the most data) first, 7d, 30d, 90d
 CRAWLED_NAMESPACES = ("dashboard", "api")
 # Named routes that are not pages to GET (none today: the triage GET is its partial).
 SKIPPED_ROUTES: frozenset[str] = frozenset()
@@ -222,7 +223,7 @@ class _Crawler:
                 yield {params[0]: pk}
         elif params == ("owner",):
             # By id, as the pages link them; one by name (older links name the owner).
-            yield {"owner": queries.NO_OWNER_PARAM}
+            yield {"owner": common.NO_OWNER_PARAM}
             for i, (pk, key) in enumerate(Owner.objects.order_by("key").values_list("pk", "key")[:n]):
                 yield {"owner": pk}
                 if i == 0:

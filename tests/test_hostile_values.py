@@ -275,7 +275,7 @@ def test_crawler_reports_every_failing_url(admin_client, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("dashboard.queries.owner_stats", broken)
+    monkeypatch.setattr("dashboard.selectors.owners.owner_stats", broken)
     with pytest.raises(AssertionError, match=r"/codeowners/\?period=all: raised RuntimeError: boom"):
         crawl_everything(admin_client, follow_links=False)
 

@@ -13,9 +13,9 @@ from django.utils.cache import patch_vary_headers
 
 from events.untrusted import pretty_body
 
-from .. import queries
 from ..access import dashboard_reader
 from ..forms import DeliveryFilterForm, scope_from, scope_query
+from ..selectors import deliveries as selectors
 
 PER_PAGE = 50
 
@@ -41,7 +41,7 @@ def deliveries(request: HttpRequest) -> HttpResponse:
     scope = scope_from(request)
     form = DeliveryFilterForm(request.GET)
     filters = form.filters()
-    rows = queries.delivery_list(period=scope.period, repository=scope.repository_id, **filters)
+    rows = selectors.delivery_list(period=scope.period, repository=scope.repository_id, **filters)
     # One COUNT (the paginator caches it) and one page of rows, whatever the table size.
     page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
     filtered = filters["outcome"] is not None or filters["event_type"] is not None
@@ -55,9 +55,9 @@ def deliveries(request: HttpRequest) -> HttpResponse:
 @dashboard_reader
 @staff_only
 def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
-    delivery = get_object_or_404(queries.delivery_with_projections(delivery_id))
+    delivery = get_object_or_404(selectors.delivery_with_projections(delivery_id))
     projected = []
-    for relation in queries.PROJECTIONS:
+    for relation in selectors.PROJECTIONS:
         row = getattr(delivery, relation, None)
         if row is not None:
             projected.append({"kind": relation, "row": row, "test": row.test_case})

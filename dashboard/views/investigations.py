@@ -5,9 +5,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
-from .. import charts, queries
+from events.metrics import band_of
+
+from .. import charts
 from ..access import dashboard_reader
 from ..forms import InvestigationFilterForm, scope_from
+from ..selectors import investigations as selectors
 
 PER_PAGE = 25
 
@@ -18,15 +21,15 @@ def investigations(request: HttpRequest) -> HttpResponse:
     period, repository = scope.period, scope.repository_id
     form = InvestigationFilterForm(request.GET)
     filters = form.filters()
-    items = queries.investigation_list(period=period, repository=repository, **filters)
+    items = selectors.investigation_list(period=period, repository=repository, **filters)
     page = Paginator(items, PER_PAGE).get_page(request.GET.get("page"))
     for investigation in page:  # one fetched page: the band of each row for its badge
-        investigation.band = queries.confidence_band(investigation.confidence)
+        investigation.band = band_of(investigation.confidence)
     context = {"scope": scope, "form": form, "page": page, "filtered": any(filters.values())}
     if request.htmx and request.htmx.target == "list":
         response = render(request, "dashboard/investigations.html#list", context)
     else:
-        summary = queries.investigation_summary(period=period, repository=repository)
+        summary = selectors.investigation_summary(period=period, repository=repository)
         context |= {
             "summary": summary,
             "histogram_chart": charts.confidence_histogram(

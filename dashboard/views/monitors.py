@@ -5,9 +5,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
-from .. import charts, queries
+from .. import charts
 from ..access import dashboard_reader
 from ..forms import scope_from
+from ..selectors import monitors as selectors
 
 PAIRS_PER_PAGE = 25
 
@@ -15,7 +16,7 @@ PAIRS_PER_PAGE = 25
 def _active_page(request: HttpRequest, pairs, now):
     page = Paginator(pairs, PAIRS_PER_PAGE).get_page(request.GET.get("page"))
     for pair in page:  # one page of rows, already fetched: their age for the template
-        pair.age = now - pair.since
+        pair.age = now - pair.active_since
     return page
 
 
@@ -24,14 +25,14 @@ def monitors(request: HttpRequest) -> HttpResponse:
     scope = scope_from(request)
     period, repository = scope.period, scope.repository_id
     if request.htmx and request.htmx.target == "active-pairs":
-        pairs = queries.active_monitor_pairs(repository=repository)
+        pairs = selectors.active_monitor_pairs(repository=repository)
         context = {"scope": scope, "active": _active_page(request, pairs, period.now)}
         response = render(request, "dashboard/monitors.html#active-pairs", context)
         patch_vary_headers(response, ("HX-Request", "HX-Target"))
         return response
 
-    summary = queries.monitor_summary(period=period, repository=repository)
-    active_by_type = queries.active_monitors_by_type(repository=repository)
+    summary = selectors.monitor_summary(period=period, repository=repository)
+    active_by_type = selectors.active_monitors_by_type(repository=repository)
     activations_by_type: dict[str, int] = {}
     for row in summary["activations"]:  # already aggregated per (day, type) in SQL
         activations_by_type[row["type"]] = activations_by_type.get(row["type"], 0) + row["count"]

@@ -7,9 +7,15 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
-from .. import charts, queries
+from events.metrics import NO_OWNER
+
+from .. import charts
 from ..access import dashboard_reader
 from ..forms import OwnerTestsForm, Scope, scope_from, scope_query
+from ..selectors import owners as selectors
+from ..selectors import status
+from ..selectors.common import NO_OWNER_PARAM
+from ..selectors.tests import filter_test_cases, test_cases
 
 TESTS_PER_PAGE = 25
 
@@ -17,7 +23,7 @@ TESTS_PER_PAGE = 25
 def _for_display(row: dict, scope: Scope) -> dict:
     """An owner_stats row with its links (the owner's page, its tests by status; an owner
     parameter is the key, or "none") and the age of its oldest open episode."""
-    param = row["owner_key"] or queries.NO_OWNER_PARAM
+    param = row["owner_key"] or NO_OWNER_PARAM
     oldest = row["oldest_open_since"]
     repository = scope.repository_id
     return {
@@ -36,13 +42,13 @@ def _owner_url(owner_id: int | None) -> str:
     """An owner's page by id, "none" for tests without owners. Not by name: a name may be
     anything (a newline, "..", "none", "//") that a URL cannot carry as a path, or that
     a browser or proxy would rewrite."""
-    return reverse("dashboard:codeowner-detail", args=[owner_id or queries.NO_OWNER_PARAM])
+    return reverse("dashboard:codeowner-detail", args=[owner_id or NO_OWNER_PARAM])
 
 
 @dashboard_reader
 def codeowners(request: HttpRequest) -> HttpResponse:
     scope = scope_from(request)
-    rows = queries.owner_stats(period=scope.period, repository=scope.repository_id)
+    rows = selectors.owner_stats(period=scope.period, repository=scope.repository_id)
     context = {
         "scope": scope,
         "owners": [_for_display(row, scope) for row in rows],
@@ -55,23 +61,23 @@ def codeowners(request: HttpRequest) -> HttpResponse:
 def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
     scope = scope_from(request)
     period, repository = scope.period, scope.repository_id
-    if owner.casefold() == queries.NO_OWNER_PARAM:
-        key, name, owner_id = "", queries.NO_OWNER, None
+    if owner.casefold() == NO_OWNER_PARAM:
+        key, name, owner_id = "", NO_OWNER, None
     else:
-        found = queries.owner_by_param(owner)
+        found = selectors.owner_by_param(owner)
         if found is None:
             raise Http404("No such owner.")
         key, name, owner_id = found.key, found.name, found.pk
-    param = key or queries.NO_OWNER_PARAM
+    param = key or NO_OWNER_PARAM
 
     form = OwnerTestsForm(request.GET)
-    tests = queries.filter_test_cases(
-        queries.test_cases(), repository=repository, owner=param, sort="-status", **form.filters()
+    tests = filter_test_cases(
+        test_cases(), repository=repository, owner=param, sort="-status", **form.filters()
     )
     paginator = Paginator(tests, TESTS_PER_PAGE)
     if repository is None:
         # All repositories: the owner's counts are kept (OwnerCount), no need to count rows.
-        paginator.count = queries.owner_test_count(key, **form.filters())
+        paginator.count = selectors.owner_test_count(key, **form.filters())
     page = paginator.get_page(request.GET.get("page"))
     context = {
         "scope": scope,
@@ -86,12 +92,12 @@ def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
     else:
         # owner_stats has no row for an owner without tests in the scope: show zeros.
         stats = next(
-            iter(queries.owner_stats(period=period, repository=repository, owner_key=key)),
+            iter(selectors.owner_stats(period=period, repository=repository, owner_key=key)),
             {"owner_key": key, "owner": name, "owner_id": owner_id}
             | {"tests": 0, "flaky": 0, "broken": 0, "quarantined": 0}
             | {"median_time_to_fix": None, "oldest_open_since": None, "relapses": 0},
         )
-        trend = queries.status_trend(period=period, repository=repository, owner_key=key)
+        trend = status.status_trend(period=period, repository=repository, owner_key=key)
         context |= {
             "stats": _for_display(stats, scope),
             "trend_chart": charts.status_trend(trend, owner=param, repository=repository),

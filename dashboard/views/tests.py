@@ -20,20 +20,15 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import push_url
 
-from events.models import (
-    Delivery,
-    Investigation,
-    MonitorEvent,
-    QuarantineChange,
-    StatusChange,
-    TestCase,
-)
+from events.metrics import band_of
+from events.models import TestCase
 from events.untrusted import csv_rows, safe_http_url
 
-from .. import charts, queries
+from .. import charts
 from ..access import dashboard_reader
 from ..forms import TestFilterForm, TriageForm, scope_from
 from ..markdown import render_markdown
+from ..selectors import tests as selectors
 
 PAGE_SIZE = 50
 # Caps of the detail page's sections (the newest rows are shown, with a note).
@@ -53,7 +48,7 @@ EVIDENCE_MAX_ITEMS = 50  # items of a list in the evidence shown one per line (a
 @dataclass(frozen=True)
 class Column:
     label: str
-    key: str | None = None  # a queries.SORTS key when the column sorts
+    key: str | None = None  # a selectors.SORTS key when the column sorts
     first: str = "-"  # direction of the first click: "" ascending, "-" descending
     numeric: bool = False
 
@@ -102,7 +97,7 @@ def _filtered_tests(request: HttpRequest):
     scope = scope_from(request)
     form = TestFilterForm(request.GET)
     filters = form.filters()
-    tests = queries.filter_test_cases(queries.test_cases(), repository=scope.repository_id, **filters)
+    tests = selectors.filter_test_cases(selectors.test_cases(), repository=scope.repository_id, **filters)
     return scope, form, filters, tests
 
 
@@ -111,7 +106,7 @@ def _filtered_tests(request: HttpRequest):
 def test_list(request: HttpRequest) -> HttpResponse:
     request.GET = _without_empty(request.GET)
     scope, form, filters, tests = _filtered_tests(request)
-    sort = filters["sort"] or queries.DEFAULT_SORT
+    sort = filters["sort"] or selectors.DEFAULT_SORT
     page = Paginator(tests, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "scope": scope,
@@ -236,28 +231,6 @@ def _cut(text: str) -> str:
     return text if len(text) <= EVIDENCE_MAX_CHARS else text[:EVIDENCE_MAX_CHARS] + " … (truncated)"
 
 
-def _deliveries_of(test: TestCase):
-    """The deliveries whose projection touched this test (newest received first).
-
-    One IN over a UNION of the four history tables' delivery ids for this test (each an
-    index read): an OR of four IN subqueries made PostgreSQL scan every delivery."""
-    touched = (
-        StatusChange.objects.filter(test_case=test)
-        .values("delivery_id")
-        .order_by()
-        .union(
-            *(
-                model.objects.filter(test_case=test).values("delivery_id").order_by()
-                for model in (MonitorEvent, Investigation, QuarantineChange)
-            ),
-            all=True,
-        )
-    )
-    return Delivery.objects.filter(id__in=touched).only(
-        "svix_id", "event_type", "outcome", "occurred_at", "received_at"
-    )
-
-
 def _triage_context(request: HttpRequest, test: TestCase, form: TriageForm | None = None, **extra) -> dict:
     editable = can_triage(request.user)
     if editable and form is None:
@@ -267,27 +240,23 @@ def _triage_context(request: HttpRequest, test: TestCase, form: TriageForm | Non
 
 def _detail_context(request: HttpRequest, test: TestCase, triage_form: TriageForm | None = None) -> dict:
     now = max(timezone.now(), test.last_event_at)
-    timeline = queries.status_timeline(test, now=now)
-    monitors = queries.monitor_timeline(test)
+    timeline = selectors.status_timeline(test, now=now)
+    monitors = selectors.monitor_timeline(test)
 
-    monitor_events = list(
-        test.monitor_events.select_related("monitor").order_by("-occurred_at", "-id")[:MONITOR_EVENTS_SHOWN]
-    )
+    monitor_events = selectors.monitor_events_of(test, limit=MONITOR_EVENTS_SHOWN)
     for event in monitor_events:
         event.evidence_pairs, event.evidence_text = _evidence(event.evidence)
         event.label = charts.monitor_label(event.monitor.type, event.monitor_id)
 
-    investigations = list(
-        test.investigations.prefetch_related("facts").order_by("-occurred_at", "id")[:INVESTIGATIONS_SHOWN]
-    )
+    investigations = selectors.investigations_of(test, limit=INVESTIGATIONS_SHOWN)
     for investigation in investigations:
-        investigation.band = queries.confidence_band(investigation.confidence)
+        investigation.band = band_of(investigation.confidence)
         investigation.summary_html = render_markdown(investigation.markdown_summary)
         for fact in investigation.facts.all():
             fact.content_html = render_markdown(fact.content)
-            fact.band = queries.confidence_band(fact.confidence) if fact.confidence is not None else None
+            fact.band = band_of(fact.confidence) if fact.confidence is not None else None
 
-    episodes = queries.episodes(test)
+    episodes = selectors.episodes(test)
     episode_rows = [
         {
             "started_at": e.started_at,
@@ -297,30 +266,29 @@ def _detail_context(request: HttpRequest, test: TestCase, triage_form: TriageFor
         }
         for e in reversed(episodes[-EPISODES_SHOWN:])
     ]
-    deliveries = _deliveries_of(test)
+    deliveries = selectors.deliveries_of(test)
+    totals = selectors.history_counts(test, deliveries=deliveries)
     return {
         **_triage_context(request, test, triage_form),
         "now": now,
-        "owners": list(test.owners.order_by("key")),
+        "owners": selectors.owners_of(test),
         "trunk_url": safe_http_url(test.html_url),
         "repository_url": safe_http_url(test.repository.html_url) if test.repository else "",
         "status_chart": charts.status_timeline(timeline, now=now),
         "monitor_chart": charts.monitor_timeline(monitors, now=now, start=test.first_event_at),
         "monitor_events": monitor_events,
-        "monitor_events_total": test.monitor_events.count(),
+        "monitor_events_total": totals["monitor_events"],
         "investigations": investigations,
-        "investigations_total": test.investigations.count(),
-        "quarantine_changes": test.quarantine_changes.order_by("-occurred_at", "-id")[
-            :QUARANTINE_CHANGES_SHOWN
-        ],
-        "quarantine_changes_total": test.quarantine_changes.count(),
+        "investigations_total": totals["investigations"],
+        "quarantine_changes": selectors.quarantine_changes_of(test, limit=QUARANTINE_CHANGES_SHOWN),
+        "quarantine_changes_total": totals["quarantine_changes"],
         "episodes": episode_rows,
         "episodes_total": len(episodes),
         "relapses": sum(e.relapse for e in episodes),
-        "status_changes": queries.status_history(test, limit=STATUS_CHANGES_SHOWN),
-        "status_changes_total": test.status_changes.count(),
-        "deliveries": deliveries.order_by("-received_at", "-id")[:DELIVERIES_SHOWN],
-        "deliveries_total": deliveries.count(),
+        "status_changes": selectors.status_history(test, limit=STATUS_CHANGES_SHOWN),
+        "status_changes_total": totals["status_changes"],
+        "deliveries": deliveries[:DELIVERIES_SHOWN],
+        "deliveries_total": totals["deliveries"],
         "caps": {
             "monitor_events": MONITOR_EVENTS_SHOWN,
             "investigations": INVESTIGATIONS_SHOWN,
@@ -333,7 +301,7 @@ def _detail_context(request: HttpRequest, test: TestCase, triage_form: TriageFor
 
 
 def _get_test(test_id) -> TestCase:
-    return get_object_or_404(TestCase.objects.select_related("repository", "assignee"), pk=test_id)
+    return get_object_or_404(selectors.test_case_for_page(), pk=test_id)
 
 
 @require_GET

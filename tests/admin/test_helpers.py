@@ -7,7 +7,8 @@ from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from dashboard import queries
+from dashboard.selectors import deliveries as deliveries_selectors
+from dashboard.selectors import investigations as investigations_selectors
 from events.admin import DeliveryAdmin, TestCaseAdmin
 from events.admin_helpers import EstimatedCountPaginator, OctetLength, distinct_values, parse_uuid
 from events.models import Delivery, TestCase
@@ -174,8 +175,8 @@ def test_filter_choices_jump_through_the_index_on_postgres():
     make_history(4, 4)
     expected = sorted(set(Delivery.objects.values_list("event_type", flat=True)))
     with CaptureQueriesContext(connection) as ctx:
-        assert queries.delivery_event_types() == expected
-        queries.fact_types()
+        assert deliveries_selectors.delivery_event_types() == expected
+        investigations_selectors.fact_types()
     assert len(ctx.captured_queries) == 2
     assert all("WITH RECURSIVE" in q["sql"] for q in ctx.captured_queries)
 

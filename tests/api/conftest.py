@@ -131,7 +131,7 @@ def quarantine(test, when, updated="ALWAYS_QUARANTINE"):
 
 @pytest.fixture
 def history(db):
-    """The dashboard tests' history (tests/dashboard/test_queries.py) plus the other events.
+    """The dashboard tests' history (tests/dashboard/test_selectors.py) plus the other events.
 
     t1 (@acme/web): H->F day 2, F->B day 4, B->H day 6, H->F day 20 (open); monitor active
         day 2, resolved day 6, active day 19; investigation 0.9 (GIT_BLAME, CI_LOGS) day 21.

@@ -1,4 +1,4 @@
-"""The stats endpoints give the dashboard's numbers: the same dashboard.queries functions,
+"""The stats endpoints give the dashboard's numbers: the same dashboard.selectors functions,
 checked once more end to end (HTTP, parameters, serialization) on the same data."""
 
 from datetime import datetime, timedelta
@@ -6,8 +6,11 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from dashboard import queries
-from dashboard.queries import Period
+from dashboard.selectors import investigations as investigations_selectors
+from dashboard.selectors import monitors as monitors_selectors
+from dashboard.selectors import owners as owners_selectors
+from dashboard.selectors import status as status_selectors
+from events.metrics import Period
 from events.models import Repository
 from tests.events.factories import fake_test
 
@@ -63,10 +66,10 @@ PERIODS = ["7d", "30d", "90d", "all"]
 def test_summary_matches_the_queries(recent, api, period):
     body = api.get("/api/v1/stats/summary/", {"period": period}).json()
     p = period_of(body)
-    expected = queries.status_summary(period=p)
+    expected = status_selectors.status_summary(period=p)
     assert body["status"] == expected["status"]
     assert (body["total"], body["quarantined"]) == (expected["total"], expected["quarantined"]) == (4, 1)
-    assert body["median_time_to_fix_seconds"] == seconds(queries.median_time_to_fix(period=p))
+    assert body["median_time_to_fix_seconds"] == seconds(status_selectors.median_time_to_fix(period=p))
     assert body["period_start"] == (None if period == "all" else p.start.isoformat().replace("+00:00", "Z"))
 
 
@@ -85,9 +88,9 @@ def test_summary_numbers_by_hand(recent, api):
 def test_status_trend_matches_the_queries(recent, api, period):
     body = api.get("/api/v1/stats/status-trend/", {"period": period}).json()
     p = period_of(body)
-    series = queries.status_trend(period=p)
+    series = status_selectors.status_trend(period=p)
     assert body["series"] == [{**row, "day": row["day"].isoformat()} for row in series]
-    transitions = queries.transitions_per_day(period=p)
+    transitions = status_selectors.transitions_per_day(period=p)
     assert body["transitions"] == [{**row, "day": row["day"].isoformat()} for row in transitions]
     if period == "7d":
         assert len(body["series"]) == 8 and body["series"][-1] == {
@@ -101,7 +104,7 @@ def test_status_trend_matches_the_queries(recent, api, period):
 @pytest.mark.parametrize("period", PERIODS)
 def test_codeowners_match_the_queries(recent, api, period):
     body = api.get("/api/v1/stats/codeowners/", {"period": period}).json()
-    expected = queries.owner_stats(period=period_of(body))
+    expected = owners_selectors.owner_stats(period=period_of(body))
     assert [r["owner"] for r in body["results"]] == [r["owner"] for r in expected]
     for got, row in zip(body["results"], expected, strict=True):
         assert got["owner_filter"] == (row["owner_key"] or "none")
@@ -123,7 +126,7 @@ def test_codeowner_filter_value_lists_the_same_tests(recent, api):
 @pytest.mark.parametrize("period", PERIODS)
 def test_monitors_match_the_queries(recent, api, period):
     body = api.get("/api/v1/stats/monitors/", {"period": period}).json()
-    expected = queries.monitor_summary(period=period_of(body))
+    expected = monitors_selectors.monitor_summary(period=period_of(body))
     assert body["activations"] == [{**row, "day": row["day"].isoformat()} for row in expected["activations"]]
     assert body["active_now_total"] == expected["active_now"].count() == 1
     assert [(a["monitor_id"], a["test_case"]) for a in body["active_now"]] == [
@@ -141,7 +144,7 @@ def test_monitors_match_the_queries(recent, api, period):
 @pytest.mark.parametrize("period", PERIODS)
 def test_confidence_matches_the_queries(recent, api, period):
     body = api.get("/api/v1/stats/confidence/", {"period": period}).json()
-    expected = queries.investigation_summary(period=period_of(body))
+    expected = investigations_selectors.investigation_summary(period=period_of(body))
     assert [b["count"] for b in body["histogram"]] == expected["histogram"]
     assert body["total"] == expected["total"]
     assert body["facts_by_type"] == expected["facts_by_type"]
@@ -168,7 +171,7 @@ def test_repository_parameter_narrows_every_stat(recent, api):
     assert everywhere["total"] == 5 and everywhere["status"]["BROKEN"]["now"] == 1
     owners = api.get("/api/v1/stats/codeowners/", {"repository": repository.pk}).json()["results"]
     assert "@other/team" not in {r["owner"] for r in owners}
-    expected = queries.owner_stats(period=Period("30d", timezone.now()), repository=repository.pk)
+    expected = owners_selectors.owner_stats(period=Period("30d", timezone.now()), repository=repository.pk)
     assert [r["owner"] for r in owners] == [r["owner"] for r in expected]
 
 
@@ -209,10 +212,13 @@ def test_per_day_rows_are_what_their_fields_give(recent):
 
     p = Period("all", timezone.now())
     for serializer, rows in (
-        (serializers.TrendDaySerializer, queries.status_trend(period=p)),
-        (serializers.TransitionDaySerializer, queries.transitions_per_day(period=p)),
-        (serializers.ActivationDaySerializer, queries.monitor_summary(period=p)["activations"]),
-        (serializers.ConfidenceDaySerializer, queries.investigation_summary(period=p)["over_time"]),
+        (serializers.TrendDaySerializer, status_selectors.status_trend(period=p)),
+        (serializers.TransitionDaySerializer, status_selectors.transitions_per_day(period=p)),
+        (serializers.ActivationDaySerializer, monitors_selectors.monitor_summary(period=p)["activations"]),
+        (
+            serializers.ConfidenceDaySerializer,
+            investigations_selectors.investigation_summary(period=p)["over_time"],
+        ),
     ):
         assert rows
         fast = serializer(rows, many=True).data

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
 
-from dashboard import queries
+from dashboard.selectors import tests as tests_selectors
 from events.models import TRIAGE_NOTE_MAX_LENGTH, Repository, TestCase
 
 from .conftest import change
@@ -54,7 +54,7 @@ def test_list_fields_follow_trunk_payload_names(history, api):
 
 
 def test_default_order_is_the_dashboards(history, api):
-    expected = [t.name for t in queries.filter_test_cases(queries.test_cases())]
+    expected = [t.name for t in tests_selectors.filter_test_cases(tests_selectors.test_cases())]
     assert names(api.get(URL)) == expected == ["test_case_1", "test_case_2", "test_case_4", "test_case_3"]
 
 
@@ -127,7 +127,9 @@ def test_triage_and_assignee_filters(history, api, reader):
 def test_sort_and_ordering_are_the_dashboards_sorts(history, api, sort, expected):
     assert names(api.get(URL, {"sort": sort})) == expected
     assert names(api.get(URL, {"ordering": sort})) == expected
-    assert expected == [t.name for t in queries.filter_test_cases(queries.test_cases(), sort=sort)]
+    assert expected == [
+        t.name for t in tests_selectors.filter_test_cases(tests_selectors.test_cases(), sort=sort)
+    ]
 
 
 def test_sort_and_ordering_may_agree_but_not_differ(history, api):
@@ -243,7 +245,7 @@ def test_timeline_is_the_charts_data(history, api):
         ("HEALTHY", "2026-05-06T00:00:00Z", "2026-05-20T00:00:00Z"),
         ("FLAKY", "2026-05-20T00:00:00Z", None),
     ]
-    assert len(body["status"]) == len(queries.status_timeline(test))
+    assert len(body["status"]) == len(tests_selectors.status_timeline(test))
     monitors = {m["type"]: m["intervals"] for m in body["monitors"]}
     assert monitors["pass_on_retry"] == [
         {"start": "2026-05-02T00:00:00Z", "end": "2026-05-06T00:00:00Z"},

@@ -12,9 +12,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from dashboard import queries
-from dashboard.queries import PERIODS, Period
+from dashboard.selectors import investigations as investigations_selectors
 from events import payloads
+from events.metrics import PERIODS, Period
 from events.models import FactDayCount, Investigation, InvestigationDay, InvestigationFact, Repository
 from events.rollups import confidence_bins
 from tests.conftest import DEMO_NOW
@@ -71,7 +71,7 @@ def reference(period: Period, repository: int | None = None) -> dict:
 
 def reads_rollups(period: Period, repository: int | None = None) -> bool:
     with CaptureQueriesContext(connection) as captured:
-        queries.investigation_summary(period=period, repository=repository)
+        investigations_selectors.investigation_summary(period=period, repository=repository)
     return any(InvestigationDay._meta.db_table in q["sql"] for q in captured)
 
 
@@ -82,9 +82,12 @@ def test_every_path_equals_the_rows(load_demo):
     for now in NOWS:
         for name in PERIODS:
             period = Period(name, now)
-            assert queries.investigation_summary(period=period) == reference(period), (name, now)
+            assert investigations_selectors.investigation_summary(period=period) == reference(period), (
+                name,
+                now,
+            )
             for repository in repositories:
-                summary = queries.investigation_summary(period=period, repository=repository)
+                summary = investigations_selectors.investigation_summary(period=period, repository=repository)
                 assert summary == reference(period, repository), (name, now, repository)
     # Only "all" at the demo's end (no investigation after now) reads the rollups.
     assert reads_rollups(Period("all", DEMO_NOW))
@@ -128,23 +131,25 @@ def test_all_history_from_the_rollups_and_the_fallback_for_a_future_investigatio
     }
     assert reads_rollups(Period("all", now))
     assert (
-        queries.investigation_summary(period=Period("all", now)) == expected == reference(Period("all", now))
+        investigations_selectors.investigation_summary(period=Period("all", now))
+        == expected
+        == reference(Period("all", now))
     )
     # An investigation dated after now (clock skew, or a `now` in the past): the rollups
     # hold its day, so the summary reads the rows, which leave it out.
     investigation(5, at(12), 0.55, [("CI_LOGS", 0.0), ("FUTURE", 0.3)])
     assert not reads_rollups(Period("all", now))
-    assert queries.investigation_summary(period=Period("all", now)) == expected
+    assert investigations_selectors.investigation_summary(period=Period("all", now)) == expected
     later = Period("all", at(13))
     assert reads_rollups(later)
-    assert queries.investigation_summary(period=later) == reference(later)
-    assert queries.investigation_summary(period=later)["total"] == 5
+    assert investigations_selectors.investigation_summary(period=later) == reference(later)
+    assert investigations_selectors.investigation_summary(period=later)["total"] == 5
 
 
 def test_no_investigations():
     period = Period("all", DEMO_NOW)
     empty = {"histogram": [0] * 10, "total": 0, "over_time": [], "facts_by_type": []}
-    assert queries.investigation_summary(period=period) == empty
+    assert investigations_selectors.investigation_summary(period=period) == empty
     assert not FactDayCount.objects.exists()
 
 
@@ -152,8 +157,8 @@ def test_all_history_runs_three_queries_whatever_the_size(load_demo, django_asse
     # The probe for investigations after now, the days, the facts by type.
     load_demo(tests=8, days=10)
     with django_assert_num_queries(3):
-        queries.investigation_summary(period=Period("all", DEMO_NOW))
+        investigations_selectors.investigation_summary(period=Period("all", DEMO_NOW))
     load_demo(tests=30, days=60, seed=8)
     with django_assert_num_queries(3):
-        summary = queries.investigation_summary(period=Period("all", DEMO_NOW))
+        summary = investigations_selectors.investigation_summary(period=Period("all", DEMO_NOW))
     assert summary == reference(Period("all", DEMO_NOW))

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard import queries
-from dashboard.queries import Period
+from dashboard.selectors import investigations as investigations_selectors
 from events import payloads
+from events.metrics import Period
 from events.models import Repository
 from tests.events.factories import deliver, fake_test
 
@@ -177,8 +177,11 @@ def test_hostile_text_escaped(reader_client):
 
 def test_investigation_list_query(history):
     period = Period.parse("30d")
-    assert queries.investigation_list(period=period, band="high", owner="none").count() == 1
-    assert queries.investigation_list(period=period, fact_type="ENVIRONMENT").get().confidence == 0.2
+    assert investigations_selectors.investigation_list(period=period, band="high", owner="none").count() == 1
+    assert (
+        investigations_selectors.investigation_list(period=period, fact_type="ENVIRONMENT").get().confidence
+        == 0.2
+    )
 
 
 @pytest.mark.parametrize("size", [10, 40])

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard import queries
-from dashboard.queries import Period
+from dashboard.selectors import monitors as monitors_selectors
 from events import payloads, rollups
-from events.models import ResolutionBucket
+from events.metrics import Period
+from events.models import ResolutionBucket, TestCase
 from tests.events.factories import MONITOR, at, deliver, fake_test
 from tests.events.state import wipe
 
@@ -31,7 +31,7 @@ def monitor(test, when, status, *, monitor_id=MONITOR, monitor_type="pass_on_ret
 
 def summaries(now=NOW):
     """All history through the rollups, and a period that holds the same history."""
-    return queries.monitor_summary(period=Period("all", now)), queries.monitor_summary(
+    return monitors_selectors.monitor_summary(period=Period("all", now)), monitors_selectors.monitor_summary(
         period=Period("90d", now)
     )
 
@@ -104,9 +104,9 @@ def test_an_event_dated_after_now_is_outside_period_all(intervals):
 
 def test_all_history_with_a_repository_filter(intervals):
     t1, _, _ = intervals
-    repository = queries.TestCase.objects.get(pk=t1.id).repository_id
-    every = queries.monitor_summary(period=Period("all", NOW), repository=repository)
-    bounded = queries.monitor_summary(period=Period("90d", NOW), repository=repository)
+    repository = TestCase.objects.get(pk=t1.id).repository_id
+    every = monitors_selectors.monitor_summary(period=Period("all", NOW), repository=repository)
+    bounded = monitors_selectors.monitor_summary(period=Period("90d", NOW), repository=repository)
     assert comparable(every) == comparable(bounded)
 
 
@@ -153,7 +153,7 @@ def test_all_history_median_from_buckets_equals_the_median_of_every_resolution(d
     expected = {
         kind: statistics.median(s for k, s in durations if k == kind) for kind in {k for k, _ in durations}
     }
-    got = queries.monitor_summary(period=Period("all", NOW))["median_time_to_resolve"]
+    got = monitors_selectors.monitor_summary(period=Period("all", NOW))["median_time_to_resolve"]
     assert {k: round(v.total_seconds(), 2) for k, v in got.items()} == pytest.approx(expected, abs=0.01)
     # The rebuild's buckets are the receiver's.
     buckets = sorted(ResolutionBucket.objects.exclude(count=0).values_list("monitor_type", "bucket", "count"))
@@ -164,4 +164,4 @@ def test_all_history_median_from_buckets_equals_the_median_of_every_resolution(d
 
 def test_all_history_median_reads_the_middle_in_its_bucket(intervals, django_assert_num_queries):
     with django_assert_num_queries(2):
-        queries._all_resolve_medians()
+        monitors_selectors._all_resolve_medians()

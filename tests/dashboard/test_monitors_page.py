@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dashboard.selectors import monitors as monitors_selectors
 from events import payloads
 from events.models import Repository
 from tests.events.factories import MONITOR, deliver, fake_test
@@ -158,3 +159,46 @@ def test_query_budget_does_not_grow(reader_client, load_demo, django_assert_max_
         assert reader_client.get(URL, {"period": "all"}).status_code == 200
     with django_assert_max_num_queries(4):
         assert reader_client.get(URL, {"period": "all", "page": 2}, headers=HX).status_code == 200
+
+
+# ---- active since: the first `active` event of the unbroken run of `active` events
+
+
+def active_since_on_page(client) -> list[tuple[datetime, timedelta, str]]:
+    """(active since, age, the time shown) of each active pair; the partial shows the same."""
+    response = client.get(URL, {"period": "all"})
+    shown = re.findall(r'<td class="nowrap"><time datetime="([^"]+)">', response.content.decode())
+    partial = client.get(URL, {"period": "all"}, headers=HX).content.decode()
+    assert re.findall(r'<td class="nowrap"><time datetime="([^"]+)">', partial) == shown
+    pairs = list(response.context["active"])
+    return [(p.active_since, p.age, s) for p, s in zip(pairs, shown, strict=True)]
+
+
+@pytest.mark.parametrize(
+    "statuses, since",
+    [
+        (("active", "active", "active"), 5),  # repeated `active` does not move it
+        (("active", "resolved", "active"), 1),  # a `resolved` ends the run
+    ],
+    ids=["repeated", "after-resolved"],
+)
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0)], ids=str)
+def test_active_since_is_the_first_active_of_the_current_run(reader_client, statuses, since, order):
+    test = fake_test(1)
+    events = list(zip((ago(5), ago(3), ago(1)), statuses, strict=True))
+    for i in order:  # any order of arrival gives the same
+        monitor(test, *events[i])
+    [(active_since, age, shown)] = active_since_on_page(reader_client)
+    assert active_since == ago(since) and shown == ago(since).isoformat()
+    assert timedelta(days=since) <= age < timedelta(days=since, minutes=5)  # now - active since
+
+
+def test_active_since_selector_reads_one_query(django_assert_num_queries):
+    for n in range(3):
+        test = fake_test(n + 1)
+        monitor(test, ago(5), "active")
+        monitor(test, ago(2 - n / 2), "active")
+    with django_assert_num_queries(1):
+        pairs = list(monitors_selectors.active_monitor_pairs())
+    assert [p.active_since for p in pairs] == [ago(5)] * 3
+    assert [p.since for p in pairs] == [ago(1), ago(1.5), ago(2)]  # the latest event: the order

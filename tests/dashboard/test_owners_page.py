@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from dashboard import queries
-from dashboard.queries import Period
-from events import payloads
+from dashboard.selectors import owners as owners_selectors
+from dashboard.selectors import status as status_selectors
+from events import metrics, payloads
+from events.metrics import Period
 from events.models import Owner, Repository
 from tests.conftest import DEMO_NOW
 from tests.events.factories import MONITOR, at, deliver, fake_test
@@ -67,8 +68,10 @@ def island(body: str, chart_id: str) -> dict:
 
 def test_owner_status_trend_splits_status_trend_by_owner(owned):
     period = Period("30d", NOW)
-    overall = queries.status_trend(period=period)
-    parts = [queries.status_trend(period=period, owner_key=key) for key in ("@acme/web", "@acme/api", "")]
+    overall = status_selectors.status_trend(period=period)
+    parts = [
+        status_selectors.status_trend(period=period, owner_key=key) for key in ("@acme/web", "@acme/api", "")
+    ]
     # Every test has exactly one owner (or none): the owners' series add up to the whole.
     assert all(len(p) == len(overall) for p in parts)
     for i, row in enumerate(overall):
@@ -82,13 +85,16 @@ def test_owner_status_trend_splits_status_trend_by_owner(owned):
 
 
 def test_owner_status_trend_unknown_owner_and_repository(owned):
-    assert queries.status_trend(owner_key="@nobody", period=Period("30d", NOW)) == []
-    assert queries.status_trend(owner_key="@acme/web", period=Period("30d", NOW), repository=10_000) == []
+    assert status_selectors.status_trend(owner_key="@nobody", period=Period("30d", NOW)) == []
+    assert (
+        status_selectors.status_trend(owner_key="@acme/web", period=Period("30d", NOW), repository=10_000)
+        == []
+    )
 
 
 def test_owner_status_trend_one_query(owned, django_assert_num_queries):
     with django_assert_num_queries(1):
-        queries.status_trend(owner_key="@acme/web", period=Period("all", NOW))
+        status_selectors.status_trend(owner_key="@acme/web", period=Period("all", NOW))
 
 
 # ---------------------------------------------------------------- access
@@ -185,7 +191,7 @@ ODD_OWNERS = ["a\nb", "none", "..", ".", "../admin", "/", "a//b", "a?b#c", "100%
 def test_any_owner_is_linked_by_id_and_its_page_opens(reader_client, name):
     seen(fake_test(8, codeowners=[name]), at(2))
     owner = Owner.objects.get(key=name.strip().casefold())
-    for period in queries.PERIODS:
+    for period in metrics.PERIODS:
         response = reader_client.get(reverse("dashboard:codeowners"), {"period": period})
         assert response.status_code == 200
         (row,) = (r for r in response.context["owners"] if r["owner_key"])
@@ -264,7 +270,7 @@ def test_codeowner_detail_empty_states(reader_client, owned):
 
 def test_codeowner_detail_status_filter_and_partial(reader_client, load_demo):
     load_demo(tests=30, days=30)
-    owner = queries.owner_stats(period=Period.parse("all"))[0]  # most flaky or broken first
+    owner = owners_selectors.owner_stats(period=Period.parse("all"))[0]  # most flaky or broken first
     url = reverse("dashboard:codeowner-detail", args=[owner["owner_key"] or "none"])
     response = reader_client.get(url, {"status": "FLAKY", "period": "all"}, headers=HX)
     body = response.content.decode()
@@ -293,7 +299,7 @@ def test_codeowner_detail_pagination(reader_client):
 @pytest.mark.parametrize("size", [10, 40])
 def test_query_budget_does_not_grow(reader_client, load_demo, django_assert_max_num_queries, size):
     load_demo(tests=size, days=30)
-    named = next(r for r in queries.owner_stats(period=Period.parse("all")) if r["owner_key"])
+    named = next(r for r in owners_selectors.owner_stats(period=Period.parse("all")) if r["owner_key"])
     # session and user (2), repositories for the selector (1), owner_stats (4)
     with django_assert_max_num_queries(7):
         assert reader_client.get(reverse("dashboard:codeowners"), {"period": "all"}).status_code == 200
@@ -326,20 +332,26 @@ def test_owner_stats_from_the_rollups_equal_those_from_the_tests(load_demo, peri
     repository = Repository.objects.get().pk
     for now in (DEMO_NOW, DEMO_NOW - timedelta(days=20)):
         p = Period(period, now)
-        rollups = queries.owner_stats(period=p)
+        rollups = owners_selectors.owner_stats(period=p)
         assert len(rollups) > 2 and any(r["median_time_to_fix"] for r in rollups)
-        assert _comparable(rollups) == _comparable(queries.owner_stats(period=p, repository=repository))
+        assert _comparable(rollups) == _comparable(
+            owners_selectors.owner_stats(period=p, repository=repository)
+        )
         for row in rollups:
-            one = queries.owner_stats(period=p, owner_key=row["owner_key"])
+            one = owners_selectors.owner_stats(period=p, owner_key=row["owner_key"])
             assert _comparable(one) == _comparable([row])
             # The owner's trend: OwnerDayDelta, or the intervals of its tests.
-            trend = queries.status_trend(period=p, owner_key=row["owner_key"])
-            assert trend == queries.status_trend(period=p, owner_key=row["owner_key"], repository=repository)
+            trend = status_selectors.status_trend(period=p, owner_key=row["owner_key"])
+            assert trend == status_selectors.status_trend(
+                period=p, owner_key=row["owner_key"], repository=repository
+            )
             assert trend or now < DEMO_NOW
         # The overview's figures from the rollups, against those from the tests.
-        assert queries.status_summary(period=p) == queries.status_summary(period=p, repository=repository)
-    flaky = _by_key(queries.flaky_tests_by_owner())
-    assert flaky and flaky == _by_key(queries.flaky_tests_by_owner(repository=repository))
+        assert status_selectors.status_summary(period=p) == status_selectors.status_summary(
+            period=p, repository=repository
+        )
+    flaky = _by_key(owners_selectors.flaky_tests_by_owner())
+    assert flaky and flaky == _by_key(owners_selectors.flaky_tests_by_owner(repository=repository))
 
 
 def _by_key(rows: list[dict]) -> list[tuple]:

@@ -14,7 +14,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from dashboard import charts, queries
+from dashboard import charts
+from dashboard.selectors.tests import Interval
 from events import payloads
 from events.models import TRIAGE_NOTE_MAX_LENGTH, Delivery, TestCase
 from tests.dashboard.test_markdown import elements
@@ -246,7 +247,7 @@ def test_chart_builders_empty_cases():
     assert charts.monitor_timeline([], now=now) is None
     only_resolved = [{"monitor_id": MONITOR, "type": "failure_rate", "intervals": []}]
     assert charts.monitor_timeline(only_resolved, now=now) is None
-    single = charts.status_timeline([queries.Interval("HEALTHY", now - timedelta(days=1), None)], now=now)
+    single = charts.status_timeline([Interval("HEALTHY", now - timedelta(days=1), None)], now=now)
     assert [t["name"] for t in single["data"]] == ["Healthy"]
 
 

@@ -1,6 +1,6 @@
 """Transitions per day and the overall median time to fix from their rollups
 (TransitionDayCount, Episode.seconds: events/rollups.py) equal the same figures computed
-from every status change and episode, on both paths of dashboard/queries.py (all
+from every status change and episode, on both paths of dashboard/selectors (all
 repositories: the rollups; one repository: the rows), whatever the period and `now`;
 and a rebuild of the rollups fills them exactly as the projections keep them."""
 
@@ -9,9 +9,9 @@ from datetime import UTC, timedelta
 
 import pytest
 
-from dashboard import queries
-from dashboard.queries import PERIODS, Period
+from dashboard.selectors import status as queries
 from events import payloads, rollups
+from events.metrics import PERIODS, Period
 from events.models import Episode, Repository, StatusChange, StatusInterval, TestCase, TransitionDayCount
 from tests.conftest import DEMO_NOW
 from tests.events.factories import MONITOR, at, deliver, fake_test

@@ -8,9 +8,14 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from dashboard import queries
-from dashboard.queries import Interval, Period
-from events import payloads
+from dashboard.selectors import investigations as investigations_selectors
+from dashboard.selectors import monitors as monitors_selectors
+from dashboard.selectors import owners as owners_selectors
+from dashboard.selectors import status as status_selectors
+from dashboard.selectors import tests as tests_selectors
+from dashboard.selectors.tests import Interval
+from events import metrics, payloads
+from events.metrics import Period
 from events.models import TestCase
 from tests.events.factories import MONITOR, at, deliver, fake_test
 
@@ -64,7 +69,7 @@ NOW = datetime(2026, 5, 25, tzinfo=UTC)
 
 def test_status_timeline_intervals(history):
     t1 = TestCase.objects.get(pk=history["t1"].id)
-    assert queries.status_timeline(t1) == [
+    assert tests_selectors.status_timeline(t1) == [
         Interval("HEALTHY", at(1), at(2)),
         Interval("FLAKY", at(2), at(4)),
         Interval("BROKEN", at(4), at(6)),
@@ -72,17 +77,17 @@ def test_status_timeline_intervals(history):
         Interval("FLAKY", at(20), None),
     ]
     t4 = TestCase.objects.get(pk=history["t4"].id)
-    assert queries.status_timeline(t4) == [
+    assert tests_selectors.status_timeline(t4) == [
         Interval("FLAKY", at(1, 5), at(5)),
         Interval("HEALTHY", at(5), None),
     ]
     t3 = TestCase.objects.get(pk=history["t3"].id)
-    assert queries.status_timeline(t3) == [Interval("HEALTHY", at(1), None)]
+    assert tests_selectors.status_timeline(t3) == [Interval("HEALTHY", at(1), None)]
 
 
 def test_episodes_and_relapse(history):
     t1 = TestCase.objects.get(pk=history["t1"].id)
-    eps = queries.episodes(t1)
+    eps = tests_selectors.episodes(t1)
     assert [(e.started_at, e.ended_at, e.relapse) for e in eps] == [
         (at(2), at(6), False),
         (at(20), None, True),
@@ -91,10 +96,10 @@ def test_episodes_and_relapse(history):
 
 def test_status_counts_at_a_time(history):
     # Day 3, 12:00: t1 FLAKY, t2 FLAKY, t3 HEALTHY, t4 FLAKY (before its first change).
-    assert queries.status_counts_at(at(3, 12)) == {"HEALTHY": 1, "FLAKY": 3, "BROKEN": 0}
-    assert queries.status_counts_at(at(4, 12)) == {"HEALTHY": 1, "FLAKY": 2, "BROKEN": 1}
+    assert status_selectors.status_counts_at(at(3, 12)) == {"HEALTHY": 1, "FLAKY": 3, "BROKEN": 0}
+    assert status_selectors.status_counts_at(at(4, 12)) == {"HEALTHY": 1, "FLAKY": 2, "BROKEN": 1}
     # Before anything was known.
-    assert queries.status_counts_at(datetime(2026, 4, 1, tzinfo=UTC)) == {
+    assert status_selectors.status_counts_at(datetime(2026, 4, 1, tzinfo=UTC)) == {
         "HEALTHY": 0,
         "FLAKY": 0,
         "BROKEN": 0,
@@ -119,13 +124,13 @@ def test_status_counts_at_any_moment_match_the_definition(history):
     moments |= {m - timedelta(milliseconds=1) for m in list(moments)}
     for moment in sorted(moments):
         expected = status_at_by_definition(moment)
-        assert queries.status_counts_at(moment) == expected, moment
+        assert status_selectors.status_counts_at(moment) == expected, moment
         repository = TestCase.objects.values_list("repository", flat=True).first()
-        assert queries.status_counts_at(moment, repository=repository) == expected, moment
+        assert status_selectors.status_counts_at(moment, repository=repository) == expected, moment
 
 
 def test_status_summary_change_over_period(history):
-    summary = queries.status_summary(period=Period("7d", NOW))  # start = day 18
+    summary = status_selectors.status_summary(period=Period("7d", NOW))  # start = day 18
     # Now: t1 FLAKY; t2, t3, t4 HEALTHY. At day 18: all four HEALTHY.
     assert summary["status"]["FLAKY"] == {"now": 1, "change": 1}
     assert summary["status"]["HEALTHY"] == {"now": 3, "change": -1}
@@ -133,17 +138,19 @@ def test_status_summary_change_over_period(history):
 
 
 def test_status_trend_matches_status_at_end_of_each_day(history):
-    series = queries.status_trend(period=Period("30d", NOW))
+    series = status_selectors.status_trend(period=Period("30d", NOW))
     assert series[0]["day"] == date(2026, 4, 25) and series[-1]["day"] == date(2026, 5, 25)
     by_day = {row["day"]: row for row in series}
     for row in series:
-        expected = queries.status_counts_at(queries.end_of_day(row["day"]) - timedelta(microseconds=1))
+        expected = status_selectors.status_counts_at(
+            metrics.end_of_day(row["day"]) - timedelta(microseconds=1)
+        )
         assert {k: row[k] for k in expected} == expected, row["day"]
     assert by_day[date(2026, 5, 4)]["BROKEN"] == 1
 
 
 def test_transitions_per_day(history):
-    rows = queries.transitions_per_day(period=Period("all", NOW))
+    rows = status_selectors.transitions_per_day(period=Period("all", NOW))
     assert {(r["day"], r["new_status"], r["count"]) for r in rows} >= {
         (date(2026, 5, 2), "FLAKY", 1),
         (date(2026, 5, 4), "BROKEN", 1),
@@ -153,7 +160,7 @@ def test_transitions_per_day(history):
 
 
 def test_owner_stats(history):
-    rows = {r["owner"]: r for r in queries.owner_stats(period=Period("all", NOW))}
+    rows = {r["owner"]: r for r in owners_selectors.owner_stats(period=Period("all", NOW))}
     assert set(rows) == {"@acme/web", "@acme/api", "(no owner)"}  # @Acme/Web is @acme/web
     web = rows["@acme/web"]
     assert (web["tests"], web["flaky"], web["broken"]) == (3, 1, 0)
@@ -169,7 +176,8 @@ def test_owner_stats(history):
 
 def test_owner_stats_period_limits_fixes_to_those_ending_inside(history):
     rows = {
-        r["owner"]: r for r in queries.owner_stats(period=Period("7d", datetime(2026, 5, 15, tzinfo=UTC)))
+        r["owner"]: r
+        for r in owners_selectors.owner_stats(period=Period("7d", datetime(2026, 5, 15, tzinfo=UTC)))
     }
     # Period day 8..15: only t2's fix (ended day 13) counts.
     assert rows["@acme/web"]["median_time_to_fix"] == timedelta(days=10)
@@ -177,8 +185,8 @@ def test_owner_stats_period_limits_fixes_to_those_ending_inside(history):
 
 
 def test_median_time_to_fix_overall(history):
-    assert queries.median_time_to_fix(period=Period("all", NOW)) == timedelta(days=4)
-    assert queries.median_time_to_fix(period=Period("7d", NOW)) is None
+    assert status_selectors.median_time_to_fix(period=Period("all", NOW)) == timedelta(days=4)
+    assert status_selectors.median_time_to_fix(period=Period("7d", NOW)) is None
 
 
 def test_monitor_summary(history):
@@ -189,7 +197,7 @@ def test_monitor_summary(history):
                 t1, at=at(day), monitor_id=MONITOR, monitor_type="pass_on_retry", status=status
             )
         )
-    summary = queries.monitor_summary(period=Period("all", NOW))
+    summary = monitors_selectors.monitor_summary(period=Period("all", NOW))
     assert summary["median_time_to_resolve"] == {"pass_on_retry": timedelta(days=4)}
     assert [(s.monitor_id, s.test_case_id) for s in summary["active_now"]] == [(MONITOR, t1.id)]
     assert summary["flapping"][0]["activations"] == 2
@@ -202,7 +210,7 @@ def test_monitor_summary(history):
                 t2, at=at(day), monitor_id=MONITOR, monitor_type="pass_on_retry", status=status
             )
         )
-    summary = queries.monitor_summary(period=Period("all", NOW))
+    summary = monitors_selectors.monitor_summary(period=Period("all", NOW))
     assert summary["median_time_to_resolve"] == {"pass_on_retry": timedelta(days=7)}  # median of 4 and 10
 
 
@@ -223,14 +231,14 @@ def test_investigation_summary_bins_and_bands():
                 ],
             )
         )
-    summary = queries.investigation_summary(period=Period("all", NOW))
+    summary = investigations_selectors.investigation_summary(period=Period("all", NOW))
     assert summary["histogram"] == [2, 0, 0, 0, 0, 1, 0, 1, 1, 1]
     assert summary["total"] == 6
     assert {f["fact_type"]: (f["count"], f["mean_confidence"]) for f in summary["facts_by_type"]} == {
         "CI_LOGS": (6, 0.5),
         "GIT_BLAME": (6, 1.0),
     }
-    assert [queries.confidence_band(c) for c in (0.49, 0.5, 0.79, 0.8, 1.0)] == [
+    assert [metrics.band_of(c) for c in (0.49, 0.5, 0.79, 0.8, 1.0)] == [
         "low",
         "medium",
         "medium",
@@ -240,32 +248,36 @@ def test_investigation_summary_bins_and_bands():
 
 
 def test_filter_and_sort_test_cases(history):
-    base = queries.test_cases()
+    base = tests_selectors.test_cases()
     names = lambda qs: [t.name for t in qs]  # noqa: E731
-    assert names(queries.filter_test_cases(base, owner="@ACME/WEB", sort="name")) == [
+    assert names(tests_selectors.filter_test_cases(base, owner="@ACME/WEB", sort="name")) == [
         "test_case_1",
         "test_case_2",
         "test_case_4",
     ]
-    assert names(queries.filter_test_cases(base, owner="none")) == ["test_case_3"]
-    assert names(queries.filter_test_cases(base, status="flaky")) == ["test_case_1"]
-    assert names(queries.filter_test_cases(base, q="SUITE/TEST_2")) == ["test_case_2"]
-    assert names(queries.filter_test_cases(base, sort="-status"))[0] == "test_case_1"
+    assert names(tests_selectors.filter_test_cases(base, owner="none")) == ["test_case_3"]
+    assert names(tests_selectors.filter_test_cases(base, status="flaky")) == ["test_case_1"]
+    assert names(tests_selectors.filter_test_cases(base, q="SUITE/TEST_2")) == ["test_case_2"]
+    assert names(tests_selectors.filter_test_cases(base, sort="-status"))[0] == "test_case_1"
     # Never-changed tests sort last by -status_since, first by status_since.
-    assert names(queries.filter_test_cases(base, sort="-status_since")) == [
+    assert names(tests_selectors.filter_test_cases(base, sort="-status_since")) == [
         "test_case_1",
         "test_case_2",
         "test_case_4",
         "test_case_3",
     ]
-    assert names(queries.filter_test_cases(base, sort="status_since"))[0] == "test_case_3"
-    assert names(queries.filter_test_cases(base, sort="bogus")) == names(queries.filter_test_cases(base))
-    assert queries.filter_test_cases(base, quarantined=True).count() == 0
+    assert names(tests_selectors.filter_test_cases(base, sort="status_since"))[0] == "test_case_3"
+    assert names(tests_selectors.filter_test_cases(base, sort="bogus")) == names(
+        tests_selectors.filter_test_cases(base)
+    )
+    assert tests_selectors.filter_test_cases(base, quarantined=True).count() == 0
 
 
 def test_flaky_tests_by_owner_agrees_with_owner_stats(history):
-    full = {r["owner"]: r["flaky"] for r in queries.owner_stats(period=Period("all", NOW)) if r["flaky"]}
-    light = {r["owner"]: r["flaky"] for r in queries.flaky_tests_by_owner()}
+    full = {
+        r["owner"]: r["flaky"] for r in owners_selectors.owner_stats(period=Period("all", NOW)) if r["flaky"]
+    }
+    light = {r["owner"]: r["flaky"] for r in owners_selectors.flaky_tests_by_owner()}
     assert light == full == {"@acme/web": 1}
 
 
@@ -291,10 +303,14 @@ def test_investigation_facts_over_all_history_leave_out_future_investigations():
         {"fact_type": "CI_LOGS", "count": 1, "mean_confidence": 0.25},
         {"fact_type": "GIT_BLAME", "count": 1, "mean_confidence": 0.5},
     ]
-    assert queries.investigation_summary(period=Period("all", NOW))["facts_by_type"] == expected
-    all_in_repository = queries.investigation_summary(period=Period("all", NOW), repository=repository)
+    assert (
+        investigations_selectors.investigation_summary(period=Period("all", NOW))["facts_by_type"] == expected
+    )
+    all_in_repository = investigations_selectors.investigation_summary(
+        period=Period("all", NOW), repository=repository
+    )
     assert all_in_repository["facts_by_type"] == expected
-    assert queries.investigation_summary(period=Period("all", NOW))["total"] == 2
+    assert investigations_selectors.investigation_summary(period=Period("all", NOW))["total"] == 2
 
 
 def test_investigation_list_counts_facts_per_row_without_grouping_the_period():
@@ -314,7 +330,7 @@ def test_investigation_list_counts_facts_per_row_without_grouping_the_period():
                 facts=[{"fact_type": "CI_LOGS", "content": "", "confidence": None}] * i,
             )
         )
-    items = queries.investigation_list(period=Period("all", NOW))
+    items = investigations_selectors.investigation_list(period=Period("all", NOW))
     with CaptureQueriesContext(connection) as ctx:
         page = Paginator(items, 2).get_page(1)
         assert page.paginator.count == 3
@@ -326,23 +342,25 @@ def test_investigation_list_counts_facts_per_row_without_grouping_the_period():
 
 @pytest.mark.parametrize("period", ["7d", "30d", "all"])
 def test_owner_stats_for_one_owner_is_that_owners_row_of_all(history, period):
-    everyone = queries.owner_stats(period=Period(period, NOW))
+    everyone = owners_selectors.owner_stats(period=Period(period, NOW))
     assert {row["owner_key"] for row in everyone} == {"@acme/web", "@acme/api", ""}
     for row in everyone:
-        assert queries.owner_stats(period=Period(period, NOW), owner_key=row["owner_key"]) == [row]
-    assert queries.owner_stats(period=Period(period, NOW), owner_key="@nobody") == []
+        assert owners_selectors.owner_stats(period=Period(period, NOW), owner_key=row["owner_key"]) == [row]
+    assert owners_selectors.owner_stats(period=Period(period, NOW), owner_key="@nobody") == []
 
 
 def test_status_values_sort_in_severity_order():
     # sort_test_cases orders "most severe first" by the values A to Z (an index order).
-    assert queries.MOST_SEVERE_FIRST == ["BROKEN", "FLAKY", "HEALTHY"]
+    assert tests_selectors.MOST_SEVERE_FIRST == ["BROKEN", "FLAKY", "HEALTHY"]
 
 
 def test_owner_test_count_from_the_rollups(history):
-    assert queries.owner_test_count("@acme/web") == 3
-    assert [queries.owner_test_count("@acme/web", status=s) for s in ("BROKEN", "FLAKY", "HEALTHY")] == [
+    assert owners_selectors.owner_test_count("@acme/web") == 3
+    assert [
+        owners_selectors.owner_test_count("@acme/web", status=s) for s in ("BROKEN", "FLAKY", "HEALTHY")
+    ] == [
         0,
         1,
         2,
     ]
-    assert queries.owner_test_count("") == 1 and queries.owner_test_count("@nobody") == 0
+    assert owners_selectors.owner_test_count("") == 1 and owners_selectors.owner_test_count("@nobody") == 0

@@ -1,0 +1,74 @@
+"""Deliveries: the delivery log, one delivery with what it projected, and the last
+24 hours' health (the deliveries pages, the overview, the API's delivery log)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from events.admin_helpers import distinct_values
+from events.metrics import Period
+from events.models import Delivery
+
+
+def delivery_health(*, now: datetime | None = None) -> dict:
+    """Deliveries received in the last 24 h, and how many were invalid, failed, or are
+    still waiting for the projector (FLAKYBOARD_DEFERRED_PROJECTION)."""
+    now = now or timezone.now()
+    return Delivery.objects.filter(received_at__gt=now - timedelta(hours=24), received_at__lte=now).aggregate(
+        total=Count("id"),
+        invalid=Count("id", filter=Q(outcome=Delivery.Outcome.INVALID)),
+        failed=Count("id", filter=Q(outcome=Delivery.Outcome.FAILED)),
+        pending=Count("id", filter=Q(outcome=Delivery.Outcome.PENDING)),
+    )
+
+
+def delivery_event_types() -> list[str]:
+    """Every stored delivery type ("" for none). One query that jumps through the
+    event_type index (a plain DISTINCT reads the whole index: ~100 ms at 1M deliveries)."""
+    return distinct_values(Delivery, "event_type", limit=None)
+
+
+PROJECTIONS = ("status_change", "monitor_event", "investigation", "quarantine_change")
+
+
+def delivery_list(
+    *,
+    period: Period,
+    repository: int | None = None,
+    outcome: str | None = None,
+    event_type: str | None = None,
+) -> QuerySet[Delivery]:
+    """Stored deliveries received inside the period (our clock: an invalid delivery has
+    no event time), newest first, without their bodies. With a repository: the
+    deliveries whose projected row belongs to a test of that repository."""
+    deliveries = Delivery.objects.filter(period.filter("received_at"))
+    if outcome:
+        deliveries = deliveries.filter(outcome=outcome)
+    if event_type is not None:
+        deliveries = deliveries.filter(event_type=event_type)
+    if repository:
+        in_repository = Q()
+        for relation in PROJECTIONS:
+            model = Delivery._meta.get_field(relation).related_model
+            in_repository |= Q(
+                Exists(model.objects.filter(delivery=OuterRef("pk"), test_case__repository=repository))
+            )
+        deliveries = deliveries.filter(in_repository)
+    return deliveries.defer("body", "headers", "error").order_by("-received_at", "-id")
+
+
+def delivery_with_projections(delivery_id: int) -> QuerySet[Delivery]:
+    """The delivery and whatever it projected (each with its test), in one query."""
+    return Delivery.objects.filter(pk=delivery_id).select_related(
+        *(f"{relation}__test_case" for relation in PROJECTIONS), "monitor_event__monitor"
+    )
+
+
+def deliveries(*, with_body: bool = True) -> QuerySet[Delivery]:
+    """Every stored delivery (the API's delivery log, filtered and paginated by the
+    caller); without their bodies and headers for a list."""
+    rows = Delivery.objects.all()
+    return rows if with_body else rows.defer("body", "headers")

@@ -1,0 +1,225 @@
+"""Tests: the list with its filters and sort orders (the tests page, its CSV, the API),
+and one test's timelines, episodes and history (the test detail page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import F, Prefetch, Q, QuerySet
+
+from events.metrics import is_relapse
+from events.models import (
+    Delivery,
+    Investigation,
+    MonitorEvent,
+    Owner,
+    QuarantineChange,
+    Status,
+    StatusChange,
+    TestCase,
+)
+
+from .common import owned_by
+
+# Severity order, Trunk's priority: BROKEN over FLAKY over HEALTHY, which is also the
+# alphabetical order of the values, so "most severe first" is `status` A to Z (and the
+# (status, name, id) index gives it in order). tests/dashboard/test_selectors.py checks it.
+MOST_SEVERE_FIRST = sorted(Status.values)
+
+
+def test_cases() -> QuerySet[TestCase]:
+    """Tests with what a list row shows, in a fixed number of queries."""
+    return TestCase.objects.select_related("repository", "assignee").prefetch_related(
+        Prefetch("owners", queryset=Owner.objects.order_by("key"))
+    )
+
+
+# `sort` values and the field each orders by ("-" in front: descending).
+SORTS = {
+    "name": "name",
+    "status": "status",
+    "status_since": "status_since",
+    "failure_rate": "failure_rate_last_7d",
+    "prs_impacted": "pull_requests_impacted_last_7d",
+}
+
+
+DEFAULT_SORT = "-status_since"
+
+
+def filter_test_cases(
+    tests: QuerySet[TestCase],
+    *,
+    repository: int | None = None,
+    status: str | None = None,
+    owner: str | None = None,
+    quarantined: bool | None = None,
+    variant: str | None = None,
+    triage: str | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+) -> QuerySet[TestCase]:
+    """The one implementation of the test filters shared by the tests page, its CSV and
+    the API (parameters `repository`, `status`, `owner`, `quarantined`, `variant`,
+    `triage`, `q`, `sort`). Values must be validated by the caller (a form or a
+    filterset): `status` upper case, `owner` an owner name in any case or "none"."""
+    if repository:
+        tests = tests.filter(repository=repository)
+    if status:
+        tests = tests.filter(status=status.upper())
+    if owner:
+        tests = tests.filter(owned_by(owner))
+    if quarantined is not None:
+        tests = tests.filter(quarantined=quarantined)
+    if variant is not None and variant != "":
+        tests = tests.filter(variant=variant)
+    if triage:
+        tests = tests.filter(triage_state=triage)
+    if q:
+        tests = tests.filter(Q(name__icontains=q) | Q(classname__icontains=q) | Q(file_path__icontains=q))
+    return sort_test_cases(tests, sort)
+
+
+def sort_test_cases(tests: QuerySet[TestCase], sort: str | None) -> QuerySet[TestCase]:
+    """`sort` is one of SORTS, "-" in front for descending; status sorts by severity.
+    Empty values (never changed, no failure rate) come last when descending."""
+    sort = sort or DEFAULT_SORT
+    key = sort.removeprefix("-")
+    if key not in SORTS:
+        return sort_test_cases(tests, DEFAULT_SORT)
+    field = F(SORTS[key])
+    if key == "status":
+        # Descending severity is ascending values (MOST_SEVERE_FIRST): the index order.
+        return tests.order_by(field.asc() if sort.startswith("-") else field.desc(), "name", "id")
+    primary = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_first=True)
+    return tests.order_by(primary, "name", "id")
+
+
+def status_history(test_case: TestCase, *, limit: int = 200) -> QuerySet[StatusChange]:
+    return test_case.status_changes.order_by("-occurred_at", "-id")[:limit]
+
+
+@dataclass(frozen=True)
+class Episode:
+    started_at: datetime
+    ended_at: datetime | None
+    relapse: bool
+
+
+def episodes(test_case: TestCase) -> list[Episode]:
+    """A test's episodes, oldest first (one query; kept by events.rollups)."""
+    return [
+        Episode(
+            started_at=e.started_at,
+            ended_at=e.ended_at,
+            relapse=is_relapse(e.started_at, previous_end=e.previous_end),
+        )
+        for e in test_case.episodes.order_by("started_at")
+    ]
+
+
+@dataclass(frozen=True)
+class Interval:
+    state: str
+    start: datetime
+    end: datetime | None  # None: still current
+
+
+def status_timeline(test_case: TestCase, *, now: datetime | None = None) -> list[Interval]:
+    """The test's status intervals from first seen to now (one query; kept by
+    events.rollups: before its first change the test had that change's previous_status,
+    or HEALTHY)."""
+    return [
+        Interval(status, start, end)
+        for status, start, end in test_case.status_intervals.order_by("started_at", "id").values_list(
+            "status", "started_at", "ended_at"
+        )
+    ]
+
+
+def monitor_timeline(test_case: TestCase) -> list[dict]:
+    """Each monitor's active intervals for the test (one query): an `active` event opens
+    an interval, the next `resolved` event of the same monitor closes it."""
+    events = test_case.monitor_events.order_by("monitor_id", "occurred_at", "id").values_list(
+        "monitor_id", "monitor__type", "occurred_at", "status"
+    )
+    by_monitor: dict = {}
+    for monitor_id, monitor_type, at, status in events:
+        entry = by_monitor.setdefault(
+            monitor_id, {"monitor_id": monitor_id, "type": monitor_type, "intervals": []}
+        )
+        intervals = entry["intervals"]
+        open_ = intervals and intervals[-1]["end"] is None
+        if status == MonitorEvent.MonitorStatus.ACTIVE and not open_:
+            intervals.append({"start": at, "end": None})
+        elif status == MonitorEvent.MonitorStatus.RESOLVED and open_:
+            intervals[-1]["end"] = at
+    # A monitor that only ever reported `resolved` was never active for this test.
+    return [entry for entry in by_monitor.values() if entry["intervals"]]
+
+
+# ---- one test's page
+
+
+def test_case_for_page() -> QuerySet[TestCase]:
+    """Tests with what the detail page's header shows (look one up by pk)."""
+    return TestCase.objects.select_related("repository", "assignee")
+
+
+def test_case_ids() -> QuerySet[TestCase]:
+    """Tests, their pk only: to check that one exists."""
+    return TestCase.objects.only("pk")
+
+
+def owners_of(test_case: TestCase) -> list[Owner]:
+    return list(test_case.owners.order_by("key"))
+
+
+def monitor_events_of(test_case: TestCase, *, limit: int) -> list[MonitorEvent]:
+    """The test's newest monitor events, with their monitor."""
+    return list(test_case.monitor_events.select_related("monitor").order_by("-occurred_at", "-id")[:limit])
+
+
+def investigations_of(test_case: TestCase, *, limit: int) -> list[Investigation]:
+    """The test's newest investigations, with their facts."""
+    return list(test_case.investigations.prefetch_related("facts").order_by("-occurred_at", "id")[:limit])
+
+
+def quarantine_changes_of(test_case: TestCase, *, limit: int) -> QuerySet[QuarantineChange]:
+    return test_case.quarantine_changes.order_by("-occurred_at", "-id")[:limit]
+
+
+def deliveries_of(test_case: TestCase) -> QuerySet[Delivery]:
+    """The deliveries whose projection touched this test, newest received first.
+
+    One IN over a UNION of the four history tables' delivery ids for this test (each an
+    index read): an OR of four IN subqueries made PostgreSQL scan every delivery."""
+    touched = (
+        StatusChange.objects.filter(test_case=test_case)
+        .values("delivery_id")
+        .order_by()
+        .union(
+            *(
+                model.objects.filter(test_case=test_case).values("delivery_id").order_by()
+                for model in (MonitorEvent, Investigation, QuarantineChange)
+            ),
+            all=True,
+        )
+    )
+    return (
+        Delivery.objects.filter(id__in=touched)
+        .only("svix_id", "event_type", "outcome", "occurred_at", "received_at")
+        .order_by("-received_at", "-id")
+    )
+
+
+def history_counts(test_case: TestCase, *, deliveries: QuerySet[Delivery]) -> dict[str, int]:
+    """How many of each kind of history row the test has (the page shows the newest)."""
+    return {
+        "monitor_events": test_case.monitor_events.count(),
+        "investigations": test_case.investigations.count(),
+        "quarantine_changes": test_case.quarantine_changes.count(),
+        "status_changes": test_case.status_changes.count(),
+        "deliveries": deliveries.count(),
+    }
