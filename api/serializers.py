@@ -3,7 +3,7 @@
 `received_at` ours. Timestamps are ISO 8601 in UTC ("Z"); durations are seconds.
 
 Serializers only shape data: every number comes from dashboard.selectors, every write
-goes through `TriageSerializer.save` (which also writes the admin history).
+goes through events.triage (TriageSerializer only validates a PATCH body).
 """
 
 from __future__ import annotations
@@ -202,18 +202,6 @@ class TriageSerializer(serializers.ModelSerializer):
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
-
-    def update(self, instance: TestCase, validated_data: dict) -> TestCase:
-        """Write only the triage columns: a concurrent projection may be updating Trunk's."""
-        changed = [
-            f for f in TRIAGE_FIELDS if f in validated_data and getattr(instance, f) != validated_data[f]
-        ]
-        for field in changed:
-            setattr(instance, field, validated_data[field])
-        if changed:
-            instance.save(update_fields=changed)
-        self.changed_fields = changed
-        return instance
 
 
 class TimelineIntervalSerializer(serializers.Serializer):

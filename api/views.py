@@ -11,12 +11,9 @@ tests/api/test_query_counts.py asserts.
 from __future__ import annotations
 
 from django import forms
-from django.contrib.admin.models import CHANGE, LogEntry
-from django.db import transaction
 from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
-from django.utils.text import capfirst
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -39,7 +36,8 @@ from dashboard.selectors import (
 )
 from dashboard.selectors.common import NO_OWNER_PARAM
 from events.metrics import DEFAULT_PERIOD, HISTOGRAM_BINS, PERIODS, Period, band_counts
-from events.models import Repository, TestCase
+from events.models import Repository
+from events.triage import VIA_API, triage_test, triage_values
 
 from . import filters, serializers
 from .pagination import CursorPagination, DeliveryCursorPagination
@@ -135,17 +133,7 @@ class TestCaseViewSet(
         test = self.get_object()
         triage = serializers.TriageSerializer(test, data=request.data, partial=True)
         triage.is_valid(raise_exception=True)
-        with transaction.atomic():
-            triage.save()
-            if triage.changed_fields:
-                labels = [capfirst(TestCase._meta.get_field(f).verbose_name) for f in triage.changed_fields]
-                LogEntry.objects.log_actions(
-                    user_id=request.user.pk,
-                    queryset=[test],
-                    action_flag=CHANGE,
-                    change_message=[{"changed": {"fields": labels}}],
-                    single_object=True,
-                )
+        triage_test(test, by=request.user, via=VIA_API, **triage_values(triage.validated_data))
         fresh = self.get_queryset().get(pk=test.pk)
         return Response(self.get_serializer(fresh).data)
 

@@ -9,9 +9,9 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
-from events.admin_helpers import distinct_values
 from events.metrics import BAND_LABELS, DEFAULT_PERIOD, NO_OWNER, PERIOD_LABELS, Period
 from events.models import Delivery, Owner, Repository, Status, TestCase
+from events.orm import distinct_values
 
 from .selectors import deliveries, investigations
 from .selectors.common import NO_OWNER_PARAM

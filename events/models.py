@@ -475,6 +475,10 @@ class Episode(models.Model):
             models.Index(
                 fields=["seconds"], condition=models.Q(seconds__isnull=False), name="episode_median_idx"
             ),
+            # The few episodes whose start is unknown (not in medians): counted apart.
+            models.Index(
+                fields=["ended_at"], condition=models.Q(start_known=False), name="episode_start_unknown_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -645,6 +649,9 @@ class OwnerCount(models.Model):
     quarantined = models.IntegerField(default=0)
     fixes = models.IntegerField(default=0, help_text="Closed episodes (all history).")
     relapses = models.IntegerField(default=0, help_text="Relapse episodes (all history).")
+    timed_fixes = models.IntegerField(
+        default=0, help_text="Closed episodes whose start is known: the ones the median time to fix takes."
+    )
 
     class Meta:
         ordering = ["owner_key"]

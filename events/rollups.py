@@ -169,7 +169,9 @@ def episodes_of(first_event_at: datetime, changes: Sequence[Change]) -> list[Epi
     is the previous change's new_status (the first change's own previous_status). A test
     already FLAKY or BROKEN when first seen was in an episode from its first event."""
     markers: list[tuple[datetime, bool]] = []  # (time, starts an episode)
-    start_unknown = changes and changes[0].previous_status != HEALTHY and first_event_at <= changes[0].occurred_at
+    start_unknown = (
+        changes and changes[0].previous_status != HEALTHY and first_event_at <= changes[0].occurred_at
+    )
     if start_unknown:
         markers.append((first_event_at, True))
     before = changes[0].previous_status if changes else HEALTHY
@@ -244,7 +246,9 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
         )
     }
     owner_keys: dict[uuid.UUID, list[str]] = {}
-    for pk, key in TestCaseOwner.objects.filter(test_case_id__in=ids).values_list("test_case_id", "owner__key"):
+    for pk, key in TestCaseOwner.objects.filter(test_case_id__in=ids).values_list(
+        "test_case_id", "owner__key"
+    ):
         owner_keys.setdefault(pk, []).append(key)
     changes = _by_test(
         StatusChange.objects.filter(test_case_id__in=ids)
@@ -336,7 +340,11 @@ class TestRollupRows:
 
     TABLES = (
         ("intervals", StatusInterval, ("test_case", "status", "started_at", "ended_at", "changed")),
-        ("episodes", Episode, ("test_case", "started_at", "ended_at", "previous_end", "seconds", "start_known")),
+        (
+            "episodes",
+            Episode,
+            ("test_case", "started_at", "ended_at", "previous_end", "seconds", "start_known"),
+        ),
         ("owner_tests", OwnerTest, ("test_case", "owner_key", "status", "quarantined")),
         (
             "owner_spans",
@@ -579,7 +587,7 @@ class OwnerSpan:
         return (self.owner_key, self.started_at, self.ended_at is None, self.ended_at or self.started_at)
 
 
-COUNT_FIELDS = ("tests", "flaky", "broken", "quarantined", "fixes", "relapses")
+COUNT_FIELDS = ("tests", "flaky", "broken", "quarantined", "fixes", "relapses", "timed_fixes")
 
 
 def owner_spans(owner_keys: Sequence[str], episodes: Sequence[EpisodeSpan]) -> list[OwnerSpan]:
@@ -613,6 +621,7 @@ def owner_counts(owner_tests: Sequence[tuple[str, str, bool]], spans: Sequence[O
     for span in spans:
         counts[(key := span.owner_key, "fixes")] += span.ended_at is not None
         counts[(key, "relapses")] += span.relapse
+        counts[(key, "timed_fixes")] += span.seconds is not None
     return counts
 
 
@@ -679,7 +688,8 @@ def rebuild_owner_rollups() -> None:
         owners.setdefault(test_id, []).append(key)
     tests = Table(OwnerTest, ["test_case", "owner_key", "status", "quarantined"])
     spans = Table(
-        OwnerEpisode, ["test_case", "owner_key", "started_at", "ended_at", "seconds", "relapse", "start_known"]
+        OwnerEpisode,
+        ["test_case", "owner_key", "started_at", "ended_at", "seconds", "relapse", "start_known"],
     )
     counts: Counter = Counter()
     rows = (
@@ -910,7 +920,9 @@ def refresh_monitor_pairs(pairs: Iterable[tuple[uuid.UUID, uuid.UUID]], shared: 
         before = {
             (monitor_field.to_python(m), test_field.to_python(t)): days for m, t, days in cursor.fetchall()
         }
-        cursor.execute(f"DELETE FROM events_monitorinterval WHERE {state_filter} RETURNING {returned}", params)
+        cursor.execute(
+            f"DELETE FROM events_monitorinterval WHERE {state_filter} RETURNING {returned}", params
+        )
         deleted = cursor.fetchall()
         cursor.execute(_monitor_intervals_sql(event_filter) + f" RETURNING {returned}", params)
         inserted = cursor.fetchall()
@@ -928,7 +940,9 @@ def refresh_monitor_pairs(pairs: Iterable[tuple[uuid.UUID, uuid.UUID]], shared: 
     for rows, sign in ((inserted, 1), (deleted, -1)):
         for monitor_value, day, kind, seconds in rows:
             if day:
-                shared.monitor_resolutions[(monitor_field.to_python(monitor_value), date.fromisoformat(day))] += sign
+                shared.monitor_resolutions[
+                    (monitor_field.to_python(monitor_value), date.fromisoformat(day))
+                ] += sign
             if seconds is not None:
                 shared.buckets[(kind, resolution_bucket(seconds))] += sign
 
@@ -1035,7 +1049,9 @@ def rebuild_all() -> None:
     from .bulk import Table  # bulk imports this module
 
     intervals = Table(StatusInterval, ["test_case", "status", "started_at", "ended_at", "changed"])
-    episodes = Table(Episode, ["test_case", "started_at", "ended_at", "previous_end", "seconds", "start_known"])
+    episodes = Table(
+        Episode, ["test_case", "started_at", "ended_at", "previous_end", "seconds", "start_known"]
+    )
     deltas: Counter = Counter()
 
     def flush_test(test_id, first_event_at, changes):

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from events.admin_helpers import distinct_values
 from events.metrics import Period
 from events.models import Delivery
+from events.orm import distinct_values
 
 
 def delivery_health(*, now: datetime | None = None) -> dict:

@@ -9,9 +9,9 @@ from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from events import rollups
-from events.admin_helpers import distinct_values, related_count
 from events.metrics import CONFIDENCE_BANDS, HISTOGRAM_BINS, Period, band_q, bin_q
 from events.models import FactDayCount, Investigation, InvestigationDay, InvestigationFact, Owner
+from events.orm import distinct_values, related_count
 
 from .common import in_repository, owned_by
 

@@ -56,7 +56,7 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
             "flaky",
             "broken",
             "quarantined",
-            "fixes",
+            "timed_fixes",
             "relapses",
             "oldest_open_since",
         )
@@ -77,7 +77,7 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
         ).exists()
     )
     if whole_history:
-        medians = _all_owner_medians({key: row["fixes"] for key, row in rows.items()})
+        medians = _all_owner_medians({key: row["timed_fixes"] for key, row in rows.items()})
     else:
         medians = _owner_medians(period, owner_key)
         relapses = dict(
@@ -91,7 +91,7 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
             row["median_time_to_fix"] = timedelta(seconds=float(medians[key]))
         if not whole_history:
             row["relapses"] = relapses.get(key, 0)
-        del row["fixes"]
+        del row["timed_fixes"]
     return _by_severity(rows)
 
 
@@ -105,13 +105,15 @@ def _owner_medians(period: Period, owner_key: str | None) -> dict[str, float]:
     inner = """
         SELECT owner_key, seconds FROM events_ownerepisode
          WHERE ended_at <= %s AND (%s IS NULL OR ended_at > %s) AND (%s IS NULL OR owner_key = %s)
+           AND seconds IS NOT NULL
     """
     params = [period.now, period.start, period.start, owner_key, owner_key]
     return dict(run_sql(median_sql(inner, "owner_key", "seconds"), params))
 
 
 def _all_owner_medians(fixes: dict[str, int]) -> dict[str, float]:
-    """Every fix (the caller checked that none ended after now): per owner, the middle one
+    """Every fix with a known start (`fixes`: OwnerCount.timed_fixes; the caller checked
+    that none ended after now): per owner, the middle one
     or two fixes (the mean of both for an even count, as median_sql) read at their offset
     in the (owner_key, seconds) index, instead of ranking every fix. One query."""
     return medians_at_offset(
@@ -171,7 +173,7 @@ def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: st
     start, now = period.start, period.now
     fixed = f"""
         SELECT owner_key, {seconds_between("started_at", "ended_at")} AS seconds FROM ({base}) AS b
-         WHERE ended_at IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
+         WHERE b.seconds IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
     """
     for key, median in run_sql(median_sql(fixed, "owner_key", "seconds"), [*scope, now, start, start]):
         if key in rows:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from events.admin_helpers import related_count
 from events.models import Repository, Status, TestCase
+from events.orm import related_count
 
 
 def repositories_with_counts() -> QuerySet[Repository]:

@@ -225,7 +225,7 @@ def median_time_to_fix(*, period: Period, repository: int | None = None) -> time
     inner = """
         SELECT 1 AS everyone, seconds
           FROM events_episode e JOIN events_testcase tc ON tc.id = e.test_case_id
-         WHERE ended_at IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
+         WHERE seconds IS NOT NULL AND ended_at <= %s AND (%s IS NULL OR ended_at > %s)
            AND (%s IS NULL OR tc.repository_id = %s)
     """
     rows = run_sql(
@@ -242,7 +242,11 @@ def _all_median_time_to_fix(now: datetime) -> tuple[bool, float | None]:
     their offset in the (seconds) index, instead of ranking every episode. One query."""
     return run_sql(
         """
-        WITH fixes AS (SELECT COALESCE(SUM(fixes), 0) AS n FROM events_transitiondaycount)
+        WITH fixes AS (
+            -- Every closed episode, less those whose start is unknown (no time to fix).
+            SELECT COALESCE(SUM(fixes), 0)
+                   - (SELECT COUNT(*) FROM events_episode WHERE NOT start_known AND ended_at IS NOT NULL) AS n
+              FROM events_transitiondaycount)
         SELECT EXISTS (SELECT 1 FROM events_episode WHERE ended_at > %s),
                (SELECT AVG(seconds) FROM (
                     SELECT seconds FROM events_episode WHERE seconds IS NOT NULL ORDER BY seconds

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.utils import construct_change_message
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
@@ -20,9 +18,11 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import push_url
 
+from events.exports import test_cases_csv_response
 from events.metrics import band_of
 from events.models import TestCase
-from events.untrusted import csv_rows, safe_http_url
+from events.triage import VIA_DASHBOARD, triage_test, triage_values
+from events.untrusted import safe_http_url
 
 from .. import charts
 from ..access import dashboard_reader
@@ -129,57 +129,13 @@ def test_list(request: HttpRequest) -> HttpResponse:
     return response
 
 
-CSV_COLUMNS = [
-    "id",
-    "name",
-    "classname",
-    "file_path",
-    "repository",
-    "status",
-    "status_since",
-    "owners",
-    "quarantined",
-    "variant",
-    "failure_rate_last_7d",
-    "pull_requests_impacted_last_7d",
-    "triage_state",
-    "assignee",
-]
-
-
-def _csv_row(test: TestCase) -> list:
-    return [
-        cell
-        for cell in (
-            str(test.pk),
-            test.name,
-            test.classname,
-            test.file_path,
-            str(test.repository or ""),
-            test.status,
-            test.status_since.isoformat() if test.status_since else "",
-            ";".join(owner.name for owner in test.owners.all()),
-            "true" if test.quarantined else "false",
-            test.variant,
-            test.failure_rate_last_7d,
-            test.pull_requests_impacted_last_7d,
-            test.triage_state,
-            test.assignee.get_username() if test.assignee else "",
-        )
-    ]
-
-
 @require_GET
 @dashboard_reader
 def test_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The tests of the current filter as CSV, streamed: rows are read in chunks (with
     one owners query per chunk), so the export never holds every test in memory."""
     _scope, _form, _filters, tests = _filtered_tests(request)
-    lines = csv_rows(CSV_COLUMNS, (_csv_row(test) for test in tests.iterator(chunk_size=500)))
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="flakyboard-tests-{stamp}.csv"'
-    return response
+    return test_cases_csv_response(tests, request=request)
 
 
 # ---------------------------------------------------------------- the test detail page
@@ -327,17 +283,8 @@ def test_triage(request: HttpRequest, test_id) -> HttpResponse:
         if request.htmx:
             return render(request, "dashboard/test_detail.html#triage", _triage_context(request, test, form))
         return render(request, "dashboard/test_detail.html", _detail_context(request, test, form), status=400)
-    saved = False
-    if form.has_changed():
-        test = form.save()
-        LogEntry.objects.log_actions(
-            user_id=request.user.pk,
-            queryset=[test],
-            action_flag=CHANGE,
-            change_message=construct_change_message(form, None, False),
-            single_object=True,
-        )
-        saved = True
+    changed = {name: form.cleaned_data[name] for name in form.changed_data}
+    saved = bool(triage_test(test, by=request.user, via=VIA_DASHBOARD, **triage_values(changed)))
     if not request.htmx:
         return redirect(test)
     context = _triage_context(request, test, TriageForm(instance=test, auto_id="triage_%s"), saved=saved)

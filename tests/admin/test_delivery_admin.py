@@ -231,7 +231,7 @@ def reprocess(client, deliveries, **extra):
 def test_reprocess_uses_the_command_code_path_and_reports_outcomes(admin_client, log):
     # Lose a projection (as if a bug had dropped it), then reprocess.
     StatusChange.objects.filter(delivery=log["status"]).delete()
-    with mock.patch("events.admin.replay", wraps=rebuild.replay) as replay:
+    with mock.patch("events.admin.deliveries.replay", wraps=rebuild.replay) as replay:
         response = reprocess(admin_client, [log["status"], log["invalid"], log["ignored"]])
     replay.assert_called()
     assert messages_of(response) == [

@@ -1,4 +1,5 @@
-"""admin_helpers: the paginator's count, distinct values, byte sizes, input and output."""
+"""events.admin.helpers and events.orm: the paginator's count, distinct values, byte sizes,
+input and output."""
 
 import uuid
 
@@ -10,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from dashboard.selectors import deliveries as deliveries_selectors
 from dashboard.selectors import investigations as investigations_selectors
 from events.admin import DeliveryAdmin, TestCaseAdmin
-from events.admin_helpers import EstimatedCountPaginator, OctetLength, distinct_values, parse_uuid
+from events.admin.helpers import EstimatedCountPaginator, OctetLength, parse_uuid
 from events.models import Delivery, TestCase
+from events.orm import distinct_values
 from events.untrusted import csv_safe, safe_http_url
 from tests.admin.factories import make_history
 

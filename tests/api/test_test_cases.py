@@ -278,12 +278,14 @@ def test_triage_patch_writes_only_triage_fields_and_logs_it(history, triage_api,
     assert (test.triage_state, test.assignee, test.triage_note) == ("investigating", reader, "seen")
     entry = LogEntry.objects.get()
     assert entry.user == triager and entry.action_flag == CHANGE and entry.object_id == str(t1.id)
-    assert entry.get_change_message() == "Changed Triage state, Assignee and Triage note."
+    assert entry.get_change_message() == (
+        "Triage state: New → Investigating. Assignee: nobody → reader. Triage note edited. (API)"
+    )
 
     # Unassign; only what changed is logged; a no-op logs nothing.
     response = patch(triage_api, t1, {"assignee": None, "triage_state": "investigating"})
     assert response.status_code == 200 and response.json()["assignee"] is None
-    assert LogEntry.objects.latest("id").get_change_message() == "Changed Assignee."
+    assert LogEntry.objects.latest("id").get_change_message() == "Assignee: reader → nobody. (API)"
     patch(triage_api, t1, {"triage_note": "seen"})
     assert LogEntry.objects.count() == 2
 

@@ -357,6 +357,10 @@ def test_csv_columns_rows_and_escaping(reader_client, tests_data):
         "pull_requests_impacted_last_7d",
         "triage_state",
         "assignee",
+        "triage_note",
+        "latest_investigation_confidence",
+        "trunk_url",
+        "dashboard_url",
     ]
     by_name = {row[1]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
     assert len(by_name) == 4

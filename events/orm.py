@@ -1,0 +1,55 @@
+"""ORM look-ups shared by the admin, the dashboard and the API.
+
+They live outside `events.admin` so the read side can use them without importing the
+admin (which registers model admins and imports the dashboard's band definitions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connections
+from django.db.models import Count, IntegerField, Model, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+
+def distinct_values(model: type[Model], field_name: str, *, limit: int | None = 200) -> list[Any]:
+    """Distinct values of an *indexed* column, in order (for list filters; `limit=None`:
+    all of them).
+
+    `SELECT DISTINCT` reads the whole index (about 15 ms for 100k rows). PostgreSQL has
+    no skip scan, so it is emulated with a recursive query that jumps from one value to
+    the next through the index: one index probe per distinct value.
+    """
+    field = model._meta.get_field(field_name)
+    connection = connections[model.objects.db]
+    if connection.vendor != "postgresql":
+        return list(model.objects.order_by(field_name).values_list(field_name, flat=True).distinct()[:limit])
+    qn = connection.ops.quote_name
+    table, column = qn(model._meta.db_table), qn(field.column)
+    sql = (
+        f"WITH RECURSIVE t(v) AS ("  # noqa: S608 - identifiers come from model metadata
+        f"(SELECT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY {column} LIMIT 1) "
+        f"UNION ALL "
+        f"SELECT (SELECT {column} FROM {table} WHERE {column} > t.v ORDER BY {column} LIMIT 1) "
+        f"FROM t WHERE t.v IS NOT NULL"
+        f") SELECT v FROM t WHERE v IS NOT NULL LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def related_count(model: type[Model], fk: str, **filters: Any) -> Coalesce:
+    """The number of `model` rows whose `fk` points at the outer row, as one correlated
+    subquery (an annotation for a changelist: no query per row, no GROUP BY on the list)."""
+    # COUNT(*), not COUNT(pk): an index on (fk, filtered columns) then answers alone
+    # (an index-only scan), without visiting the rows for their primary key.
+    rows = (
+        model.objects.filter(**{fk: OuterRef("pk")}, **filters)
+        .order_by()
+        .values(fk)
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)

@@ -1,0 +1,198 @@
+"""The triage service: the one place that writes flakyboard's triage data on tests.
+
+Triage (state, assignee, note) is flakyboard's own data on a test; everything else on a
+TestCase is projected from Trunk's deliveries. The admin (change form and actions), the
+dashboard's triage form and the API's PATCH all write through `triage_test` or
+`triage_tests`, which:
+
+- write only the triage columns, with one UPDATE: a projection may be updating Trunk's
+  columns of the same row meanwhile, and a `save()` of the whole row would put back the
+  values read before it;
+- write and log nothing for a test whose triage already has the requested values;
+- record every changed test in Django's admin log (`LogEntry`), so the admin's history of
+  a test shows every triage change whatever made it, in one format (`change_message`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from .models import TestCase
+
+# Where a change was made, shown in parentheses after it in the admin history. The
+# admin's change form passes nothing (the history page is the admin's own); its actions
+# pass "action: <what>".
+VIA_DASHBOARD = "dashboard"
+VIA_API = "API"
+
+# The service's keyword for each triage column (what forms and serializers call them).
+FIELDS = {"triage_state": "state", "assignee": "assignee", "triage_note": "note"}
+UPDATE_CHUNK = 500  # rows per UPDATE ... WHERE pk IN (...): stays under SQLite's variable limit
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()  # the default of every field: leave it as it is
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    """How many of the given tests changed, and how many already had the values."""
+
+    changed: int
+    unchanged: int
+
+
+def triage_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The service's keywords for the triage columns present in `data` (a form's
+    cleaned data, a serializer's validated data): `{"triage_state": x}` -> `{"state": x}`."""
+    return {keyword: data[field] for field, keyword in FIELDS.items() if field in data}
+
+
+def triage_test(
+    test_case: TestCase,
+    *,
+    by: AbstractBaseUser,
+    state: str = KEEP,
+    assignee: AbstractBaseUser | None = KEEP,
+    note: str = KEEP,
+    via: str | None = None,
+) -> list[str]:
+    """Set the triage of one test; returns the columns that changed (none: nothing was
+    written or logged). `test_case` is updated in memory too."""
+    values = _columns(state=state, assignee=assignee, note=note)
+    changes, _total = _write(TestCase.objects.filter(pk=test_case.pk), values, by=by, via=via, count=False)
+    for field, value in values.items():
+        setattr(test_case, field, value)
+    return changes[0] if changes else []
+
+
+def triage_tests(
+    tests: QuerySet[TestCase] | Iterable[Any],
+    *,
+    by: AbstractBaseUser,
+    state: str = KEEP,
+    assignee: AbstractBaseUser | None = KEEP,
+    note: str = KEEP,
+    via: str | None = None,
+) -> TriageResult:
+    """Set the triage of many tests (a queryset, or test ids), in one transaction; one
+    log entry per test that changed."""
+    if not isinstance(tests, QuerySet):
+        tests = TestCase.objects.filter(pk__in=list(tests))
+    changes, total = _write(tests, _columns(state=state, assignee=assignee, note=note), by=by, via=via)
+    return TriageResult(changed=len(changes), unchanged=total - len(changes))
+
+
+def change_message(
+    *,
+    state: tuple[str, str] | None = None,
+    assignee: tuple[Any, Any] | None = None,
+    note_edited: bool = False,
+    via: str | None = None,
+) -> str:
+    """The admin history's text for one triage change: old → new state and assignee
+    ("nobody" for none), whether the note was edited (not its text: notes can be long),
+    then where it was made. E.g. "Triage state: New → Fixed. Assignee: nobody → alice.
+    Triage note edited. (dashboard)"."""
+    parts = []
+    if state is not None:
+        old, new = (TestCase.Triage(value).label for value in state)
+        parts.append(f"Triage state: {old} → {new}.")
+    if assignee is not None:
+        old, new = (user or "nobody" for user in assignee)
+        parts.append(f"Assignee: {old} → {new}.")
+    if note_edited:
+        parts.append("Triage note edited.")
+    if via:
+        parts.append(f"({via})")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- the write
+
+
+def _columns(**keywords: Any) -> dict[str, Any]:
+    columns = {field: keywords[keyword] for field, keyword in FIELDS.items()}
+    return {field: value for field, value in columns.items() if value is not KEEP}
+
+
+def _write(
+    tests: QuerySet[TestCase],
+    values: dict[str, Any],
+    *,
+    by: AbstractBaseUser,
+    via: str | None,
+    count: bool = True,
+) -> tuple[list[list[str]], int]:
+    """Update the tests whose triage differs from `values` and log each one. Returns the
+    changed columns of each changed test, and the number of tests given."""
+    base = tests.prefetch_related(None).order_by()
+    if not values:
+        return [], base.count() if count else 1
+    differs = Q()
+    for field, value in values.items():
+        differs |= ~Q(**{field: value})
+    with transaction.atomic():
+        rows = list(
+            base.filter(differs).values_list("pk", "name", "triage_state", "assignee_id", "triage_note")
+        )
+        # One test (triage_test) needs no count: it is that test, changed or not.
+        total = base.count() if count else 1
+        pks = [row[0] for row in rows]
+        for start in range(0, len(pks), UPDATE_CHUNK):
+            TestCase.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK]).update(**values)
+        changes = _log(rows, values, by=by, via=via)
+    return changes, total
+
+
+def _log(
+    rows: list[tuple], values: dict[str, Any], *, by: AbstractBaseUser, via: str | None
+) -> list[list[str]]:
+    old_ids = {row[3] for row in rows if row[3]} if "assignee" in values else set()
+    users = {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=old_ids)} if old_ids else {}
+    new_user = values.get("assignee")
+    content_type = ContentType.objects.get_for_model(TestCase)
+    now = timezone.now()
+    entries, changes = [], []
+    for pk, name, state, assignee_id, note in rows:
+        changed = []
+        if "triage_state" in values and values["triage_state"] != state:
+            changed.append("triage_state")
+        if "assignee" in values and (new_user.pk if new_user else None) != assignee_id:
+            changed.append("assignee")
+        if "triage_note" in values and values["triage_note"] != note:
+            changed.append("triage_note")
+        message = change_message(
+            state=(state, values["triage_state"]) if "triage_state" in changed else None,
+            assignee=(users.get(assignee_id), new_user) if "assignee" in changed else None,
+            note_edited="triage_note" in changed,
+            via=via,
+        )
+        changes.append(changed)
+        entries.append(
+            LogEntry(
+                action_time=now,
+                user_id=by.pk,
+                content_type=content_type,
+                object_id=str(pk),
+                object_repr=name[:200],
+                action_flag=CHANGE,
+                change_message=message,
+            )
+        )
+    LogEntry.objects.bulk_create(entries)
+    return changes
