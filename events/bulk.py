@@ -13,10 +13,8 @@ delivering each through the receiver gives.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable
 
-from django.db import connection, models
 from django.utils import timezone
 
 from . import apply, entities, parsing, registry, rollups
@@ -31,56 +29,10 @@ from .models import (
     TestCase,
     TestCaseOwner,
 )
-
-# Rows buffered per table before they are written. Bounds memory on a large rebuild.
-BATCH_ROWS = 5000
+from .sql import Table
 
 # The delivery fields that parsing decides (as in ingest.reprocess_delivery).
 PARSED_FIELDS = ("event_type", "outcome", "error", "occurred_at")
-
-
-class Table:
-    """Rows for one model as tuples of column values, written in batches."""
-
-    def __init__(self, model: type[models.Model], attnames: Sequence[str]):
-        self.model = model
-        self.fields = [model._meta.get_field(name) for name in attnames]
-        self.attnames = [f.attname for f in self.fields]
-        self.rows: list[tuple] = []
-        self.written = 0
-
-    def add(self, *values: Any) -> None:
-        self.rows.append(values)
-        if len(self.rows) >= BATCH_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.rows:
-            insert_rows(self.model, self.fields, self.rows)
-            self.written += len(self.rows)
-            self.rows = []
-
-
-def insert_rows(model: type[models.Model], fields: Sequence[models.Field], rows: Sequence[tuple]) -> None:
-    """Insert plain tuples (one value per field). PostgreSQL: COPY, about 10x faster than
-    INSERT for large batches; other databases: `bulk_create` (portable value adaptation)."""
-    if connection.vendor != "postgresql":
-        attnames = [f.attname for f in fields]
-        model.objects.bulk_create(
-            [model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=500
-        )
-        return
-    json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            if json_positions:
-                row = list(row)
-                for i in json_positions:
-                    row[i] = fields[i].get_db_prep_save(row[i], connection)
-            copy.write_row(row)
 
 
 # The columns `project_deliveries` reads, in its order.

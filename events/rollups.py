@@ -109,6 +109,7 @@ from .models import (
     TestCaseOwner,
     TransitionDayCount,
 )
+from .sql import Table
 
 HEALTHY = Status.HEALTHY
 # METRICS "Episodes": a relapse starts within 30 days after the end of the previous one.
@@ -677,7 +678,6 @@ def rebuild_transition_counts() -> None:
 def rebuild_owner_rollups() -> None:
     """Every test's owner rollups from its status, owner links, Episode and StatusInterval
     rows (a rebuild), on empty owner tables."""
-    from .bulk import Table  # bulk imports this module
 
     owners: dict[uuid.UUID, list[str]] = {}
     for test_id, key in (
@@ -1046,7 +1046,6 @@ def rebuild_all() -> None:
     rebuild_monitor_rollups()
     rebuild_monitor_totals()
     rebuild_resolution_buckets()
-    from .bulk import Table  # bulk imports this module
 
     intervals = Table(StatusInterval, ["test_case", "status", "started_at", "ended_at", "changed"])
     episodes = Table(

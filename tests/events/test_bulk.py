@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DataError
 
-from events import bulk, demo, rebuild
+from events import demo, rebuild, sql
 from events.models import Delivery, Episode, MonitorInterval, StatusDayDelta, StatusInterval, TestCase
 from tests.events.state import projected_state, wipe
 
@@ -92,7 +92,7 @@ def test_rebuild_falls_back_to_one_delivery_at_a_time_when_the_database_refuses_
     def refuse(*args, **kwargs):
         raise DataError("value too long")
 
-    monkeypatch.setattr(bulk, "insert_rows", refuse)
+    monkeypatch.setattr(sql, "insert_rows", refuse)
     call_command("rebuild_projections", verbosity=0)
     assert "replaying one delivery at a time" in caplog.text
     assert projected_state() == {

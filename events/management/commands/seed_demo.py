@@ -23,7 +23,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 from svix.webhooks import Webhook
 
-from events import bulk, demo, parsing
+from events import demo, parsing, sql
 from events.ingest import classify
 from events.models import Delivery, Status, TestCase
 from events.rebuild import rebuild_projections
@@ -189,7 +189,7 @@ class Command(BaseCommand):
             "redeliveries",
             "last_redelivered_at",
         ]
-        deliveries = bulk.Table(Delivery, columns)
+        deliveries = sql.Table(Delivery, columns)
         with transaction.atomic():
             for row in rows.values():
                 deliveries.add(*row)
