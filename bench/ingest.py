@@ -33,7 +33,8 @@ from bench.common import (
     table,
     write_result,
 )
-from events import demo, parsing
+from events import demo
+from events.trunk import parsing
 
 
 def build_plan(messages_needed: int, seed: int = 11) -> list[tuple[str, str, str]]:
@@ -179,7 +180,7 @@ def process_peak_rss_mb(pid: int) -> float:
 
 
 # (name, path, server environment). "receiver" is the production set-up of
-# docker-compose.yml: the receiver stores, a projector applies (events/projector.py).
+# docker-compose.yml: the receiver stores, a projector applies (events/projection/projector.py).
 TARGETS = (
     ("floor", "/bench/floor/", {}),
     ("receiver", "/webhooks/trunk/", {"FLAKYBOARD_DEFERRED_PROJECTION": "true"}),

@@ -57,7 +57,7 @@ def build_deliveries(count: int, *, owners: int | None, seed: int = 11) -> list[
 
 def store_pending(url: str, deliveries: list[tuple[str, str, str]]) -> None:
     """Store deliveries as the receiver does with deferred projection (one COPY)."""
-    from events.registry import parse_event  # noqa: PLC0415 - the parent needs no Django set-up
+    from events.trunk.registry import parse_event  # noqa: PLC0415 - the parent needs no Django set-up
 
     now = datetime.now(UTC)
     columns = "svix_id, event_type, body, headers, user_agent, received_at, occurred_at, outcome, error, redeliveries"

@@ -40,7 +40,7 @@ FLAKYBOARD_PUBLIC_DASHBOARD = env.bool("FLAKYBOARD_PUBLIC_DASHBOARD", default=Fa
 # Off (default): the receiver applies each delivery before it answers (one process, no
 # worker; about 250 deliveries/s on 2 cores). On: the receiver only stores it as
 # `pending` (about 4x the throughput) and `manage.py project_pending --follow` applies
-# pending deliveries in batches, usually within a second (events/projector.py).
+# pending deliveries in batches, usually within a second (events/projection/projector.py).
 FLAKYBOARD_DEFERRED_PROJECTION = env.bool("FLAKYBOARD_DEFERRED_PROJECTION", default=False)
 
 # Reverse proxies in front of the app that append to X-Forwarded-For. 0 (default): the

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from events import views as event_views
+from events.receiver import views as event_views
 
 urlpatterns = [
     # Svix counts a 3xx as a failure, so the receiver answers with or without the slash.

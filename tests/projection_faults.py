@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from unittest import mock
 
-from events import parsing, registry
+from events.trunk import parsing, registry
 
 
 @contextmanager

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import parsing, payloads
+from events import payloads
 from events.models import Delivery, Owner, TestCase
+from events.trunk import reader
 from tests.crawl import crawl_everything
 
 # The oldest plausible event time (../shared/METRICS.md): anything earlier is rejected.
@@ -106,7 +107,7 @@ def deep(levels: int):
 
 
 EVIDENCE = [
-    deep(parsing.EVIDENCE_MAX_DEPTH),  # the deepest the receiver accepts
+    deep(reader.EVIDENCE_MAX_DEPTH),  # the deepest the receiver accepts
     {"runs": [{"run": i, "ok": i % 3 == 0} for i in range(20_000)]},  # huge list
     list(range(50_000)),
     {ODD: SCRIPT, "nested": {"a": [1, {"b": None}]}, "empty": [], "n": 1e308},

@@ -13,10 +13,10 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from ..ingest import STORED_HEADERS
 from ..models import Delivery, Investigation, MonitorEvent, QuarantineChange, StatusChange
 from ..orm import distinct_values
-from ..rebuild import replay
+from ..projection.replay import replay
+from ..receiver.receive import STORED_HEADERS
 from ..untrusted import pretty_body
 from .base import ReadOnlyAdmin
 from .filters import EventTypeFilter
@@ -192,7 +192,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description="Reprocess selected deliveries", permissions=["reprocess"])
     def reprocess(self, request, queryset):
         """Parse and project again, with the code path of `manage.py reprocess_deliveries`
-        (events.rebuild.replay). In the order received, like the command."""
+        (events.projection.replay). In the order received, like the command."""
         pks = list(queryset.order_by("received_at", "id").values_list("pk", flat=True))
         outcomes: dict[str, int] = {}
         content_type = ContentType.objects.get_for_model(Delivery)

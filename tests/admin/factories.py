@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from events.ingest import Result, ingest_delivery
 from events.models import Delivery
 from events.payloads import (
     FakeRepository,
@@ -17,6 +16,7 @@ from events.payloads import (
     quarantining_setting_changed,
     status_changed,
 )
+from events.receiver.receive import Result, ingest_delivery
 from tests.conftest import svix_headers
 
 CHECKOUT = FakeRepository(

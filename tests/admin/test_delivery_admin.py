@@ -13,9 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from events import rebuild
 from events.delivery_log import delivery_changes_allowed
 from events.models import Delivery, Investigation, StatusChange, TestCase
+from events.projection import replay as replaying
 from tests.admin.factories import BASE, flaky, ingest, investigate, make_test
 from tests.projection_faults import failing
 
@@ -231,7 +231,7 @@ def reprocess(client, deliveries, **extra):
 def test_reprocess_uses_the_command_code_path_and_reports_outcomes(admin_client, log):
     # Lose a projection (as if a bug had dropped it), then reprocess.
     StatusChange.objects.filter(delivery=log["status"]).delete()
-    with mock.patch("events.admin.deliveries.replay", wraps=rebuild.replay) as replay:
+    with mock.patch("events.admin.deliveries.replay", wraps=replaying.replay) as replay:
         response = reprocess(admin_client, [log["status"], log["invalid"], log["ignored"]])
     replay.assert_called()
     assert messages_of(response) == [

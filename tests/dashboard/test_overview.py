@@ -61,7 +61,7 @@ def test_bad_period_and_repository_fall_back(reader_client):
 def test_overview_counts_deliveries_waiting_for_the_projector(reader_client, load_demo, settings):
     settings.FLAKYBOARD_DEFERRED_PROJECTION = True
     load_demo(tests=3, days=7)
-    from events.projector import pending_count, project_pending
+    from events.projection.projector import pending_count, project_pending
 
     body = reader_client.get(reverse("dashboard:overview")).content.decode()
     assert response_pending(body) == pending_count() > 0

@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime
 
 from events import payloads
-from events.ingest import IngestResult, ingest_delivery
+from events.receiver.receive import IngestResult, ingest_delivery
 from tests.conftest import svix_headers
 
 REPO = payloads.FakeRepository(

@@ -1,4 +1,4 @@
-"""The bulk path (events/bulk.py): `seed_demo --bulk` and the fast `rebuild_projections`.
+"""The bulk path (events/projection/rebuild.py): `seed_demo --bulk` and the fast `rebuild_projections`.
 
 The bulk path decides the projection guards in memory; it must give exactly what the
 receiver gives one delivery at a time (the Hypothesis rebuild-equality test in
@@ -12,8 +12,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DataError
 
-from events import demo, rebuild, sql
+from events import demo, sql
 from events.models import Delivery, Episode, MonitorInterval, StatusDayDelta, StatusInterval, TestCase
+from events.projection import rebuild
 from tests.events.state import projected_state, wipe
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from svix.webhooks import Webhook
 
-from events import demo, parsing, registry
+from events import demo
 from events.management.commands import seed_demo
 from events.models import (
     Delivery,
@@ -29,6 +29,7 @@ from events.models import (
     TestCase,
     TestCaseOwner,
 )
+from events.trunk import parsing, registry
 from tests.conftest import OTHER_SECRET, TEST_SECRET
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -145,7 +145,8 @@ def test_projectors_running_side_by_side_apply_each_pending_delivery_once(settin
     deliveries; a deadlock between their batches rolls one back, and it retries)."""
     from django.db import OperationalError
 
-    from events import demo, projector
+    from events import demo
+    from events.projection import projector
     from tests.conftest import DEMO_NOW
 
     messages = demo.generate_history(now=DEMO_NOW, tests=12, days=30, seed=9, repositories=2)

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from events import payloads
 from events.delivery_log import ALLOW_CHANGES, delivery_changes_allowed
-from events.ingest import reprocess_delivery
 from events.models import Delivery, StatusChange
+from events.projection.replay import reprocess_delivery
 from tests.events.factories import MONITOR, at, deliver, fake_test
 
 pytestmark = [

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from events import parsing
 from events.delivery_log import delivery_changes_allowed
 from events.models import Delivery, MonitorEvent, Owner, Repository, StatusChange, TestCase
+from events.trunk import reader
 from tests.conftest import WEBHOOK_URL, svix_headers
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -72,7 +72,7 @@ def test_event_times_from_2000_to_an_hour_after_receipt_are_plausible(signed_pos
 
 
 def test_reprocessing_judges_plausibility_against_the_time_received_not_now(signed_post):
-    from events.ingest import reprocess_delivery
+    from events.projection.replay import reprocess_delivery
 
     delivery = stored(signed_post(status_change()))
     # Received long ago: an event time a day after that receipt is implausible today too.
@@ -102,12 +102,12 @@ def test_evidence_nested_three_thousand_deep_is_invalid_not_500(signed_post):
 
 def test_evidence_deeper_than_the_limit_is_invalid_naming_it(signed_post):
     deep: object = "bottom"
-    for _ in range(parsing.EVIDENCE_MAX_DEPTH):
+    for _ in range(reader.EVIDENCE_MAX_DEPTH):
         deep = [deep]
     assert stored(signed_post(monitor_event(evidence=deep))).outcome == "processed"
     delivery = stored(signed_post(monitor_event(evidence=[deep])))
     assert delivery.outcome == "invalid"
-    assert delivery.error == f"evidence: nested deeper than {parsing.EVIDENCE_MAX_DEPTH} levels"
+    assert delivery.error == f"evidence: nested deeper than {reader.EVIDENCE_MAX_DEPTH} levels"
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,7 @@ def test_text_longer_than_its_column_is_applied_cut_with_an_ellipsis(signed_post
     assert test.name == "n" * 999 + "\u2026"
     assert len(test.classname) == len(test.file_path) == 1000
     assert test.variant == "v" * 254 + "\u2026"
-    assert len(Repository.objects.get().html_url) == parsing.REPOSITORY_URL_MAX
+    assert len(Repository.objects.get().html_url) == reader.REPOSITORY_URL_MAX
     assert {len(o.key) <= 255 for o in Owner.objects.all()} == {True}
     assert Owner.objects.count() == 2
     assert len(StatusChange.objects.get().monitor_type) == 100
@@ -209,21 +209,21 @@ def test_parsing_bounds_are_the_columns_bounds():
     def length(model, field):
         return model._meta.get_field(field).max_length
 
-    assert length(models.TestCase, "name") == parsing.NAME_MAX
-    assert length(models.TestCase, "classname") == length(models.TestCase, "parent") == parsing.NAME_MAX
-    assert length(models.TestCase, "file_path") == length(models.TestCase, "html_url") == parsing.NAME_MAX
-    assert length(models.TestCase, "variant") == parsing.VARIANT_MAX
-    assert length(models.Owner, "name") == length(models.Owner, "key") == parsing.OWNER_MAX
-    assert length(models.Repository, "html_url") == parsing.REPOSITORY_URL_MAX
+    assert length(models.TestCase, "name") == reader.NAME_MAX
+    assert length(models.TestCase, "classname") == length(models.TestCase, "parent") == reader.NAME_MAX
+    assert length(models.TestCase, "file_path") == length(models.TestCase, "html_url") == reader.NAME_MAX
+    assert length(models.TestCase, "variant") == reader.VARIANT_MAX
+    assert length(models.Owner, "name") == length(models.Owner, "key") == reader.OWNER_MAX
+    assert length(models.Repository, "html_url") == reader.REPOSITORY_URL_MAX
     assert (
         length(models.StatusChange, "monitor_type")
         == length(models.Monitor, "type")
-        == parsing.MONITOR_TYPE_MAX
+        == reader.MONITOR_TYPE_MAX
     )
-    assert length(models.StatusChange, "monitor_status") == parsing.MONITOR_STATUS_MAX
-    assert length(models.InvestigationFact, "fact_type") == parsing.FACT_TYPE_MAX
-    assert length(models.QuarantineChange, "actor_email") == parsing.ACTOR_MAX
-    assert length(models.QuarantineChange, "previous_setting") == parsing.SETTING_MAX
+    assert length(models.StatusChange, "monitor_status") == reader.MONITOR_STATUS_MAX
+    assert length(models.InvestigationFact, "fact_type") == reader.FACT_TYPE_MAX
+    assert length(models.QuarantineChange, "actor_email") == reader.ACTOR_MAX
+    assert length(models.QuarantineChange, "previous_setting") == reader.SETTING_MAX
 
 
 # --- headers ---------------------------------------------------------------------------
@@ -298,13 +298,13 @@ def test_a_projection_slower_than_the_statement_timeout_is_kept_failed_not_503(s
 
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (.ci/run does)")
-    from events import ingest
+    from events.projection import apply
 
     def slow_projection(batch, stale):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(1)")
 
-    monkeypatch.setattr(ingest, "apply_events", slow_projection)
+    monkeypatch.setattr(apply, "apply_events", slow_projection)
     with connection.cursor() as cursor:
         cursor.execute("SET statement_timeout = '100ms'")
     try:
@@ -320,14 +320,14 @@ def test_a_projection_slower_than_the_statement_timeout_is_kept_failed_not_503(s
 def test_owners_and_facts_past_their_bounds_are_applied_cut(signed_post):
     """130,000 signed codeowners took longer than Svix waits: the first OWNERS_MAX are
     applied (facts likewise), the raw body keeps them all."""
-    payload = status_change(codeowners=[f"@team{i}" for i in range(parsing.OWNERS_MAX + 50)])
+    payload = status_change(codeowners=[f"@team{i}" for i in range(reader.OWNERS_MAX + 50)])
     assert stored(signed_post(payload)).outcome == "processed"
-    assert Owner.objects.count() == parsing.OWNERS_MAX
+    assert Owner.objects.count() == reader.OWNERS_MAX
     investigation = fixture("test_case.investigation_completed__high_confidence")
     investigation["facts"] = [
-        {"fact_type": "CI_LOGS", "content": str(i)} for i in range(parsing.FACTS_MAX + 5)
+        {"fact_type": "CI_LOGS", "content": str(i)} for i in range(reader.FACTS_MAX + 5)
     ]
     assert stored(signed_post(investigation)).outcome == "processed"
     from events.models import InvestigationFact
 
-    assert InvestigationFact.objects.count() == parsing.FACTS_MAX
+    assert InvestigationFact.objects.count() == reader.FACTS_MAX

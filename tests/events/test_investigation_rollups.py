@@ -13,11 +13,12 @@ from datetime import UTC
 import pytest
 from django.core.management import call_command
 
-from events import parsing, payloads, rollups
+from events import payloads, rollups
 from events.delivery_log import delivery_changes_allowed
-from events.ingest import reprocess_delivery
 from events.models import Delivery, FactDayCount, Investigation, InvestigationDay, InvestigationFact
+from events.projection.replay import reprocess_delivery
 from events.rollups import BIN_FIELDS, confidence_bins
+from events.trunk import parsing
 from tests.events.factories import at, deliver, fake_test
 from tests.events.state import projected_state
 from tests.projection_faults import failing
@@ -185,7 +186,7 @@ def test_rebuilds_give_what_the_projections_keep(load_demo):
 
 
 def test_deferred_projector_batches_keep_the_days_exact(settings):
-    from events.projector import project_pending
+    from events.projection.projector import project_pending
 
     settings.FLAKYBOARD_DEFERRED_PROJECTION = True
     test = fake_test(1)

@@ -18,8 +18,9 @@ from django.core.management import call_command
 from django.db import OperationalError, connection, connections
 from django.test import Client
 
-from events import payloads, projector
+from events import payloads
 from events.models import Delivery, Owner, Repository, TestCase
+from events.projection import projector
 from tests.conftest import WEBHOOK_URL, svix_headers
 from tests.events.factories import at, deliver
 from tests.events.state import projected_state

@@ -32,7 +32,7 @@ from django.db.migrations.loader import MigrationLoader
 
 from events import demo, payloads
 from events.models import Delivery, TestCase
-from events.projector import project_pending
+from events.projection.projector import project_pending
 from tests.conftest import DEMO_NOW
 from tests.events.factories import MONITOR, at, fake_test
 from tests.events.state import projected_state

@@ -8,8 +8,8 @@ from django.core.management import call_command
 
 from events import payloads, rollups
 from events.delivery_log import delivery_changes_allowed
-from events.ingest import reprocess_delivery
 from events.models import Delivery, MonitorDayCount, MonitorState
+from events.projection.replay import reprocess_delivery
 from tests.events.factories import MONITOR, at, deliver, fake_test
 from tests.events.state import projected_state
 

@@ -11,9 +11,11 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from events import demo, parsing, payloads, projector
-from events.fold import Fold
+from events import demo, payloads
 from events.models import Delivery, Monitor, StatusChange, TestCase
+from events.projection import projector
+from events.projection.fold import Fold
+from events.trunk import parsing
 from tests.conftest import DEMO_NOW
 from tests.events.factories import at, deliver, fake_test
 from tests.events.state import projected_state, wipe

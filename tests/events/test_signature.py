@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from svix.webhooks import Webhook
 
-from events.ingest import SignedMessage, verify_signature
+from events.receiver.receive import SignedMessage, verify_signature
 from tests.conftest import OTHER_SECRET, TEST_SECRET, svix_headers
 
 

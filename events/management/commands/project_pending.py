@@ -4,7 +4,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from events.projector import pause_after_batch, pending_count, project_pending
+from events.projection.projector import pause_after_batch, pending_count, project_pending
 
 
 class Command(BaseCommand):
@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 batch_seconds = time.monotonic() - started
                 if follow and applied:
                     # How many arrived meanwhile: a growing backlog is a burst, and the
-                    # receiver gets the CPU first (events.projector.pause_after_batch).
+                    # receiver gets the CPU first (events.projection.projector.pause_after_batch).
                     before, backlog = backlog, pending_count()
                     arrived = backlog - max(before - applied, 0)
                     time.sleep(

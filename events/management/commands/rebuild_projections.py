@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from events.rebuild import rebuild_projections
+from events.projection.rebuild import rebuild_projections
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Delivery
-from events.rebuild import replay
+from events.projection.replay import replay
 
 RETRYABLE = [Delivery.Outcome.INVALID, Delivery.Outcome.FAILED, Delivery.Outcome.IGNORED]
 

@@ -1,12 +1,12 @@
 """Fill the database with a realistic demo history, delivered through the real receiver.
 
 Every payload is signed with the configured Svix secret and handed to
-`events.views.trunk_webhook`, so the demo exercises exactly what production runs:
+`events.receiver.views.trunk_webhook`, so the demo exercises exactly what production runs:
 verification, the delivery log, dedupe by svix id, parsing and the projections.
 
 `--bulk` is for benchmark sizes (a million deliveries would take hours through the
 receiver): the same signed deliveries are stored with COPY, received shortly after their
-event time, and projected by the rebuild's bulk path (`events.bulk`). Both ways give the
+event time, and projected by the rebuild's bulk path (`events.projection.rebuild`). Both ways give the
 same deliveries and projections (tests/events/test_bulk.py).
 """
 
@@ -23,11 +23,12 @@ from django.test import RequestFactory
 from django.utils import timezone
 from svix.webhooks import Webhook
 
-from events import demo, parsing, sql
-from events.ingest import classify
+from events import demo, sql
 from events.models import Delivery, Status, TestCase
-from events.rebuild import rebuild_projections
-from events.views import trunk_webhook
+from events.projection.rebuild import rebuild_projections
+from events.receiver.views import trunk_webhook
+from events.trunk import parsing
+from events.trunk.classify import classify
 
 USER_AGENT = "flakyboard-seed-demo"
 # Deliveries committed together. The receiver's own transaction becomes a savepoint

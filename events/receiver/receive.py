@@ -6,7 +6,7 @@ delivery is stored whatever its content, with an outcome:
 
 - processed: parsed and applied to the projections;
 - pending:   parsed, stored, and waiting for the projector (only with
-             FLAKYBOARD_DEFERRED_PROJECTION: events/projector.py applies it);
+             FLAKYBOARD_DEFERRED_PROJECTION: events/projection/projector.py applies it);
 - ignored:   a type we do not handle yet (kept; `reprocess_deliveries --status ignored`
              applies it after an upgrade adds support);
 - invalid:   not UTF-8, not JSON, or a field missing, of the wrong type or out of range
@@ -22,26 +22,24 @@ import enum
 import functools
 import hashlib
 import hmac
-import json
 import logging
 import re
-import traceback
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from events import sql
+from events.models import Delivery
+from events.projection.apply import Pending, TestCreatedConcurrently, apply_now, error_text
+from events.trunk import parsing, reader
+from events.trunk.classify import classify
 from flakyboard.db import statement_timed_out
-
-from . import parsing, registry, rollups, sql
-from .apply import Pending, TestCreatedConcurrently, apply_events
-from .models import Delivery, Investigation, MonitorEvent, StatusChange
 
 logger = logging.getLogger(__name__)
 
@@ -156,53 +154,15 @@ def verify_signature(
     return False
 
 
-Classified = tuple[str, Any, parsing.Event | None, str, str]
-
-
-def classify(body: str | bytes, *, received_at: datetime) -> Classified:
-    """(event_type, payload, event, outcome, error) for a verified body.
-
-    `received_at` bounds the plausible event times (see `parsing`). Whatever the body
-    (not UTF-8, not JSON, nested too deep for the parser), the answer is an outcome,
-    never an exception: every verified delivery is stored."""
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return "", None, None, Delivery.Outcome.INVALID, f"body is not UTF-8: {exc}"
-    try:
-        payload = json.loads(body)
-    except RecursionError:
-        return (
-            "",
-            None,
-            None,
-            Delivery.Outcome.INVALID,
-            "body is not JSON this parser can read: nested too deeply",
-        )
-    except ValueError as exc:
-        return "", None, None, Delivery.Outcome.INVALID, f"body is not JSON: {exc}"
-    event_type = parsing.event_type_of(payload)
-    if event_type in registry.IGNORED_TYPES:
-        return event_type, payload, None, Delivery.Outcome.IGNORED, ""
-    try:
-        event = registry.parse_event(payload, received_at=received_at)
-    except parsing.UnknownEventType as exc:
-        return event_type, payload, None, Delivery.Outcome.IGNORED, str(exc)
-    except parsing.PayloadError as exc:
-        return event_type, payload, None, Delivery.Outcome.INVALID, str(exc)
-    return event_type, payload, event, Delivery.Outcome.PROCESSED, ""
-
-
 def storable_body(body: bytes) -> tuple[str, bytes | None]:
     """(text, raw): the body as text for the `body` column, and the exact bytes when the
     text cannot hold them (not UTF-8, or a NUL byte, which PostgreSQL text refuses)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return parsing.storable_text(body.decode("utf-8", "replace")), body
+        return reader.storable_text(body.decode("utf-8", "replace")), body
     if "\x00" in text:
-        return parsing.storable_text(text), body
+        return reader.storable_text(text), body
     return text, None
 
 
@@ -226,16 +186,16 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
         event_type=event_type,
         body=text,
         raw_body=raw,
-        headers={k: parsing.storable_text(headers[k]) for k in STORED_HEADERS if headers.get(k)},
-        user_agent=parsing.bounded(parsing.storable_text(user_agent), 500),
+        headers={k: reader.storable_text(headers[k]) for k in STORED_HEADERS if headers.get(k)},
+        user_agent=reader.bounded(reader.storable_text(user_agent), 500),
         received_at=received_at,
         occurred_at=event.occurred_at if event else parsing.event_time_of(payload, received_at=received_at),
         outcome=outcome,
-        error=parsing.storable_text(error),
+        error=reader.storable_text(error),
     )
     deferred = event is not None and settings.FLAKYBOARD_DEFERRED_PROJECTION
     if deferred:
-        delivery.outcome = Delivery.Outcome.PENDING  # the projector applies it (events.projector)
+        delivery.outcome = Delivery.Outcome.PENDING  # the projector applies it (events.projection.projector)
     try:
         if deferred:
             # One statement, committed when it returns (autocommit). Inside a caller's
@@ -271,7 +231,7 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
 
 def _store_and_apply(delivery: Delivery, event: parsing.Event | None, *, attempts: int = 3) -> None:
     """One transaction, no savepoint: the delivery row and its projection commit together
-    (a batch of one: events.apply). Should a concurrent delivery create the same new test
+    (a batch of one: events.projection.apply). Should a concurrent delivery create the same new test
     meanwhile, the transaction rolls back and runs again, and then finds that test."""
     for attempt in range(1, attempts + 1):
         try:
@@ -285,14 +245,6 @@ def _store_and_apply(delivery: Delivery, event: parsing.Event | None, *, attempt
         except TestCreatedConcurrently:
             if attempt == attempts:
                 raise
-
-
-def apply_now(batch: list[Pending], stale: rollups.Stale | None = None) -> None:
-    """Apply events and refresh their rollups (after `stale`'s own, if given) in the
-    caller's transaction."""
-    stale = stale if stale is not None else rollups.Stale()
-    apply_events(batch, stale)
-    stale.refresh()
 
 
 def _store_failed(delivery: Delivery, failure: Exception) -> IngestResult:
@@ -313,88 +265,9 @@ def _store_failed(delivery: Delivery, failure: Exception) -> IngestResult:
     return IngestResult(Result.STORED, delivery=delivery)
 
 
-def error_text(exc: Exception) -> str:
-    """The exception as stored: storable (it may quote a payload's text), at most 10,000 characters."""
-    return parsing.storable_text("".join(traceback.format_exception_only(exc)).strip()[:10_000])
-
-
 def _count_redelivery(msg_id: str) -> bool:
     return bool(
         Delivery.objects.filter(svix_id=msg_id).update(
             redeliveries=F("redeliveries") + 1, last_redelivered_at=timezone.now()
         )
     )
-
-
-def _apply_or_record_failure(event: parsing.Event, delivery: Delivery, *, removed: rollups.Stale) -> None:
-    """For reprocessing a stored delivery: apply inside a savepoint, so a failing
-    projection rolls back alone and the delivery is marked failed with the error.
-
-    `removed`: the rollups that removing what this delivery projected before made stale,
-    refreshed with those the new projection changes, in one pass; alone when the
-    projection fails."""
-    try:
-        with transaction.atomic():
-            apply_now([Pending(event, delivery.pk, delivery.svix_id)], removed.copy())
-    except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
-        logger.exception("projection failed for delivery %s", delivery.svix_id)
-        delivery.outcome = Delivery.Outcome.FAILED
-        delivery.error = error_text(exc)
-        delivery.processed_at = None
-        Delivery.objects.filter(pk=delivery.pk).update(
-            outcome=delivery.outcome, error=delivery.error, processed_at=None
-        )
-        removed.refresh()
-
-
-def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -> str:
-    """Parse and project a stored delivery again (after an upgrade or a fix).
-
-    Removes what this delivery projected before, so reprocessing is idempotent; a
-    rebuild, which starts from empty projections, skips that (`projections_empty`).
-    The delivery row is written only when its outcome or parsed fields change, so
-    `processed_at` stays the time it was first applied. Returns the new outcome.
-    """
-    received_at = delivery.received_at
-    event_type, payload, event, outcome, error = classify(delivery.raw_bytes, received_at=received_at)
-    parsed = {
-        "event_type": event_type or delivery.event_type,
-        "outcome": outcome,
-        "error": error,
-        "occurred_at": event.occurred_at
-        if event
-        else parsing.event_time_of(payload, received_at=received_at),
-    }
-    with transaction.atomic():
-        removed = rollups.Stale() if projections_empty else remove_projection_of(delivery)
-        changed = [name for name, value in parsed.items() if getattr(delivery, name) != value]
-        if changed:
-            for name, value in parsed.items():
-                setattr(delivery, name, value)
-            delivery.processed_at = timezone.now() if event else None
-            delivery.save(update_fields=[*changed, "processed_at"])
-        if event is not None:
-            _apply_or_record_failure(event, delivery, removed=removed)
-        else:
-            removed.refresh()
-    return delivery.outcome
-
-
-def remove_projection_of(delivery: Delivery) -> rollups.Stale:
-    """Delete the history rows this delivery projected. Returns the rollups that made
-    stale (its status change's test, its monitor event's pair, its investigation's day),
-    for the caller to refresh."""
-    # History rows point at their delivery; deleting them lets it be applied again.
-    # (Current state is guarded by event time, so re-applying is harmless.)
-    stale = rollups.Stale(
-        tests=set(StatusChange.objects.filter(delivery=delivery).values_list("test_case_id", flat=True)),
-        pairs=set(MonitorEvent.objects.filter(delivery=delivery).values_list("monitor_id", "test_case_id")),
-        days={
-            rollups.day_of(at)
-            for at in Investigation.objects.filter(delivery=delivery).values_list("occurred_at", flat=True)
-        },
-    )
-    for relation in registry.HISTORY_RELATIONS:
-        model = Delivery._meta.get_field(relation).related_model
-        model.objects.filter(delivery=delivery).delete()
-    return stale

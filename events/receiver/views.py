@@ -1,4 +1,4 @@
-"""HTTP endpoints of the write side: thin; the work is in `events.ingest`."""
+"""HTTP endpoints of the write side: thin; the work is in `events.receiver.receive`."""
 
 import logging
 
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from flakyboard.db import database_unreachable
 
-from .ingest import Result, ingest_delivery
+from .receive import Result, ingest_delivery
 
 logger = logging.getLogger(__name__)
 

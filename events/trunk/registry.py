@@ -2,9 +2,9 @@
 integrations declare theirs): its parser, its projection and its history relation in
 one entry, and the types known but deliberately ignored.
 
-Adding a type: its parser in `events.parsing` (a typed event), its projection in
-`events.fold` (the history row and the state it decides), its history model and a
-migration, and one `EventType` here. tests/events/test_registry.py proves that every
+Adding a type: its parser in `events.trunk.parsing` (a typed event), its projection in
+`events.projection.fold` (the history row and the state it decides), its history model
+and a migration, and one `EventType` here. tests/events/test_registry.py proves that every
 registered type has every part, and that a delivery of it lands in its history relation.
 """
 
@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import parsing
-from .fold import Fold, Projection
+from events.projection.fold import Fold, Projection
+
+from . import parsing, reader
 
 
 @dataclass(frozen=True)
 class EventType:
     name: str  # the payload's `type` (v1 status changes may omit it: parsing.event_type_of)
     event: type[parsing.Event]
-    parse: Callable[[parsing.PayloadReader, str], parsing.Event]
+    parse: Callable[[reader.PayloadReader, str], parsing.Event]
     project: Projection
     history: str  # the Delivery relation that holds one row per event of this type
 
@@ -86,18 +87,18 @@ def parse_event(payload: Any, *, received_at: datetime) -> parsing.Event:
     event times. Raises `PayloadError` (invalid: the message names the field) or
     `UnknownEventType` (valid JSON of a type not registered here: kept and ignored).
     """
-    reader = parsing.PayloadReader(payload, received_at=received_at)
+    fields = reader.PayloadReader(payload, received_at=received_at)
     event_type = parsing.event_type_of(payload)
     if not event_type:
         if "type" in payload and not isinstance(payload["type"], str):
-            raise parsing.PayloadError("type", f"expected a string, got {parsing.json_type(payload['type'])}")
-        raise parsing.PayloadError(
+            raise reader.PayloadError("type", f"expected a string, got {reader.json_type(payload['type'])}")
+        raise reader.PayloadError(
             "type", "required field is missing (and the shape is not a v1 status change)"
         )
     registered = EVENT_TYPES.get(event_type)
     if registered is None:
         raise parsing.UnknownEventType(event_type)
-    return registered.parse(reader, event_type)
+    return registered.parse(fields, event_type)
 
 
 def fold_event(

@@ -3,8 +3,8 @@
 Every path that projects deliveries goes through `Fold`: the receiver (a batch of one
 delivery), the projector (a batch of pending deliveries) and the rebuild (every delivery,
 starting from nothing). The fold starts from the stored state of the tests, (monitor,
-test) pairs and investigations a batch touches (`events.apply` loads it; a rebuild loads
-nothing), applies the batch's events in memory, and `events.apply` then writes the
+test) pairs and investigations a batch touches (`events.projection.apply` loads it; a rebuild loads
+nothing), applies the batch's events in memory, and `events.projection.apply` then writes the
 difference. No database access here: these are plain functions of the state and the
 event, which is what makes them testable alone and fast.
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import parsing
+from events.trunk import parsing
 
 # (event time, svix id): the order in which events win a guard.
 Key = tuple[datetime, str]
@@ -145,15 +145,6 @@ class Fold:
     history: dict[str, list[tuple]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ folding
-
-    def apply(self, event: parsing.Event, delivery_id: int, svix_id: str, repository_id: int | None) -> None:
-        """Fold one event. `repository_id`: its test's repository, as resolved by the
-        caller (repositories are found or created in the database: events.entities)."""
-        from .registry import EVENT_TYPES  # noqa: PLC0415 - the registry names the fold's handlers
-
-        key: Key = (event.occurred_at, svix_id)
-        self.fold_test_case(event.test_case, key, repository_id)
-        EVENT_TYPES[event.event_type].project(self, event, delivery_id, key)
 
     def fold_test_case(self, ref: parsing.TestCaseRef, key: Key, repository_id: int | None) -> None:
         """Every event carries its test: create it, take its snapshot when newest."""

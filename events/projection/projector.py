@@ -24,10 +24,11 @@ from contextlib import contextmanager
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from . import rollups
-from .apply import Pending, TestCreatedConcurrently, apply_events
-from .ingest import classify, error_text
-from .models import Delivery
+from events import rollups
+from events.models import Delivery
+from events.trunk.classify import classify
+
+from .apply import Pending, TestCreatedConcurrently, apply_events, error_text
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _apply_batch(limit: int) -> int:
                 Delivery.objects.filter(pk=delivery.pk).update(outcome=outcome, error=error)
                 continue
             pending.append(Pending(event, delivery.pk, delivery.svix_id))
-        # One fold for the batch (events.apply), in the LOCK ORDER; then the rollups of
+        # One fold for the batch (events.projection.apply), in the LOCK ORDER; then the rollups of
         # every test, pair and day it touched, once each.
         stale = rollups.Stale()
         with _failure_of(batch[0] if len(batch) == 1 else None):

@@ -12,6 +12,7 @@ owners; then new test rows, inserted in key order; rows of those tests; shared r
 
 from __future__ import annotations
 
+import traceback
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,9 +20,8 @@ from typing import Any
 
 from django.db import connection
 
-from . import entities, parsing, registry, rollups, sql
-from .fold import TEST_COLUMNS, Fold, KeptInvestigation
-from .models import (
+from events import rollups, sql
+from events.models import (
     Investigation,
     InvestigationFact,
     MonitorEvent,
@@ -31,6 +31,10 @@ from .models import (
     TestCase,
     TestCaseOwner,
 )
+from events.trunk import parsing, reader, registry
+
+from . import entities
+from .fold import TEST_COLUMNS, Fold, KeptInvestigation
 
 # The columns of each history relation's rows, in the order the fold adds them.
 HISTORY_COLUMNS: dict[str, tuple[type, tuple[str, ...]]] = {
@@ -310,3 +314,16 @@ def write_investigations(
     for start in range(0, len(facts), ROWS_PER_STATEMENT):
         sql.insert_many(InvestigationFact, FACT_COLUMNS, facts[start : start + ROWS_PER_STATEMENT])
     stale.days.update(rollups.day_of(kept.occurred_at) for kept in written.values())
+
+
+def apply_now(batch: list[Pending], stale: rollups.Stale | None = None) -> None:
+    """Apply events and refresh their rollups (after `stale`'s own, if given) in the
+    caller's transaction."""
+    stale = stale if stale is not None else rollups.Stale()
+    apply_events(batch, stale)
+    stale.refresh()
+
+
+def error_text(exc: Exception) -> str:
+    """The exception as stored: storable (it may quote a payload's text), at most 10,000 characters."""
+    return reader.storable_text("".join(traceback.format_exception_only(exc)).strip()[:10_000])

@@ -3,7 +3,7 @@
 These rows are shared between tests, so they are resolved in the database, not folded
 in memory: concurrent transactions (the receiver's requests, several projectors) create
 each one once, in the LOCK ORDER (events/rollups.py): monitors first (one statement, id
-order), then the batch's existing test rows (`events.apply` locks and loads them), then
+order), then the batch's existing test rows (`events.projection.apply` locks and loads them), then
 repositories, then owners (one statement, key order). The rebuild resolves them through
 the same functions, so there is one rule for each.
 """
@@ -16,8 +16,9 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
-from . import parsing, sql
-from .models import Monitor, Owner, Repository
+from events import sql
+from events.models import Monitor, Owner, Repository
+from events.trunk import parsing, reader
 
 REPOSITORY_NAME_MAX = Repository._meta.get_field("name").max_length
 
@@ -29,7 +30,7 @@ def repository_name(html_url: str) -> str:
         path = urlparse(html_url).path.strip("/")
     except ValueError:
         path = ""
-    return parsing.bounded(path.removesuffix(".git") if path else html_url, REPOSITORY_NAME_MAX)
+    return reader.bounded(path.removesuffix(".git") if path else html_url, REPOSITORY_NAME_MAX)
 
 
 def upsert_repository(ref: parsing.RepositoryRef | None) -> int | None:
