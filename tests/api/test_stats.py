@@ -205,7 +205,7 @@ def test_stats_on_an_empty_database(db, api):
 
 
 def test_per_day_rows_are_what_their_fields_give(recent):
-    """The per-day rows are built directly (api/serializers.py): the same as field by field."""
+    """The per-day rows are built directly (api/serializers/stats.py): the same as field by field."""
     from rest_framework import serializers as drf
 
     from api import serializers

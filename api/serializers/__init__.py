@@ -1,0 +1,110 @@
+"""What the API returns. Field names follow Trunk's payload where Trunk has the field
+(../shared/trunk-webhooks.md); `occurred_at` is always Trunk's event time and
+`received_at` ours. Timestamps are ISO 8601 in UTC ("Z"); durations are seconds.
+
+Serializers only shape data: every number comes from dashboard.selectors, every write
+goes through events.triage (TriageSerializer only validates a PATCH body).
+
+One module per resource family; api.views, api.filters and the tests use them through
+this package (`serializers.X`), and the OpenAPI components are named after the classes:
+
+- base: seconds, OptionalURLField, EventSerializer (the history rows' base)
+- repositories: repositories
+- tests: test cases, the triage PATCH body, the timeline
+- history: status changes, quarantine changes
+- monitors: monitor events, the monitor list
+- investigations: investigations and their facts
+- deliveries: the delivery log
+- stats: the stats endpoints
+"""
+
+from .base import EventSerializer, OptionalURLField, seconds
+from .deliveries import DeliveryDetailSerializer, DeliverySerializer
+from .history import (
+    ActorSerializer,
+    QuarantineChangeSerializer,
+    StatusChangeSerializer,
+    TriggeredBySerializer,
+)
+from .investigations import FactSerializer, InvestigationSerializer
+from .monitors import MonitorEventSerializer, MonitorRefSerializer, MonitorSerializer
+from .repositories import RepositoryBriefSerializer, RepositorySerializer
+from .stats import (
+    ActivationDaySerializer,
+    ActivePairSerializer,
+    BandCountsSerializer,
+    CodeownersSerializer,
+    ConfidenceDaySerializer,
+    ConfidenceSerializer,
+    FactTypeSerializer,
+    FlappingSerializer,
+    HistogramBinSerializer,
+    MonitorStatsSerializer,
+    OwnerStatsSerializer,
+    ResolveTimeSerializer,
+    StatsMetaSerializer,
+    StatusCountSerializer,
+    StatusCountsSerializer,
+    StatusTrendSerializer,
+    SummarySerializer,
+    TransitionDaySerializer,
+    TrendDaySerializer,
+)
+from .tests import (
+    TRIAGE_FIELDS,
+    TRUNK_FIELDS,
+    MonitorIntervalSerializer,
+    MonitorTimelineSerializer,
+    StrictCharField,
+    TestCaseSerializer,
+    TimelineIntervalSerializer,
+    TimelineSerializer,
+    TriageSerializer,
+)
+
+__all__ = [
+    "ActivationDaySerializer",
+    "ActivePairSerializer",
+    "ActorSerializer",
+    "BandCountsSerializer",
+    "CodeownersSerializer",
+    "ConfidenceDaySerializer",
+    "ConfidenceSerializer",
+    "DeliveryDetailSerializer",
+    "DeliverySerializer",
+    "EventSerializer",
+    "FactSerializer",
+    "FactTypeSerializer",
+    "FlappingSerializer",
+    "HistogramBinSerializer",
+    "InvestigationSerializer",
+    "MonitorEventSerializer",
+    "MonitorIntervalSerializer",
+    "MonitorRefSerializer",
+    "MonitorSerializer",
+    "MonitorStatsSerializer",
+    "MonitorTimelineSerializer",
+    "OptionalURLField",
+    "OwnerStatsSerializer",
+    "QuarantineChangeSerializer",
+    "RepositoryBriefSerializer",
+    "RepositorySerializer",
+    "ResolveTimeSerializer",
+    "StatsMetaSerializer",
+    "StatusChangeSerializer",
+    "StatusCountSerializer",
+    "StatusCountsSerializer",
+    "StatusTrendSerializer",
+    "StrictCharField",
+    "SummarySerializer",
+    "TRIAGE_FIELDS",
+    "TRUNK_FIELDS",
+    "TestCaseSerializer",
+    "TimelineIntervalSerializer",
+    "TimelineSerializer",
+    "TransitionDaySerializer",
+    "TrendDaySerializer",
+    "TriageSerializer",
+    "TriggeredBySerializer",
+    "seconds",
+]

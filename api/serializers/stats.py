@@ -1,0 +1,181 @@
+"""The stats endpoints: summary, status trend, codeowners, monitors, confidence."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from events.metrics import NO_OWNER, PERIODS
+from events.models import Status
+
+
+class StatsMetaSerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=list(PERIODS))
+    period_start = serializers.DateTimeField(allow_null=True, help_text="Null for `all`.")
+    now = serializers.DateTimeField()
+    repository = serializers.IntegerField(allow_null=True, help_text="Repository id the numbers cover.")
+
+
+class StatusCountSerializer(serializers.Serializer):
+    now = serializers.IntegerField(help_text="Tests with this status now.")
+    change = serializers.IntegerField(help_text="Count now minus count at the start of the period.")
+
+
+class StatusCountsSerializer(serializers.Serializer):
+    HEALTHY = StatusCountSerializer()
+    FLAKY = StatusCountSerializer()
+    BROKEN = StatusCountSerializer()
+
+
+class SummarySerializer(StatsMetaSerializer):
+    status = StatusCountsSerializer()
+    total = serializers.IntegerField(help_text="Tests known now.")
+    quarantined = serializers.IntegerField(help_text="Tests quarantined now.")
+    median_time_to_fix_seconds = serializers.FloatField(
+        allow_null=True, help_text="Median time to fix over episodes that ended inside the period."
+    )
+
+
+# The per-day series (status trend, transitions, monitor activations, confidence per day)
+# have a row or a few a day (730 days for two years of `all`): built directly, as their
+# fields would build them (ISO date, int, float, the stored text), they cost about a tenth
+# of going field by field, which made the size of the response, not the queries, most of
+# these endpoints' time at L. tests/api/test_stats.py checks both give the same.
+
+
+class TrendDaySerializer(serializers.Serializer):
+    day = serializers.DateField(help_text="UTC day.")
+    HEALTHY = serializers.IntegerField()
+    FLAKY = serializers.IntegerField()
+    BROKEN = serializers.IntegerField()
+
+    def to_representation(self, instance: dict) -> dict:
+        return {
+            "day": instance["day"].isoformat(),
+            "HEALTHY": int(instance["HEALTHY"]),
+            "FLAKY": int(instance["FLAKY"]),
+            "BROKEN": int(instance["BROKEN"]),
+        }
+
+
+class TransitionDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    new_status = serializers.ChoiceField(choices=Status.choices)
+    count = serializers.IntegerField()
+
+    def to_representation(self, instance: dict) -> dict:
+        return {
+            "day": instance["day"].isoformat(),
+            "new_status": str(instance["new_status"]),
+            "count": int(instance["count"]),
+        }
+
+
+class StatusTrendSerializer(StatsMetaSerializer):
+    series = TrendDaySerializer(many=True, help_text="Tests by status at the end of each day.")
+    transitions = TransitionDaySerializer(many=True, help_text="Status changes per day by new status.")
+
+
+class OwnerStatsSerializer(serializers.Serializer):
+    owner = serializers.CharField(help_text=f'As first seen; "{NO_OWNER}" for tests without owners.')
+    owner_filter = serializers.CharField(
+        help_text="The `owner` value of /test-cases/ that lists these tests."
+    )
+    tests = serializers.IntegerField()
+    flaky = serializers.IntegerField()
+    broken = serializers.IntegerField()
+    quarantined = serializers.IntegerField()
+    median_time_to_fix_seconds = serializers.FloatField(allow_null=True)
+    oldest_open_since = serializers.DateTimeField(
+        allow_null=True, help_text="Start of the oldest open episode of a test FLAKY or BROKEN now."
+    )
+    relapses = serializers.IntegerField(help_text="Episodes starting in the period within 30 days of a fix.")
+
+
+class CodeownersSerializer(StatsMetaSerializer):
+    results = OwnerStatsSerializer(many=True)
+
+
+class ActivationDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    type = serializers.CharField(help_text="Monitor type.")
+    count = serializers.IntegerField()
+
+    def to_representation(self, instance: dict) -> dict:  # built directly: see above
+        return {
+            "day": instance["day"].isoformat(),
+            "type": str(instance["type"]),
+            "count": int(instance["count"]),
+        }
+
+
+class ActivePairSerializer(serializers.Serializer):
+    monitor_id = serializers.UUIDField()
+    monitor_type = serializers.CharField(source="monitor.type")
+    test_case = serializers.UUIDField(source="test_case_id")
+    test_case_name = serializers.CharField(source="test_case.name")
+    since = serializers.DateTimeField(
+        source="active_since",
+        help_text="Active since: the first `active` event of the pair's unbroken run of `active` events.",
+    )
+
+
+class ResolveTimeSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    median_time_to_resolve_seconds = serializers.FloatField()
+
+
+class FlappingSerializer(serializers.Serializer):
+    monitor_id = serializers.UUIDField()
+    type = serializers.CharField()
+    test_case = serializers.UUIDField(source="test_case_id")
+    test_case_name = serializers.CharField(source="test_case__name")
+    activations = serializers.IntegerField()
+
+
+class MonitorStatsSerializer(StatsMetaSerializer):
+    activations = ActivationDaySerializer(many=True, help_text="`active` events per day and monitor type.")
+    active_now_total = serializers.IntegerField(help_text="(monitor, test) pairs active now.")
+    active_now = ActivePairSerializer(many=True, help_text="The newest active pairs (at most 100).")
+    median_time_to_resolve = ResolveTimeSerializer(many=True)
+    flapping = FlappingSerializer(
+        many=True, help_text="Pairs activated more than once in the period (top 20)."
+    )
+
+
+class HistogramBinSerializer(serializers.Serializer):
+    start = serializers.FloatField()
+    end = serializers.FloatField(help_text="Exclusive, except 1.0 in the last bin.")
+    count = serializers.IntegerField()
+
+
+class BandCountsSerializer(serializers.Serializer):
+    high = serializers.IntegerField()
+    medium = serializers.IntegerField()
+    low = serializers.IntegerField()
+
+
+class ConfidenceDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    count = serializers.IntegerField()
+    mean_confidence = serializers.FloatField()
+
+    def to_representation(self, instance: dict) -> dict:  # built directly: see above
+        return {
+            "day": instance["day"].isoformat(),
+            "count": int(instance["count"]),
+            "mean_confidence": float(instance["mean_confidence"]),
+        }
+
+
+class FactTypeSerializer(serializers.Serializer):
+    fact_type = serializers.CharField()
+    count = serializers.IntegerField()
+    mean_confidence = serializers.FloatField(allow_null=True)
+
+
+class ConfidenceSerializer(StatsMetaSerializer):
+    total = serializers.IntegerField(help_text="Investigations in the period.")
+    histogram = HistogramBinSerializer(many=True, help_text="Overall confidence in tenths.")
+    bands = BandCountsSerializer()
+    over_time = ConfidenceDaySerializer(many=True)
+    facts_by_type = FactTypeSerializer(many=True)

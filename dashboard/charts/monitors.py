@@ -1,0 +1,79 @@
+"""Monitor charts: activations per day, median time to resolve per monitor type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+import plotly.graph_objects as go
+
+from ..templatetags.dashboard import duration
+from .base import PALETTE, _axis, _text, _top_layout, to_json
+
+# Monitor types get colours that do not read as a status (no green, orange or red).
+TYPE_PALETTE = ["#3b5bdb", "#7048e8", "#1098ad", "#d6336c", "#868e96", "#5c940d", "#ae3ec9", "#0b7285"]
+
+
+def _day_range(days: Iterable[date], start: date | None, end: date) -> list[date]:
+    first = start or min(days, default=end)
+    return [first + timedelta(days=i) for i in range((end - first).days + 1)]
+
+
+def monitor_activations(rows: list[dict], *, start: date | None, end: date) -> dict | None:
+    """Monitor activations per day (event time), stacked by monitor type."""
+    if not rows:
+        return None
+    days = _day_range((r["day"] for r in rows), start, end)
+    by = {(r["day"], r["type"]): r["count"] for r in rows}
+    types = sorted({r["type"] for r in rows})
+    x = [d.isoformat() for d in days]
+    fig = go.Figure(
+        [
+            go.Bar(
+                name=_text(monitor_type),
+                marker={"color": TYPE_PALETTE[i % len(TYPE_PALETTE)]},
+                hovertemplate=f"{_text(monitor_type)}: %{{y}}<extra></extra>",
+            )
+            for i, monitor_type in enumerate(types)
+        ],
+        layout=_top_layout(
+            "Monitor activations per day",
+            "Day (UTC)",
+            "Activations",
+            barmode="stack",
+            xaxis=_axis("Day (UTC)"),
+            yaxis=_axis("Activations", rangemode="tozero"),
+        ),
+    )
+    return to_json(fig, [{"x": x, "y": [int(by.get((d, kind), 0)) for d in days]} for kind in types])
+
+
+def monitor_resolve_times(medians: dict[str, timedelta]) -> dict | None:
+    """Median time from a monitor's activation to its resolution, per monitor type."""
+    if not medians:
+        return None
+    types = sorted(medians, key=lambda t: medians[t])
+    in_days = max(medians.values()) >= timedelta(hours=48)
+    unit, scale = ("days", 86400) if in_days else ("hours", 3600)
+    fig = go.Figure(
+        go.Bar(
+            x=[round(medians[t].total_seconds() / scale, 2) for t in types],
+            y=[_text(t) for t in types],
+            orientation="h",
+            name="Median time to resolve",
+            marker={"color": PALETTE[0]},
+            text=[duration(medians[t]) for t in types],
+            textposition="auto",
+            hovertemplate="%{y}: median %{text}<extra></extra>",
+        ),
+        layout=_top_layout(
+            "Median time to resolve per monitor type",
+            f"Median time to resolve ({unit})",
+            "Monitor type",
+            hovermode="closest",
+            height=max(240, 110 + 40 * len(types)),
+            xaxis=_axis(f"Median time to resolve ({unit})", rangemode="tozero"),
+            yaxis=_axis("Monitor type"),
+        ),
+    )
+    return to_json(fig)

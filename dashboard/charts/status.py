@@ -1,0 +1,64 @@
+"""Status charts: flaky and broken tests over time, status transitions per day."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from .base import STATUS_COLORS, _layout, _top_layout, tests_url, to_json
+
+
+def status_trend(
+    series: list[dict], *, repository: int | None = None, owner: str | None = None
+) -> dict | None:
+    """Flaky and broken tests at the end of each day (from status history), all tests or
+    one owner's; a point links to those tests with that status (`owner` is the URL
+    parameter: the owner's key or "none")."""
+    if not series:
+        return None
+    days = [row["day"].isoformat() for row in series]
+    statuses = ("FLAKY", "BROKEN")
+    fig = go.Figure(
+        [
+            go.Scatter(
+                name=status.title(),
+                mode="lines",
+                line={"color": STATUS_COLORS[status], "width": 2, "shape": "hv"},
+                hovertemplate=f"{status.title()}: %{{y}}<extra></extra>",
+            )
+            for status in statuses
+        ],
+        layout=_top_layout("Flaky and broken tests over time", "Day (UTC)", "Tests"),
+    )
+    return to_json(
+        fig,
+        [
+            {
+                "x": days,
+                "y": [int(row[status]) for row in series],
+                "customdata": [tests_url(owner=owner, status=status, repository=repository)] * len(days),
+            }
+            for status in statuses
+        ],
+    )
+
+
+def transitions(rows: list[dict], *, days: list) -> dict | None:
+    """Status changes per day, by the status they went into."""
+    if not rows:
+        return None
+    by = {(r["day"], r["new_status"]): r["count"] for r in rows}
+    x = [d.isoformat() for d in days]
+    labels = {"FLAKY": "Into FLAKY", "BROKEN": "Into BROKEN", "HEALTHY": "Back to HEALTHY"}
+    statuses = ("FLAKY", "BROKEN", "HEALTHY")
+    fig = go.Figure(
+        [
+            go.Bar(
+                name=labels[status],
+                marker={"color": STATUS_COLORS[status]},
+                hovertemplate=f"{labels[status]}: %{{y}}<extra></extra>",
+            )
+            for status in statuses
+        ],
+        layout=_layout("Status transitions per day", "Day (UTC)", "Status changes", barmode="stack"),
+    )
+    return to_json(fig, [{"x": x, "y": [int(by.get((d, status), 0)) for d in days]} for status in statuses])
