@@ -105,6 +105,9 @@ class Episode:
     started_at: datetime
     ended_at: datetime | None
     relapse: bool
+    # False: first seen already FLAKY or BROKEN, so it started at `started_at` or earlier
+    # (docs/metrics.md): shown "since at least", its duration a lower bound.
+    start_known: bool = True
 
 
 def episodes(test_case: TestCase) -> list[Episode]:
@@ -114,6 +117,7 @@ def episodes(test_case: TestCase) -> list[Episode]:
             started_at=e.started_at,
             ended_at=e.ended_at,
             relapse=is_relapse(e.started_at, previous_end=e.previous_end),
+            start_known=e.start_known,
         )
         for e in test_case.episodes.order_by("started_at")
     ]

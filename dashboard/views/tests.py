@@ -219,6 +219,7 @@ def _detail_context(request: HttpRequest, test: TestCase, triage_form: TriageFor
             "ended_at": e.ended_at,
             "duration": (e.ended_at or now) - e.started_at,
             "relapse": e.relapse,
+            "start_known": e.start_known,
         }
         for e in reversed(episodes[-EPISODES_SHOWN:])
     ]

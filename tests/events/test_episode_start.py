@@ -75,3 +75,12 @@ def test_a_rebuild_keeps_them(history):
     state = projected_state()
     call_command("rebuild_projections", verbosity=0)
     assert projected_state() == state
+
+
+def test_the_test_page_shows_it_since_at_least(history, admin_client):
+    page = admin_client.get(f"/tests/{history.id}/").content.decode()
+    row = page[page.index("<h3>Episodes") :]
+    assert "at least since</span> " + (at(2) - timedelta(days=10)).strftime("%Y-%m-%d %H:%M") in row
+    assert "≥ 10" in row  # its duration is a lower bound
+    quick = admin_client.get(f"/tests/{fake_test(2).id}/").content.decode()
+    assert "at least since" not in quick and "≥" not in quick[quick.index("<h3>Episodes") :]
