@@ -31,7 +31,8 @@ class SummarySerializer(StatsMetaSerializer):
     total = serializers.IntegerField(help_text="Tests known now.")
     quarantined = serializers.IntegerField(help_text="Tests quarantined now.")
     median_time_to_fix_seconds = serializers.FloatField(
-        allow_null=True, help_text="Median time to fix over episodes that ended inside the period."
+        allow_null=True,
+        help_text="Median time to fix over the episodes that ended inside the period, except those whose start is unknown (the test was first seen already FLAKY or BROKEN).",
     )
 
 
