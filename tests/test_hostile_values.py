@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import parsing, payloads
+from events import parsing
+from events.demo import payloads
 from events.models import Delivery, Owner, TestCase
 from tests.crawl import crawl_everything
 

@@ -7,9 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from events.ingest import Result, ingest_delivery
-from events.models import Delivery
-from events.payloads import (
+from events.demo.payloads import (
     FakeRepository,
     FakeTest,
     investigation_completed,
@@ -17,6 +15,8 @@ from events.payloads import (
     quarantining_setting_changed,
     status_changed,
 )
+from events.ingest import Result, ingest_delivery
+from events.models import Delivery
 from tests.conftest import svix_headers
 
 CHECKOUT = FakeRepository(

@@ -18,7 +18,8 @@ from django.core.management import call_command
 from django.db import OperationalError, connection, connections
 from django.test import Client
 
-from events import payloads, projector
+from events import projector
+from events.demo import payloads
 from events.models import Delivery, Owner, Repository, TestCase
 from tests.conftest import WEBHOOK_URL, svix_headers
 from tests.events.factories import at, deliver

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from events import demo, parsing, payloads, projector
+from events import demo, parsing, projector
+from events.demo import payloads
 from events.fold import Fold
 from events.models import Delivery, Monitor, StatusChange, TestCase
 from tests.conftest import DEMO_NOW
