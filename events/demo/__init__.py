@@ -23,8 +23,7 @@ What the history looks like (shapes from ../shared/trunk-webhooks.md, built with
 
 The modules, each importing only from the ones before it:
 
-- payloads.py: builders of Trunk payloads (also used by `send_webhook`'s examples,
-  benchmarks and tests);
+- payloads.py: builders of Trunk payloads (the tests build theirs with it too);
 - vocabulary.py: repositories, the words of test names, causes, people;
 - population.py: the generator's state and ids, the repositories and tests;
 - builders.py: one method per event type, building the payload at its event time;
