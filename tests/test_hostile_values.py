@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import payloads
+from events.demo import payloads
 from events.models import Delivery, Owner, TestCase
 from events.trunk import reader
 from tests.crawl import crawl_everything

@@ -7,8 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from events.models import Delivery
-from events.payloads import (
+from events.demo.payloads import (
     FakeRepository,
     FakeTest,
     investigation_completed,
@@ -16,6 +15,7 @@ from events.payloads import (
     quarantining_setting_changed,
     status_changed,
 )
+from events.models import Delivery
 from events.receiver.receive import Result, ingest_delivery
 from tests.conftest import svix_headers
 

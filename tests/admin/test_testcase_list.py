@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
+from events.demo.payloads import monitor_status_changed
 from events.models import TestCase
-from events.payloads import monitor_status_changed
 from tests.admin.factories import BASE, CHECKOUT, FAILURE_RATE, flaky, ingest, investigate, make_test
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.core.cache import caches
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from events import payloads
+from events.demo import payloads
 from tests.events.factories import MONITOR, REPO, at, deliver, fake_test
 
 MONITOR_B = uuid.UUID(int=999)

@@ -46,7 +46,7 @@ def test_status_changes_newest_first_with_trunk_fields(history, api):
 
 
 def test_v1_status_change_has_no_triggered_by(db, api):
-    from events import payloads
+    from events.demo import payloads
     from tests.events.factories import at, fake_test
 
     deliver(
@@ -87,7 +87,7 @@ def test_event_filters_by_test_and_repository(history, api):
 
 
 def test_period_counts_from_now(db, api):
-    from events import payloads
+    from events.demo import payloads
     from tests.events.factories import fake_test
 
     now = timezone.now()
@@ -251,7 +251,7 @@ def test_repository_counts_are_per_row_subqueries(history, api):
 
 
 def test_v1_only_repository_has_no_trunk_id(db, api):
-    from events import payloads
+    from events.demo import payloads
     from tests.events.factories import at, fake_test
 
     deliver(payloads.status_changed_v1(fake_test(1), at=at(3), previous="HEALTHY", new="FLAKY"))

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from events import payloads
+from events.demo import payloads
 from tests.events.factories import MONITOR, at, deliver, fake_test
 
 pytestmark = pytest.mark.django_db

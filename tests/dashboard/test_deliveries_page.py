@@ -6,8 +6,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from events import payloads
 from events.delivery_log import delivery_changes_allowed
+from events.demo import payloads
 from events.models import Delivery, Repository
 from tests.events.factories import MONITOR, at, deliver, fake_test
 

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from dashboard.selectors import investigations as investigations_selectors
-from events import payloads
+from events.demo import payloads
 from events.metrics import PERIODS, Period
 from events.models import FactDayCount, Investigation, InvestigationDay, InvestigationFact, Repository
 from events.rollups import confidence_bins

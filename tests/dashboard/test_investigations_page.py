@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard.selectors import investigations as investigations_selectors
-from events import payloads
+from events.demo import payloads
 from events.metrics import Period
 from events.models import Repository
 from tests.events.factories import deliver, fake_test

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.selectors import monitors as monitors_selectors
-from events import payloads, rollups
+from events import rollups
+from events.demo import payloads
 from events.metrics import Period
 from events.models import ResolutionBucket, TestCase
 from tests.events.factories import MONITOR, at, deliver, fake_test

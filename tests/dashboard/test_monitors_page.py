@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard.selectors import monitors as monitors_selectors
-from events import payloads
+from events.demo import payloads
 from events.models import Repository
 from tests.events.factories import MONITOR, deliver, fake_test
 

@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from dashboard.selectors import owners as owners_selectors
 from dashboard.selectors import status as status_selectors
-from events import metrics, payloads
+from events import metrics
+from events.demo import payloads
 from events.metrics import Period
 from events.models import Owner, Repository
 from tests.conftest import DEMO_NOW

@@ -14,7 +14,8 @@ from dashboard.selectors import owners as owners_selectors
 from dashboard.selectors import status as status_selectors
 from dashboard.selectors import tests as tests_selectors
 from dashboard.selectors.tests import Interval
-from events import metrics, payloads
+from events import metrics
+from events.demo import payloads
 from events.metrics import Period
 from events.models import TestCase
 from tests.events.factories import MONITOR, at, deliver, fake_test

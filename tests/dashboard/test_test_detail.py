@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from dashboard import charts
 from dashboard.selectors.tests import Interval
-from events import payloads
+from events.demo import payloads
 from events.models import TRIAGE_NOTE_MAX_LENGTH, Delivery, TestCase
 from tests.dashboard.test_markdown import elements
 from tests.events.factories import MONITOR, at, deliver, fake_test

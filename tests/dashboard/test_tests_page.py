@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from events import payloads
+from events.demo import payloads
 from events.models import Repository, TestCase
 from tests.events.factories import MONITOR, at, deliver, fake_test
 

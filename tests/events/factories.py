@@ -4,7 +4,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from events import payloads
+from events.demo import payloads
 from events.receiver.receive import IngestResult, ingest_delivery
 from tests.conftest import svix_headers
 

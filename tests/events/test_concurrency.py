@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, connections
 
-from events import payloads
+from events.demo import payloads
 from events.models import Delivery, StatusChange, TestCase
 from tests.events.factories import MONITOR, at, deliver, fake_test
 from tests.events.state import projected_state, wipe

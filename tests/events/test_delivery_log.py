@@ -9,8 +9,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from events import payloads
 from events.delivery_log import ALLOW_CHANGES, delivery_changes_allowed
+from events.demo import payloads
 from events.models import Delivery, StatusChange
 from events.projection.replay import reprocess_delivery
 from tests.events.factories import MONITOR, at, deliver, fake_test

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from dashboard.selectors import owners, status
-from events import payloads
+from events.demo import payloads
 from events.metrics import Period
 from events.models import Episode, OwnerCount, OwnerEpisode, Repository
 from tests.events.factories import MONITOR, at, deliver, fake_test

@@ -13,8 +13,9 @@ from datetime import UTC
 import pytest
 from django.core.management import call_command
 
-from events import payloads, rollups
+from events import rollups
 from events.delivery_log import delivery_changes_allowed
+from events.demo import payloads
 from events.models import Delivery, FactDayCount, Investigation, InvestigationDay, InvestigationFact
 from events.projection.replay import reprocess_delivery
 from events.rollups import BIN_FIELDS, confidence_bins

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.db import OperationalError, connection, connections
 from django.test import Client
 
-from events import payloads
+from events.demo import payloads
 from events.models import Delivery, Owner, Repository, TestCase
 from events.projection import projector
 from tests.conftest import WEBHOOK_URL, svix_headers

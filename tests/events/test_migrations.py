@@ -30,7 +30,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
-from events import demo, payloads
+from events import demo
+from events.demo import payloads
 from events.models import Delivery, TestCase
 from events.projection.projector import project_pending
 from tests.conftest import DEMO_NOW

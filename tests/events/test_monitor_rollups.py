@@ -6,8 +6,9 @@ from datetime import date
 import pytest
 from django.core.management import call_command
 
-from events import payloads, rollups
+from events import rollups
 from events.delivery_log import delivery_changes_allowed
+from events.demo import payloads
 from events.models import Delivery, MonitorDayCount, MonitorState
 from events.projection.replay import reprocess_delivery
 from tests.events.factories import MONITOR, at, deliver, fake_test

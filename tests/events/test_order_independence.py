@@ -14,7 +14,7 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events import payloads
+from events.demo import payloads
 from events.models import TestCase
 from tests.events.factories import deliver
 from tests.events.state import projected_state, wipe

@@ -4,7 +4,8 @@ follow a test's status, episodes and owner links, in any order, and equal a rebu
 import pytest
 from django.core.management import call_command
 
-from events import payloads, rollups
+from events import rollups
+from events.demo import payloads
 from events.models import Episode, OwnerCount, OwnerDayDelta, OwnerEpisode, OwnerTest, TestCase
 from tests.events.factories import MONITOR, at, deliver, fake_test
 from tests.events.state import projected_state

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from events import payloads
 from events.delivery_log import delivery_changes_allowed
+from events.demo import payloads
 from events.models import (
     Delivery,
     Investigation,

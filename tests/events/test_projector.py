@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from events import demo, payloads
+from events import demo
+from events.demo import payloads
 from events.models import Delivery, Monitor, StatusChange, TestCase
 from events.projection import projector
 from events.projection.fold import Fold

@@ -10,7 +10,8 @@ from datetime import UTC, timedelta
 import pytest
 
 from dashboard.selectors import status as queries
-from events import payloads, rollups
+from events import rollups
+from events.demo import payloads
 from events.metrics import PERIODS, Period
 from events.models import Episode, Repository, StatusChange, StatusInterval, TestCase, TransitionDayCount
 from tests.conftest import DEMO_NOW

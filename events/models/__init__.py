@@ -1,0 +1,83 @@
+"""The delivery log (source of truth) and the projections derived from it.
+
+Two clocks, never mixed: `occurred_at` is Trunk's event time from the payload,
+`received_at` is when flakyboard received the delivery. History and current state
+follow `occurred_at` (see ../shared/METRICS.md).
+
+Everything but `Delivery` is a projection: `manage.py rebuild_projections` deletes it
+and replays the deliveries. The only exception is the triage fields on `TestCase`
+(flakyboard's own data), which survive a rebuild.
+
+One module per family, each importing only from the ones before it:
+
+- delivery.py: `Delivery`, what the receiver stores;
+- tests.py: current state (repositories, owners, tests, monitors, `Status`);
+- history.py: one row per applied event (status changes, monitor events,
+  investigations and their facts, quarantine changes);
+- rollups.py: every table derived from the history (intervals, episodes, day deltas
+  and counts, buckets, the per-owner and per-day rollups).
+
+Everything is re-exported here: import models from `events.models`.
+"""
+
+from .delivery import Delivery
+from .history import Investigation, InvestigationFact, MonitorEvent, QuarantineChange, StatusChange
+from .rollups import (
+    Episode,
+    FactDayCount,
+    InvestigationDay,
+    MonitorDayCount,
+    MonitorInterval,
+    MonitorTotal,
+    OwnerCount,
+    OwnerDayDelta,
+    OwnerEpisode,
+    OwnerTest,
+    ResolutionBucket,
+    StatusDayDelta,
+    StatusInterval,
+    TransitionDayCount,
+)
+from .tests import (
+    TRIAGE_NOTE_MAX_LENGTH,
+    Monitor,
+    MonitorState,
+    MonitorStatus,
+    Owner,
+    Repository,
+    Status,
+    TestCase,
+    TestCaseOwner,
+)
+
+__all__ = [
+    "TRIAGE_NOTE_MAX_LENGTH",
+    "Delivery",
+    "Episode",
+    "FactDayCount",
+    "Investigation",
+    "InvestigationDay",
+    "InvestigationFact",
+    "Monitor",
+    "MonitorDayCount",
+    "MonitorEvent",
+    "MonitorInterval",
+    "MonitorState",
+    "MonitorStatus",
+    "MonitorTotal",
+    "Owner",
+    "OwnerCount",
+    "OwnerDayDelta",
+    "OwnerEpisode",
+    "OwnerTest",
+    "QuarantineChange",
+    "Repository",
+    "ResolutionBucket",
+    "Status",
+    "StatusChange",
+    "StatusDayDelta",
+    "StatusInterval",
+    "TestCase",
+    "TestCaseOwner",
+    "TransitionDayCount",
+]
