@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from events import demo, parsing, payloads, projector
 from events.fold import Fold
 from events.models import Delivery, Monitor, StatusChange, TestCase
+from events.rollups import refresh as rollups_refresh
 from tests.conftest import DEMO_NOW
 from tests.events.factories import at, deliver, fake_test
 from tests.events.state import projected_state, wipe
@@ -156,9 +157,10 @@ def test_batches_refresh_each_test_rollup_once(deferred, monkeypatch):
     ):
         deliver(json.dumps(payloads_status(test, previous=previous, new=new, day=day + 2)))
     refreshed = []
-    refresh_tests = projector.rollups.refresh_tests
+    # Patched where Stale.refresh looks it up.
+    refresh_tests = rollups_refresh.refresh_tests
     monkeypatch.setattr(
-        projector.rollups,
+        rollups_refresh,
         "refresh_tests",
         lambda ids, shared: refreshed.append(sorted(map(str, ids))) or refresh_tests(ids, shared),
     )
