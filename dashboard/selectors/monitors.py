@@ -31,7 +31,7 @@ def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
     type (resolutions inside the period) and the pairs that flap most.
 
     A bounded period reads the events and intervals inside it (indexed on event time).
-    Period `all` reads the rollups instead (events/rollups.py), which count all history:
+    Period `all` reads the rollups instead (events/rollups/), which count all history:
     that is the period only when no event is dated after `now` (an event time ahead of
     our clock), which one index probe checks; otherwise, the bounded queries."""
     whole_history = (
@@ -114,7 +114,7 @@ def _flapping_from_pairs(repository: int | None) -> list[dict]:
 
 
 def _resolve_medians(period: Period, repository: int | None) -> dict[str, float]:
-    """Median seconds to resolve per monitor type over the intervals (events/rollups.py:
+    """Median seconds to resolve per monitor type over the intervals (events/rollups/:
     from the first `active` after a `resolved` to the next `resolved` of the pair)
     resolved inside the period, through the (resolved_at, monitor_type) index."""
     in_repository = (
@@ -131,7 +131,7 @@ def _resolve_medians(period: Period, repository: int | None) -> dict[str, float]
 def _all_resolve_medians() -> dict[str, float]:
     """Every resolved interval (the caller checked none is resolved after now): per type,
     the middle one or two resolutions (the mean of both for an even count, as
-    _median_sql). The resolution buckets (events/rollups.py) say which bucket holds each
+    _median_sql). The resolution buckets (events/rollups/) say which bucket holds each
     middle position and its offset there; it is read at that offset inside the bucket's
     range of the (monitor_type, seconds) index, instead of walking half of every
     resolution of the type. Two queries."""
@@ -165,7 +165,7 @@ def active_monitor_pairs(*, repository: int | None = None) -> QuerySet[MonitorSt
     Active since is the first `active` event of the unbroken run of `active` events that
     ends with the latest: repeated `active` events do not move it. MonitorState.since is
     the latest event's time, so it is not that; the pair's open MonitorInterval
-    (events/rollups.py: from the first `active` after a `resolved` to the next
+    (events/rollups/: from the first `active` after a `resolved` to the next
     `resolved`, resolved_at null while active) starts exactly there. Read as a
     correlated subquery on the (monitor, test_case, started_at) index: one query for
     any number of rows, computed for the page's rows only."""

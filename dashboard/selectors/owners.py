@@ -25,7 +25,7 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
     `owner_key`: only that owner ("" for tests without owners).
 
     A test with several owners counts once for each owner. Read from the owner rollups
-    (events/rollups.py): OwnerCount (one row per owner: tests, FLAKY, BROKEN and
+    (events/rollups/): OwnerCount (one row per owner: tests, FLAKY, BROKEN and
     quarantined now, fixes and relapses over all history) and OwnerEpisode (each episode
     once per owner of its test, with its time to fix), so the cost follows the number of
     owners and of the episodes inside the period, not the number of tests or all history.
@@ -227,7 +227,7 @@ def flaky_tests_by_owner(*, repository: int | None = None) -> list[dict]:
 
 def owner_test_count(owner_key: str, *, status: str | None = None) -> int:
     """How many tests the owner ("" = tests without owners) has, optionally only those in
-    `status` now: from its OwnerCount row (events/rollups.py), not by counting its tests.
+    `status` now: from its OwnerCount row (events/rollups/), not by counting its tests.
     All repositories only. One query."""
     row = OwnerCount.objects.filter(owner_key=owner_key).values_list("tests", "flaky", "broken").first()
     tests, flaky, broken = row or (0, 0, 0)

@@ -2,7 +2,7 @@
 the median time to fix (the overview's figures).
 
 Figures that come from a test's whole history read rollup tables that the projections
-keep (events/rollups.py), so their cost stays nearly flat as history grows.
+keep (events/rollups/), so their cost stays nearly flat as history grows.
 """
 
 # SQL here is assembled from constant fragments only; every value is a bound parameter.
@@ -171,7 +171,7 @@ def transitions_per_day(*, period: Period, repository: int | None = None) -> lis
     "Transitions on day D"). One query.
 
     For all repositories, the days wholly inside the period come from TransitionDayCount
-    (events/rollups.py: a few rows a day, whatever the number of changes) and only the
+    (events/rollups/: a few rows a day, whatever the number of changes) and only the
     period's first and last days, which it covers in part (after its start, up to now),
     from the changes themselves (occurred_at index); changes dated after now are never
     counted. For one repository (a test may move between repositories, so no rollup),
@@ -210,7 +210,7 @@ def _changes_by_day(changes: QuerySet[StatusChange]) -> QuerySet:
 
 def median_time_to_fix(*, period: Period, repository: int | None = None) -> timedelta | None:
     """Median time to fix over all closed episodes that ended inside the period (docs/metrics.md
-    "Episodes"), from Episode.seconds (kept by events/rollups.py).
+    "Episodes"), from Episode.seconds (kept by events/rollups/).
 
     All history in all repositories: one query reading a few rows a day and two index
     entries (_all_median_time_to_fix). Otherwise (or when some episode ended after now,

@@ -12,7 +12,7 @@ class Delivery(models.Model):
         IGNORED = "ignored", "Ignored (unknown type)"
         INVALID = "invalid", "Invalid payload"
         FAILED = "failed", "Failed to apply"
-        # Stored, waiting for the projector (FLAKYBOARD_DEFERRED_PROJECTION: events/projector.py).
+        # Stored, waiting for the projector (FLAKYBOARD_DEFERRED_PROJECTION: events/projection/projector.py).
         PENDING = "pending", "Pending"
 
     svix_id = models.CharField(max_length=255)  # unique: Meta.constraints

@@ -1,4 +1,4 @@
-"""Rollups (events/rollups.py): derived from the history rows (history.py) and kept with
+"""Rollups (events/rollups/): derived from the history rows (history.py) and kept with
 them, so that pages read a few indexed rows instead of replaying all history per
 request. Rebuilt with the projections."""
 
@@ -26,7 +26,7 @@ class StatusInterval(models.Model):
             models.Index(fields=["test_case", "started_at"]),
             models.Index(fields=["started_at", "ended_at"]),
             # With the one above: the intervals starting or ending in a range (status at
-            # a time, dashboard.queries.status_counts_at) as two index ranges, not a scan.
+            # a time, dashboard.selectors.status.status_counts_at) as two index ranges, not a scan.
             models.Index(fields=["ended_at"], name="statusinterval_ended_idx"),
         ]
 
@@ -187,7 +187,7 @@ class MonitorDayCount(models.Model):
         return f"{self.monitor} {self.status} x{self.count} on {self.day}"
 
 
-# Per-owner rollups (events/rollups.py: refresh_owners). Owners are keyed by Owner.key
+# Per-owner rollups (events/rollups/owners.py). Owners are keyed by Owner.key
 # ("" for tests without owners: "(no owner)"), so that one test with several owners counts
 # once for each, as METRICS says, and the owner pages read a few rows per owner.
 
@@ -301,7 +301,7 @@ class OwnerDayDelta(models.Model):
         return f"{self.owner_key or '(no owner)'} {self.day} {self.status} {self.delta:+d}"
 
 
-# Investigation rollups (events/rollups.py: refresh_investigation_days). Keyed by the UTC
+# Investigation rollups (events/rollups/investigations.py: refresh_investigation_days). Keyed by the UTC
 # day of occurred_at, so that "all history" on the investigations page and in the
 # confidence stats reads a row per day (and a few per day for facts), not every
 # investigation and fact.

@@ -36,7 +36,7 @@ class Repository(models.Model):
             ),
             # One row per URL among the repositories known by URL only: every creation of a
             # repository goes through this slot, so concurrent first deliveries of one
-            # repository (v1 or v2 shapes) create one row (projections.upsert_repository).
+            # repository (v1 or v2 shapes) create one row (events.projection.entities.upsert_repository).
             models.UniqueConstraint(
                 fields=["html_url"],
                 condition=models.Q(trunk_id__isnull=True),
@@ -186,7 +186,7 @@ class MonitorState(models.Model):
     status = models.CharField(max_length=16, choices=MonitorStatus.choices)
     since = models.DateTimeField()
     event_key = models.CharField(max_length=255, editable=False)
-    # Rollups kept by events/rollups.py (refresh_monitor_pair, rebuild_all); database
+    # Rollups kept by events/rollups/ (refresh_monitor_pairs, rebuild_all); database
     # defaults, because the projections and the bulk rebuild insert rows without them.
     activations = models.IntegerField(
         default=0, db_default=0, editable=False, help_text="`active` events of the pair (flapping)."

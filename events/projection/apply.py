@@ -5,7 +5,7 @@ delivery from nothing through the same `Fold` and writes with the same functions
 
 A batch is a handful of statements whatever its size: about fifteen for its own rows
 (lock and load its tests, pairs and investigations; entity rows; one write per table),
-then its rollups (events.rollups). The LOCK ORDER (events/rollups.py) is kept: monitors;
+then its rollups (events.rollups). The LOCK ORDER (events/rollups/) is kept: monitors;
 the batch's existing test rows, locked while they are loaded, in key order; repositories;
 owners; then new test rows, inserted in key order; rows of those tests; shared rollups.
 """

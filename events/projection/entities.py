@@ -2,7 +2,7 @@
 
 These rows are shared between tests, so they are resolved in the database, not folded
 in memory: concurrent transactions (the receiver's requests, several projectors) create
-each one once, in the LOCK ORDER (events/rollups.py): monitors first (one statement, id
+each one once, in the LOCK ORDER (events/rollups/): monitors first (one statement, id
 order), then the batch's existing test rows (`events.projection.apply` locks and loads them), then
 repositories, then owners (one statement, key order). The rebuild resolves them through
 the same functions, so there is one rule for each.

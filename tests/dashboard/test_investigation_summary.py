@@ -14,9 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from dashboard.selectors import investigations as investigations_selectors
 from events.demo import payloads
-from events.metrics import PERIODS, Period
+from events.metrics import HISTOGRAM_BINS, PERIODS, Period
 from events.models import FactDayCount, Investigation, InvestigationDay, InvestigationFact, Repository
-from events.rollups import confidence_bins
 from tests.conftest import DEMO_NOW
 from tests.events.factories import at, deliver, fake_test
 
@@ -35,8 +34,7 @@ def reference(period: Period, repository: int | None = None) -> dict:
         if in_period and (repository is None or repo == repository):
             inside[pk] = (occurred_at.astimezone(UTC).date(), confidence)
     histogram = [
-        sum(1 for _, c in inside.values() if c >= lo and (hi is None or c < hi))
-        for lo, hi in confidence_bins()
+        sum(1 for _, c in inside.values() if c >= lo and (hi is None or c < hi)) for lo, hi in HISTOGRAM_BINS
     ]
     days: dict = defaultdict(list)
     for day, confidence in inside.values():

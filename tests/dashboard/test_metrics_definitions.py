@@ -1,6 +1,7 @@
 """The definitions in events.metrics (docs/metrics.md) that the read side relies on."""
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -25,8 +26,10 @@ def test_bands(confidence, band):
 
 def test_histogram_bins_are_tenths_with_one_point_zero_in_the_last():
     assert metrics.HISTOGRAM_BINS[0] == (0.0, 0.1) and metrics.HISTOGRAM_BINS[-1] == (0.9, None)
-    # The rollups count the same bins (the same float bounds on both paths).
-    assert rollups.confidence_bins() == metrics.HISTOGRAM_BINS
+    # Contiguous: each bin starts where the previous one ends (no value falls in two).
+    assert all(high == low for (_, high), (low, _) in pairwise(metrics.HISTOGRAM_BINS))
+    # The day rollups (InvestigationDay) keep one count per bin.
+    assert len(rollups.BIN_FIELDS) == len(metrics.HISTOGRAM_BINS)
     assert metrics.band_counts([1] * 10) == {"high": 2, "medium": 3, "low": 5}
 
 

@@ -1,4 +1,4 @@
-"""Period `all` on the monitors page reads the rollups (events/rollups.py); a bounded
+"""Period `all` on the monitors page reads the rollups (events/rollups/monitors.py); a bounded
 period reads the events and intervals inside it. Both must give the METRICS numbers."""
 
 import statistics

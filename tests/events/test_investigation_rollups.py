@@ -1,9 +1,9 @@
-"""The investigation rollups (InvestigationDay, FactDayCount: events/rollups.py) equal a
-recompute from the Investigation and InvestigationFact rows after every path that writes
-or removes them: new investigations, a second delivery of one investigation (the smaller
-svix id wins, possibly moving it to another day), redelivery, reprocessing (also of a
-delivery that now projects another day, or nothing), and the rebuilds (all projections,
-or these rollups alone)."""
+"""The investigation rollups (InvestigationDay, FactDayCount:
+events/rollups/investigations.py) equal a recompute from the Investigation and
+InvestigationFact rows after every path that writes or removes them: new investigations,
+a second delivery of one investigation (the smaller svix id wins, possibly moving it to
+another day), redelivery, reprocessing (also of a delivery that now projects another
+day, or nothing), and the rebuilds (all projections, or these rollups alone)."""
 
 import json
 import uuid
@@ -16,9 +16,10 @@ from django.core.management import call_command
 from events import rollups
 from events.delivery_log import delivery_changes_allowed
 from events.demo import payloads
+from events.metrics import HISTOGRAM_BINS
 from events.models import Delivery, FactDayCount, Investigation, InvestigationDay, InvestigationFact
 from events.projection.replay import reprocess_delivery
-from events.rollups import BIN_FIELDS, confidence_bins
+from events.rollups import BIN_FIELDS
 from events.trunk import parsing
 from tests.events.factories import at, deliver, fake_test
 from tests.events.state import projected_state
@@ -49,7 +50,7 @@ def recomputed() -> tuple[dict, dict]:
         row = days[day]
         row[0] += 1
         row[1] += confidence
-        for i, (lo, hi) in enumerate(confidence_bins()):
+        for i, (lo, hi) in enumerate(HISTOGRAM_BINS):
             row[2][i] += confidence >= lo and (hi is None or confidence < hi)
     facts: dict = defaultdict(lambda: [0, 0, 0.0])
     for investigation_id, fact_type, confidence in InvestigationFact.objects.values_list(

@@ -3,7 +3,7 @@ repository, posted through the real receiver (PostgreSQL): no deadlock, no non-2
 answer, one row per repository, owner and test, and the state a rebuild computes.
 
 The lock order every writing transaction follows is the contract at the top of
-events/rollups.py; these tests are what would catch a transaction that breaks it.
+events/rollups/shared.py; these tests are what would catch a transaction that breaks it.
 """
 
 import json

@@ -1,5 +1,6 @@
-"""Owner rollups (OwnerTest, OwnerEpisode, OwnerCount: events/rollups.py refresh_owners)
-follow a test's status, episodes and owner links, in any order, and equal a rebuild."""
+"""Owner rollups (OwnerTest, OwnerEpisode, OwnerCount: events/rollups/owners.py, kept by
+refresh_tests) follow a test's status, episodes and owner links, in any order, and equal
+a rebuild."""
 
 import pytest
 from django.core.management import call_command

@@ -16,6 +16,7 @@ from events.demo import payloads
 from events.models import Delivery, Monitor, StatusChange, TestCase
 from events.projection import projector
 from events.projection.fold import Fold
+from events.rollups import refresh as rollups_refresh
 from events.trunk import parsing
 from tests.conftest import DEMO_NOW
 from tests.events.factories import at, deliver, fake_test
@@ -159,9 +160,10 @@ def test_batches_refresh_each_test_rollup_once(deferred, monkeypatch):
     ):
         deliver(json.dumps(payloads_status(test, previous=previous, new=new, day=day + 2)))
     refreshed = []
-    refresh_tests = projector.rollups.refresh_tests
+    # Patched where Stale.refresh looks it up.
+    refresh_tests = rollups_refresh.refresh_tests
     monkeypatch.setattr(
-        projector.rollups,
+        rollups_refresh,
         "refresh_tests",
         lambda ids, shared: refreshed.append(sorted(map(str, ids))) or refresh_tests(ids, shared),
     )

@@ -1,5 +1,5 @@
 """Transitions per day and the overall median time to fix from their rollups
-(TransitionDayCount, Episode.seconds: events/rollups.py) equal the same figures computed
+(TransitionDayCount, Episode.seconds: events/rollups/status.py) equal the same figures computed
 from every status change and episode, on both paths of dashboard/selectors (all
 repositories: the rollups; one repository: the rows), whatever the period and `now`;
 and a rebuild of the rollups fills them exactly as the projections keep them."""
