@@ -6,7 +6,7 @@ The deliveries are `bench.ingest`'s mix (the demo generator's events, ~1% redeli
 dropped, ~3% out of order), stored as `pending` as the receiver stores them with deferred
 projection. The first half is applied untimed (it creates most tests: the warm state of a
 running installation); then the second half, Svix's backlog after an outage, is stored
-at once and applied by one `manage.py project_pending` (batches of 200, flat out: no
+at once and applied by one `manage.py project_pending` (its default batches of 1,000, flat out: no
 pause for a receiver). The figure is that half's deliveries over the command's time,
 less the time the command takes with nothing pending (Django's start-up).
 

@@ -12,6 +12,7 @@ owners; then new test rows, inserted in key order; rows of those tests; shared r
 
 from __future__ import annotations
 
+import functools
 import traceback
 import uuid
 from collections.abc import Iterable, Sequence
@@ -199,18 +200,7 @@ def write_tests(
         if len(inserted) != len(new):
             raise TestCreatedConcurrently(sorted(set(new) - {uuid.UUID(str(row[0])) for row in inserted}))
     changed = [pk for pk, row in stored.items() if fold.tests[pk] != row]
-    if changed:
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                _update_test_sql(),
-                [
-                    [
-                        *sql.adapt(TestCase, _named(fold.tests[pk], skip_id=True)),
-                        *sql.adapt(TestCase, {"id": pk}),
-                    ]
-                    for pk in changed
-                ],
-            )
+    sql.update_many(TestCase, TEST_NAMES[1:], [tuple(_named(fold.tests[pk]).values()) for pk in changed])
     relinked = [pk for pk in changed if fold.tests[pk]["codeowners"] != stored[pk]["codeowners"]]
     if relinked:
         TestCaseOwner.objects.filter(test_case_id__in=relinked).delete()
@@ -234,17 +224,12 @@ TEST_NAMES = tuple(name.removesuffix("_id") if name == "repository_id" else name
 UNTRIAGED = {"triage_state": TestCase.Triage.NEW, "assignee": None, "triage_note": ""}
 
 
-def _named(row: dict[str, Any], *, skip_id: bool = False) -> dict[str, Any]:
-    return {
-        name: row[column]
-        for name, column in zip(TEST_NAMES, TEST_COLUMNS, strict=True)
-        if not (skip_id and name == "id")
-    }
+def _named(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: row[column] for name, column in zip(TEST_NAMES, TEST_COLUMNS, strict=True)}
 
 
-def _update_test_sql() -> str:
-    sets = ", ".join(f"{sql.column(TestCase, name)} = %s" for name in TEST_NAMES if name != "id")
-    return f"UPDATE {sql.table(TestCase)} SET {sets} WHERE {sql.column(TestCase, 'id')} = %s"
+# Rows per multi-row upsert: parameters stay well under SQLite's 32,766.
+UPSERT_ROWS = 500
 
 
 def write_history(fold: Fold) -> None:
@@ -263,21 +248,22 @@ ROWS_PER_STATEMENT = 1000
 def write_monitor_states(fold: Fold, stored: dict[tuple, dict[str, Any]]) -> None:
     """Upsert the pairs whose state changed."""
     changed = sorted(pair for pair, state in fold.monitor_states.items() if stored.get(pair) != state)
-    if changed:
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                _upsert_monitor_state_sql(),
-                [
-                    sql.adapt(
-                        MonitorState,
-                        {"monitor": m, "test_case": t, **fold.monitor_states[(m, t)]},
-                    )
-                    for m, t in changed
-                ],
-            )
+    for start in range(0, len(changed), UPSERT_ROWS):
+        chunk = changed[start : start + UPSERT_ROWS]
+        sql.execute(
+            _upsert_monitor_states_sql(len(chunk)),
+            [
+                v
+                for m, t in chunk
+                for v in sql.adapt(
+                    MonitorState, {"monitor": m, "test_case": t, **fold.monitor_states[(m, t)]}
+                )
+            ],
+        )
 
 
-def _upsert_monitor_state_sql() -> str:
+@functools.cache
+def _upsert_monitor_states_sql(rows: int) -> str:
     """INSERT the (monitor, test) state, or take it over (the fold decided: the pair's
     test row is locked, so nobody else changed it meanwhile)."""
     col = sql.column
@@ -285,7 +271,7 @@ def _upsert_monitor_state_sql() -> str:
         f"{col(MonitorState, n)} = excluded.{col(MonitorState, n)}" for n in ("status", "since", "event_key")
     )
     return (
-        sql.insert_sql(MonitorState, ("monitor", "test_case", "status", "since", "event_key"))
+        sql.insert_sql(MonitorState, ("monitor", "test_case", "status", "since", "event_key"), rows=rows)
         + f" ON CONFLICT ({col(MonitorState, 'monitor')}, {col(MonitorState, 'test_case')})"
         + f" DO UPDATE SET {taken}"
     )

@@ -4,7 +4,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from events.projection.projector import pause_after_batch, pending_count, project_pending
+from events.projection.projector import BATCH_SIZE, pause_after_batch, pending_count, project_pending
 
 
 class Command(BaseCommand):
@@ -15,12 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--follow", action="store_true", help="Keep running and apply new deliveries.")
-        parser.add_argument("--batch-size", type=int, default=200, help="Deliveries per transaction.")
+        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="Deliveries per transaction.")
         parser.add_argument(
             "--poll", type=float, default=0.5, help="Seconds to wait when none is pending (with --follow)."
         )
 
-    def handle(self, *args, follow=False, batch_size=200, poll=0.5, **options):
+    def handle(self, *args, follow=False, batch_size=BATCH_SIZE, poll=0.5, **options):
         self.stopping = False
         if follow:
             # Finish the batch in hand, then stop (docker stop, Ctrl-C).
