@@ -28,9 +28,11 @@ demo: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# mypy's Django plugin imports flakyboard.settings, which need no environment variable.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy events dashboard api
 
 format: install
 	$(BIN)/ruff format .
