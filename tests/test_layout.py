@@ -44,7 +44,10 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
             else:
                 origin = node.module or ""
             # `from package import module` imports the module; `from module import name` the module.
-            targets = [f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in known else origin for alias in node.names]
+            targets = [
+                f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in known else origin
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -97,7 +100,9 @@ def test_no_import_cycle():
 
 
 def test_no_module_over_the_size_one_reader_holds():
-    long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    long = {
+        name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 

@@ -74,4 +74,6 @@ def test_an_ignored_type_is_stored_ignored_without_an_error(monkeypatch):
     delivery = Delivery.objects.get(pk=result.delivery.pk)
     assert (delivery.outcome, delivery.error) == ("ignored", "")
     unknown = deliver(json.dumps({"type": "test_case.from_the_future"}))
-    assert Delivery.objects.get(pk=unknown.delivery.pk).error == "unknown event type 'test_case.from_the_future'"
+    assert (
+        Delivery.objects.get(pk=unknown.delivery.pk).error == "unknown event type 'test_case.from_the_future'"
+    )
