@@ -28,21 +28,24 @@ demo: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# mypy's Django plugin imports flakyboard.settings, which need no environment variable.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy events dashboard api
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Re-pin every dependency from requirements*.in in a throwaway virtualenv.
+# Re-pin every dependency from requirements*.in in a throwaway virtualenv. The second freeze
+# is --all: it keeps setuptools and wheel (requirements-dev.in), which pip freeze skips otherwise.
 lock:
 	rm -rf /tmp/flakyboard-lock && $(PYTHON) -m venv /tmp/flakyboard-lock
 	/tmp/flakyboard-lock/bin/pip install --quiet -r requirements.in
 	/tmp/flakyboard-lock/bin/pip freeze > /tmp/flakyboard-lock/runtime.txt
 	/tmp/flakyboard-lock/bin/pip install --quiet -r requirements-dev.in
-	/tmp/flakyboard-lock/bin/pip freeze > /tmp/flakyboard-lock/all.txt
+	/tmp/flakyboard-lock/bin/pip freeze --all --exclude pip > /tmp/flakyboard-lock/all.txt
 	(echo "# Pinned runtime dependencies (from requirements.in). Regenerate: make lock"; cat /tmp/flakyboard-lock/runtime.txt) > requirements.txt
 	(echo "# Pinned test/tool dependencies (from requirements-dev.in). Regenerate: make lock"; echo "-r requirements.txt"; \
 	  comm -13 <(sort /tmp/flakyboard-lock/runtime.txt) <(sort /tmp/flakyboard-lock/all.txt)) > requirements-dev.txt

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
+from typing import Any, cast
 
 import django_filters as filters
 from django import forms
@@ -81,17 +83,22 @@ class StrictBooleanField(forms.Field):
 class CaseInsensitiveChoiceField(filter_fields.ChoiceField):
     """A choice compared case-insensitively, cleaned to its canonical spelling."""
 
+    def _pairs(self) -> Iterable[tuple[Any, Any]]:
+        # Read back, `choices` is django-filter's iterator of (key, label) pairs; the stubs
+        # type the property with everything it accepts when set (mappings, callables).
+        return cast("Iterable[tuple[Any, Any]]", self.choices)
+
     def to_python(self, value):
         value = super().to_python(value)
         if value in self.empty_values:
             return ""
-        canonical = {str(key).casefold(): str(key) for key, _label in self.choices}
+        canonical = {str(key).casefold(): str(key) for key, _label in self._pairs()}
         return canonical.get(value.strip().casefold(), value)
 
     def validate(self, value):
         super(forms.ChoiceField, self).validate(value)
         if value and not self.valid_value(value):
-            allowed = ", ".join(str(key) for key, _label in self.choices if key != "")
+            allowed = ", ".join(str(key) for key, _label in self._pairs() if key != "")
             raise ValidationError(
                 "Select a valid choice. %(value)s is not one of %(allowed)s.",
                 code="invalid_choice",
@@ -192,7 +199,9 @@ class AssigneeField(forms.Field):
 
 
 class StrictBooleanFilter(filters.BooleanFilter):
-    field_class = StrictBooleanField
+    # The stubs pin a BooleanFilter to NullBooleanField; django-filter takes any form field
+    # (a BooleanFilter, not a plain Filter, so that the schema says boolean).
+    field_class = StrictBooleanField  # type: ignore[assignment]
 
 
 class CaseInsensitiveChoiceFilter(filters.ChoiceFilter):
@@ -208,7 +217,9 @@ class DocumentedFilter(filters.Filter):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         help_text = kwargs.get("help_text")
-        extend_schema_field({**self.schema, "description": help_text} if help_text else self.schema)(self)
+        # drf-spectacular reads the schema off the filter instance; its stub expects a callable.
+        schema = {**self.schema, "description": help_text} if help_text else self.schema
+        extend_schema_field(schema)(self)  # type: ignore[type-var]
 
 
 class RepositoryFilter(DocumentedFilter):
@@ -233,11 +244,12 @@ class PeriodFilter(CaseInsensitiveChoiceFilter):
         super().__init__(*args, **kwargs)
         # Documented as its own enum, not as the date-time field it filters on.
         schema = {"type": "string", "enum": list(PERIODS)}
-        extend_schema_field({**schema, "description": kwargs.get("help_text", "")})(self)
+        extend_schema_field({**schema, "description": kwargs.get("help_text", "")})(self)  # type: ignore[type-var]
 
     def filter(self, qs: QuerySet, value):
         if not value:
             return qs
+        assert self.field_name is not None  # the FilterSet names each filter it declares
         return qs.filter(Period(name=value, now=timezone.now()).filter(self.field_name))
 
 
@@ -247,6 +259,7 @@ class OwnerFilter(filters.CharFilter):
     def filter(self, qs: QuerySet, value):
         if not value:
             return qs
+        assert self.field_name is not None  # the FilterSet names each filter it declares
         return qs.filter(owned_by(value, self.field_name))
 
 
@@ -259,7 +272,8 @@ class AssigneeFilter(DocumentedFilter):
         if value == "none":
             return qs.filter(assignee__isnull=True)
         if value == "me":
-            request = getattr(self.parent, "request", None)
+            # `parent` (the FilterSet) is set by django-filter; its stubs do not declare it.
+            request = getattr(self.parent, "request", None)  # type: ignore[attr-defined]
             user = getattr(request, "user", None)
             if not user or not user.is_authenticated:
                 raise serializers.ValidationError({"assignee": ["`me` needs an authenticated user."]})
@@ -325,7 +339,7 @@ class TestCaseFilterSet(StrictFilterSet):
         choices=SORT_CHOICES, help_text="Same as `sort` (DRF's name for it)."
     )
 
-    ranges = (("changed_since", "changed_until"),)
+    ranges: tuple[tuple[str, str], ...] = (("changed_since", "changed_until"),)
 
     def is_valid(self) -> bool:
         if not super().is_valid():
@@ -372,7 +386,7 @@ class EventFilterSet(StrictFilterSet):
     )
     period = PeriodFilter(field_name="occurred_at", help_text=PERIOD_HELP)
 
-    ranges = (("since", "until"),)
+    ranges: tuple[tuple[str, str], ...] = (("since", "until"),)
 
 
 class StatusChangeFilterSet(EventFilterSet):
@@ -419,7 +433,7 @@ class InvestigationFilterSet(EventFilterSet):
         method="filter_fact_type",
     )
 
-    ranges = (("since", "until"), ("confidence_min", "confidence_max"))
+    ranges: tuple[tuple[str, str], ...] = (("since", "until"), ("confidence_min", "confidence_max"))
 
     class Meta:
         model = Investigation
@@ -456,7 +470,7 @@ class DeliveryFilterSet(StrictFilterSet):
         field_name="received_at", end_of_day=True, help_text="Received at or before this (ISO 8601)."
     )
 
-    ranges = (("since", "until"),)
+    ranges: tuple[tuple[str, str], ...] = (("since", "until"),)
 
     class Meta:
         model = Delivery

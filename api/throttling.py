@@ -13,20 +13,25 @@ rule of limits/client_ip.py (DRF's get_ident with NUM_PROXIES from
 FLAKYBOARD_TRUSTED_PROXY_COUNT), so a rotated X-Forwarded-For is not a new client.
 """
 
+from typing import cast
+
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 
-class SharedCounters:
+class SharedCounters(SimpleRateThrottle):
+    # DRF's `cache` is a class attribute; here it is read-only and looked up per request.
     @property
-    def cache(self) -> BaseCache:
+    def cache(self) -> BaseCache:  # type: ignore[override]
         # Looked up per request: `caches` hands each thread its own connection object.
         return caches[settings.THROTTLE_CACHE]
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # Rates are "N/period" text or None (settings.py); the stubs type them as numbers.
+        rates = cast("dict[str, str | None]", api_settings.DEFAULT_THROTTLE_RATES)
+        return rates.get(self.scope) if self.scope is not None else None
 
 
 class AnonThrottle(SharedCounters, AnonRateThrottle):

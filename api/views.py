@@ -10,6 +10,9 @@ tests/api/test_query_counts.py asserts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from django import forms
 from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
@@ -44,9 +47,10 @@ from .pagination import CursorPagination, DeliveryCursorPagination
 from .permissions import StaffOnly
 
 LIST_ACTIONS = frozenset({"list"})
+_View = TypeVar("_View", bound=Callable[..., Any])
 
 
-class ListFiltersOnly:
+class ListFiltersOnly(viewsets.GenericViewSet):
     """Apply the filter parameters to lists only: DRF would also filter the object lookup
     of a detail or PATCH request by the query string."""
 
@@ -133,7 +137,9 @@ class TestCaseViewSet(
         test = self.get_object()
         triage = serializers.TriageSerializer(test, data=request.data, partial=True)
         triage.is_valid(raise_exception=True)
-        triage_test(test, by=request.user, via=VIA_API, **triage_values(triage.validated_data))
+        user = request.user
+        assert user.is_authenticated, "ReadOrTriage lets only users who may triage write"
+        triage_test(test, by=user, via=VIA_API, **triage_values(triage.validated_data))
         fresh = self.get_queryset().get(pk=test.pk)
         return Response(self.get_serializer(fresh).data)
 
@@ -272,7 +278,10 @@ class DeliveryViewSet(
 
 
 class StatsParams(forms.Form):
-    period = filters.CaseInsensitiveChoiceField(choices=[(p, p) for p in PERIODS], required=False)
+    # null_label and null_value are optional (django-filter's settings); its stubs require them.
+    period = filters.CaseInsensitiveChoiceField(  # type: ignore[call-arg]
+        choices=[(p, p) for p in PERIODS], required=False
+    )
     repository = filters.RepositoryField(required=False)
 
 
@@ -293,7 +302,7 @@ STATS_PARAMETERS = [
 ]
 
 
-def stats_schema(summary: str, response) -> extend_schema:
+def stats_schema(summary: str, response: Any) -> Callable[[_View], _View]:
     return extend_schema(summary=summary, parameters=STATS_PARAMETERS, responses=response, tags=["stats"])
 
 
@@ -305,7 +314,9 @@ class StatsViewSet(viewsets.ViewSet):
     def _params(self, request: Request) -> dict:
         form = StatsParams(request.query_params)
         if not form.is_valid():
-            raise ValidationError({name: list(errors) for name, errors in form.errors.items()})
+            raise ValidationError(
+                {name: [str(error) for error in errors] for name, errors in form.errors.items()}
+            )
         period = Period(name=form.cleaned_data["period"] or DEFAULT_PERIOD, now=timezone.now())
         return {"period": period, "repository": form.cleaned_data["repository"]}
 

@@ -3,6 +3,7 @@ bad values (a shared link with a stale value still opens), the API answers 400."
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from django import forms
@@ -18,6 +19,17 @@ from .selectors.common import NO_OWNER_PARAM
 from .selectors.tests import SORTS
 
 PERIOD_CHOICES = list(PERIOD_LABELS.items())
+
+
+_F = TypeVar("_F", bound=forms.Field)
+
+
+def _field_of(form: forms.BaseForm, name: str, kind: type[_F]) -> _F:
+    """The form's field `name`, checked to be a `kind` (to set its choices or queryset)."""
+    field = form.fields[name]
+    if not isinstance(field, kind):
+        raise TypeError(f"{type(form).__name__}.{name} is not a {kind.__name__}")
+    return field
 
 
 class ScopeForm(forms.Form):
@@ -92,14 +104,17 @@ class TestFilterForm(forms.Form):
                     data[key] = normalise(data[key])
         super().__init__(data, *args, **kwargs)
         owners = Owner.objects.order_by("key").values_list("key", "name")
-        self.fields["owner"].choices = [
+        _field_of(self, "owner", forms.ChoiceField).choices = [
             ("", "Any owner"),
             (NO_OWNER_PARAM, NO_OWNER),
             *owners,
         ]
         # Jumps through the variant index (a DISTINCT would read all of it).
         variants = [v for v in distinct_values(TestCase, "variant", limit=None) if v]
-        self.fields["variant"].choices = [("", "Any variant"), *((v, v) for v in variants)]
+        _field_of(self, "variant", forms.ChoiceField).choices = [
+            ("", "Any variant"),
+            *((v, v) for v in variants),
+        ]
 
     def filters(self) -> dict:
         """Keyword arguments for selectors.tests.filter_test_cases (invalid fields dropped)."""
@@ -148,7 +163,7 @@ class _Filters(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name, choices in self.lazy_choices.items():
-            self.fields[name].choices = cache(choices)
+            _field_of(self, name, forms.ChoiceField).choices = cache(choices)
 
     def valid_data(self) -> dict:
         self.is_valid()
@@ -228,6 +243,6 @@ class TriageForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        assignee = self.fields["assignee"]
+        assignee = _field_of(self, "assignee", forms.ModelChoiceField)
         assignee.queryset = get_user_model().objects.filter(is_active=True).order_by("username")
         assignee.empty_label = "Unassigned"

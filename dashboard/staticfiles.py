@@ -11,11 +11,14 @@ PLOTLY_JS = "vendor/plotly.min.js"
 _PACKAGE_DATA = Path(plotly.__file__).resolve().parent / "package_data"
 
 
+class _VendorStorage(FileSystemStorage):
+    prefix = "vendor"  # collectstatic puts it at vendor/plotly.min.js
+
+
 class PlotlyFinder(BaseFinder):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.storage = FileSystemStorage(location=_PACKAGE_DATA)
-        self.storage.prefix = "vendor"  # collectstatic puts it at vendor/plotly.min.js
+        self.storage = _VendorStorage(location=_PACKAGE_DATA)
 
     def find(self, path, find_all=False, **kwargs):
         found = str(_PACKAGE_DATA / "plotly.min.js") if path == PLOTLY_JS else None

@@ -2,19 +2,22 @@
 
 import base64
 import binascii
+from collections.abc import Sequence
+from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 
 @register(Tags.security)
-def secrets_configured(app_configs, **kwargs):
+def secrets_configured(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """With DEBUG off, a secret key and at least one webhook secret are required.
 
     Runs on every management command and server start (not only `check --deploy`), so
     a production deployment missing them fails at once instead of rejecting webhooks.
     """
-    errors = []
+    errors: list[CheckMessage] = []
     if not settings.DEBUG and settings.SECRET_KEY == settings.INSECURE_DEV_SECRET_KEY:
         errors.append(
             Error(

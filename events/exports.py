@@ -9,6 +9,7 @@ owners query per chunk), so an export never holds every test in memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import HttpRequest, StreamingHttpResponse
@@ -16,6 +17,9 @@ from django.utils import timezone
 
 from .models import Investigation, Owner, TestCase
 from .untrusted import csv_rows
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 TEST_CSV_COLUMNS = (
     "id",
@@ -39,6 +43,10 @@ TEST_CSV_COLUMNS = (
 )
 CHUNK = 1000  # tests per read (and per owners query)
 OWNERS_SEPARATOR = ";"
+
+
+class _ExportAnnotations(TypedDict):
+    export_latest_confidence: float | None
 
 
 def test_cases_csv(tests: QuerySet[TestCase], *, absolute_url: Callable[[str], str]) -> Iterator[str]:
@@ -69,7 +77,9 @@ def test_cases_csv_response(tests: QuerySet[TestCase], *, request: HttpRequest) 
     return response
 
 
-def _row(test: TestCase, absolute_url: Callable[[str], str]) -> tuple:
+def _row(
+    test: WithAnnotations[TestCase, _ExportAnnotations], absolute_url: Callable[[str], str]
+) -> tuple[Any, ...]:
     return (
         str(test.pk),
         test.name,

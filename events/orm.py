@@ -12,6 +12,8 @@ from django.db import connections
 from django.db.models import Count, IntegerField, Model, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
+from events.sql import column_name, concrete_field
+
 
 def distinct_values(model: type[Model], field_name: str, *, limit: int | None = 200) -> list[Any]:
     """Distinct values of an *indexed* column, in order (for list filters; `limit=None`:
@@ -21,12 +23,13 @@ def distinct_values(model: type[Model], field_name: str, *, limit: int | None = 
     no skip scan, so it is emulated with a recursive query that jumps from one value to
     the next through the index: one index probe per distinct value.
     """
-    field = model._meta.get_field(field_name)
-    connection = connections[model.objects.db]
+    field = concrete_field(model, field_name)
+    manager = model._default_manager
+    connection = connections[manager.db]
     if connection.vendor != "postgresql":
-        return list(model.objects.order_by(field_name).values_list(field_name, flat=True).distinct()[:limit])
+        return list(manager.order_by(field_name).values_list(field_name, flat=True).distinct()[:limit])
     qn = connection.ops.quote_name
-    table, column = qn(model._meta.db_table), qn(field.column)
+    table, column = qn(model._meta.db_table), qn(column_name(field))
     sql = (
         f"WITH RECURSIVE t(v) AS ("  # noqa: S608 - identifiers come from model metadata
         f"(SELECT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY {column} LIMIT 1) "
@@ -40,13 +43,22 @@ def distinct_values(model: type[Model], field_name: str, *, limit: int | None = 
         return [row[0] for row in cursor.fetchall()]
 
 
+def related_model(model: type[Model], relation: str) -> type[Model]:
+    """The model at the other end of the relation `relation` of `model` (a reverse
+    relation's name, like a delivery's `status_changes`)."""
+    related = model._meta.get_field(relation).related_model
+    if not (isinstance(related, type) and issubclass(related, Model)):
+        raise TypeError(f"{model.__name__}.{relation} is not a relation to a model")
+    return related
+
+
 def related_count(model: type[Model], fk: str, **filters: Any) -> Coalesce:
     """The number of `model` rows whose `fk` points at the outer row, as one correlated
     subquery (an annotation for a changelist: no query per row, no GROUP BY on the list)."""
     # COUNT(*), not COUNT(pk): an index on (fk, filtered columns) then answers alone
     # (an index-only scan), without visiting the rows for their primary key.
     rows = (
-        model.objects.filter(**{fk: OuterRef("pk")}, **filters)
+        model._default_manager.filter(**{fk: OuterRef("pk")}, **filters)
         .order_by()
         .values(fk)
         .annotate(n=Count("*"))

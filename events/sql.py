@@ -35,20 +35,35 @@ def table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+def concrete_field(model: type[Model], name: str) -> models.Field[Any, Any]:
+    """The field `name` of `model` that has a column in its table (`get_field` also finds
+    reverse relations and many-to-many fields, which have none)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} has no column in {model._meta.db_table}")
+    return field
+
+
+def column_name(field: models.Field[Any, Any]) -> str:
+    """The unquoted column of a concrete field (see `concrete_field`)."""
+    if field.column is None:
+        raise TypeError(f"{field} has no column")
+    return field.column
+
+
 def column(model: type[Model], name: str) -> str:
     """The quoted column of a field, by field name (`repository` -> "repository_id")."""
-    return connection.ops.quote_name(model._meta.get_field(name).column)
+    return connection.ops.quote_name(column_name(concrete_field(model, name)))
 
 
 def adapt(model: type[Model], values: Mapping[str, Any]) -> list[Any]:
     """Parameters for `values` (field name -> Python value), in order, as the ORM sends them."""
-    get_field = model._meta.get_field
-    return [get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    return [concrete_field(model, name).get_db_prep_save(value, connection) for name, value in values.items()]
 
 
 def adapt_many(model: type[Model], name: str, values: Iterable[Any]) -> list[Any]:
     """Parameters for several values of one field (an IN list)."""
-    field = model._meta.get_field(name)
+    field = concrete_field(model, name)
     return [field.get_db_prep_save(value, connection) for value in values]
 
 
@@ -91,7 +106,7 @@ def insert_many(
     On PostgreSQL plain inserts go through COPY: a batch's history and rollup rows are
     hundreds of rows, and a multi-row INSERT of them cost more in building, quoting and
     parsing its text than the database spent storing them (bench/projector.py)."""
-    fields = [model._meta.get_field(name) for name in names]
+    fields = [concrete_field(model, name) for name in names]
     if connection.vendor == "postgresql" and not skip_existing:
         rows = list(rows)
         if rows:
@@ -119,7 +134,7 @@ def update_many(model: type[Model], names: Sequence[str], rows: Sequence[Sequenc
     if not rows:
         return
     pk = model._meta.pk
-    fields = [pk, *(model._meta.get_field(name) for name in names)]
+    fields = [pk, *(concrete_field(model, name) for name in names)]
     adapted = [[f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)] for row in rows]
     if connection.vendor == "postgresql":
         by_column = [[row[i] for row in adapted] for i in range(len(fields))]
@@ -128,7 +143,7 @@ def update_many(model: type[Model], names: Sequence[str], rows: Sequence[Sequenc
     sets = ", ".join(f"{column(model, n)} = %s" for n in names)
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {table(model)} SET {sets} WHERE {connection.ops.quote_name(pk.column)} = %s",
+            f"UPDATE {table(model)} SET {sets} WHERE {connection.ops.quote_name(column_name(pk))} = %s",
             [[*row[1:], row[0]] for row in adapted],
         )
 
@@ -136,11 +151,11 @@ def update_many(model: type[Model], names: Sequence[str], rows: Sequence[Sequenc
 @cache
 def _update_many_sql(model: type[Model], names: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
-    columns = [model._meta.pk, *(model._meta.get_field(n) for n in names)]
+    columns = [model._meta.pk, *(concrete_field(model, n) for n in names)]
     arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns)
-    aliases = ", ".join(quote(f.column) for f in columns)
-    sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns[1:])
-    key = quote(columns[0].column)
+    aliases = ", ".join(quote(column_name(f)) for f in columns)
+    sets = ", ".join(f"{quote(column_name(f))} = v.{quote(column_name(f))}" for f in columns[1:])
+    key = quote(column_name(columns[0]))
     return (
         f"UPDATE {table(model)} AS t SET {sets} FROM unnest({arrays}) AS v({aliases}) WHERE t.{key} = v.{key}"
     )
@@ -175,13 +190,13 @@ def execute(sql: str, params: Sequence[Any]) -> int:
         return cursor.rowcount
 
 
-def fetch_one(sql: str, params: Sequence[Any]) -> tuple | None:
+def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
 
-def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
+def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -196,9 +211,9 @@ class Table:
 
     def __init__(self, model: type[models.Model], attnames: Sequence[str]):
         self.model = model
-        self.fields = [model._meta.get_field(name) for name in attnames]
+        self.fields = [concrete_field(model, name) for name in attnames]
         self.attnames = [f.attname for f in self.fields]
-        self.rows: list[tuple] = []
+        self.rows: list[tuple[Any, ...]] = []
         self.written = 0
 
     def add(self, *values: Any) -> None:
@@ -213,25 +228,29 @@ class Table:
             self.rows = []
 
 
-def insert_rows(model: type[models.Model], fields: Sequence[models.Field], rows: Sequence[tuple]) -> None:
+def insert_rows(
+    model: type[models.Model], fields: Sequence[models.Field[Any, Any]], rows: Sequence[Sequence[Any]]
+) -> None:
     """Insert plain tuples (one value per field). PostgreSQL: COPY, about 10x faster than
     INSERT for large batches; other databases: `bulk_create` (portable value adaptation)."""
     if connection.vendor != "postgresql":
         attnames = [f.attname for f in fields]
-        model.objects.bulk_create(
+        model._default_manager.bulk_create(
             [model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=500
         )
         return
     json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
+    columns = ", ".join(quote(column_name(f)) for f in fields)
     sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
     if connection.queries_logged:  # COPY bypasses the cursor wrapper: count it like a statement
         connection.queries_log.append({"sql": f"{sql} -- {len(rows)} rows", "time": "0.000"})
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:
             if json_positions:
-                row = list(row)
+                values = list(row)
                 for i in json_positions:
-                    row[i] = fields[i].get_db_prep_save(row[i], connection)
-            copy.write_row(row)
+                    values[i] = fields[i].get_db_prep_save(values[i], connection)
+                copy.write_row(values)
+            else:
+                copy.write_row(row)

@@ -23,7 +23,8 @@ class OptionalURLField(serializers.CharField):
     def __init__(self, **kwargs) -> None:
         super().__init__(read_only=True, allow_null=True, **kwargs)
 
-    def to_representation(self, value: str) -> str | None:
+    # None renders as JSON null (DRF's fields return None freely); CharField's stub says str.
+    def to_representation(self, value: str) -> str | None:  # type: ignore[override]
         return value or None
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.expressions import Combinable, NegatedExpression
 
 from events.models import TestCaseOwner
 
@@ -113,7 +114,7 @@ def mean_of_rows_at(table: str, key: str, reads: list[tuple]) -> dict[str, float
     return dict(run_sql(f"SELECT {key}, AVG(seconds) FROM ({middle}) AS m GROUP BY {key}", params))
 
 
-def owned_by(owner: str, test_case: str = "pk") -> Q:
+def owned_by(owner: str, test_case: str = "pk") -> Exists | NegatedExpression[Combinable]:
     """The filter "the test at `test_case` (an OuterRef path) belongs to `owner`": an owner
     name in any case, or NO_OWNER_PARAM ("none") for tests without owners."""
     links = TestCaseOwner.objects.filter(test_case=OuterRef(test_case))

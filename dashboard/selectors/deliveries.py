@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from events.metrics import Period
 from events.models import Delivery
-from events.orm import distinct_values
+from events.orm import distinct_values, related_model
 
 
 def delivery_health(*, now: datetime | None = None) -> dict:
@@ -52,9 +52,11 @@ def delivery_list(
     if repository:
         in_repository = Q()
         for relation in PROJECTIONS:
-            model = Delivery._meta.get_field(relation).related_model
+            model = related_model(Delivery, relation)
             in_repository |= Q(
-                Exists(model.objects.filter(delivery=OuterRef("pk"), test_case__repository=repository))
+                Exists(
+                    model._default_manager.filter(delivery=OuterRef("pk"), test_case__repository=repository)
+                )
             )
         deliveries = deliveries.filter(in_repository)
     return deliveries.defer("body", "headers", "error").order_by("-received_at", "-id")

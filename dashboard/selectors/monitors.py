@@ -6,7 +6,9 @@ flapping (the monitors page, the overview, the API's monitor list and stats)."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+import uuid
+from datetime import UTC, date, timedelta
+from typing import TypedDict
 
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, TruncDate
@@ -26,6 +28,27 @@ from events.models import (
 from .common import in_repository, mean_of_rows_at, median_sql, run_sql
 
 
+class DayActivations(TypedDict):
+    """A day's `active` monitor events of one monitor type."""
+
+    day: date
+    type: str
+    count: int
+
+
+class FlappingPair(TypedDict):
+    """A (monitor, test) pair active more than once."""
+
+    monitor_id: uuid.UUID
+    test_case_id: uuid.UUID
+    type: str
+    activations: int
+
+
+class NamedFlappingPair(FlappingPair):
+    test_case__name: str
+
+
 def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
     """Activations per day by monitor type, active pairs now, median time to resolve per
     type (resolutions inside the period) and the pairs that flap most.
@@ -41,14 +64,11 @@ def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
         activations = _activations_from_day_counts()
     else:
         activations = _activations_from_events(period, repository)
-    flapping = (
-        _flapping_from_pairs(repository) if whole_history else _flapping_from_events(period, repository)
-    )
+    pairs = _flapping_from_pairs(repository) if whole_history else _flapping_from_events(period, repository)
     names = dict(
-        TestCase.objects.filter(pk__in={row["test_case_id"] for row in flapping}).values_list("pk", "name")
+        TestCase.objects.filter(pk__in={row["test_case_id"] for row in pairs}).values_list("pk", "name")
     )
-    for row in flapping:
-        row["test_case__name"] = names.get(row["test_case_id"], "")
+    flapping = [NamedFlappingPair(**row, test_case__name=names.get(row["test_case_id"], "")) for row in pairs]
     flapping.sort(key=lambda row: (-row["activations"], row["test_case__name"]))
     if whole_history and not repository:
         medians = _all_resolve_medians()
@@ -62,7 +82,7 @@ def monitor_summary(*, period: Period, repository: int | None = None) -> dict:
     }
 
 
-def _activations_from_events(period: Period, repository: int | None) -> list[dict]:
+def _activations_from_events(period: Period, repository: int | None) -> list[DayActivations]:
     return list(
         MonitorEvent.objects.filter(
             period.filter("occurred_at"),
@@ -76,7 +96,7 @@ def _activations_from_events(period: Period, repository: int | None) -> list[dic
     )
 
 
-def _activations_from_day_counts() -> list[dict]:
+def _activations_from_day_counts() -> list[DayActivations]:
     """All history from MonitorDayCount (a day whose events were removed may be kept at 0)."""
     return list(
         MonitorDayCount.objects.filter(status=MonitorEvent.MonitorStatus.ACTIVE)
@@ -89,7 +109,7 @@ def _activations_from_day_counts() -> list[dict]:
 
 # Aggregate on ids first and name only the top 20 (grouping by the name text costs a
 # join and a wide sort over every activation); the caller adds the names.
-def _flapping_from_events(period: Period, repository: int | None) -> list[dict]:
+def _flapping_from_events(period: Period, repository: int | None) -> list[FlappingPair]:
     return list(
         MonitorEvent.objects.filter(
             period.filter("occurred_at"),
@@ -103,7 +123,7 @@ def _flapping_from_events(period: Period, repository: int | None) -> list[dict]:
     )
 
 
-def _flapping_from_pairs(repository: int | None) -> list[dict]:
+def _flapping_from_pairs(repository: int | None) -> list[FlappingPair]:
     """All history: each pair's `active` events are MonitorState.activations, whose index
     (-activations, test_case, monitor) gives the top 20 in order."""
     return list(

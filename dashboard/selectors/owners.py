@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 
@@ -61,11 +62,12 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
             "oldest_open_since",
         )
     )
-    rows: dict[str, dict] = {}
-    for row in counts:
+    rows: dict[str, dict[str, Any]] = {}
+    for counted in counts:
+        row: dict[str, Any] = {**counted, "median_time_to_fix": None}
         row["owner"] = row["owner"] or NO_OWNER
         row["oldest_open_since"] = row["oldest_open_since"] and as_datetime(row["oldest_open_since"])
-        rows[row["owner_key"]] = row | {"median_time_to_fix": None}
+        rows[row["owner_key"]] = row
     if not rows:
         return []
     # All history from the counts, unless some episode ended or relapsed after `now` (an
@@ -76,6 +78,7 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
             Q(ended_at__gt=period.now) | Q(relapse=True, started_at__gt=period.now)
         ).exists()
     )
+    relapses: dict[str, int] = {}  # inside the period (whole history: OwnerCount's)
     if whole_history:
         medians = _all_owner_medians({key: row["timed_fixes"] for key, row in rows.items()})
     else:
@@ -95,7 +98,7 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
     return _by_severity(rows)
 
 
-def _by_severity(rows: dict[str, dict]) -> list[dict]:
+def _by_severity(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: (-r["flaky"] - r["broken"], r["owner"].casefold()))
 
 
@@ -133,7 +136,7 @@ def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: st
         "broken": Count("id", filter=Q(status=Status.BROKEN)),
         "quarantined": Count("id", filter=Q(quarantined=True)),
     }
-    rows: dict[str, dict] = {}
+    rows: dict[str, dict[str, Any]] = {}
     # One filter() call: a second one on the links would join them again (rows x owners).
     owned = (
         tests.filter(owner_links__owner__key=owner_key)
@@ -141,7 +144,7 @@ def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: st
         else tests.filter(owner_links__isnull=False)
     )
     if owner_key != "":
-        for row in (
+        for counted in (
             owned.values(
                 owner_key=F("owner_links__owner__key"),
                 owner=F("owner_links__owner__name"),
@@ -150,7 +153,7 @@ def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: st
             .annotate(**counts)
             .order_by()
         ):
-            rows[row["owner_key"]] = row
+            rows[counted["owner_key"]] = {**counted}
     if not owner_key:
         unowned = tests.filter(~Exists(TestCaseOwner.objects.filter(test_case=OuterRef("pk")))).aggregate(
             **counts
@@ -204,21 +207,23 @@ def flaky_tests_by_owner(*, repository: int | None = None) -> list[dict]:
     (OwnerCount, a row per owner); in one repository two, over its FLAKY tests."""
     if repository is None:
         name = Owner.objects.filter(key=OuterRef("owner_key")).values("name")[:1]
-        rows = list(
-            OwnerCount.objects.filter(flaky__gt=0)
+        rows: list[dict[str, Any]] = [
+            {**row}
+            for row in OwnerCount.objects.filter(flaky__gt=0)
             .annotate(owner=Subquery(name))
             .values("owner_key", "owner", "flaky")
-        )
+        ]
         for row in rows:
             row["owner"] = row["owner"] or NO_OWNER
         return rows
     flaky = TestCase.objects.filter(in_repository("repository", repository), status=Status.FLAKY)
-    rows = list(
-        flaky.filter(owner_links__isnull=False)
+    rows = [
+        {**row}
+        for row in flaky.filter(owner_links__isnull=False)
         .values(owner_key=F("owner_links__owner__key"), owner=F("owner_links__owner__name"))
         .annotate(flaky=Count("id"))
         .order_by()
-    )
+    ]
     unowned = flaky.filter(~Exists(TestCaseOwner.objects.filter(test_case=OuterRef("pk")))).count()
     if unowned:
         rows.append({"owner_key": "", "owner": NO_OWNER, "flaky": unowned})
@@ -231,7 +236,11 @@ def owner_test_count(owner_key: str, *, status: str | None = None) -> int:
     All repositories only. One query."""
     row = OwnerCount.objects.filter(owner_key=owner_key).values_list("tests", "flaky", "broken").first()
     tests, flaky, broken = row or (0, 0, 0)
-    by_status = {Status.FLAKY: flaky, Status.BROKEN: broken, Status.HEALTHY: tests - flaky - broken}
+    by_status: dict[str, int] = {
+        Status.FLAKY: flaky,
+        Status.BROKEN: broken,
+        Status.HEALTHY: tests - flaky - broken,
+    }
     return by_status[status] if status else tests
 
 

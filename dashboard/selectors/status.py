@@ -10,7 +10,9 @@ keep (events/rollups/), so their cost stays nearly flat as history grows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -112,15 +114,15 @@ def status_trend(
     One query.
     """
     if repository is None and owner_key is None:
-        rows = StatusDayDelta.objects.exclude(delta=0).values_list("day", "status", "delta")
-        return _running_daily_counts(list(rows), period)
+        all_deltas = StatusDayDelta.objects.exclude(delta=0).values_list("day", "status", "delta")
+        return _running_daily_counts(list(all_deltas), period)
     if repository is None:
-        rows = (
+        owner_deltas = (
             OwnerDayDelta.objects.filter(owner_key=owner_key)
             .exclude(delta=0)
             .values_list("day", "status", "delta")
         )
-        return _running_daily_counts(list(rows), period)
+        return _running_daily_counts(list(owner_deltas), period)
     conditions, params = ["(%s IS NULL OR tc.repository_id = %s)"], [repository, repository]
     if owner_key is not None:
         owned, owned_params = owner_condition(owner_key)
@@ -145,7 +147,7 @@ def status_trend(
     return _running_daily_counts(rows, period)
 
 
-def _running_daily_counts(rows: list[tuple], period: Period) -> list[dict]:
+def _running_daily_counts(rows: Sequence[tuple[Any, ...]], period: Period) -> list[dict]:
     """(day, status, net change) rows -> one row per day of the period with running counts."""
     by_day: dict[date, dict[str, int]] = {}
     for day, status, delta in rows:

@@ -15,6 +15,7 @@ from events.untrusted import pretty_body
 
 from ..access import dashboard_reader
 from ..forms import DeliveryFilterForm, scope_from, scope_query
+from ..http import HtmxHttpRequest
 from ..selectors import deliveries as selectors
 
 PER_PAGE = 50
@@ -37,7 +38,7 @@ def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
 @dashboard_reader
 @staff_only
-def deliveries(request: HttpRequest) -> HttpResponse:
+def deliveries(request: HtmxHttpRequest) -> HttpResponse:
     scope = scope_from(request)
     form = DeliveryFilterForm(request.GET)
     filters = form.filters()

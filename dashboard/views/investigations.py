@@ -1,7 +1,7 @@
 """The investigations page: confidence, facts, and a filterable list."""
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
@@ -9,14 +9,16 @@ from events.metrics import band_of
 
 from .. import charts
 from ..access import dashboard_reader
+from ..display import attach_display
 from ..forms import InvestigationFilterForm, scope_from
+from ..http import HtmxHttpRequest
 from ..selectors import investigations as selectors
 
 PER_PAGE = 25
 
 
 @dashboard_reader
-def investigations(request: HttpRequest) -> HttpResponse:
+def investigations(request: HtmxHttpRequest) -> HttpResponse:
     scope = scope_from(request)
     period, repository = scope.period, scope.repository_id
     form = InvestigationFilterForm(request.GET)
@@ -24,7 +26,7 @@ def investigations(request: HttpRequest) -> HttpResponse:
     items = selectors.investigation_list(period=period, repository=repository, **filters)
     page = Paginator(items, PER_PAGE).get_page(request.GET.get("page"))
     for investigation in page:  # one fetched page: the band of each row for its badge
-        investigation.band = band_of(investigation.confidence)
+        attach_display(investigation, band=band_of(investigation.confidence))
     context = {"scope": scope, "form": form, "page": page, "filtered": any(filters.values())}
     if request.htmx and request.htmx.target == "list":
         response = render(request, "dashboard/investigations.html#list", context)

@@ -8,6 +8,7 @@ from django.utils.cache import patch_vary_headers
 from .. import charts
 from ..access import dashboard_reader
 from ..forms import scope_from
+from ..http import HtmxHttpRequest
 from ..selectors import monitors as selectors
 
 PAIRS_PER_PAGE = 25
@@ -21,7 +22,7 @@ def _active_page(request: HttpRequest, pairs, now):
 
 
 @dashboard_reader
-def monitors(request: HttpRequest) -> HttpResponse:
+def monitors(request: HtmxHttpRequest) -> HttpResponse:
     scope = scope_from(request)
     period, repository = scope.period, scope.repository_id
     if request.htmx and request.htmx.target == "active-pairs":

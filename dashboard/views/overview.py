@@ -1,16 +1,17 @@
 """The overview page: counts, trends and the recent changes that refresh themselves."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from .. import charts
 from ..access import dashboard_reader
 from ..forms import scope_from
+from ..http import HtmxHttpRequest
 from ..selectors import deliveries, investigations, monitors, owners, status
 
 
 @dashboard_reader
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: HtmxHttpRequest) -> HttpResponse:
     scope = scope_from(request)
     period, repository = scope.period, scope.repository_id
     recent = status.recent_status_changes(repository=repository)

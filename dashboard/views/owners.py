@@ -12,6 +12,7 @@ from events.metrics import NO_OWNER
 from .. import charts
 from ..access import dashboard_reader
 from ..forms import OwnerTestsForm, Scope, scope_from, scope_query
+from ..http import HtmxHttpRequest
 from ..selectors import owners as selectors
 from ..selectors import status
 from ..selectors.common import NO_OWNER_PARAM
@@ -58,7 +59,7 @@ def codeowners(request: HttpRequest) -> HttpResponse:
 
 
 @dashboard_reader
-def codeowner_detail(request: HttpRequest, owner: str) -> HttpResponse:
+def codeowner_detail(request: HtmxHttpRequest, owner: str) -> HttpResponse:
     scope = scope_from(request)
     period, repository = scope.period, scope.repository_id
     if owner.casefold() == NO_OWNER_PARAM:

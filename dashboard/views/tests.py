@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict, TypeGuard, cast
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -26,9 +27,15 @@ from events.untrusted import safe_http_url
 
 from .. import charts
 from ..access import dashboard_reader
+from ..display import attach_display
 from ..forms import TestFilterForm, TriageForm, scope_from
+from ..http import HtmxHttpRequest
 from ..markdown import render_markdown
 from ..selectors import tests as selectors
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+    from django.http.request import _ImmutableQueryDict
 
 PAGE_SIZE = 50
 # Caps of the detail page's sections (the newest rows are shown, with a note).
@@ -81,7 +88,7 @@ def _headers(sort: str) -> list[dict]:
     return headers
 
 
-def _without_empty(params: QueryDict) -> QueryDict:
+def _without_empty(params: QueryDict) -> _ImmutableQueryDict:
     """The query string minus empty values: a GET form sends every field, and the links
     and pushed URL read better (and stay shareable) without `q=&status=&...`."""
     cleaned = QueryDict(mutable=True)
@@ -89,8 +96,8 @@ def _without_empty(params: QueryDict) -> QueryDict:
         kept = [v for v in values if v.strip()]
         if kept:
             cleaned.setlist(key, kept)
-    cleaned._mutable = False
-    return cleaned
+    cleaned._mutable = False  # as Django makes request.GET immutable
+    return cast("_ImmutableQueryDict", cleaned)
 
 
 def _filtered_tests(request: HttpRequest):
@@ -103,7 +110,7 @@ def _filtered_tests(request: HttpRequest):
 
 @require_GET
 @dashboard_reader
-def test_list(request: HttpRequest) -> HttpResponse:
+def test_list(request: HtmxHttpRequest) -> HttpResponse:
     request.GET = _without_empty(request.GET)
     scope, form, filters, tests = _filtered_tests(request)
     sort = filters["sort"] or selectors.DEFAULT_SORT
@@ -141,11 +148,20 @@ def test_list_csv(request: HttpRequest) -> StreamingHttpResponse:
 # ---------------------------------------------------------------- the test detail page
 
 
-def can_triage(user) -> bool:
+def can_triage(user: User | AnonymousUser) -> TypeGuard[User]:
     return user.is_authenticated and (user.is_staff or user.has_perm("events.change_testcase"))
 
 
-def _evidence(evidence) -> tuple[list[dict] | None, str]:
+class EvidencePair(TypedDict):
+    """One key of an evidence object, as the template shows it."""
+
+    key: str
+    value: str
+    items: list[str] | None  # a list of flat objects: one line per item
+    nested: bool
+
+
+def _evidence(evidence: Any) -> tuple[list[EvidencePair] | None, str]:
     """Evidence (untrusted JSON whose shape Trunk does not document) made readable: an
     object as key/value pairs, a list of flat objects under a key as one line per item
     ("run_id: 1 · attempts: 2"), other nested values as compact JSON, anything else as
@@ -156,14 +172,15 @@ def _evidence(evidence) -> tuple[list[dict] | None, str]:
     if isinstance(evidence, dict):
         pairs = []
         for key, value in sorted(evidence.items()):
-            pair = {"key": str(key), "value": "", "items": None, "nested": not _is_scalar(value)}
+            pair = EvidencePair(key=str(key), value="", items=None, nested=not _is_scalar(value))
             if isinstance(value, list) and value and all(_is_flat(item) for item in value):
-                pair["items"] = [
+                items = [
                     _cut(" · ".join(f"{k}: {_scalar_text(v)}" for k, v in item.items()))
                     for item in value[:EVIDENCE_MAX_ITEMS]
                 ]
                 if len(value) > EVIDENCE_MAX_ITEMS:
-                    pair["items"].append(f"… {len(value) - EVIDENCE_MAX_ITEMS} more (truncated)")
+                    items.append(f"… {len(value) - EVIDENCE_MAX_ITEMS} more (truncated)")
+                pair["items"] = items
             else:
                 pair["value"] = _cut(_scalar_text(value))
             pairs.append(pair)
@@ -201,16 +218,27 @@ def _detail_context(request: HttpRequest, test: TestCase, triage_form: TriageFor
 
     monitor_events = selectors.monitor_events_of(test, limit=MONITOR_EVENTS_SHOWN)
     for event in monitor_events:
-        event.evidence_pairs, event.evidence_text = _evidence(event.evidence)
-        event.label = charts.monitor_label(event.monitor.type, event.monitor_id)
+        evidence_pairs, evidence_text = _evidence(event.evidence)
+        attach_display(
+            event,
+            evidence_pairs=evidence_pairs,
+            evidence_text=evidence_text,
+            label=charts.monitor_label(event.monitor.type, event.monitor_id),
+        )
 
     investigations = selectors.investigations_of(test, limit=INVESTIGATIONS_SHOWN)
     for investigation in investigations:
-        investigation.band = band_of(investigation.confidence)
-        investigation.summary_html = render_markdown(investigation.markdown_summary)
+        attach_display(
+            investigation,
+            band=band_of(investigation.confidence),
+            summary_html=render_markdown(investigation.markdown_summary),
+        )
         for fact in investigation.facts.all():
-            fact.content_html = render_markdown(fact.content)
-            fact.band = band_of(fact.confidence) if fact.confidence is not None else None
+            attach_display(
+                fact,
+                content_html=render_markdown(fact.content),
+                band=band_of(fact.confidence) if fact.confidence is not None else None,
+            )
 
     episodes = selectors.episodes(test)
     episode_rows = [
@@ -270,14 +298,15 @@ def test_detail(request: HttpRequest, test_id) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @dashboard_reader
-def test_triage(request: HttpRequest, test_id) -> HttpResponse:
+def test_triage(request: HtmxHttpRequest, test_id) -> HttpResponse:
     """GET: the triage partial. POST (staff or events.change_testcase): save the triage
     fields, record the change in the admin log, answer with the partial (htmx) or
     redirect back to the page (a plain form post)."""
     test = _get_test(test_id)
     if request.method == "GET":
         return render(request, "dashboard/test_detail.html#triage", _triage_context(request, test))
-    if not can_triage(request.user):
+    user = request.user
+    if not can_triage(user):
         raise PermissionDenied("Only staff can change the triage of a test.")
     form = TriageForm(request.POST, instance=test, auto_id="triage_%s")
     if not form.is_valid():
@@ -285,7 +314,7 @@ def test_triage(request: HttpRequest, test_id) -> HttpResponse:
             return render(request, "dashboard/test_detail.html#triage", _triage_context(request, test, form))
         return render(request, "dashboard/test_detail.html", _detail_context(request, test, form), status=400)
     changed = {name: form.cleaned_data[name] for name in form.changed_data}
-    saved = bool(triage_test(test, by=request.user, via=VIA_DASHBOARD, **triage_values(changed)))
+    saved = bool(triage_test(test, by=user, via=VIA_DASHBOARD, **triage_values(changed)))
     if not request.htmx:
         return redirect(test)
     context = _triage_context(request, test, TriageForm(instance=test, auto_id="triage_%s"), saved=saved)

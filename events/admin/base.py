@@ -3,6 +3,8 @@ data, and capped read-only history inlines."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Q
@@ -112,9 +114,10 @@ class HistoryInline(ReadOnlyInline):
 class HistoryAdmin(ReadOnlyAdmin):
     """Common to the per-test history rows: newest first, test and delivery joined."""
 
-    search_fields = ("test_case__name",)
-    uuid_search_fields = ("test_case_id",)
-    list_select_related = ("test_case",)
+    # Annotated: without it, subclasses could only list one field too (a 1-tuple's type).
+    search_fields: ClassVar[tuple[str, ...]] = ("test_case__name",)
+    uuid_search_fields: tuple[str, ...] = ("test_case_id",)
+    list_select_related: ClassVar[tuple[str, ...]] = ("test_case",)
 
     @admin.display(description="Test", ordering="test_case__name")
     def test(self, obj):

@@ -160,9 +160,10 @@ class ConfidenceBandFilter(admin.SimpleListFilter):
         return list(metrics.BAND_LABELS.items())
 
     def queryset(self, request, queryset):
-        if self.value() not in metrics.CONFIDENCE_BANDS:
+        band = self.value()
+        if band is None or band not in metrics.CONFIDENCE_BANDS:
             return queryset
-        return queryset.filter(metrics.band_q(self.value()))
+        return queryset.filter(metrics.band_q(band))
 
 
 band_label = metrics.band_of

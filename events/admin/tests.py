@@ -18,7 +18,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.db.models import F, OuterRef, Prefetch, Q, Subquery
-from django.http import HttpResponse
+from django.http import StreamingHttpResponse
 from django.template.defaultfilters import truncatechars
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -58,11 +58,15 @@ TRIAGE_FIELDS = tuple(FIELDS)  # the only editable fields
 
 class AssignForm(forms.Form):
     # No preselected user: assigning to the first one in the list by accident is too easy.
-    assignee = forms.ModelChoiceField(queryset=None, label="Assign to", empty_label="Choose a user…")
+    assignee: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        queryset=None, label="Assign to", empty_label="Choose a user…"
+    )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = staff_users()
+        field = self.fields["assignee"]  # this form's copy of the declared field
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = staff_users()
 
 
 class StatusChangeInline(HistoryInline):
@@ -318,7 +322,7 @@ class TestCaseAdmin(FastChangeListAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         field = form.base_fields.get("assignee")
-        if field is not None:
+        if isinstance(field, forms.ModelChoiceField):  # the assignee foreign key's field
             # Staff can be assigned; a former assignee stays selectable so the form
             # still validates when only the note changes.
             allowed = Q(is_active=True, is_staff=True)
@@ -423,7 +427,7 @@ class TestCaseAdmin(FastChangeListAdmin):
         self._report(request, changed, unchanged, "unassigned")
 
     @admin.action(description="Export selected as CSV", permissions=["view"])
-    def export_csv(self, request, queryset) -> HttpResponse:
+    def export_csv(self, request, queryset) -> StreamingHttpResponse:
         """The dashboard's CSV columns (events.exports), for the selected tests."""
         count = queryset.count()
         response = test_cases_csv_response(queryset, request=request)

@@ -173,7 +173,7 @@ class _Generator(_Builders):
             self._episode(plan, t0, kind="BROKEN", duration=None, quarantine="ALWAYS_QUARANTINE")
             return
         if forced == "relapse":
-            duration = max(self.span * 0.05, timedelta(hours=12))
+            duration: timedelta | None = max(self.span * 0.05, timedelta(hours=12))
             end = self._episode(
                 plan, self._at(0.1), kind="FLAKY", duration=duration, quarantine="ALWAYS_QUARANTINE"
             )

@@ -310,6 +310,6 @@ def apply_now(batch: list[Pending], stale: rollups.Stale | None = None) -> None:
     stale.refresh()
 
 
-def error_text(exc: Exception) -> str:
+def error_text(exc: BaseException) -> str:
     """The exception as stored: storable (it may quote a payload's text), at most 10,000 characters."""
     return reader.storable_text("".join(traceback.format_exception_only(exc)).strip()[:10_000])

@@ -10,17 +10,28 @@ the same functions, so there is one rule for each.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
+from django.db.models import Model
+
 from events import sql
 from events.models import Monitor, Owner, Repository
 from events.trunk import parsing, reader
 
-REPOSITORY_NAME_MAX = Repository._meta.get_field("name").max_length
+
+def _max_length(model: type[Model], name: str) -> int:
+    length = sql.concrete_field(model, name).max_length
+    if length is None:
+        raise TypeError(f"{model.__name__}.{name} has no max_length")
+    return length
+
+
+REPOSITORY_NAME_MAX = _max_length(Repository, "name")
 
 
 def repository_name(html_url: str) -> str:
@@ -67,10 +78,10 @@ def _insert_url_slot(html_url: str) -> int | None:
         sql.insert_sql(Repository, ("trunk_id", "html_url", "name"), skip_existing=True, returning="id"),
         sql.adapt(Repository, {"trunk_id": None, "html_url": html_url, "name": repository_name(html_url)}),
     )
-    return row and row[0]
+    return None if row is None else row[0]
 
 
-def _repository_by_url(html_url: str) -> int:
+def _repository_by_url(html_url: str) -> int | None:
     """A repository named by URL only (v1): the oldest row with this URL, created first
     (through the slot) when there is none."""
     slot = _insert_url_slot(html_url)
@@ -80,7 +91,7 @@ def _repository_by_url(html_url: str) -> int:
     return oldest
 
 
-def _create_repository(trunk_id, html_url: str) -> int:
+def _create_repository(trunk_id: uuid.UUID, html_url: str) -> int:
     """A repository first seen with its Trunk id: adopt the URL-only row of its URL (ours
     from the slot, or one a v1 payload created), else insert it with its id."""
     slot = _insert_url_slot(html_url) if html_url else None

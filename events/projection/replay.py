@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from events import rollups
 from events.models import Delivery, Investigation, MonitorEvent, StatusChange
+from events.orm import related_model
 from events.trunk import parsing, registry
 from events.trunk.classify import classify
 
@@ -111,6 +112,5 @@ def remove_projection_of(delivery: Delivery) -> rollups.Stale:
         },
     )
     for relation in registry.HISTORY_RELATIONS:
-        model = Delivery._meta.get_field(relation).related_model
-        model.objects.filter(delivery=delivery).delete()
+        related_model(Delivery, relation)._default_manager.filter(delivery=delivery).delete()
     return stale

@@ -50,6 +50,7 @@ def trunk_webhook(request: HttpRequest) -> JsonResponse:
     if outcome.result is Result.REDELIVERY:
         return JsonResponse({"status": "duplicate", "detail": "already stored; not applied again"})
     delivery = outcome.delivery
+    assert delivery is not None, "a stored delivery is returned with its row"
     return JsonResponse({"status": delivery.outcome, "delivery": delivery.pk, "error": delivery.error})
 
 

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
 from django.db import connection
 
@@ -172,7 +173,7 @@ def resolution_bucket_range(bucket: int) -> tuple[float | None, float | None]:
     return low, high
 
 
-def _resolution_buckets(rows: Sequence[tuple]) -> Counter:
+def _resolution_buckets(rows: Iterable[tuple[Any, ...]]) -> Counter:
     """(monitor type, bucket) -> resolutions, from (resolved day, monitor type, seconds) rows."""
     return Counter((kind, resolution_bucket(seconds)) for _, kind, seconds in rows if seconds is not None)
 

@@ -8,12 +8,13 @@ models).
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import math
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 # Plausible event times (../shared/METRICS.md): so no figure reaches into year 1 or the future.
 from events.metrics import EARLIEST_EVENT_TIME, LATEST_AFTER_RECEIPT
@@ -73,7 +74,12 @@ class PayloadError(ValueError):
 
 
 class PayloadReader:
-    """Typed access to one JSON object, with the dotted path for error messages."""
+    """Typed access to one JSON object, with the dotted path for error messages.
+
+    Its readers are named after the JSON types they return (`str`, `bool`, `list`), so
+    annotations in this class spell the built-in types as `builtins.str` and so on. A
+    reader called with `required=True` never returns None (the overloads say so).
+    """
 
     def __init__(self, data: Any, path: str = "", *, received_at: datetime):
         if not isinstance(data, dict):
@@ -82,25 +88,34 @@ class PayloadReader:
         self.path = path
         self.received_at = received_at  # bounds the plausible event times
 
-    def _p(self, key: str) -> str:
+    def _p(self, key: builtins.str) -> builtins.str:
         return f"{self.path}.{key}" if self.path else key
 
-    def _get(self, key: str, required: bool) -> Any:
+    def _get(self, key: builtins.str, required: builtins.bool) -> Any:
         value = self.data.get(key)
         if value is None and required:
             raise PayloadError(self._p(key), "required field is missing")
         return value
 
-    def obj(self, key: str, *, required: bool = True) -> PayloadReader | None:
+    @overload
+    def obj(self, key: builtins.str, *, required: Literal[True] = ...) -> PayloadReader: ...
+    @overload
+    def obj(self, key: builtins.str, *, required: builtins.bool) -> PayloadReader | None: ...
+    def obj(self, key: builtins.str, *, required: builtins.bool = True) -> PayloadReader | None:
         value = self._get(key, required)
         return None if value is None else self.child(value, self._p(key))
 
-    def child(self, data: Any, path: str) -> PayloadReader:
+    def child(self, data: Any, path: builtins.str) -> PayloadReader:
         return PayloadReader(data, path, received_at=self.received_at)
 
     def str(
-        self, key: str, *, required: bool = False, nonempty: bool = False, limit: int | None = None
-    ) -> str:
+        self,
+        key: builtins.str,
+        *,
+        required: builtins.bool = False,
+        nonempty: builtins.bool = False,
+        limit: int | None = None,
+    ) -> builtins.str:
         """The string at `key`, storable, and cut to `limit` characters when given."""
         value = self._get(key, required)
         if value is None:
@@ -112,7 +127,11 @@ class PayloadReader:
         value = storable_text(value)
         return value if limit is None else bounded(value, limit)
 
-    def uuid(self, key: str, *, required: bool = True) -> uuid.UUID | None:
+    @overload
+    def uuid(self, key: builtins.str, *, required: Literal[True] = ...) -> uuid.UUID: ...
+    @overload
+    def uuid(self, key: builtins.str, *, required: builtins.bool) -> uuid.UUID | None: ...
+    def uuid(self, key: builtins.str, *, required: builtins.bool = True) -> uuid.UUID | None:
         text = self.str(key, required=required)
         if not text and not required:
             return None
@@ -121,14 +140,32 @@ class PayloadReader:
         except ValueError:
             raise PayloadError(self._p(key), f"expected a UUID, got {text[:80]!r}") from None
 
-    def bool(self, key: str) -> bool | None:
+    def bool(self, key: builtins.str) -> builtins.bool | None:
         value = self._get(key, False)
         if value is not None and not isinstance(value, bool):
             raise PayloadError(self._p(key), f"expected true or false, got {json_type(value)}")
         return value
 
+    @overload
     def number(
-        self, key: str, *, required: bool = False, lo: float | None = None, hi: float | None = None
+        self, key: builtins.str, *, required: Literal[True], lo: float | None = ..., hi: float | None = ...
+    ) -> float: ...
+    @overload
+    def number(
+        self,
+        key: builtins.str,
+        *,
+        required: builtins.bool = ...,
+        lo: float | None = ...,
+        hi: float | None = ...,
+    ) -> float | None: ...
+    def number(
+        self,
+        key: builtins.str,
+        *,
+        required: builtins.bool = False,
+        lo: float | None = None,
+        hi: float | None = None,
     ) -> float | None:
         value = self._get(key, required)
         if value is None:
@@ -148,7 +185,7 @@ class PayloadReader:
             )
         return number
 
-    def integer(self, key: str, *, lo: int = 0, hi: int = COUNT_MAX) -> int | None:
+    def integer(self, key: builtins.str, *, lo: int = 0, hi: int = COUNT_MAX) -> int | None:
         value = self._get(key, False)
         if value is None:
             return None
@@ -162,12 +199,17 @@ class PayloadReader:
             )
         return value
 
-    def time(self, key: str, *, required: bool = True) -> datetime | None:
+    @overload
+    def time(self, key: builtins.str, *, required: Literal[True] = ...) -> datetime: ...
+    @overload
+    def time(self, key: builtins.str, *, required: builtins.bool) -> datetime | None: ...
+    def time(self, key: builtins.str, *, required: builtins.bool = True) -> datetime | None:
         text = self.str(key, required=required)
         if not text:
             if required:
                 raise PayloadError(self._p(key), "required field is missing")
             return None
+        moment: datetime | None
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
@@ -181,13 +223,13 @@ class PayloadReader:
             raise PayloadError(self._p(key), f"{text[:80]!r} is not a plausible event time")
         return moment
 
-    def status(self, key: str) -> str:
+    def status(self, key: builtins.str) -> builtins.str:
         text = self.str(key, required=True, nonempty=True).strip().upper()
         if text not in STATUSES:
             raise PayloadError(self._p(key), f"expected one of {', '.join(STATUSES)}, got {text[:40]!r}")
         return text
 
-    def str_list(self, key: str) -> tuple[str, ...]:
+    def str_list(self, key: builtins.str) -> tuple[builtins.str, ...]:
         value = self._get(key, False)
         if value is None:
             return ()
@@ -198,7 +240,7 @@ class PayloadReader:
                 raise PayloadError(f"{self._p(key)}[{i}]", f"expected a string, got {json_type(item)}")
         return tuple(itertools.islice((_owner(item) for item in value if item.strip()), OWNERS_MAX))
 
-    def list(self, key: str) -> list[Any]:
+    def list(self, key: builtins.str) -> builtins.list[Any]:
         value = self._get(key, False)
         if value is None:
             return []

@@ -151,7 +151,7 @@ class Command(BaseCommand):
         lag = timedelta(seconds=1)
         outcomes: Counter[str] = Counter()
         rows: dict[str, list] = {}  # svix id -> Delivery column values, in plan order
-        received_at = None
+        received_at: datetime | None = None
         for msg_id, payload in plan:
             body = json.dumps(payload, ensure_ascii=False)
             # The demo's events are in the past: plausible for a delivery received now.
