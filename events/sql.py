@@ -21,7 +21,8 @@ from functools import cache
 from typing import Any
 
 from django.db import connection, models
-from django.db.models import Model
+from django.db.models import F, Model
+from django.db.models.functions import Collate
 
 
 def seconds_between(start: str, end: str) -> str:
@@ -29,6 +30,21 @@ def seconds_between(start: str, end: str) -> str:
     if connection.vendor == "postgresql":
         return f"EXTRACT(EPOCH FROM ({end} - {start}))"
     return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+def in_code_point_order(expression: str) -> str:
+    """SQL text of a text expression compared and sorted in code point order, the order of
+    Python's str, which the projection breaks ties by (svix ids, owner spellings). A
+    PostgreSQL database created with a language's collation (the postgres image's
+    en_US.utf8) sorts "msg_a" before "msg_B"; "C" is byte order, which in UTF-8 is code
+    point order. SQLite compares text bytewise already (BINARY)."""
+    return f'{expression} COLLATE "C"' if connection.vendor == "postgresql" else expression
+
+
+def code_point_ordered(name: str) -> Any:
+    """The field `name` (a path such as "delivery__svix_id") for order_by or a lookup, in
+    code point order (see `in_code_point_order`)."""
+    return Collate(F(name), "C") if connection.vendor == "postgresql" else F(name)
 
 
 def table(model: type[Model]) -> str:

@@ -83,6 +83,13 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
         else parsing.event_time_of(payload, received_at=received_at),
     }
     with transaction.atomic():
+        # The delivery row first (LOCK ORDER, events/rollups/shared.py): another
+        # reprocessing of it (the admin's action beside the command) or the projector
+        # applying it commits first, and what that projected is removed here; read its
+        # outcome again after the wait.
+        delivery.refresh_from_db(
+            from_queryset=Delivery.objects.select_for_update(), fields=[*parsed, "processed_at"]
+        )
         removed = rollups.Stale() if projections_empty else remove_projection_of(delivery)
         changed = [name for name, value in parsed.items() if getattr(delivery, name) != value]
         if changed:

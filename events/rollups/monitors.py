@@ -112,7 +112,7 @@ def monitor_intervals_sql(pair_filter: str) -> str:
                 SELECT me.monitor_id, me.test_case_id, me.status, me.occurred_at,
                        COALESCE(SUM(CASE WHEN me.status = 'resolved' THEN 1 ELSE 0 END) OVER (
                            PARTITION BY me.monitor_id, me.test_case_id
-                           ORDER BY me.occurred_at, d.svix_id
+                           ORDER BY me.occurred_at, {sql.in_code_point_order("d.svix_id")}
                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS grp
                   FROM events_monitorevent me
                   JOIN events_delivery d ON d.id = me.delivery_id

@@ -14,10 +14,11 @@ from datetime import datetime
 
 from django.db import connection
 from django.db.models import F, Q
+from django.db.models.lookups import GreaterThan
 
 from ..metrics import RELAPSE_WINDOW
 from ..models import Episode, Owner, OwnerCount, OwnerEpisode, OwnerTest, Status, TestCase
-from ..sql import Table
+from ..sql import Table, code_point_ordered
 from .shared import COUNT_FIELDS, SharedCounts, TestRollupRows, day_sql, with_rows_of_each_test
 from .status import EpisodeSpan, Interval, day_deltas
 
@@ -132,10 +133,10 @@ def respell_owners(first_seen: dict) -> None:
     """Owner key -> (event time, spelling) of an event earlier than the owner's first
     seen: take it, one guarded UPDATE per owner in key order (LOCK ORDER: with the shared
     rows, before OwnerCount), guarded again in SQL, as a concurrent delivery may have
-    moved it meanwhile."""
+    moved it meanwhile. Spellings compare in code point order, as in the fold."""
     for key, (at, name) in sorted(first_seen.items()):
         Owner.objects.filter(key=key).filter(
-            Q(first_seen_at__gt=at) | Q(first_seen_at=at, name__gt=name)
+            Q(first_seen_at__gt=at) | (Q(first_seen_at=at) & Q(GreaterThan(code_point_ordered("name"), name)))
         ).update(name=name, first_seen_at=at)
 
 

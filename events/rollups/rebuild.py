@@ -25,7 +25,7 @@ from ..models import (
     TestCase,
     TransitionDayCount,
 )
-from ..sql import Table
+from ..sql import Table, code_point_ordered
 from .investigations import rebuild_investigation_rollups
 from .monitors import (
     monitor_intervals_sql,
@@ -83,7 +83,7 @@ def rebuild_all() -> None:
 
     rows = TestCase.objects.order_by("id").values_list("id", "first_event_at").iterator(chunk_size=5000)
     changes = (
-        StatusChange.objects.order_by("test_case_id", "occurred_at", "delivery__svix_id")
+        StatusChange.objects.order_by("test_case_id", "occurred_at", code_point_ordered("delivery__svix_id"))
         .values_list("test_case_id", "occurred_at", "previous_status", "new_status")
         .iterator(chunk_size=5000)
     )

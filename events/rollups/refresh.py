@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..models import Episode, OwnerEpisode, OwnerTest, StatusChange, StatusInterval, TestCase, TestCaseOwner
+from ..sql import code_point_ordered
 from .investigations import refresh_investigation_days
 from .monitors import refresh_monitor_pairs
 from .owners import OwnerSpan, _refresh_owner_rows, quarantine_changed, respell_owners
@@ -86,7 +87,7 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
         owner_keys.setdefault(pk, []).append(key)
     changes = _by_test(
         StatusChange.objects.filter(test_case_id__in=ids)
-        .order_by("test_case_id", "occurred_at", "delivery__svix_id")
+        .order_by("test_case_id", "occurred_at", code_point_ordered("delivery__svix_id"))
         .values_list("test_case_id", "occurred_at", "previous_status", "new_status"),
         Change,
     )

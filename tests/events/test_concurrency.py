@@ -206,3 +206,100 @@ def test_concurrent_investigations_of_one_day_keep_the_day_rollups_exact():
         state = projected_state()
         call_command("rebuild_projections", verbosity=0)
         assert projected_state() == state
+
+
+def _waiting_on_a_lock() -> bool:
+    """Whether another backend of this database waits for a row lock (a transaction of
+    ours blocked behind one that has not committed yet)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def _until(condition, seconds: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _held_open_until_another_waits(monkeypatch, module, name: str, first_done: threading.Event):
+    """Patch module.name so that its first call (in the first thread) signals
+    `first_done` once it returned, then keeps its transaction open until the second
+    thread waits for one of its locks (or 3 s: then it never will)."""
+    real = getattr(module, name)
+    calls = []
+
+    def patched(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(threading.get_ident())
+        if len(calls) == 1:
+            first_done.set()
+            _until(_waiting_on_a_lock, 3.0)
+        return result
+
+    monkeypatch.setattr(module, name, patched)
+
+
+def test_one_delivery_reprocessed_twice_at_once_is_applied_once(monkeypatch):
+    """An admin's reprocess action and `reprocess_deliveries` (or two admins) on the same
+    delivery: each removes what the delivery projected and applies it again. The second
+    must wait for the first and then remove what the first applied, or the delivery's
+    history rows are doubled."""
+    from events.projection import replay
+
+    body = json.dumps(
+        payloads.status_changed(
+            fake_test(9), at=at(3), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="x"
+        )
+    )
+    deliver(body, msg_id="msg_reprocessed_twice")
+    delivery = Delivery.objects.get(svix_id="msg_reprocessed_twice")
+    state = projected_state()
+    first_applied = threading.Event()
+    _held_open_until_another_waits(monkeypatch, replay, "apply_now", first_applied)
+
+    def work(i):
+        if i == 1:
+            assert first_applied.wait(10)
+        return replay.reprocess_delivery(Delivery.objects.get(pk=delivery.pk))
+
+    assert _race(work, 2) == ["processed", "processed"]
+    assert StatusChange.objects.filter(delivery=delivery).count() == 1
+    assert projected_state() == state
+
+
+def test_a_pending_delivery_reprocessed_while_the_projector_applies_it_is_applied_once(settings, monkeypatch):
+    """The admin's reprocess action on a pending delivery that the projector's batch holds:
+    reprocessing waits for the batch, then replaces what it applied."""
+    from events.projection import projector, replay
+
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    body = json.dumps(
+        payloads.status_changed(
+            fake_test(10), at=at(3), previous="HEALTHY", new="BROKEN", monitor_id=MONITOR, monitor_type="x"
+        )
+    )
+    deliver(body, msg_id="msg_pending_reprocessed")
+    delivery = Delivery.objects.get(svix_id="msg_pending_reprocessed")
+    assert delivery.outcome == "pending"
+    batch_applied = threading.Event()
+    _held_open_until_another_waits(monkeypatch, projector, "apply_events", batch_applied)
+
+    def work(i):
+        if i == 0:
+            return projector.project_pending()
+        assert batch_applied.wait(10)
+        return replay.reprocess_delivery(Delivery.objects.get(pk=delivery.pk))
+
+    assert _race(work, 2) == [1, "processed"]
+    assert StatusChange.objects.filter(delivery=delivery).count() == 1
+    assert Delivery.objects.get(pk=delivery.pk).outcome == "processed"
+    assert TestCase.objects.get(pk=uuid.UUID(int=10)).status == "BROKEN"

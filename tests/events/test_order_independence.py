@@ -167,3 +167,36 @@ def test_rebuild_keeps_triage_data(django_user_model):
     row = TestCase.objects.get()
     assert (row.triage_state, row.assignee, row.triage_note) == ("investigating", user, "race in setup")
     assert row.status == "FLAKY"
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    deliveries_and_reordering(),
+    st.integers(min_value=0, max_value=20),
+    st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=5),
+)
+def test_any_batching_by_the_projector_gives_the_inline_state(case, inline_first, batch_sizes):
+    """The projector folds a batch in memory from the stored rows of its tests: however
+    the stream is cut into batches (one test many times in one batch, new and known tests
+    together, some applied inline before), it ends in the state of one delivery at a time."""
+    from django.test import override_settings
+
+    from events.projection import projector
+
+    messages, stream = case
+    wipe()
+    _deliver_all(messages)
+    in_order = projected_state()
+
+    wipe()
+    _deliver_all(stream[:inline_first])
+    with override_settings(FLAKYBOARD_DEFERRED_PROJECTION=True):
+        _deliver_all(stream[inline_first:])
+    sizes = iter(batch_sizes * len(stream))
+    while projector.project_pending(batch_size=next(sizes, 1000)):
+        pass
+    assert projected_state() == in_order
