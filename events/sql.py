@@ -164,11 +164,18 @@ def update_many(model: type[Model], names: Sequence[str], rows: Sequence[Sequenc
         )
 
 
+def _array_type(field: models.Field[Any, Any]) -> str:
+    db_type = field.cast_db_type(connection) or "text"
+    return "text" if db_type.startswith("varchar") else db_type
+
+
 @cache
 def _update_many_sql(model: type[Model], names: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
     columns = [model._meta.pk, *(concrete_field(model, n) for n in names)]
-    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns)
+    # Character columns travel as text[]: a cast to varchar(N) would cut an over-long value
+    # silently, an assignment to the column refuses it, as an INSERT does.
+    arrays = ", ".join(f"%s::{_array_type(f)}[]" for f in columns)
     aliases = ", ".join(quote(column_name(f)) for f in columns)
     sets = ", ".join(f"{quote(column_name(f))} = v.{quote(column_name(f))}" for f in columns[1:])
     key = quote(column_name(columns[0]))

@@ -16,7 +16,7 @@ from events.demo import payloads
 from events.models import Delivery, TestCase
 from events.projection import projector
 from events.trunk import reader
-from tests.events.factories import deliver
+from tests.events.factories import deliver, fake_test
 from tests.events.state import projected_state, wipe
 
 pytestmark = pytest.mark.django_db
@@ -221,3 +221,27 @@ def test_hostile_values_project_the_same_inline_batched_and_rebuilt(settings):
 
     call_command("rebuild_projections", verbosity=0, stdout=io.StringIO())
     assert projected_state() == inline
+
+
+def test_update_many_refuses_a_value_longer_than_its_column_like_an_insert():
+    from django.db import DataError, connection, transaction
+
+    from events import sql
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce varchar lengths")
+    test = fake_test(77)
+    deliver(
+        payloads.status_changed(
+            test,
+            at=datetime(2026, 5, 2, tzinfo=UTC),
+            previous="HEALTHY",
+            new="FLAKY",
+            monitor_id=uuid.UUID(int=5),
+            monitor_type="pass_on_retry",
+        )
+    )
+    with pytest.raises(DataError), transaction.atomic():
+        sql.update_many(TestCase, ("name",), [(test.id, "x" * 1001)])
+    sql.update_many(TestCase, ("name",), [(test.id, "y" * 1000)])
+    assert TestCase.objects.get(pk=test.id).name == "y" * 1000

@@ -4,6 +4,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
+from events.projection.apply import TestCreatedConcurrently
 from events.projection.projector import BATCH_SIZE, pause_after_batch, pending_count, project_pending
 
 
@@ -44,9 +45,10 @@ class Command(BaseCommand):
                     time.sleep(
                         pause_after_batch(applied=applied, arrived=arrived, batch_seconds=batch_seconds)
                     )
-            except DatabaseError as exc:
-                # Database down or a deadlock with another writer: nothing was lost
-                # (the batch rolled back, its deliveries are still pending). Retry.
+            except (DatabaseError, TestCreatedConcurrently) as exc:
+                # Database down, a deadlock with another writer, or another projector
+                # creating the batch's tests three times over: nothing was lost (the batch
+                # rolled back, its deliveries are still pending). Retry.
                 if not follow:
                     raise
                 self.stderr.write(f"Projection paused: {exc}")
