@@ -319,3 +319,9 @@ def test_env_example_production_section_passes_check_deploy(tmp_path):
     )
     result = manage(project_env(tmp_path, **example), "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, output(result)
+
+
+def test_favicon_ico_leads_to_the_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith(".svg") and "favicon" in response["Location"]
