@@ -237,6 +237,8 @@ def test_codeowner_detail_any_case(reader_client, owned):
     assert [t["name"] for t in figure["data"]] == ["Flaky", "Broken"]
     assert figure["data"][0]["customdata"][0] == "/tests/?owner=%40acme%2Fapi&status=FLAKY"
     assert 'href="/tests/?owner=%40acme%2Fapi&amp;status=FLAKY"' in body
+    # The same label as the overview and the codeowners table.
+    assert '<span class="label">Median time to fix</span>' in body
 
 
 def test_codeowner_detail_no_owner(reader_client, owned):
