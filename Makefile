@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The demo server's port: `make demo PORT=8001` when 8000 is taken.
+PORT ?= 8000
 # The demo's own secret: signs the demo deliveries. Never use it for a real endpoint.
 DEMO_ENV := DJANGO_DEBUG=true TRUNK_WEBHOOK_SECRET=whsec_ZGVtby1zZWNyZXQtZm9yLWZsYWt5Ym9hcmQtb25seQ==
 
@@ -23,7 +25,7 @@ demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
 	$(DEMO_ENV) $(BIN)/python manage.py create_demo_user
-	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
