@@ -226,6 +226,8 @@ def test_a_rebuild_applies_pending_deliveries_too(settings):
 def test_the_projector_yields_to_a_burst_and_works_flat_out_otherwise():
     # Arrivals outpace it: it works a quarter of the time (waits 3x its batch time).
     assert projector.pause_after_batch(applied=200, arrived=900, batch_seconds=0.4) == pytest.approx(1.2)
-    # Keeping up, or catching up once the burst is over: no wait.
-    assert projector.pause_after_batch(applied=200, arrived=200, batch_seconds=0.4) == 0
+    # Keeping up with a burst (500 a second arrived while it worked): it still yields.
+    assert projector.pause_after_batch(applied=1000, arrived=500, batch_seconds=1.0) == pytest.approx(3.0)
+    # Trunk's own trickle, or catching up once the burst is over: no wait.
+    assert projector.pause_after_batch(applied=200, arrived=10, batch_seconds=0.4) == 0
     assert projector.pause_after_batch(applied=200, arrived=0, batch_seconds=0.4) == 0
