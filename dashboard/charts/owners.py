@@ -1,4 +1,4 @@
-"""Owner charts: top owners by flaky tests (overview), tests by status per owner."""
+"""Owner charts: top owners by flaky and broken tests (overview), tests by status per owner."""
 
 from __future__ import annotations
 
@@ -10,29 +10,39 @@ from .base import STATUS_COLORS, _axis, _layout, _text, _top_layout, tests_url, 
 
 
 def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int | None = None) -> dict | None:
-    """Owners with the most flaky tests now (horizontal bars, biggest on top)."""
-    rows = sorted((r for r in owner_rows if r["flaky"]), key=lambda r: (-r["flaky"], r["owner"].casefold()))[
-        :limit
-    ]
+    """Owners with the most flaky and broken tests now (stacked horizontal bars, the most
+    on top; ties by name, as the codeowners table); a segment links to the owner's tests
+    in that status."""
+    rows = sorted(
+        (r for r in owner_rows if r["flaky"] or r["broken"]),
+        key=lambda r: (-r["flaky"] - r["broken"], r["owner"].casefold()),
+    )[:limit]
     if not rows:
         return None
-    rows.reverse()
+    rows.reverse()  # Plotly draws the first category at the bottom
+    labels = [_text(r["owner"]) for r in rows]
     fig = go.Figure(
-        go.Bar(
-            x=[r["flaky"] for r in rows],
-            y=[_text(r["owner"]) for r in rows],
-            orientation="h",
-            name="Flaky tests",
-            marker={"color": STATUS_COLORS["FLAKY"]},
-            customdata=[
-                tests_url(status="FLAKY", owner=r["owner_key"] or "none", repository=repository) for r in rows
-            ],
-            hovertemplate="%{y}: %{x} flaky<extra></extra>",
-        ),
+        [
+            go.Bar(
+                x=[r[status.lower()] for r in rows],
+                y=labels,
+                orientation="h",
+                name=status.capitalize(),
+                marker={"color": STATUS_COLORS[status]},
+                customdata=[
+                    tests_url(status=status, owner=r["owner_key"] or "none", repository=repository)
+                    for r in rows
+                ],
+                hovertemplate="%{y}: %{x} " + status.lower() + "<extra></extra>",
+            )
+            for status in ("BROKEN", "FLAKY")
+        ],
         layout=_layout(
-            "Top owners by flaky tests",
-            "Flaky tests now",
+            "Top owners by flaky and broken tests",
+            "Flaky and broken tests now",
             "Owner",
+            barmode="stack",
+            legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
             hovermode="closest",
             height=max(260, 60 + 28 * len(rows)),
             margin={"l": 160, "r": 20, "t": 50, "b": 50},

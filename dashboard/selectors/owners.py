@@ -201,32 +201,41 @@ def _owner_stats_in_repository(*, period: Period, repository: int, owner_key: st
     return _by_severity(rows)
 
 
-def flaky_tests_by_owner(*, repository: int | None = None) -> list[dict]:
-    """Tests FLAKY now per owner, "(no owner)" included (the overview's top owners):
-    the counts of owner_stats without its episode figures. For all repositories one query
-    (OwnerCount, a row per owner); in one repository two, over its FLAKY tests."""
+def problem_tests_by_owner(*, repository: int | None = None) -> list[dict]:
+    """Tests FLAKY and BROKEN now per owner with any, "(no owner)" included (the
+    overview's top owners): the counts of owner_stats without its episode figures. For all
+    repositories one query (OwnerCount, a row per owner); in one repository two, over its
+    FLAKY and BROKEN tests."""
     if repository is None:
         name = Owner.objects.filter(key=OuterRef("owner_key")).values("name")[:1]
         rows: list[dict[str, Any]] = [
             {**row}
-            for row in OwnerCount.objects.filter(flaky__gt=0)
+            for row in OwnerCount.objects.filter(Q(flaky__gt=0) | Q(broken__gt=0))
             .annotate(owner=Subquery(name))
-            .values("owner_key", "owner", "flaky")
+            .values("owner_key", "owner", "flaky", "broken")
         ]
         for row in rows:
             row["owner"] = row["owner"] or NO_OWNER
         return rows
-    flaky = TestCase.objects.filter(in_repository("repository", repository), status=Status.FLAKY)
+    problems = TestCase.objects.filter(
+        in_repository("repository", repository), status__in=(Status.FLAKY, Status.BROKEN)
+    )
+    counts = {
+        "flaky": Count("id", filter=Q(status=Status.FLAKY)),
+        "broken": Count("id", filter=Q(status=Status.BROKEN)),
+    }
     rows = [
         {**row}
-        for row in flaky.filter(owner_links__isnull=False)
+        for row in problems.filter(owner_links__isnull=False)
         .values(owner_key=F("owner_links__owner__key"), owner=F("owner_links__owner__name"))
-        .annotate(flaky=Count("id"))
+        .annotate(**counts)
         .order_by()
     ]
-    unowned = flaky.filter(~Exists(TestCaseOwner.objects.filter(test_case=OuterRef("pk")))).count()
-    if unowned:
-        rows.append({"owner_key": "", "owner": NO_OWNER, "flaky": unowned})
+    unowned = problems.filter(~Exists(TestCaseOwner.objects.filter(test_case=OuterRef("pk")))).aggregate(
+        **counts
+    )
+    if unowned["flaky"] or unowned["broken"]:
+        rows.append({"owner_key": "", "owner": NO_OWNER, **unowned})
     return rows
 
 

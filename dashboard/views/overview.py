@@ -19,7 +19,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "dashboard/overview.html#recent-changes", {"recent": recent, "scope": scope})
     trend = status.status_trend(period=period, repository=repository)
     transitions = status.transitions_per_day(period=period, repository=repository)
-    top_owners = owners.flaky_tests_by_owner(repository=repository)
+    top_owners = owners.problem_tests_by_owner(repository=repository)
     context = {
         "scope": scope,
         "summary": status.status_summary(period=period, repository=repository),

@@ -1,6 +1,9 @@
 import pytest
 from django.urls import reverse
 
+from dashboard.selectors import owners as owners_selectors
+from tests.dashboard.test_owners_page import island
+
 pytestmark = pytest.mark.django_db
 
 
@@ -32,6 +35,14 @@ def test_overview_with_data_has_charts_and_numbers(reader_client, load_demo):
     summary = response.context["summary"]
     assert summary["total"] == 20
     assert summary["status"]["FLAKY"]["now"] + summary["status"]["BROKEN"]["now"] > 0
+    # Top owners: flaky and broken stacked, each owner's bars its counts now.
+    figure = island(body, "owners-chart")
+    assert [trace["name"] for trace in figure["data"]] == ["Broken", "Flaky"]
+    counts = {r["owner"]: (r["broken"], r["flaky"]) for r in owners_selectors.problem_tests_by_owner()}
+    broken, flaky = figure["data"]
+    assert broken["y"] == flaky["y"] and broken["y"]
+    for owner, b, f in zip(broken["y"], broken["x"], flaky["x"], strict=True):
+        assert counts[owner] == (b, f)
     assert response["Content-Security-Policy"].startswith("default-src 'self'")
 
 

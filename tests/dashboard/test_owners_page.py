@@ -353,9 +353,9 @@ def test_owner_stats_from_the_rollups_equal_those_from_the_tests(load_demo, peri
         assert status_selectors.status_summary(period=p) == status_selectors.status_summary(
             period=p, repository=repository
         )
-    flaky = _by_key(owners_selectors.flaky_tests_by_owner())
-    assert flaky and flaky == _by_key(owners_selectors.flaky_tests_by_owner(repository=repository))
+    problems = _by_key(owners_selectors.problem_tests_by_owner())
+    assert problems and problems == _by_key(owners_selectors.problem_tests_by_owner(repository=repository))
 
 
 def _by_key(rows: list[dict]) -> list[tuple]:
-    return sorted((r["owner_key"], r["owner"], r["flaky"]) for r in rows)
+    return sorted((r["owner_key"], r["owner"], r["flaky"], r["broken"]) for r in rows)

@@ -276,12 +276,19 @@ def test_filter_and_sort_test_cases(history):
     assert tests_selectors.filter_test_cases(base, quarantined=True).count() == 0
 
 
-def test_flaky_tests_by_owner_agrees_with_owner_stats(history):
-    full = {
-        r["owner"]: r["flaky"] for r in owners_selectors.owner_stats(period=Period("all", NOW)) if r["flaky"]
-    }
-    light = {r["owner"]: r["flaky"] for r in owners_selectors.flaky_tests_by_owner()}
-    assert light == full == {"@acme/web": 1}
+def test_problem_tests_by_owner_agrees_with_owner_stats(history):
+    def counts(rows):
+        return {r["owner"]: (r["flaky"], r["broken"]) for r in rows if r["flaky"] or r["broken"]}
+
+    full = counts(owners_selectors.owner_stats(period=Period("all", NOW)))
+    assert counts(owners_selectors.problem_tests_by_owner()) == full == {"@acme/web": (1, 0)}
+    # BROKEN counts too (the overview's top owners once counted FLAKY only).
+    change(history["t3"], at(22), "HEALTHY", "BROKEN")
+    full = counts(owners_selectors.owner_stats(period=Period("all", NOW)))
+    assert full == {"@acme/web": (1, 0), "(no owner)": (0, 1)}
+    assert counts(owners_selectors.problem_tests_by_owner()) == full
+    repository = TestCase.objects.values_list("repository", flat=True).first()
+    assert counts(owners_selectors.problem_tests_by_owner(repository=repository)) == full
 
 
 def test_investigation_facts_over_all_history_leave_out_future_investigations():
