@@ -87,3 +87,15 @@ def response_pending(body: str) -> int:
 
     match = re.search(r"· ([\d,]+) waiting to be applied", body)
     return int(match.group(1).replace(",", "")) if match else 0
+
+
+def test_the_deliveries_card_says_it_counts_every_repository(reader_client, load_demo):
+    # A delivery belongs to no repository until parsed: the card counts them all, and says so.
+    load_demo(tests=10, days=20)
+    from events.models import Repository
+
+    repository = Repository.objects.first()
+    scoped = reader_client.get(reverse("dashboard:overview"), {"repository": repository.pk}).content.decode()
+    assert "Deliveries, last 24 h <small>(all repositories)</small>" in scoped
+    unscoped = reader_client.get(reverse("dashboard:overview")).content.decode()
+    assert "(all repositories)</small>" not in unscoped and "Deliveries, last 24 h" in unscoped
