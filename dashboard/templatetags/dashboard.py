@@ -1,7 +1,10 @@
 from datetime import timedelta
 
 from django import template
+from django.http import QueryDict
 from django.utils.html import format_html, json_script
+
+from events.metrics import PERIODS
 
 register = template.Library()
 
@@ -55,3 +58,22 @@ def query(context, **changes) -> str:
         params.pop("page", None)  # a new filter starts again on page 1
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def scope_query(context) -> str:
+    """The period and repository of the current page as a query string ("" when none), for
+    the navigation: the scope chosen on one page follows to the next. Only well-formed
+    values travel (a page validates them again)."""
+    request = context.get("request")
+    if request is None:
+        return ""
+    params = QueryDict(mutable=True)
+    period = request.GET.get("period", "")
+    if period in PERIODS:
+        params["period"] = period
+    repository = request.GET.get("repository", "")
+    if repository.isdigit():
+        params["repository"] = repository
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else ""

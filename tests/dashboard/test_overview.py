@@ -99,3 +99,20 @@ def test_the_deliveries_card_says_it_counts_every_repository(reader_client, load
     assert "Deliveries, last 24 h <small>(all repositories)</small>" in scoped
     unscoped = reader_client.get(reverse("dashboard:overview")).content.decode()
     assert "(all repositories)</small>" not in unscoped and "Deliveries, last 24 h" in unscoped
+
+
+def test_the_navigation_carries_the_period_and_repository(reader_client, load_demo):
+    load_demo(tests=10, days=20)
+    from events.models import Repository
+
+    repository = Repository.objects.first().pk
+    body = reader_client.get(
+        reverse("dashboard:monitors"), {"period": "7d", "repository": repository}
+    ).content
+    nav = body.decode().split('<nav aria-label="Main">')[1].split("</nav>")[0]
+    for name in ("overview", "tests", "codeowners", "monitors", "investigations"):
+        assert f'href="{reverse(f"dashboard:{name}")}?period=7d&amp;repository={repository}"' in nav, name
+    # Nothing chosen, or values that are not a scope: bare links.
+    for query in ({}, {"period": "1y", "repository": "x<script>"}):
+        nav = reader_client.get(reverse("dashboard:tests"), query).content.decode().split("</nav>")[0]
+        assert f'href="{reverse("dashboard:codeowners")}"' in nav
