@@ -116,3 +116,29 @@ def test_the_navigation_carries_the_period_and_repository(reader_client, load_de
     for query in ({}, {"period": "1y", "repository": "x<script>"}):
         nav = reader_client.get(reverse("dashboard:tests"), query).content.decode().split("</nav>")[0]
         assert f'href="{reverse("dashboard:codeowners")}"' in nav
+
+
+@pytest.mark.parametrize("period", ["7d", "all"])
+def test_every_card_counts_what_the_page_it_links_to_lists(reader_client, load_demo, period):
+    """Each card links with the overview's period and repository, and its number is the
+    number of rows on the page it opens."""
+    import re
+    from html import unescape
+
+    from events.models import Repository
+
+    load_demo(tests=30, days=30)
+    for repository in (None, Repository.objects.first().pk):
+        scope = {"period": period} | ({"repository": repository} if repository else {})
+        body = reader_client.get(reverse("dashboard:overview"), scope).content.decode()
+        cards = re.findall(
+            r'<a class="card stat" href="([^"]+)">.*?<span class="value">([^<]+)</span>', body, re.S
+        )
+        assert len(cards) == 6
+        for href, value in cards:
+            href = unescape(href)
+            assert f"period={period}" in href and (repository is None or f"repository={repository}" in href)
+            page = reader_client.get(href).context
+            # The monitors page lists the active pairs; the others their rows.
+            shown = (page["active"] if "active" in page else page["page"]).paginator.count
+            assert shown == int(value.replace(",", "")), href
