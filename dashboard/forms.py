@@ -57,6 +57,14 @@ class Scope:
         period = dict(PERIOD_CHOICES)[self.period.name]
         return f"{period} · {self.repository}" if self.repository else period
 
+    @property
+    def query(self) -> str:
+        """The scope as query parameters ("period=7d&repository=3"), for links that keep it."""
+        params = {"period": self.period.name} | (
+            {"repository": self.repository.pk} if self.repository else {}
+        )
+        return urlencode(params)
+
 
 def scope_from(request: HttpRequest) -> Scope:
     form = ScopeForm(request.GET)
