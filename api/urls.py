@@ -55,7 +55,8 @@ urlpatterns = [
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up code as a script file: the CSP
-    # (dashboard/middleware.py) refuses inline scripts, which left the page blank.
+    # (CONTENT_SECURITY_POLICY, flakyboard/settings.py) refuses inline scripts, which
+    # left the page blank.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^(?P<path>[\s\S]*)\Z", views.not_found),  # any path, newlines too
 ]
