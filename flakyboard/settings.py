@@ -191,16 +191,24 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",  # htmx from django-htmx
     "dashboard.staticfiles.PlotlyFinder",  # plotly.js from the plotly package
 ]
+# With the manifest (production: collectstatic, then DEBUG off) every file is named by its
+# content hash and gzipped; WhiteNoise serves hashed names as immutable (ten years). Without
+# it (`make demo`, tests) files keep their names, except plotly.js, 4.8 MB, which is named
+# by its hash all the same (dashboard/staticfiles.py) so no browser downloads it twice.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
             if env.bool("DJANGO_MANIFEST_STATIC", default=not DEBUG)
-            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+            else "dashboard.staticfiles.DevelopmentStaticFilesStorage"
         )
     },
 }
+# Files asked for by their unhashed names (nothing of flakyboard's pages; a stale page or
+# a bookmark may): cached an hour in production, where they change only with a deploy,
+# and revalidated every time with DEBUG on, so an edited stylesheet shows at once.
+WHITENOISE_MAX_AGE = 0 if DEBUG else 60 * 60
 
 # --- Content-Security-Policy (django-csp): every script, style, image and connection
 # from this origin, on every response (pages, the admin, /api/docs/, error pages).
