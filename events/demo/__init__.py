@@ -28,10 +28,11 @@ The modules, each importing only from the ones before it:
 - population.py: the generator's state and ids, the repositories and tests;
 - builders.py: one method per event type, building the payload at its event time;
 - story.py: the histories (blips, episodes, relapses) and `generate_history`;
-- deliveries.py: svix ids and redeliveries (`message_id_prefix`, `plan_deliveries`).
+- deliveries.py: svix ids and redeliveries (`message_id_prefix`, `runs_prefix`,
+  `plan_deliveries`).
 """
 
-from .deliveries import REDELIVERY_FRACTION, message_id_prefix, plan_deliveries
+from .deliveries import REDELIVERY_FRACTION, message_id_prefix, plan_deliveries, runs_prefix
 from .population import DEMO_NAMESPACE
 from .story import MIN_DAYS, OUT_OF_ORDER_FRACTION, generate_history
 
@@ -43,4 +44,5 @@ __all__ = [
     "generate_history",
     "message_id_prefix",
     "plan_deliveries",
+    "runs_prefix",
 ]

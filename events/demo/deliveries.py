@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import random
+from datetime import date
 from typing import Any
 
 # Fraction of the generated messages delivered twice.
 REDELIVERY_FRACTION = 0.01
 
 
-def message_id_prefix(*, seed: int, tests: int, days: int, repositories: int) -> str:
-    """Svix id prefix of a demo run: the same arguments give the same ids (re-runs are
-    redeliveries), different sizes never reuse each other's ids."""
-    return f"msg_demo_{seed}_{tests}t{days}d{repositories}r"
+def runs_prefix(*, seed: int, tests: int, days: int, repositories: int) -> str:
+    """Svix id prefix of every run of one demo (the same arguments), whatever its day.
+    Different sizes or seeds never share it (ids of runs before the day was in them too)."""
+    return f"msg_demo_{seed}_{tests}t{days}d{repositories}r_"
+
+
+def message_id_prefix(*, seed: int, tests: int, days: int, repositories: int, day: date) -> str:
+    """Svix id prefix of a demo run on `day`: the same arguments and day give the same
+    ids and payloads (re-runs that day are redeliveries); a run on another day is a new
+    history, sent as new messages."""
+    return f"{runs_prefix(seed=seed, tests=tests, days=days, repositories=repositories)}{day:%Y%m%d}"
 
 
 def plan_deliveries(

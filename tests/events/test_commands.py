@@ -31,6 +31,7 @@ from events.models import (
 )
 from events.trunk import parsing, registry
 from tests.conftest import OTHER_SECRET, TEST_SECRET
+from tests.events.factories import deliver
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 REFERENCE = FIXTURES / "v2.test_case.status_changed__reference_example.json"
@@ -50,7 +51,7 @@ def seed(**overrides) -> str:
 def small_plan(**overrides) -> list[tuple[str, dict]]:
     options = {**SMALL, **overrides}
     messages = demo.generate_history(now=NOW, **options)
-    prefix = demo.message_id_prefix(**options)
+    prefix = demo.message_id_prefix(**options, day=NOW.date())
     return demo.plan_deliveries(messages, seed=options["seed"], id_prefix=prefix)
 
 
@@ -228,6 +229,62 @@ def test_seed_demo_twice_with_the_same_seed_changes_no_projection():
     assert sum(Delivery.objects.values_list("redeliveries", flat=True)) == 2 * len(plan) - len(
         {i for i, _ in plan}
     )
+
+
+@pytest.mark.django_db
+def test_seed_demo_on_a_later_day_replaces_its_own_history_and_keeps_everything_else(monkeypatch):
+    """`make demo` again days later: a history ending then, every delivery stored once,
+    the 7-day view full, and nothing but the earlier demo run's deliveries removed."""
+    today = seed_demo.history_end()
+    earlier = today - timedelta(days=3)
+    # A real delivery and triage, on a real test and on a demo test: both must survive.
+    real = json.loads(REFERENCE.read_text())
+    deliver(json.dumps(real), msg_id="msg_real_delivery")
+    real_test = TestCase.objects.get()
+
+    monkeypatch.setattr(seed_demo, "history_end", lambda: earlier)
+    first = seed()
+    assert "Replaced" not in first
+    counts = projection_counts()
+    demo_ids = set(Delivery.objects.exclude(svix_id="msg_real_delivery").values_list("svix_id", flat=True))
+    assert all(i.startswith(f"msg_demo_42_40t60d4r_{earlier:%Y%m%d}_") for i in demo_ids)
+    demo_test = TestCase.objects.exclude(pk=real_test.pk).order_by("pk").first()
+    TestCase.objects.filter(pk__in=[real_test.pk, demo_test.pk]).update(
+        triage_state=TestCase.Triage.INVESTIGATING, triage_note="kept"
+    )
+
+    monkeypatch.setattr(seed_demo, "history_end", lambda: today)
+    second = seed()
+    assert (
+        f"Replaced this demo's earlier history ({earlier.date().isoformat()}): removed its {len(demo_ids)}"
+        in second
+    )
+    ids = set(Delivery.objects.values_list("svix_id", flat=True))
+    assert "msg_real_delivery" in ids and not ids & demo_ids  # the earlier run's deliveries only
+    today_ids = ids - {"msg_real_delivery"}
+    assert len(today_ids) == len(demo_ids)
+    assert all(i.startswith(f"msg_demo_42_40t60d4r_{today:%Y%m%d}_") for i in today_ids)
+    assert int(re.search(r"processed\s+(\d+)", second).group(1)) == len(today_ids)
+    assert set(Delivery.objects.values_list("outcome", flat=True)) == {Delivery.Outcome.PROCESSED}
+    # The same story three days later: as many rows as one run gives, not two overlapping ones.
+    assert projection_counts() == counts
+    assert TestCase.objects.get(pk=real_test.pk).status == real_test.status
+    kept = TestCase.objects.filter(pk__in=[real_test.pk, demo_test.pk], triage_note="kept")
+    assert kept.count() == 2
+    # Current: the last events are from the day before the history's end, the 7-day view is full.
+    week = {"occurred_at__gt": today - timedelta(days=7), "occurred_at__lte": today}
+    assert StatusChange.objects.filter(**week).exists()
+    assert MonitorEvent.objects.filter(**week).count() > 10
+    assert Delivery.objects.filter(occurred_at__gt=today - timedelta(days=1)).exists()
+    assert not Delivery.objects.filter(occurred_at__gt=today).exists()
+
+    # Again the same day: redeliveries of the same messages, nothing added or removed.
+    deliveries = sorted(Delivery.objects.values_list("svix_id", "body"))
+    third = seed()
+    assert "Replaced" not in third
+    assert "processed" not in third.split("Deliveries by outcome:")[1].split("Tests now")[0]
+    assert sorted(Delivery.objects.values_list("svix_id", "body")) == deliveries
+    assert projection_counts() == counts
 
 
 @pytest.mark.django_db

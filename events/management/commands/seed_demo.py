@@ -8,13 +8,23 @@ verification, the delivery log, dedupe by svix id, parsing and the projections.
 receiver): the same signed deliveries are stored with COPY, received shortly after their
 event time, and projected by the rebuild's bulk path (`events.projection.rebuild`). Both ways give the
 same deliveries and projections (tests/events/test_bulk.py).
+
+The history ends at the start of the current day (UTC), and the svix ids carry that day:
+a re-run the same day sends byte-identical messages under the same ids, which the
+receiver counts as redeliveries. A run on a later day is a new history of the same demo
+tests (same seed and size), sent as new messages; the earlier run's deliveries are then
+removed (only they: their ids carry this demo's prefix) and every projection is rebuilt
+from the delivery log, so two overlapping stories of the same tests never mix, other
+deliveries are kept and projected as before, and triage survives (`rebuild_projections`).
+That replacement is one transaction: it happens whole or not at all.
 """
 
 import argparse
+import contextlib
 import json
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -36,6 +46,13 @@ USER_AGENT = "flakyboard-seed-demo"
 # (on SQLite that halves the run time). A batch that fails rolls back alone; a re-run
 # with the same seed fills in what is missing, the rest being redeliveries.
 BATCH_SIZE = 250
+# Deliveries deleted per statement when an earlier run is replaced (SQLite's variable limit).
+DELETE_BATCH = 5000
+
+
+def history_end() -> datetime:
+    """Where the demo's history ends: the start of the current day (UTC)."""
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _positive(text: str) -> int:
@@ -52,8 +69,9 @@ class Command(BaseCommand):
     help = (
         "Generate a realistic, deterministic history of Trunk webhooks (several repositories, "
         "flaky episodes, relapses, investigations, quarantines) and deliver every payload, "
-        "signed, through the real webhook receiver. Re-running with the same arguments "
-        "redelivers the same svix ids and adds no data."
+        "signed, through the real webhook receiver. The history ends today; re-running with the "
+        "same arguments the same day redelivers the same svix ids and adds no data, and on a later "
+        "day replaces this demo's earlier history (its deliveries only) with one ending then."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -94,30 +112,37 @@ class Command(BaseCommand):
         if days < demo.MIN_DAYS:
             raise CommandError(f"--days must be at least {demo.MIN_DAYS}.")
         webhook = Webhook(secrets[0])
-        # "now" is truncated to the hour, so a re-run within the hour sends byte-identical
-        # payloads; later re-runs reuse the same svix ids, which the receiver dedupes anyway.
-        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        # The same day, the same payloads byte for byte: a re-run is a redelivery.
+        now = history_end()
         started = time.monotonic()
         messages = demo.generate_history(
             now=now, tests=tests, days=days, seed=seed, repositories=repositories
         )
-        prefix = demo.message_id_prefix(seed=seed, tests=tests, days=days, repositories=repositories)
+        size = {"seed": seed, "tests": tests, "days": days, "repositories": repositories}
+        prefix = demo.message_id_prefix(**size, day=now.date())
         plan = demo.plan_deliveries(messages, seed=seed, id_prefix=prefix)
+        earlier = self._earlier_runs(demo.runs_prefix(**size), today=prefix)
 
         by_type: Counter[str] = Counter(parsing.event_type_of(payload) for _, payload in plan)
-        if bulk:
-            by_outcome = self._store_in_bulk(webhook, plan)
-        else:
-            by_outcome = Counter()
-            factory = RequestFactory()
-            for first in range(0, len(plan), BATCH_SIZE):
-                with transaction.atomic():
-                    for n, (msg_id, payload) in enumerate(plan[first : first + BATCH_SIZE], first + 1):
-                        position = f"{n}/{len(plan)}"
-                        # "processed", "ignored", "invalid", "failed", or "duplicate" for a redelivery.
-                        by_outcome[self._deliver(factory, webhook, msg_id, payload, position=position)] += 1
+        # Replacing an earlier run: all or nothing (a failed run leaves the earlier one whole).
+        with transaction.atomic() if earlier else contextlib.nullcontext():
+            if earlier:
+                self._remove(earlier)
+            if bulk:
+                by_outcome = self._store_in_bulk(webhook, plan)  # rebuilds the projections
+            else:
+                by_outcome = self._deliver_all(webhook, plan)
+                if earlier:
+                    # The projections still hold what the removed deliveries said: project the
+                    # log again (the receiver path and the rebuild give the same rows).
+                    rebuild_projections()
 
         elapsed = time.monotonic() - started
+        if earlier:
+            self.stdout.write(
+                f"Replaced this demo's earlier history ({self._days(earlier)}): removed its "
+                f"{len(earlier)} deliveries and rebuilt the projections from the delivery log."
+            )
         self.stdout.write(
             f"Delivered {len(plan)} webhooks ({len(messages)} messages, seed {seed}) in {elapsed:.1f} s."
         )
@@ -137,6 +162,47 @@ class Command(BaseCommand):
         if broken:
             raise CommandError(f"Some demo deliveries were not processed: {broken}. See Delivery.error.")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    def _deliver_all(self, webhook: Webhook, plan: list[tuple[str, dict]]) -> Counter[str]:
+        """Hand every planned delivery to the receiver, BATCH_SIZE per transaction."""
+        by_outcome: Counter[str] = Counter()
+        factory = RequestFactory()
+        for first in range(0, len(plan), BATCH_SIZE):
+            with transaction.atomic():
+                for n, (msg_id, payload) in enumerate(plan[first : first + BATCH_SIZE], first + 1):
+                    position = f"{n}/{len(plan)}"
+                    # "processed", "ignored", "invalid", "failed", or "duplicate" for a redelivery.
+                    by_outcome[self._deliver(factory, webhook, msg_id, payload, position=position)] += 1
+        return by_outcome
+
+    @staticmethod
+    def _earlier_runs(runs_prefix: str, *, today: str) -> dict[int, str]:
+        """{pk: svix id} of the deliveries of this demo's runs on other days. Compared in
+        Python: SQLite's LIKE ignores case, and only the demo's own ids may match."""
+        candidates = Delivery.objects.filter(svix_id__startswith=runs_prefix).values_list("pk", "svix_id")
+        return {
+            pk: svix_id
+            for pk, svix_id in candidates.iterator()
+            if svix_id.startswith(runs_prefix) and not svix_id.startswith(f"{today}_")
+        }
+
+    @staticmethod
+    def _remove(deliveries: dict[int, str]) -> None:
+        pks = list(deliveries)
+        for first in range(0, len(pks), DELETE_BATCH):
+            Delivery.objects.filter(pk__in=pks[first : first + DELETE_BATCH]).delete()
+
+    @staticmethod
+    def _days(deliveries: dict[int, str]) -> str:
+        """The days of the removed runs, from their ids (ids before the day was in them: "undated")."""
+        days = set()
+        for svix_id in deliveries.values():
+            stamp = svix_id.split("_")[-2]
+            try:
+                days.add(date(int(stamp[:4]), int(stamp[4:6]), int(stamp[6:])).isoformat())
+            except ValueError:
+                days.add("undated")
+        return ", ".join(sorted(days))
 
     @staticmethod
     def _store_in_bulk(webhook: Webhook, plan: list[tuple[str, dict]]) -> Counter[str]:
