@@ -217,7 +217,9 @@ def assert_state_matches(plan: list[tuple[str, dict]]) -> None:
 
 
 @pytest.mark.django_db
-def test_seed_demo_twice_with_the_same_seed_changes_no_projection():
+def test_seed_demo_twice_with_the_same_seed_changes_no_projection(monkeypatch):
+    end = seed_demo.history_end()
+    monkeypatch.setattr(seed_demo, "history_end", lambda: end)  # the same day, even at midnight
     seed()
     before = projection_counts()
     statuses = dict(TestCase.objects.values_list("id", "status"))
