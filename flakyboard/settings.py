@@ -218,7 +218,7 @@ WHITENOISE_MAX_AGE = 0 if DEBUG else 60 * 60
 # script file too (api/urls.py). Plotly styles its SVG through style attributes and
 # <style> elements it creates, which is why styles allow 'unsafe-inline' (styles cannot
 # run code); Swagger UI's page has a <style> element as well. With DEBUG on, django-csp
-# leaves Django's 404 and 500 debug pages without the header (they use inline code).
+# sends no header with 404 and 500 responses: Django's debug pages use inline code.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
