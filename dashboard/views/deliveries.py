@@ -14,7 +14,7 @@ from django.utils.cache import patch_vary_headers
 from events.untrusted import pretty_body
 
 from ..access import dashboard_reader
-from ..forms import DeliveryFilterForm, scope_from, scope_query
+from ..forms import DeliveryFilterForm, scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import deliveries as selectors
 
@@ -62,10 +62,11 @@ def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
         row = getattr(delivery, relation, None)
         if row is not None:
             projected.append({"kind": relation, "row": row, "test": row.test_case})
+    # One delivery as received: neither the period nor the repository changes it, so
+    # the page has no selectors; the links back keep them (the navigation reads the URL).
     scope = scope_from(request)
     context = {
-        "scope": scope,
-        "back_url": reverse("dashboard:deliveries") + scope_query(scope),
+        "back_url": scope.url(reverse("dashboard:deliveries")),
         "delivery": delivery,
         "body": pretty_body(delivery.body),
         "headers": sorted(delivery.headers.items()) if isinstance(delivery.headers, dict) else [],

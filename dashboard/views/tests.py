@@ -101,7 +101,9 @@ def _without_empty(params: QueryDict) -> _ImmutableQueryDict:
 
 
 def _filtered_tests(request: HttpRequest):
-    scope = scope_from(request)
+    # No figure of the tests table depends on the period (status, failure rate, PRs
+    # impacted are now or Trunk's last 7 days): no period selector, the period travels on.
+    scope = scope_from(request, period_applies=False)
     form = TestFilterForm(request.GET)
     filters = form.filters()
     tests = selectors.filter_test_cases(selectors.test_cases(), repository=scope.repository_id, **filters)
