@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import plotly.graph_objects as go
 
+from ..display import monitor_type_label
 from ..templatetags.dashboard import duration
 from .base import PALETTE, _axis, _text, _top_layout, to_json
 
@@ -30,9 +31,9 @@ def monitor_activations(rows: list[dict], *, start: date | None, end: date) -> d
     fig = go.Figure(
         [
             go.Bar(
-                name=_text(monitor_type),
+                name=_text(monitor_type_label(monitor_type)),
                 marker={"color": TYPE_PALETTE[i % len(TYPE_PALETTE)]},
-                hovertemplate=f"{_text(monitor_type)}: %{{y}}<extra></extra>",
+                hovertemplate=f"{_text(monitor_type_label(monitor_type))}: %{{y}}<extra></extra>",
             )
             for i, monitor_type in enumerate(types)
         ],
@@ -58,7 +59,7 @@ def monitor_resolve_times(medians: dict[str, timedelta]) -> dict | None:
     fig = go.Figure(
         go.Bar(
             x=[round(medians[t].total_seconds() / scale, 2) for t in types],
-            y=[_text(t) for t in types],
+            y=[_text(monitor_type_label(t)) for t in types],
             orientation="h",
             name="Median time to resolve",
             marker={"color": PALETTE[0]},

@@ -6,6 +6,7 @@ from django.utils.html import format_html, json_script
 
 from events.metrics import PERIODS
 
+from .. import display
 from ..forms import SCOPE_KEYS, scoped_url
 
 register = template.Library()
@@ -99,3 +100,15 @@ def scoped(context, url: str, **params) -> str:
         if key in params:
             scope[key] = params.pop(key)
     return scoped_url(str(url), scope, **params)
+
+
+@register.simple_tag
+def monitor_label(monitor_type: str, monitor_id: object) -> str:
+    """A monitor as every page names it (display.monitor_label)."""
+    return display.monitor_label(monitor_type, monitor_id)
+
+
+@register.filter
+def monitor_type(value: str) -> str:
+    """A monitor type in words: "failure_rate" -> "Failure rate monitor"."""
+    return display.monitor_type_label(value)
