@@ -4,7 +4,7 @@ from django import template
 from django.http import QueryDict
 from django.utils.html import format_html, json_script
 
-from events.metrics import PERIODS
+from events.metrics import LABELS, PERIODS
 
 from .. import display
 from ..forms import SCOPE_KEYS, scoped_url
@@ -112,3 +112,9 @@ def monitor_label(monitor_type: str, monitor_id: object) -> str:
 def monitor_type(value: str) -> str:
     """A monitor type in words: "failure_rate" -> "Failure rate monitor"."""
     return display.monitor_type_label(value)
+
+
+@register.filter
+def label(key: str) -> str:
+    """The one label of a concept (events.metrics.LABELS); an unknown key is an error."""
+    return LABELS[key]
