@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django import template
 from django.http import QueryDict
+from django.urls import reverse
 from django.utils.html import format_html, json_script
 
 from events.metrics import LABELS, PERIODS
@@ -118,3 +119,13 @@ def monitor_type(value: str) -> str:
 def label(key: str) -> str:
     """The one label of a concept (events.metrics.LABELS); an unknown key is an error."""
     return LABELS[key]
+
+
+@register.simple_tag(takes_context=True)
+def webhook_url(context) -> str:
+    """The address to give Trunk: this server's receiver, as the browser reached it
+    (`{scheme}://{host}/webhooks/trunk/`)."""
+    path = reverse("trunk-webhook")
+    path = path if path.endswith("/") else f"{path}/"  # the receiver takes both; the README's spelling
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path

@@ -17,6 +17,7 @@ from ..access import dashboard_reader
 from ..forms import DeliveryFilterForm, scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import deliveries as selectors
+from ..selectors.tests import no_test_yet
 
 PER_PAGE = 50
 
@@ -46,7 +47,8 @@ def deliveries(request: HtmxHttpRequest) -> HttpResponse:
     # One COUNT (the paginator caches it) and one page of rows, whatever the table size.
     page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
     filtered = filters["outcome"] is not None or filters["event_type"] is not None
-    context = {"scope": scope, "form": form, "page": page, "filtered": filtered}
+    # no_test_yet: called by the template only when the page is empty
+    context = {"scope": scope, "form": form, "page": page, "filtered": filtered, "no_test_yet": no_test_yet}
     partial = "#table" if request.htmx and request.htmx.target == "table" else ""
     response = render(request, f"dashboard/deliveries.html{partial}", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
