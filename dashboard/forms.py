@@ -4,7 +4,7 @@ bad values (a shared link with a stale value still opens), the API answers 400."
 from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -46,6 +46,9 @@ class Scope:
     form: ScopeForm
     period: Period
     repository: Repository | None
+    # Whether the period changes a figure of the page: if not, the page shows no period
+    # selector, but its links still carry the period (the scope follows to the next page).
+    period_applies: bool = True
 
     @property
     def repository_id(self) -> int | None:
@@ -58,6 +61,17 @@ class Scope:
         return f"{period} · {self.repository}" if self.repository else period
 
     @property
+    def params(self) -> dict[str, object]:
+        """The scope as link parameters, for `scoped_url` (the default period left out,
+        as a link without it means it)."""
+        period = None if self.period.name == DEFAULT_PERIOD else self.period.name
+        return {"period": period, "repository": self.repository_id}
+
+    def url(self, url: str) -> str:
+        """`url` keeping this scope (see `scoped_url`)."""
+        return scoped_url(url, self.params)
+
+    @property
     def query(self) -> str:
         """The scope as query parameters ("period=7d&repository=3"), for links that keep it."""
         params = {"period": self.period.name} | (
@@ -66,13 +80,30 @@ class Scope:
         return urlencode(params)
 
 
-def scope_from(request: HttpRequest) -> Scope:
+def scope_from(request: HttpRequest, *, period_applies: bool = True) -> Scope:
+    """The page's scope from its query string; `period_applies=False` for a page whose
+    figures do not depend on the period (it shows no period selector)."""
     form = ScopeForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
     period = Period.parse(data.get("period") or None)
     # Show the effective values in the selectors, even when the URL had bad ones.
     form = ScopeForm(initial={"period": period.name, "repository": data.get("repository")}, data=None)
-    return Scope(form=form, period=period, repository=data.get("repository"))
+    return Scope(form=form, period=period, repository=data.get("repository"), period_applies=period_applies)
+
+
+SCOPE_KEYS = ("period", "repository")
+
+
+def scoped_url(url: str, scope: dict[str, object], **filters: object) -> str:
+    """`url` with the scope's parameters (`{"period": "7d", "repository": 3}`; None or ""
+    left out) set once: a period or repository already in `url` is replaced, its other
+    parameters (the list's own filters) and fragment are kept; `filters` are set too."""
+    parts = urlsplit(url)
+    replaced = {*SCOPE_KEYS, *filters}
+    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in replaced]
+    params += [(k, str(v)) for k, v in filters.items() if v not in (None, "")]
+    params += [(k, str(scope[k])) for k in SCOPE_KEYS if scope.get(k) not in (None, "")]
+    return urlunsplit(parts._replace(query=urlencode(params)))
 
 
 class TestFilterForm(forms.Form):
@@ -224,18 +255,6 @@ class DeliveryFilterForm(_Filters):
             "outcome": data.get("outcome") or None,
             "event_type": "" if event_type == NO_TYPE else event_type,
         }
-
-
-def scope_query(scope: Scope, **params) -> str:
-    """`?period=...&repository=...` (plus `params`) to keep the scope in a link; the
-    default period is left out."""
-    values = {
-        "period": None if scope.period.name == DEFAULT_PERIOD else scope.period.name,
-        "repository": scope.repository_id,
-        **params,
-    }
-    query = urlencode({k: v for k, v in values.items() if v not in (None, "")})
-    return f"?{query}" if query else ""
 
 
 class TriageForm(forms.ModelForm):

@@ -16,6 +16,36 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+# ---------------------------------------------------------------- labels
+
+# One label per concept, on every page, table header and chart (docs/metrics.md defines
+# each): templates read them with the `label` filter (`{{ "failure_rate"|label }}`).
+LABELS = {
+    "failure_rate": "Failure rate 7d",
+    "prs_impacted": "PRs impacted 7d",
+    "status_since": "Status since",
+    "quarantined": "Quarantined",
+    "median_time_to_fix": "Median time to fix",
+    "oldest_open": "Oldest open",
+    "relapses": "Relapses",
+    "active_monitors": "Active monitors",
+    "active_since": "Active since",
+    "activations": "Activations",
+    "median_time_to_resolve": "Median time to resolve",
+    "monitor_type": "Monitor type",
+}
+# Spellings that once named the same concepts: no rendered page may show them
+# (tests/dashboard/test_labels.py).
+OLD_LABELS = (
+    "Median to resolve",
+    "Median fix time",
+    "Failure rate (7d)",
+    "PRs impacted (7d)",
+    "Failure rate (7 days)",
+    "PRs impacted (7 days)",
+)
+
+
 # ---------------------------------------------------------------- plausible event times
 
 # An event time before this, or more than LATEST_AFTER_RECEIPT after the delivery was

@@ -10,8 +10,14 @@ from .base import EventSerializer
 
 
 class MonitorRefSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="monitor_id")
-    type = serializers.CharField(source="monitor.type")
+    id = serializers.UUIDField(
+        source="monitor_id", help_text="Trunk's monitor id (Trunk sends no monitor name)."
+    )
+    type = serializers.CharField(
+        source="monitor.type",
+        help_text="e.g. `failure_rate`, `pass_on_retry`; the dashboard shows a monitor as "
+        '"Failure rate monitor · <first 8 characters of the id>".',
+    )
     status = serializers.ChoiceField(choices=MonitorEvent.MonitorStatus.choices)
 
 

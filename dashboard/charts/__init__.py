@@ -14,6 +14,7 @@ One module per chart family; views call them through this package (`charts.x(...
 - timelines: the test page's status and monitor timelines
 """
 
+from ..display import monitor_label
 from .base import FONT, PALETTE, STATUS_COLORS, TOP_LEGEND, TOP_TITLE, tests_url, to_json
 from .investigations import (
     BAND_COLORS,
@@ -26,7 +27,7 @@ from .investigations import (
 from .monitors import TYPE_PALETTE, monitor_activations, monitor_resolve_times
 from .owners import owner_statuses, top_owners
 from .status import status_trend, transitions
-from .timelines import monitor_label, monitor_timeline, status_timeline
+from .timelines import monitor_timeline, status_timeline
 
 __all__ = [
     "BAND_COLORS",

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 import plotly.graph_objects as go
 from django.urls import reverse
 
+from events.metrics import DEFAULT_PERIOD
+
 STATUS_COLORS = {"HEALTHY": "#2f9e44", "FLAKY": "#f08c00", "BROKEN": "#e03131"}
 PALETTE = ["#3b5bdb", "#f08c00", "#e03131", "#2f9e44", "#7048e8", "#1098ad", "#d6336c", "#868e96"]
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
@@ -51,9 +53,17 @@ def to_json(figure: go.Figure, points: list[dict[str, list]] | None = None) -> d
     return data
 
 
+def link_query(params: dict) -> str:
+    """`?a=1&b=2` of the parameters given (None, "" and the default period left out)."""
+    kept = {k: v for k, v in params.items() if v not in (None, "") and (k, v) != ("period", DEFAULT_PERIOD)}
+    query = urlencode(kept)
+    return f"?{query}" if query else ""
+
+
 def tests_url(**params) -> str:
-    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    return reverse("dashboard:tests") + (f"?{query}" if query else "")
+    """The tests page with these filters; pass the scope's period and repository last, so
+    that a drill-down keeps the scope chosen."""
+    return reverse("dashboard:tests") + link_query(params)
 
 
 # Legends sit above the plot, under the title: below it they collide with the x-axis

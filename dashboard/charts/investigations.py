@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import plotly.graph_objects as go
 from django.urls import reverse
 
 from events.metrics import BAND_LABELS, CONFIDENCE_BANDS, HISTOGRAM_BINS, band_of
 
-from .base import PALETTE, _axis, _text, _top_layout, to_json
+from .base import PALETTE, _axis, _text, _top_layout, link_query, to_json
 
 # low is red-ish, medium orange, high green (the status colours: same meaning of good and bad)
 BAND_COLORS = {"low": "#e03131", "medium": "#f08c00", "high": "#2f9e44"}
@@ -20,8 +18,7 @@ BAND_THRESHOLDS = sorted(
 
 
 def investigations_url(**params) -> str:
-    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    return reverse("dashboard:investigations") + (f"?{query}" if query else "") + "#list"
+    return reverse("dashboard:investigations") + link_query(params) + "#list"
 
 
 def _bins_of(band: str) -> list[tuple[int, float, float]]:

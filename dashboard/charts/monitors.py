@@ -7,6 +7,9 @@ from datetime import date, timedelta
 
 import plotly.graph_objects as go
 
+from events.metrics import LABELS
+
+from ..display import monitor_type_label
 from ..templatetags.dashboard import duration
 from .base import PALETTE, _axis, _text, _top_layout, to_json
 
@@ -30,19 +33,19 @@ def monitor_activations(rows: list[dict], *, start: date | None, end: date) -> d
     fig = go.Figure(
         [
             go.Bar(
-                name=_text(monitor_type),
+                name=_text(monitor_type_label(monitor_type)),
                 marker={"color": TYPE_PALETTE[i % len(TYPE_PALETTE)]},
-                hovertemplate=f"{_text(monitor_type)}: %{{y}}<extra></extra>",
+                hovertemplate=f"{_text(monitor_type_label(monitor_type))}: %{{y}}<extra></extra>",
             )
             for i, monitor_type in enumerate(types)
         ],
         layout=_top_layout(
             "Monitor activations per day",
             "Day (UTC)",
-            "Activations",
+            LABELS["activations"],
             barmode="stack",
             xaxis=_axis("Day (UTC)"),
-            yaxis=_axis("Activations", rangemode="tozero"),
+            yaxis=_axis(LABELS["activations"], rangemode="tozero"),
         ),
     )
     return to_json(fig, [{"x": x, "y": [int(by.get((d, kind), 0)) for d in days]} for kind in types])
@@ -58,22 +61,22 @@ def monitor_resolve_times(medians: dict[str, timedelta]) -> dict | None:
     fig = go.Figure(
         go.Bar(
             x=[round(medians[t].total_seconds() / scale, 2) for t in types],
-            y=[_text(t) for t in types],
+            y=[_text(monitor_type_label(t)) for t in types],
             orientation="h",
-            name="Median time to resolve",
+            name=LABELS["median_time_to_resolve"],
             marker={"color": PALETTE[0]},
             text=[duration(medians[t]) for t in types],
             textposition="auto",
             hovertemplate="%{y}: median %{text}<extra></extra>",
         ),
         layout=_top_layout(
-            "Median time to resolve per monitor type",
-            f"Median time to resolve ({unit})",
-            "Monitor type",
+            f"{LABELS['median_time_to_resolve']} per monitor type",
+            f"{LABELS['median_time_to_resolve']} ({unit})",
+            LABELS["monitor_type"],
             hovermode="closest",
             height=max(240, 110 + 40 * len(types)),
-            xaxis=_axis(f"Median time to resolve ({unit})", rangemode="tozero"),
-            yaxis=_axis("Monitor type"),
+            xaxis=_axis(f"{LABELS['median_time_to_resolve']} ({unit})", rangemode="tozero"),
+            yaxis=_axis(LABELS["monitor_type"]),
         ),
     )
     return to_json(fig)

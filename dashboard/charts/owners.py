@@ -9,7 +9,9 @@ import plotly.graph_objects as go
 from .base import STATUS_COLORS, _axis, _layout, _text, _top_layout, tests_url, to_json
 
 
-def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int | None = None) -> dict | None:
+def top_owners(
+    owner_rows: Iterable[dict], *, limit: int = 10, period: str | None = None, repository: int | None = None
+) -> dict | None:
     """Owners with the most flaky and broken tests now (stacked horizontal bars, the most
     on top; ties by name, as the codeowners table); a segment links to the owner's tests
     in that status."""
@@ -30,7 +32,9 @@ def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int |
                 name=status.capitalize(),
                 marker={"color": STATUS_COLORS[status]},
                 customdata=[
-                    tests_url(status=status, owner=r["owner_key"] or "none", repository=repository)
+                    tests_url(
+                        status=status, owner=r["owner_key"] or "none", period=period, repository=repository
+                    )
                     for r in rows
                 ],
                 hovertemplate="%{y}: %{x} " + status.lower() + "<extra></extra>",
@@ -52,7 +56,7 @@ def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int |
 
 
 def owner_statuses(
-    owner_rows: Iterable[dict], *, limit: int = 30, repository: int | None = None
+    owner_rows: Iterable[dict], *, limit: int = 30, period: str | None = None, repository: int | None = None
 ) -> dict | None:
     """Each owner's tests by status now (stacked horizontal bars, most troubled on top);
     a segment links to the tests page filtered by that owner and status."""
@@ -77,7 +81,9 @@ def owner_statuses(
                 name=status.title(),
                 marker={"color": STATUS_COLORS[status]},
                 customdata=[
-                    tests_url(owner=r["owner_key"] or "none", status=status, repository=repository)
+                    tests_url(
+                        owner=r["owner_key"] or "none", status=status, period=period, repository=repository
+                    )
                     for r in shown
                 ],
                 hovertemplate=f"%{{y}}: %{{x}} {status.lower()}<extra></extra>",

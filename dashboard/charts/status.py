@@ -8,7 +8,7 @@ from .base import STATUS_COLORS, _layout, _top_layout, tests_url, to_json
 
 
 def status_trend(
-    series: list[dict], *, repository: int | None = None, owner: str | None = None
+    series: list[dict], *, period: str | None = None, repository: int | None = None, owner: str | None = None
 ) -> dict | None:
     """Flaky and broken tests at the end of each day (from status history), all tests or
     one owner's; a point links to those tests with that status (`owner` is the URL
@@ -35,7 +35,8 @@ def status_trend(
             {
                 "x": days,
                 "y": [int(row[status]) for row in series],
-                "customdata": [tests_url(owner=owner, status=status, repository=repository)] * len(days),
+                "customdata": [tests_url(owner=owner, status=status, period=period, repository=repository)]
+                * len(days),
             }
             for status in statuses
         ],

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import plotly.graph_objects as go
 
+from ..display import monitor_label, monitor_type_label
 from ..templatetags.dashboard import duration
 from .base import PALETTE, STATUS_COLORS, _layout, _text, to_json
 
@@ -74,7 +75,7 @@ def status_timeline(intervals: list, *, now: datetime) -> dict | None:
 
 
 def monitor_timeline(monitors: list[dict], *, now: datetime, start: datetime | None = None) -> dict | None:
-    """Each monitor's active intervals, one row per monitor ("type 1a2b3c4d"), one colour
+    """Each monitor's active intervals, one row per monitor (display.monitor_label), one colour
     per monitor type. Open intervals end at `now`."""
     rows = [m for m in monitors if m["intervals"]]
     if not rows:
@@ -106,7 +107,7 @@ def monitor_timeline(monitors: list[dict], *, now: datetime, start: datetime | N
                 x=spans,
                 y=labels,
                 orientation="h",
-                name=_text(monitor_type),
+                name=_text(monitor_type_label(monitor_type)),
                 marker={"color": colors[monitor_type], "line": {"width": 0}},
                 customdata=custom,
                 hovertemplate=(
@@ -119,7 +120,3 @@ def monitor_timeline(monitors: list[dict], *, now: datetime, start: datetime | N
     start = min(start, first) if start else first
     layout = _timeline_layout("Monitors active over time", "Monitor", rows=len(rows), start=start, now=now)
     return to_json(go.Figure(traces, layout=layout))
-
-
-def monitor_label(monitor_type: str, monitor_id) -> str:
-    return f"{monitor_type} {str(monitor_id)[:8]}"

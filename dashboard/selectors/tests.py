@@ -227,3 +227,9 @@ def history_counts(test_case: TestCase, *, deliveries: QuerySet[Delivery]) -> di
         "status_changes": test_case.status_changes.count(),
         "deliveries": deliveries.count(),
     }
+
+
+def no_test_yet() -> bool:
+    """Whether no test is known at all (no delivery from Trunk was applied yet): pages
+    then show how to connect Trunk. One cheap query; templates call it only when empty."""
+    return not TestCase.objects.exists()

@@ -2,9 +2,13 @@ from datetime import timedelta
 
 from django import template
 from django.http import QueryDict
+from django.urls import reverse
 from django.utils.html import format_html, json_script
 
-from events.metrics import PERIODS
+from events.metrics import LABELS, PERIODS
+
+from .. import display
+from ..forms import SCOPE_KEYS, scoped_url
 
 register = template.Library()
 
@@ -60,20 +64,68 @@ def query(context, **changes) -> str:
     return f"?{encoded}" if encoded else "?"
 
 
-@register.simple_tag(takes_context=True)
-def scope_query(context) -> str:
-    """The period and repository of the current page as a query string ("" when none), for
-    the navigation: the scope chosen on one page follows to the next. Only well-formed
-    values travel (a page validates them again)."""
+def _request_scope(context) -> dict[str, str]:
+    """The well-formed period and repository of the current page's query string (a page
+    validates them again)."""
     request = context.get("request")
     if request is None:
-        return ""
-    params = QueryDict(mutable=True)
+        return {}
+    params = {}
     period = request.GET.get("period", "")
     if period in PERIODS:
         params["period"] = period
     repository = request.GET.get("repository", "")
     if repository.isdigit():
         params["repository"] = repository
+    return params
+
+
+@register.simple_tag(takes_context=True)
+def scope_query(context) -> str:
+    """The period and repository of the current page as a query string ("" when none), for
+    the navigation: the scope chosen on one page follows to the next. Only well-formed
+    values travel (a page validates them again)."""
+    params = QueryDict(mutable=True)
+    params.update(_request_scope(context))
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else ""
+
+
+@register.simple_tag(takes_context=True)
+def scoped(context, url: str, **params) -> str:
+    """`url` (which may carry its own filters) with the current page's period and
+    repository, each once: a link from a table or list keeps the scope chosen. `params`
+    add filters (`owner=owner.key`) or replace the scope's (`repository=test.repository.pk`)."""
+    scope: dict[str, object] = dict(_request_scope(context))
+    for key in SCOPE_KEYS:
+        if key in params:
+            scope[key] = params.pop(key)
+    return scoped_url(str(url), scope, **params)
+
+
+@register.simple_tag
+def monitor_label(monitor_type: str, monitor_id: object) -> str:
+    """A monitor as every page names it (display.monitor_label)."""
+    return display.monitor_label(monitor_type, monitor_id)
+
+
+@register.filter
+def monitor_type(value: str) -> str:
+    """A monitor type in words: "failure_rate" -> "Failure rate monitor"."""
+    return display.monitor_type_label(value)
+
+
+@register.filter
+def label(key: str) -> str:
+    """The one label of a concept (events.metrics.LABELS); an unknown key is an error."""
+    return LABELS[key]
+
+
+@register.simple_tag(takes_context=True)
+def webhook_url(context) -> str:
+    """The address to give Trunk: this server's receiver, as the browser reached it
+    (`{scheme}://{host}/webhooks/trunk/`)."""
+    path = reverse("trunk-webhook")
+    path = path if path.endswith("/") else f"{path}/"  # the receiver takes both; the README's spelling
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path

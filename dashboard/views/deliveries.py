@@ -14,9 +14,10 @@ from django.utils.cache import patch_vary_headers
 from events.untrusted import pretty_body
 
 from ..access import dashboard_reader
-from ..forms import DeliveryFilterForm, scope_from, scope_query
+from ..forms import DeliveryFilterForm, scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import deliveries as selectors
+from ..selectors.tests import no_test_yet
 
 PER_PAGE = 50
 
@@ -46,7 +47,8 @@ def deliveries(request: HtmxHttpRequest) -> HttpResponse:
     # One COUNT (the paginator caches it) and one page of rows, whatever the table size.
     page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
     filtered = filters["outcome"] is not None or filters["event_type"] is not None
-    context = {"scope": scope, "form": form, "page": page, "filtered": filtered}
+    # no_test_yet: called by the template only when the page is empty
+    context = {"scope": scope, "form": form, "page": page, "filtered": filtered, "no_test_yet": no_test_yet}
     partial = "#table" if request.htmx and request.htmx.target == "table" else ""
     response = render(request, f"dashboard/deliveries.html{partial}", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
@@ -62,10 +64,11 @@ def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
         row = getattr(delivery, relation, None)
         if row is not None:
             projected.append({"kind": relation, "row": row, "test": row.test_case})
+    # One delivery as received: neither the period nor the repository changes it, so
+    # the page has no selectors; the links back keep them (the navigation reads the URL).
     scope = scope_from(request)
     context = {
-        "scope": scope,
-        "back_url": reverse("dashboard:deliveries") + scope_query(scope),
+        "back_url": scope.url(reverse("dashboard:deliveries")),
         "delivery": delivery,
         "body": pretty_body(delivery.body),
         "headers": sorted(delivery.headers.items()) if isinstance(delivery.headers, dict) else [],

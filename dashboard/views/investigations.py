@@ -13,6 +13,7 @@ from ..display import attach_display
 from ..forms import InvestigationFilterForm, scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import investigations as selectors
+from ..selectors.tests import no_test_yet
 
 PER_PAGE = 25
 
@@ -34,6 +35,7 @@ def investigations(request: HtmxHttpRequest) -> HttpResponse:
         summary = selectors.investigation_summary(period=period, repository=repository)
         context |= {
             "summary": summary,
+            "no_test_yet": no_test_yet,  # called by the template only when the page is empty
             "histogram_chart": charts.confidence_histogram(
                 summary["histogram"], period=period.name, repository=repository
             ),

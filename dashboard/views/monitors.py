@@ -10,6 +10,7 @@ from ..access import dashboard_reader
 from ..forms import scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import monitors as selectors
+from ..selectors.tests import no_test_yet
 
 PAIRS_PER_PAGE = 25
 
@@ -41,6 +42,7 @@ def monitors(request: HtmxHttpRequest) -> HttpResponse:
     types = sorted(set(activations_by_type) | set(active_by_type) | set(medians))
     context = {
         "scope": scope,
+        "no_test_yet": no_test_yet,  # called by the template only when the page is empty
         "active": _active_page(request, summary["active_now"], period.now),
         "types": [
             {

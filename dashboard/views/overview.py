@@ -27,11 +27,11 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "investigations": investigations.investigation_count(period=period, repository=repository),
         "deliveries": deliveries.delivery_health(),
         "median_time_to_fix": status.median_time_to_fix(period=period, repository=repository),
-        "trend_chart": charts.status_trend(trend, repository=repository),
+        "trend_chart": charts.status_trend(trend, period=period.name, repository=repository),
         "transitions_chart": charts.transitions(
             transitions, days=[row["day"] for row in trend] or sorted({r["day"] for r in transitions})
         ),
-        "owners_chart": charts.top_owners(top_owners, repository=repository),
+        "owners_chart": charts.top_owners(top_owners, period=period.name, repository=repository),
         "recent": recent,
     }
     return render(request, "dashboard/overview.html", context)

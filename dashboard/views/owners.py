@@ -11,7 +11,7 @@ from events.metrics import NO_OWNER
 
 from .. import charts
 from ..access import dashboard_reader
-from ..forms import OwnerTestsForm, Scope, scope_from, scope_query
+from ..forms import OwnerTestsForm, Scope, scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import owners as selectors
 from ..selectors import status
@@ -26,15 +26,14 @@ def _for_display(row: dict, scope: Scope) -> dict:
     parameter is the key, or "none") and the age of its oldest open episode."""
     param = row["owner_key"] or NO_OWNER_PARAM
     oldest = row["oldest_open_since"]
-    repository = scope.repository_id
     return {
         **row,
         "param": param,
-        "url": _owner_url(row.get("owner_id")) + scope_query(scope),
-        "tests_url": charts.tests_url(owner=param, repository=repository),
-        "flaky_url": charts.tests_url(owner=param, status="FLAKY", repository=repository),
-        "broken_url": charts.tests_url(owner=param, status="BROKEN", repository=repository),
-        "quarantined_url": charts.tests_url(owner=param, quarantined="true", repository=repository),
+        "url": scope.url(_owner_url(row.get("owner_id"))),
+        "tests_url": scope.url(charts.tests_url(owner=param)),
+        "flaky_url": scope.url(charts.tests_url(owner=param, status="FLAKY")),
+        "broken_url": scope.url(charts.tests_url(owner=param, status="BROKEN")),
+        "quarantined_url": scope.url(charts.tests_url(owner=param, quarantined="true")),
         "oldest_open_age": scope.period.now - oldest if oldest else None,
     }
 
@@ -53,7 +52,7 @@ def codeowners(request: HttpRequest) -> HttpResponse:
     context = {
         "scope": scope,
         "owners": [_for_display(row, scope) for row in rows],
-        "owners_chart": charts.owner_statuses(rows, repository=scope.repository_id),
+        "owners_chart": charts.owner_statuses(rows, period=scope.period.name, repository=scope.repository_id),
     }
     return render(request, "dashboard/codeowners.html", context)
 
@@ -84,7 +83,7 @@ def codeowner_detail(request: HtmxHttpRequest, owner: str) -> HttpResponse:
         "scope": scope,
         "owner_name": name,
         "owner_url": _owner_url(owner_id),
-        "back_url": reverse("dashboard:codeowners") + scope_query(scope),
+        "back_url": scope.url(reverse("dashboard:codeowners")),
         "form": form,
         "page": page,
     }
@@ -101,7 +100,7 @@ def codeowner_detail(request: HtmxHttpRequest, owner: str) -> HttpResponse:
         trend = status.status_trend(period=period, repository=repository, owner_key=key)
         context |= {
             "stats": _for_display(stats, scope),
-            "trend_chart": charts.status_trend(trend, owner=param, repository=repository),
+            "trend_chart": charts.status_trend(trend, owner=param, period=period.name, repository=repository),
         }
         response = render(request, "dashboard/codeowner_detail.html", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import push_url
 
 from events.exports import test_cases_csv_response
-from events.metrics import band_of
+from events.metrics import LABELS, band_of
 from events.models import TestCase
 from events.triage import VIA_DASHBOARD, triage_test, triage_values
 from events.untrusted import safe_http_url
@@ -58,17 +58,23 @@ class Column:
     key: str | None = None  # a selectors.SORTS key when the column sorts
     first: str = "-"  # direction of the first click: "" ascending, "-" descending
     numeric: bool = False
+    title: str = ""  # the header's tooltip
+
+
+# Trunk's 7-day figures are as of the latest event that carried the test's attributes
+# (TestCase.attributes_at), not as of now: the header and each cell say so.
+TRUNK_FIGURE = "Trunk's figure over the 7 days before the last event that carried it; each value's tooltip says as of when"
 
 
 COLUMNS = [
     Column("Test", "name", first=""),
     Column("Repository"),
     Column("Status", "status"),
-    Column("Status since", "status_since"),
+    Column(LABELS["status_since"], "status_since"),
     Column("Owners"),
-    Column("Quarantined"),
-    Column("Failure rate 7d", "failure_rate", numeric=True),
-    Column("PRs impacted 7d", "prs_impacted", numeric=True),
+    Column(LABELS["quarantined"]),
+    Column(LABELS["failure_rate"], "failure_rate", numeric=True, title=TRUNK_FIGURE),
+    Column(LABELS["prs_impacted"], "prs_impacted", numeric=True, title=TRUNK_FIGURE),
     Column("Triage"),
 ]
 
@@ -77,7 +83,13 @@ def _headers(sort: str) -> list[dict]:
     """Column headers: the sort each link asks for (toggles on the current column)."""
     headers = []
     for column in COLUMNS:
-        header = {"label": column.label, "numeric": column.numeric, "sort": None, "direction": None}
+        header = {
+            "label": column.label,
+            "numeric": column.numeric,
+            "sort": None,
+            "direction": None,
+            "title": column.title,
+        }
         if column.key:
             if sort.removeprefix("-") == column.key:
                 header["direction"] = "descending" if sort.startswith("-") else "ascending"
@@ -101,7 +113,9 @@ def _without_empty(params: QueryDict) -> _ImmutableQueryDict:
 
 
 def _filtered_tests(request: HttpRequest):
-    scope = scope_from(request)
+    # No figure of the tests table depends on the period (status, failure rate, PRs
+    # impacted are now or Trunk's last 7 days): no period selector, the period travels on.
+    scope = scope_from(request, period_applies=False)
     form = TestFilterForm(request.GET)
     filters = form.filters()
     tests = selectors.filter_test_cases(selectors.test_cases(), repository=scope.repository_id, **filters)

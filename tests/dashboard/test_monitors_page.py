@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 
 from dashboard.selectors import monitors as monitors_selectors
 from events.demo import payloads
@@ -80,13 +81,13 @@ def test_page_with_data(reader_client, history):
     assert response.status_code == 200
     body = response.content.decode()
     activations = island(body, "activations-chart")
-    assert sorted(t["name"] for t in activations["data"]) == ["failure_rate", "pass_on_retry"]
+    assert sorted(t["name"] for t in activations["data"]) == ["Failure rate monitor", "Pass on retry monitor"]
     assert sum(sum(t["y"]) for t in activations["data"]) == 3
     assert len(activations["data"][0]["x"]) == 31  # every day of the 30-day period
     assert activations["layout"]["barmode"] == "stack"
     assert activations["layout"]["xaxis"]["title"]["text"] and activations["layout"]["yaxis"]["title"]["text"]
     resolve = island(body, "resolve-chart")
-    assert resolve["data"][0]["y"] == ["failure_rate", "pass_on_retry"]  # fastest first
+    assert resolve["data"][0]["y"] == ["Failure rate monitor", "Pass on retry monitor"]  # fastest first
     assert resolve["data"][0]["text"] == ["1d 0h", "2d 0h"]
     types = {row["type"]: row for row in response.context["types"]}
     assert types["pass_on_retry"]["activations"] == 2 and types["pass_on_retry"]["active_now"] == 1
@@ -144,7 +145,8 @@ def test_hostile_text_escaped(reader_client):
     monitor(test, ago(3), "active", monitor_id=hostile, monitor_type=HOSTILE)
     body = reader_client.get(URL).content.decode()
     assert ESCAPED in body and "<script>alert" not in body
-    assert island(body, "resolve-chart")["data"][0]["y"] == [ESCAPED]  # Plotly shows it literally
+    # Plotly shows it literally
+    assert island(body, "resolve-chart")["data"][0]["y"] == [f"{ESCAPED} monitor"]
     partial = reader_client.get(URL, headers=HX).content.decode()
     assert ESCAPED in partial and "<script>alert" not in partial
 
@@ -205,3 +207,21 @@ def test_active_since_selector_reads_one_query(django_assert_num_queries):
         pairs = list(monitors_selectors.active_monitor_pairs())
     assert [p.active_since for p in pairs] == [ago(5)] * 3
     assert [p.since for p in pairs] == [ago(1), ago(1.5), ago(2)]  # the latest event: the order
+
+
+def test_monitors_shown_by_type_and_short_id(reader_client, load_demo):
+    """No hex fragment alone: a monitor is "<Type> monitor · <short id>" (display.monitor_label)."""
+    import re
+
+    from dashboard.display import monitor_label
+
+    load_demo(tests=20, days=30)
+    response = reader_client.get(reverse("dashboard:monitors"), {"period": "all"})
+    body = response.content.decode()
+    pairs = list(response.context["active"])
+    assert pairs
+    for pair in pairs:
+        assert monitor_label(pair.monitor.type, pair.monitor_id) in body
+    assert not re.search(r'class="monitor-id"', body)
+    for row in response.context["types"]:
+        assert f">{row['type'].replace('_', ' ').capitalize()} monitor</th>" in body

@@ -138,14 +138,14 @@ def test_codeowners_table_and_chart(reader_client, owned):
     api = Owner.objects.get(key="@acme/api")
     assert f'href="/codeowners/{api.pk}/?period=all"' in body
     assert 'href="/codeowners/none/?period=all"' in body
-    assert 'href="/tests/?owner=%40acme%2Fweb&amp;status=BROKEN"' in body
+    assert 'href="/tests/?owner=%40acme%2Fweb&amp;status=BROKEN&amp;period=all"' in body
     figure = island(body, "owners-status-chart")
     assert [t["name"] for t in figure["data"]] == ["Broken", "Flaky", "Healthy"]
     assert figure["layout"]["title"]["text"] and figure["layout"]["xaxis"]["title"]["text"]
     broken = figure["data"][0]
     urls = dict(zip(broken["y"], broken["customdata"], strict=True))
-    assert urls["@acme/web"] == "/tests/?owner=%40acme%2Fweb&status=BROKEN"
-    assert urls["(no owner)"] == "/tests/?owner=none&status=BROKEN"
+    assert urls["@acme/web"] == "/tests/?owner=%40acme%2Fweb&status=BROKEN&period=all"
+    assert urls["(no owner)"] == "/tests/?owner=none&status=BROKEN&period=all"
     assert 'src="/static/vendor/plotly.min.js"' in body and body.count("plotly.min.js") == 1
 
 
@@ -235,8 +235,8 @@ def test_codeowner_detail_any_case(reader_client, owned):
     body = response.content.decode()
     figure = island(body, "owner-trend-chart")
     assert [t["name"] for t in figure["data"]] == ["Flaky", "Broken"]
-    assert figure["data"][0]["customdata"][0] == "/tests/?owner=%40acme%2Fapi&status=FLAKY"
-    assert 'href="/tests/?owner=%40acme%2Fapi&amp;status=FLAKY"' in body
+    assert figure["data"][0]["customdata"][0] == "/tests/?owner=%40acme%2Fapi&status=FLAKY&period=all"
+    assert 'href="/tests/?owner=%40acme%2Fapi&amp;status=FLAKY&amp;period=all"' in body
     # The same label as the overview and the codeowners table.
     assert '<span class="label">Median time to fix</span>' in body
 

@@ -152,7 +152,7 @@ def test_detail_page_shows_everything(reader_client, flaky_test):
         "tests/suite/test_1.py",  # file
         '<a href="https://github.com/acme/checkout" rel="noopener noreferrer nofollow">acme/checkout</a>',
         ">@Acme/Payments</a>",  # owner, as first seen, linking to its tests
-        f'href="{reverse("dashboard:tests")}?owner=%40acme/payments"',
+        f'href="{reverse("dashboard:tests")}?owner=%40acme%2Fpayments"',
         '<span class="tag variant">linux</span>',
         '<span class="badge quarantined">Quarantined</span>',
         '<span class="badge status-flaky">Flaky</span>',
@@ -230,13 +230,16 @@ def test_status_timeline_chart(reader_client, flaky_test):
 def test_monitor_timeline_chart(reader_client, flaky_test):
     figure = reader_client.get(detail_url(flaky_test)).context["monitor_chart"]
     rows = {y for trace in figure["data"] for y in trace["y"]}
-    assert rows == {f"pass_on_retry {str(MONITOR)[:8]}", f"failure_rate {str(MONITOR_B)[:8]}"}
-    assert {trace["name"] for trace in figure["data"]} == {"pass_on_retry", "failure_rate"}
+    assert rows == {
+        f"Pass on retry monitor · {str(MONITOR)[:8]}",
+        f"Failure rate monitor · {str(MONITOR_B)[:8]}",
+    }
+    assert {trace["name"] for trace in figure["data"]} == {"Pass on retry monitor", "Failure rate monitor"}
     # No monitor is drawn in a status colour.
     assert not {t["marker"]["color"] for t in figure["data"]} & set(charts.STATUS_COLORS.values())
-    pass_on_retry = next(t for t in figure["data"] if t["name"] == "pass_on_retry")
+    pass_on_retry = next(t for t in figure["data"] if t["name"] == "Pass on retry monitor")
     assert pass_on_retry["x"] == [timedelta(days=3).total_seconds() * 1000]
-    failure_rate = next(t for t in figure["data"] if t["name"] == "failure_rate")
+    failure_rate = next(t for t in figure["data"] if t["name"] == "Failure rate monitor")
     assert failure_rate["customdata"][0][1] == "now (still active)"
     assert figure["layout"]["yaxis"]["title"]["text"] == "Monitor"
 
