@@ -95,6 +95,21 @@ def impact_score(
     return points * (IMPACT_QUARANTINED_FACTOR if quarantined else 1.0)
 
 
+def impact_help() -> dict[str, object]:
+    """The formula and its weights, as the dashboard explains them (from the constants)."""
+    return {
+        "broken": IMPACT_STATUS_POINTS["BROKEN"],
+        "flaky": IMPACT_STATUS_POINTS["FLAKY"],
+        "per_pr": IMPACT_PER_PR,
+        "per_failure_rate": IMPACT_PER_FAILURE_RATE,
+        "per_day": IMPACT_PER_DAY_OPEN,
+        "max_days": IMPACT_MAX_DAYS_OPEN,
+        "per_relapse": IMPACT_PER_RELAPSE,
+        "quarantined": IMPACT_QUARANTINED_FACTOR,
+        "relapse_days": RELAPSE_WINDOW.days,
+    }
+
+
 def impact_days_open(*, now: datetime, episode_start: BaseExpression) -> Expression:
     """D in SQL: whole days from the open episode's start to `now`, 0 to the cap. Without
     an open episode (a projection not yet caught up), from the status's own time."""

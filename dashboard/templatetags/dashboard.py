@@ -77,3 +77,11 @@ def scope_query(context) -> str:
         params["repository"] = repository
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else ""
+
+
+@register.filter
+def score(value: float | None) -> str:
+    """A score to at most two decimals, without trailing zeros: 39.4, 9.85, 12."""
+    if value is None:
+        return "—"
+    return f"{round(value, 2):.2f}".rstrip("0").rstrip(".")

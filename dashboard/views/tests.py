@@ -69,6 +69,7 @@ COLUMNS = [
     Column("Quarantined"),
     Column("Failure rate 7d", "failure_rate", numeric=True),
     Column("PRs impacted 7d", "prs_impacted", numeric=True),
+    Column("Impact", "impact", numeric=True),
     Column("Triage"),
 ]
 
@@ -114,6 +115,8 @@ def test_list(request: HtmxHttpRequest) -> HttpResponse:
     request.GET = _without_empty(request.GET)
     scope, form, filters, tests = _filtered_tests(request)
     sort = filters["sort"] or selectors.DEFAULT_SORT
+    # The impact column: computed for the page's rows (and for every row only to sort by it).
+    tests = selectors.with_impact(tests, now=scope.period.now)
     page = Paginator(tests, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "scope": scope,
