@@ -72,6 +72,16 @@ IMPACT_PER_RELAPSE = 5.0
 IMPACT_QUARANTINED_FACTOR = 0.25
 
 
+IMPACT_FORMULA = (
+    f"impact = Q x (S + P + {IMPACT_PER_FAILURE_RATE:g} x R + {IMPACT_PER_DAY_OPEN:g} x min(D, "
+    f"{IMPACT_MAX_DAYS_OPEN}) + {IMPACT_PER_RELAPSE:g} x N), and 0 for a HEALTHY test: S = "
+    f"{IMPACT_STATUS_POINTS['BROKEN']:g} for BROKEN, {IMPACT_STATUS_POINTS['FLAKY']:g} for FLAKY; "
+    f"P = pull requests impacted in the last 7 days ({IMPACT_PER_PR:g} each); R = failure rate "
+    "over 7 days (0 to 1); D = whole days since the current episode started; N = the test's "
+    f"relapses; Q = {IMPACT_QUARANTINED_FACTOR:g} when quarantined, else 1. A missing figure counts 0."
+)
+
+
 def impact_score(
     *,
     status: str,
