@@ -84,3 +84,18 @@ def test_ties_go_by_name_then_id():
     ranked = fix_first(now=data.now)
     assert [t.impact for t in ranked[:2]] == pytest.approx([39.4, 39.4])
     assert [t.id for t in ranked[:2]] == sorted(t.id for t in ranked[:2])
+
+
+def test_the_docs_state_the_formula_with_the_weights_of_the_code():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    formula = (
+        f"impact = Q × (S + P + {metrics.IMPACT_PER_FAILURE_RATE:g} × R + {metrics.IMPACT_PER_DAY_OPEN:g} × "
+        f"min(D, {metrics.IMPACT_MAX_DAYS_OPEN}) + {metrics.IMPACT_PER_RELAPSE:g} × N)"
+    )
+    assert formula in docs
+    assert formula.replace("×", "x") in metrics.IMPACT_FORMULA
+    assert "## Fix first: the impact score" in docs and "**39.4**" in docs and "**9.85**" in docs
+    assert metrics.IMPACT_STATUS_POINTS == {"BROKEN": 20.0, "FLAKY": 10.0}
+    assert (metrics.IMPACT_PER_PR, metrics.IMPACT_QUARANTINED_FACTOR) == (1.0, 0.25)
