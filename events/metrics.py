@@ -145,10 +145,15 @@ def impact_expression(*, now: datetime, episode_start: BaseExpression, relapses:
         + impact_days_open(now=now, episode_start=episode_start) * Value(IMPACT_PER_DAY_OPEN)
         + relapses * Value(IMPACT_PER_RELAPSE)
     )
+    factor = Case(
+        When(quarantined=True, then=Value(IMPACT_QUARANTINED_FACTOR)),
+        default=Value(1.0),
+        output_field=FloatField(),
+    )
+    # The points once in the SQL (each subquery planned once, not once per branch).
     return Case(
-        When(~Q(status__in=list(IMPACT_STATUS_POINTS)), then=Value(0.0)),
-        When(quarantined=True, then=points * Value(IMPACT_QUARANTINED_FACTOR)),
-        default=points,
+        When(status__in=list(IMPACT_STATUS_POINTS), then=points * factor),
+        default=Value(0.0),
         output_field=FloatField(),
     )
 
