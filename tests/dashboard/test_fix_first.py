@@ -113,3 +113,12 @@ def test_sorting_by_impact_keeps_the_page_budget(
         page = reader_client.get(TESTS, {"sort": "-impact"})
     impacts = [t.impact for t in page.context["page"]]
     assert impacts == sorted(impacts, reverse=True) and impacts[0] > 0
+
+
+def test_the_csv_sorted_by_impact_has_the_pages_order(reader_client):
+    from tests.dashboard.test_tests_page import read_csv
+
+    data = build()
+    rows = read_csv(reader_client.get(reverse("dashboard:tests-csv"), {"sort": "-impact"}))
+    names = [row[rows[0].index("name")] for row in rows[1:]]
+    assert names == [*(data.tests[k].name for k in FIX_FIRST_ORDER), data.tests["healthy"].name]
