@@ -332,8 +332,9 @@ class TestCaseFilterSet(StrictFilterSet):
     q = filters.CharFilter(help_text="Text search in name, classname and file path (case-insensitive).")
     sort = CaseInsensitiveChoiceFilter(
         choices=SORT_CHOICES,
-        help_text="Order by name, status (severity), status_since, failure_rate or prs_impacted; "
-        "`-` in front for descending. Default `-status_since`.",
+        help_text="Order by name, status (severity), status_since, failure_rate, prs_impacted or "
+        "impact (the impact score: `-impact` lists what to fix first); `-` in front for "
+        "descending; ties by name, then id. Default `-status_since`.",
     )
     ordering = CaseInsensitiveChoiceFilter(
         choices=SORT_CHOICES, help_text="Same as `sort` (DRF's name for it)."

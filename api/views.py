@@ -131,7 +131,9 @@ class TestCaseViewSet(
     lookup_field = "id"
 
     def get_queryset(self):
-        return tests.test_cases()
+        # The impact score of each row (`impact`), computed for the page's rows (for every
+        # row only to sort by it).
+        return tests.with_impact(tests.test_cases())
 
     def partial_update(self, request: Request, *args, **kwargs) -> Response:
         test = self.get_object()

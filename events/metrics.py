@@ -1,6 +1,7 @@
 """The definitions behind flakyboard's numbers, in code once (docs/metrics.md says what
 they mean to a user): confidence bands and histogram bins, the relapse window, periods,
-UTC days, the "(no owner)" label and the bounds of a plausible event time.
+UTC days, the "(no owner)" label, the bounds of a plausible event time and the impact
+score ("Fix first").
 
 The write side (parsing, rollups), the read side (dashboard selectors, charts, forms)
 and the API import these names rather than repeating a number. This module imports
@@ -13,8 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Q
+from django.db.models import Case, Expression, F, FloatField, Q, Value, When
+from django.db.models.expressions import BaseExpression, Combinable
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
+
+from events.orm import WholeDaysBetween
 
 # ---------------------------------------------------------------- labels
 
@@ -33,6 +38,7 @@ LABELS = {
     "activations": "Activations",
     "median_time_to_resolve": "Median time to resolve",
     "monitor_type": "Monitor type",
+    "impact": "Impact",
 }
 # Spellings that once named the same concepts: no rendered page may show them
 # (tests/dashboard/test_labels.py).
@@ -70,6 +76,117 @@ RELAPSE_WINDOW = timedelta(days=30)
 
 def is_relapse(started_at: datetime, *, previous_end: datetime | None) -> bool:
     return previous_end is not None and started_at - previous_end <= RELAPSE_WINDOW
+
+
+# ---------------------------------------------------------------- impact ("Fix first")
+
+# The impact score orders the tests to fix first (docs/metrics.md, "Fix first: the impact
+# score"). It is a sum of points, times a factor for quarantine, so that anyone can
+# recompute it from a test's row:
+#
+#   impact = Q x (S + P + 20 x R + 0.5 x min(D, 60) + 5 x N), and 0 for a HEALTHY test
+#
+# The unit is one pull request impacted in the last 7 days (Trunk's own measure of harm):
+IMPACT_PER_PR = 1.0
+# S: a BROKEN test fails every run, a FLAKY one some runs (Trunk's priority).
+IMPACT_STATUS_POINTS = {"BROKEN": 20.0, "FLAKY": 10.0}  # HEALTHY: the score is 0
+# R: Trunk's failure rate over 7 days (0 to 1): 20 points at 100 %, 2 at 10 %.
+IMPACT_PER_FAILURE_RATE = 20.0
+# D: whole days since the current episode started (its open age), capped, so that a
+# long-ignored test rises but cannot bury a new test that blocks many pull requests.
+IMPACT_PER_DAY_OPEN = 0.5
+IMPACT_MAX_DAYS_OPEN = 60
+# N: the test's relapses (all history): each says that a fix did not hold.
+IMPACT_PER_RELAPSE = 5.0
+# Q: a quarantined test's failures no longer block merges (they still cost CI time and
+# hide what the test covers), so it weighs a quarter.
+IMPACT_QUARANTINED_FACTOR = 0.25
+
+
+IMPACT_FORMULA = (
+    f"impact = Q x (S + P + {IMPACT_PER_FAILURE_RATE:g} x R + {IMPACT_PER_DAY_OPEN:g} x min(D, "
+    f"{IMPACT_MAX_DAYS_OPEN}) + {IMPACT_PER_RELAPSE:g} x N), and 0 for a HEALTHY test: S = "
+    f"{IMPACT_STATUS_POINTS['BROKEN']:g} for BROKEN, {IMPACT_STATUS_POINTS['FLAKY']:g} for FLAKY; "
+    f"P = pull requests impacted in the last 7 days ({IMPACT_PER_PR:g} each); R = failure rate "
+    "over 7 days (0 to 1); D = whole days since the current episode started; N = the test's "
+    f"relapses; Q = {IMPACT_QUARANTINED_FACTOR:g} when quarantined, else 1. A missing figure counts 0."
+)
+
+
+def impact_score(
+    *,
+    status: str,
+    prs_impacted: int | None,
+    failure_rate: float | None,
+    days_open: int,
+    relapses: int,
+    quarantined: bool,
+) -> float:
+    """The impact score of one test from its inputs (missing figures count 0); the SQL
+    of `impact_expression` computes the same."""
+    if status not in IMPACT_STATUS_POINTS:
+        return 0.0
+    points = (
+        IMPACT_STATUS_POINTS[status]
+        + (prs_impacted or 0) * IMPACT_PER_PR
+        + (failure_rate or 0.0) * IMPACT_PER_FAILURE_RATE
+        + min(max(days_open, 0), IMPACT_MAX_DAYS_OPEN) * IMPACT_PER_DAY_OPEN
+        + relapses * IMPACT_PER_RELAPSE
+    )
+    return points * (IMPACT_QUARANTINED_FACTOR if quarantined else 1.0)
+
+
+def impact_help() -> dict[str, object]:
+    """The formula and its weights, as the dashboard explains them (from the constants)."""
+    return {
+        "broken": IMPACT_STATUS_POINTS["BROKEN"],
+        "flaky": IMPACT_STATUS_POINTS["FLAKY"],
+        "per_pr": IMPACT_PER_PR,
+        "per_failure_rate": IMPACT_PER_FAILURE_RATE,
+        "per_day": IMPACT_PER_DAY_OPEN,
+        "max_days": IMPACT_MAX_DAYS_OPEN,
+        "per_relapse": IMPACT_PER_RELAPSE,
+        "quarantined": IMPACT_QUARANTINED_FACTOR,
+        "relapse_days": RELAPSE_WINDOW.days,
+    }
+
+
+def impact_days_open(*, now: datetime, episode_start: BaseExpression) -> Expression:
+    """D in SQL: whole days from the open episode's start to `now`, 0 to the cap. Without
+    an open episode (a projection not yet caught up), from the status's own time."""
+    start = Coalesce(episode_start, F("status_since"), Value(now))
+    days = WholeDaysBetween(start, Value(now))
+    return Least(Greatest(days, Value(0)), Value(IMPACT_MAX_DAYS_OPEN))
+
+
+def impact_expression(*, now: datetime, episode_start: BaseExpression, relapses: Combinable) -> Expression:
+    """The impact score in SQL, over a test case's row (status, quarantined, Trunk's 7-day
+    figures): `episode_start` is the start of its open episode and `relapses` its relapse
+    count, two expressions the caller builds over its episodes. Only the rows of FLAKY
+    and BROKEN tests evaluate them (a HEALTHY test is 0 without)."""
+    status_points = Case(
+        *(When(status=status, then=Value(points)) for status, points in IMPACT_STATUS_POINTS.items()),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
+    points = (
+        status_points
+        + Coalesce(F("pull_requests_impacted_last_7d"), Value(0)) * Value(IMPACT_PER_PR)
+        + Coalesce(F("failure_rate_last_7d"), Value(0.0)) * Value(IMPACT_PER_FAILURE_RATE)
+        + impact_days_open(now=now, episode_start=episode_start) * Value(IMPACT_PER_DAY_OPEN)
+        + relapses * Value(IMPACT_PER_RELAPSE)
+    )
+    factor = Case(
+        When(quarantined=True, then=Value(IMPACT_QUARANTINED_FACTOR)),
+        default=Value(1.0),
+        output_field=FloatField(),
+    )
+    # The points once in the SQL (each subquery planned once, not once per branch).
+    return Case(
+        When(status__in=list(IMPACT_STATUS_POINTS), then=points * factor),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
 
 
 # ---------------------------------------------------------------- investigations

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count, IntegerField, Model, OuterRef, Subquery
+from django.db.models import Count, Func, IntegerField, Model, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from events.sql import column_name, concrete_field
@@ -65,3 +65,23 @@ def related_count(model: type[Model], fk: str, **filters: Any) -> Coalesce:
         .values("n")
     )
     return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+
+class WholeDaysBetween(Func):
+    """The whole days from `start` to `end` (two timestamp expressions), rounded down: an
+    integer, the same on both databases (SQLite counts whole seconds with strftime('%s'),
+    exact where julianday's floating point could land a hair under a day)."""
+
+    output_field = IntegerField()
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
+        start, end = (compiler.compile(expression) for expression in self.get_source_expressions())
+        params = [*start[1], *end[1]]
+        if connection.vendor == "postgresql":
+            return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end[0]} - {start[0]})) / 86400) AS integer)", params
+        seconds = (
+            f"(CAST(strftime('%%s', {end[0]}) AS INTEGER) - CAST(strftime('%%s', {start[0]}) AS INTEGER))"
+        )
+        # Integer division truncates towards zero: only negative spans (clamped by callers) differ.
+        return f"({seconds} / 86400)", params

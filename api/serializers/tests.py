@@ -9,12 +9,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from events.metrics import IMPACT_FORMULA
 from events.models import Status, TestCase
 
 from .base import OptionalURLField
 from .repositories import RepositoryBriefSerializer
 
 TRIAGE_FIELDS = ("triage_state", "assignee", "triage_note")
+IMPACT_HELP = (
+    "Impact score, what to fix first (derived by flakyboard, read-only; `sort=-impact`): "
+    f'{IMPACT_FORMULA} Rounded to 2 decimals. See docs/metrics.md, "Fix first: the impact score".'
+)
 
 
 class TestCaseSerializer(serializers.ModelSerializer):
@@ -27,6 +32,7 @@ class TestCaseSerializer(serializers.ModelSerializer):
     assignee_username = serializers.CharField(source="assignee.username", read_only=True, allow_null=True)
     dashboard_url = serializers.SerializerMethodField(help_text="The test's page on this flakyboard.")
     html_url = OptionalURLField(help_text="The test's page on Trunk; null when Trunk did not send one.")
+    impact = serializers.SerializerMethodField(help_text=IMPACT_HELP)
 
     class Meta:
         model = TestCase
@@ -53,6 +59,7 @@ class TestCaseSerializer(serializers.ModelSerializer):
             "assignee_username",
             "triage_note",
             "dashboard_url",
+            "impact",
         ]
         read_only_fields = fields
         extra_kwargs = {
@@ -71,6 +78,11 @@ class TestCaseSerializer(serializers.ModelSerializer):
     def get_owners(self, test: TestCase) -> list[str]:
         return [owner.name for owner in test.owners.all()]
 
+    @extend_schema_field(OpenApiTypes.DOUBLE)
+    def get_impact(self, test: TestCase) -> float:
+        # Annotated by the view (dashboard.selectors.tests.with_impact); rounded as shown.
+        return round(test.impact, 2)  # type: ignore[attr-defined]
+
     @extend_schema_field(OpenApiTypes.URI)
     def get_dashboard_url(self, test: TestCase) -> str:
         url = reverse("dashboard:test-detail", args=[test.pk])
@@ -84,6 +96,7 @@ TRUNK_FIELDS = frozenset(TestCaseSerializer.Meta.fields) - {
     *TRIAGE_FIELDS,
     "assignee_username",
     "dashboard_url",
+    "impact",
 }
 
 

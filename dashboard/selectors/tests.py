@@ -6,9 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Expression, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from events.metrics import is_relapse
+from events.metrics import (
+    IMPACT_STATUS_POINTS,
+    RELAPSE_WINDOW,
+    impact_days_open,
+    impact_expression,
+    is_relapse,
+)
 from events.models import (
     Delivery,
     Investigation,
@@ -19,8 +27,10 @@ from events.models import (
     StatusChange,
     TestCase,
 )
+from events.models import Episode as EpisodeRow
+from events.orm import related_count
 
-from .common import owned_by
+from .common import in_repository, owned_by
 
 # Severity order, Trunk's priority: BROKEN over FLAKY over HEALTHY, which is also the
 # alphabetical order of the values, so "most severe first" is `status` A to Z (and the
@@ -42,6 +52,7 @@ SORTS = {
     "status_since": "status_since",
     "failure_rate": "failure_rate_last_7d",
     "prs_impacted": "pull_requests_impacted_last_7d",
+    "impact": "impact",  # an annotation: with_impact
 }
 
 
@@ -88,12 +99,77 @@ def sort_test_cases(tests: QuerySet[TestCase], sort: str | None) -> QuerySet[Tes
     key = sort.removeprefix("-")
     if key not in SORTS:
         return sort_test_cases(tests, DEFAULT_SORT)
+    if key == "impact":
+        tests = with_impact(tests)  # kept if the caller annotated it already
     field = F(SORTS[key])
     if key == "status":
         # Descending severity is ascending values (MOST_SEVERE_FIRST): the index order.
         return tests.order_by(field.asc() if sort.startswith("-") else field.desc(), "name", "id")
     primary = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_first=True)
     return tests.order_by(primary, "name", "id")
+
+
+def _open_episode_start() -> Subquery:
+    """The start of the test's open episode (the (test_case, started_at) index)."""
+    return Subquery(
+        EpisodeRow.objects.filter(test_case=OuterRef("pk"), ended_at__isnull=True)
+        .order_by("-started_at")
+        .values("started_at")[:1]
+    )
+
+
+def _relapse_count() -> Coalesce:
+    """The test's relapses over all history: its episodes that started within the relapse
+    window after the end of the previous one (events.metrics.is_relapse)."""
+    return related_count(
+        EpisodeRow,
+        "test_case",
+        previous_end__isnull=False,
+        started_at__lte=F("previous_end") + RELAPSE_WINDOW,
+    )
+
+
+def impact(*, now: datetime | None = None) -> Expression:
+    """The impact score of each test (events.metrics.impact_expression) as of `now`: its
+    open episode's start and its relapse count read from its Episode rows, only for
+    FLAKY and BROKEN tests."""
+    return impact_expression(
+        now=now or timezone.now(), episode_start=_open_episode_start(), relapses=_relapse_count()
+    )
+
+
+def with_impact(
+    tests: QuerySet[TestCase], *, now: datetime | None = None, inputs: bool = False
+) -> QuerySet[TestCase]:
+    """`tests` with their impact score as `impact` (sortable: `sort=-impact`; an existing
+    `impact` annotation is kept, so that the sort and the column agree); with
+    `inputs`, also what it is computed from that the row does not hold: `episode_start`,
+    `days_open` and `relapse_count`."""
+    now = now or timezone.now()
+    if "impact" not in tests.query.annotations:
+        tests = tests.annotate(impact=impact(now=now))
+    if inputs:
+        tests = tests.annotate(
+            episode_start=_open_episode_start(),
+            days_open=impact_days_open(now=now, episode_start=_open_episode_start()),
+            relapse_count=_relapse_count(),
+        )
+    return tests
+
+
+FIX_FIRST_SHOWN = 10
+
+
+def fix_first(
+    *, repository: int | None = None, limit: int = FIX_FIRST_SHOWN, now: datetime | None = None
+) -> list[TestCase]:
+    """The FLAKY and BROKEN tests with the highest impact, as `sort=-impact` orders them
+    (ties by name, then id), with their score's inputs, owners and repository: two
+    queries."""
+    tests = test_cases().filter(
+        in_repository("repository", repository), status__in=list(IMPACT_STATUS_POINTS)
+    )
+    return list(sort_test_cases(with_impact(tests, now=now, inputs=True), "-impact")[:limit])
 
 
 def status_history(test_case: TestCase, *, limit: int = 200) -> QuerySet[StatusChange]:

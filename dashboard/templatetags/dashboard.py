@@ -129,3 +129,11 @@ def webhook_url(context) -> str:
     path = path if path.endswith("/") else f"{path}/"  # the receiver takes both; the README's spelling
     request = context.get("request")
     return request.build_absolute_uri(path) if request is not None else path
+
+
+@register.filter
+def score(value: float | None) -> str:
+    """A score to at most two decimals, without trailing zeros: 39.4, 9.85, 12."""
+    if value is None:
+        return "—"
+    return f"{round(value, 2):.2f}".rstrip("0").rstrip(".")

@@ -3,11 +3,13 @@
 from django.http import HttpResponse
 from django.shortcuts import render
 
+from events.metrics import impact_help
+
 from .. import charts
 from ..access import dashboard_reader
 from ..forms import scope_from
 from ..http import HtmxHttpRequest
-from ..selectors import deliveries, investigations, monitors, owners, status
+from ..selectors import deliveries, investigations, monitors, owners, status, tests
 
 
 @dashboard_reader
@@ -32,6 +34,8 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
             transitions, days=[row["day"] for row in trend] or sorted({r["day"] for r in transitions})
         ),
         "owners_chart": charts.top_owners(top_owners, period=period.name, repository=repository),
+        "fix_first": tests.fix_first(repository=repository, now=period.now),
+        "impact": impact_help(),
         "recent": recent,
     }
     return render(request, "dashboard/overview.html", context)

@@ -75,6 +75,7 @@ COLUMNS = [
     Column(LABELS["quarantined"]),
     Column(LABELS["failure_rate"], "failure_rate", numeric=True, title=TRUNK_FIGURE),
     Column(LABELS["prs_impacted"], "prs_impacted", numeric=True, title=TRUNK_FIGURE),
+    Column(LABELS["impact"], "impact", numeric=True),
     Column("Triage"),
 ]
 
@@ -128,6 +129,8 @@ def test_list(request: HtmxHttpRequest) -> HttpResponse:
     request.GET = _without_empty(request.GET)
     scope, form, filters, tests = _filtered_tests(request)
     sort = filters["sort"] or selectors.DEFAULT_SORT
+    # The impact column: computed for the page's rows (and for every row only to sort by it).
+    tests = selectors.with_impact(tests, now=scope.period.now)
     page = Paginator(tests, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "scope": scope,

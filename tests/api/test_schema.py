@@ -110,6 +110,8 @@ def test_parameter_types_are_precise(schema):
         "-failure_rate",
         "prs_impacted",
         "-prs_impacted",
+        "impact",
+        "-impact",
     }
     assert tests["repository"]["schema"] == filters.REPOSITORY_SCHEMA
     assert tests["changed_since"]["schema"] == filters.MOMENT_SCHEMA
