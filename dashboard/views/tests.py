@@ -60,11 +60,12 @@ class Column:
     numeric: bool = False
 
 
+# The ones that matter most first: on a phone they fit the screen, the rest scroll.
 COLUMNS = [
     Column("Test", "name", first=""),
-    Column("Repository"),
     Column("Status", "status"),
     Column("Status since", "status_since"),
+    Column("Repository"),
     Column("Owners"),
     Column("Quarantined"),
     Column("Failure rate 7d", "failure_rate", numeric=True),

@@ -1,5 +1,6 @@
 """Static assets: the stylesheet parses as blocks, and the vendored scripts are served."""
 
+import re
 from pathlib import Path
 
 from django.contrib.staticfiles import finders
@@ -19,3 +20,15 @@ def test_stylesheet_braces_balance():
 def test_plotly_and_htmx_come_from_their_packages():
     assert finders.find("vendor/plotly.min.js").endswith("plotly/package_data/plotly.min.js")
     assert finders.find("django_htmx/htmx-2.min.js")
+
+
+def test_the_stylesheet_and_the_charts_share_the_palettes():
+    """One palette per meaning: app.css's custom properties are events/palette.py's."""
+    from events.palette import BAND_COLORS, STATUS_COLORS
+
+    declared = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6})", CSS.read_text()))
+    for status, colour in STATUS_COLORS.items():
+        assert declared[status.lower()] == colour, status
+    for band, colour in BAND_COLORS.items():
+        assert declared[f"band-{band}"] == colour, band
+    assert not set(STATUS_COLORS.values()) & set(BAND_COLORS.values())
