@@ -178,6 +178,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # answered with status 4
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# 2026-11-01 14:05 UTC everywhere, the admin included (flakyboard/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["flakyboard.formats"]
 USE_I18N = True
 USE_TZ = True
 
