@@ -77,7 +77,7 @@ def confidence_over_time(rows: list[dict]) -> dict | None:
         go.Scatter(
             name="Mean confidence",
             mode="lines+markers",
-            line={"color": PALETTE[0], "width": 2},
+            line={"color": "#343a40", "width": 2},  # not a band colour: the bands are the guides
             marker={"size": 6},
             hovertemplate="Mean confidence %{y:.2f} over %{customdata} investigation(s)<extra></extra>",
         ),
