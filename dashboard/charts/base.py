@@ -81,5 +81,10 @@ def _top_layout(title: str, x_title: str, y_title: str, **extra) -> dict:
     return _layout(title, x_title, y_title, **extra)
 
 
+def count_ticks(highest: int) -> dict:
+    """Whole-number ticks for an axis of counts (no "0.5 tests"), about eight of them."""
+    return {"tick0": 0, "dtick": max(1, -(-int(highest) // 8)), "tickformat": ",d"}
+
+
 def _axis(title: str, **extra) -> dict:
     return {"title": {"text": title}, "gridcolor": "#eef0f4", "automargin": True, **extra}

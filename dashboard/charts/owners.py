@@ -7,12 +7,7 @@ from collections.abc import Iterable
 import plotly.graph_objects as go
 
 from ..selectors.owners import severity_order
-from .base import STATUS_COLORS, _axis, _layout, _text, _top_layout, tests_url, to_json
-
-
-def _count_ticks(widest: int) -> dict:
-    """Whole-number ticks for an axis of test counts (no "0.5 tests")."""
-    return {"tick0": 0, "dtick": max(1, -(-widest // 8)), "tickformat": ",d"}
+from .base import STATUS_COLORS, _axis, _layout, _text, _top_layout, count_ticks, tests_url, to_json
 
 
 def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int | None = None) -> dict | None:
@@ -51,7 +46,7 @@ def top_owners(owner_rows: Iterable[dict], *, limit: int = 10, repository: int |
             hovermode="closest",
             height=max(260, 90 + 28 * len(rows)),
             xaxis=_axis(
-                "Flaky and broken tests now", **_count_ticks(max(r["flaky"] + r["broken"] for r in rows))
+                "Flaky and broken tests now", **count_ticks(max(r["flaky"] + r["broken"] for r in rows))
             ),
         ),
     )
@@ -104,7 +99,7 @@ def owner_statuses(
             barmode="stack",
             hovermode="closest",
             height=max(240, 90 + 26 * len(shown)),
-            xaxis=_axis("Flaky and broken tests now", range=[0, widest * 1.12 + 0.5], **_count_ticks(widest)),
+            xaxis=_axis("Flaky and broken tests now", range=[0, widest * 1.12 + 0.5], **count_ticks(widest)),
             yaxis=_axis("Owner"),
             annotations=[
                 {
