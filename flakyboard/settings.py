@@ -180,6 +180,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # answered with status 4
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# 2026-11-01 14:05 UTC everywhere, the admin included (flakyboard/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["flakyboard.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -331,6 +333,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No deep links: Swagger UI puts each as a link inside the operation's toggle button
+    # (nested interactive controls, which a screen reader cannot reach).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -15,7 +15,7 @@ One module per chart family; views call them through this package (`charts.x(...
 """
 
 from ..display import monitor_label
-from .base import FONT, PALETTE, STATUS_COLORS, TOP_LEGEND, TOP_TITLE, tests_url, to_json
+from .base import FONT, PALETTE, STATUS_COLORS, TOP_LEGEND, tests_url, to_json
 from .investigations import (
     BAND_COLORS,
     BAND_THRESHOLDS,
@@ -36,7 +36,6 @@ __all__ = [
     "PALETTE",
     "STATUS_COLORS",
     "TOP_LEGEND",
-    "TOP_TITLE",
     "TYPE_PALETTE",
     "confidence_histogram",
     "confidence_over_time",

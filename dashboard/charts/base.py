@@ -11,9 +11,11 @@ import plotly.graph_objects as go
 from django.urls import reverse
 
 from events.metrics import DEFAULT_PERIOD
+from events.palette import BAND_COLORS as BAND_COLORS
+from events.palette import STATUS_COLORS as STATUS_COLORS
 
-STATUS_COLORS = {"HEALTHY": "#2f9e44", "FLAKY": "#f08c00", "BROKEN": "#e03131"}
-PALETTE = ["#3b5bdb", "#f08c00", "#e03131", "#2f9e44", "#7048e8", "#1098ad", "#d6336c", "#868e96"]
+# Series that are not a status or a confidence band (a mean, a count of facts...).
+PALETTE = ["#3b5bdb", "#7048e8", "#1098ad", "#d6336c", "#5c940d", "#ae3ec9", "#0b7285", "#868e96"]
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 
 
@@ -24,17 +26,23 @@ def _text(value: str) -> str:
 
 
 def _layout(title: str, x_title: str, y_title: str, **extra) -> dict:
+    """The layout every chart starts from. `title` names the chart: the page shows it as
+    the chart's caption and accessible name (the chart tag), and charts.js does not draw
+    it inside the plot, where it was clipped at the top and collided with the legend.
+    The legend sits above the plot (below it, it collided with the x-axis title and
+    rotated ticks on a phone); the margins are small and grow to fit the axis labels
+    and the legend (automargin), so nothing overlaps at 390 px either."""
     return {
         "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
-        "xaxis": {"title": {"text": x_title}, "gridcolor": "#eef0f4"},
-        "yaxis": {"title": {"text": y_title}, "gridcolor": "#eef0f4", "rangemode": "tozero"},
-        "legend": {"orientation": "h", "y": -0.25},
-        "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
+        "xaxis": _axis(x_title),
+        "yaxis": _axis(y_title, rangemode="tozero"),
+        "legend": TOP_LEGEND,
+        "margin": {"l": 8, "r": 12, "t": 8, "b": 8},
         "font": {"family": FONT, "size": 12, "color": "#1d2330"},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "#ffffff",
         "hovermode": "x unified",
-        "height": 340,
+        "height": 320,
         **extra,
     }
 
@@ -66,8 +74,7 @@ def tests_url(**params) -> str:
     return reverse("dashboard:tests") + link_query(params)
 
 
-# Legends sit above the plot, under the title: below it they collide with the x-axis
-# title and rotated ticks on narrow screens.
+# Horizontal, above the plot: it pushes the top margin, so it never covers a bar.
 TOP_LEGEND = {
     "orientation": "h",
     "x": 0,
@@ -76,18 +83,16 @@ TOP_LEGEND = {
     "yanchor": "bottom",
     "traceorder": "normal",
 }
-# The title pushes the top margin (automargin) so that a legend wrapping onto several
-# rows on a phone sits between the title and the plot instead of over them.
-TOP_TITLE = {"automargin": True, "pad": {"b": 10, "l": 4}}
 
 
 def _top_layout(title: str, x_title: str, y_title: str, **extra) -> dict:
-    """_layout with the legend (if any) above the plot, under the title; labelled axes
-    that make room for long labels."""
-    extra = {"xaxis": _axis(x_title), "yaxis": _axis(y_title, rangemode="tozero"), **extra}
-    layout = _layout(title, x_title, y_title, legend=TOP_LEGEND, **extra)
-    layout["title"] = {**layout["title"], **TOP_TITLE}
-    return layout
+    """_layout (kept as the name the chart modules use)."""
+    return _layout(title, x_title, y_title, **extra)
+
+
+def count_ticks(highest: int) -> dict:
+    """Whole-number ticks for an axis of counts (no "0.5 tests"), about eight of them."""
+    return {"tick0": 0, "dtick": max(1, -(-int(highest) // 8)), "tickformat": ",d"}
 
 
 def _axis(title: str, **extra) -> dict:

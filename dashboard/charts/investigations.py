@@ -7,10 +7,8 @@ from django.urls import reverse
 
 from events.metrics import BAND_LABELS, CONFIDENCE_BANDS, HISTOGRAM_BINS, band_of
 
-from .base import PALETTE, _axis, _text, _top_layout, link_query, to_json
+from .base import BAND_COLORS, PALETTE, _axis, _text, _top_layout, link_query, to_json
 
-# low is red-ish, medium orange, high green (the status colours: same meaning of good and bad)
-BAND_COLORS = {"low": "#e03131", "medium": "#f08c00", "high": "#2f9e44"}
 # Each band's lower bound, lowest first: the threshold lines of the confidence chart.
 BAND_THRESHOLDS = sorted(
     ((band, low) for band, (low, _high) in CONFIDENCE_BANDS.items() if low is not None), key=lambda b: b[1]
@@ -76,7 +74,7 @@ def confidence_over_time(rows: list[dict]) -> dict | None:
         go.Scatter(
             name="Mean confidence",
             mode="lines+markers",
-            line={"color": PALETTE[0], "width": 2},
+            line={"color": "#343a40", "width": 2},  # not a band colour: the bands are the guides
             marker={"size": 6},
             hovertemplate="Mean confidence %{y:.2f} over %{customdata} investigation(s)<extra></extra>",
         ),
@@ -133,7 +131,7 @@ def facts_by_type(rows: list[dict], *, period: str, repository: int | None = Non
             y=[_text(r["fact_type"]) for r in rows],
             orientation="h",
             name="Facts",
-            marker={"color": PALETTE[4]},
+            marker={"color": PALETTE[1]},
             customdata=[
                 [
                     investigations_url(fact_type=r["fact_type"], period=period, repository=repository),

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 import plotly.graph_objects as go
 
-from .base import STATUS_COLORS, _axis, _layout, _text, _top_layout, tests_url, to_json
+from ..selectors.owners import severity_order
+from .base import STATUS_COLORS, _axis, _layout, _text, _top_layout, count_ticks, tests_url, to_json
 
 
 def top_owners(
@@ -17,7 +18,7 @@ def top_owners(
     in that status."""
     rows = sorted(
         (r for r in owner_rows if r["flaky"] or r["broken"]),
-        key=lambda r: (-r["flaky"] - r["broken"], r["owner"].casefold()),
+        key=severity_order,
     )[:limit]
     if not rows:
         return None
@@ -46,10 +47,11 @@ def top_owners(
             "Flaky and broken tests now",
             "Owner",
             barmode="stack",
-            legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
             hovermode="closest",
-            height=max(260, 60 + 28 * len(rows)),
-            margin={"l": 160, "r": 20, "t": 50, "b": 50},
+            height=max(260, 90 + 28 * len(rows)),
+            xaxis=_axis(
+                "Flaky and broken tests now", **count_ticks(max(r["flaky"] + r["broken"] for r in rows))
+            ),
         ),
     )
     return to_json(fig)
@@ -58,48 +60,68 @@ def top_owners(
 def owner_statuses(
     owner_rows: Iterable[dict], *, limit: int = 30, period: str | None = None, repository: int | None = None
 ) -> dict | None:
-    """Each owner's tests by status now (stacked horizontal bars, most troubled on top);
-    a segment links to the tests page filtered by that owner and status."""
-    rows = sorted(owner_rows, key=lambda r: (-r["flaky"] - r["broken"], -r["tests"], r["owner"].casefold()))
+    """Each owner's flaky and broken tests now (stacked horizontal bars, most troubled on
+    top, in the table's order), each bar labelled with the owner's total ("of 40"): the
+    healthy tests are context, not bars, or they dwarf the problems. A segment links to
+    the tests page filtered by that owner and status. Owners with no flaky or broken test
+    are left out (the table lists them)."""
+    rows = sorted(
+        (r for r in owner_rows if r["flaky"] or r["broken"]), key=severity_order
+    )  # the table's order, ties included
     shown = rows[:limit]
     if not shown:
         return None
     shown.reverse()  # Plotly draws the first category at the bottom
     labels = [_text(r["owner"]) for r in shown]
-    counts = {
-        "BROKEN": [r["broken"] for r in shown],
-        "FLAKY": [r["flaky"] for r in shown],
-        "HEALTHY": [r["tests"] - r["flaky"] - r["broken"] for r in shown],
-    }
-    title = "Tests by status per owner" + (f" (top {limit} of {len(rows)})" if len(rows) > limit else "")
+    title = "Flaky and broken tests per owner" + (
+        f" (top {limit} of {len(rows)})" if len(rows) > limit else ""
+    )
+    widest = max(r["flaky"] + r["broken"] for r in shown)
     fig = go.Figure(
         [
             go.Bar(
-                x=counts[status],
+                x=[r[status.lower()] for r in shown],
                 y=labels,
                 orientation="h",
                 name=status.title(),
                 marker={"color": STATUS_COLORS[status]},
                 customdata=[
-                    tests_url(
-                        owner=r["owner_key"] or "none", status=status, period=period, repository=repository
-                    )
+                    [
+                        tests_url(
+                            owner=r["owner_key"] or "none",
+                            status=status,
+                            period=period,
+                            repository=repository,
+                        ),
+                        r["tests"],
+                    ]
                     for r in shown
                 ],
-                hovertemplate=f"%{{y}}: %{{x}} {status.lower()}<extra></extra>",
+                hovertemplate=f"%{{y}}: %{{x}} {status.lower()} of %{{customdata[1]}} tests<extra></extra>",
             )
-            for status in ("BROKEN", "FLAKY", "HEALTHY")
+            for status in ("BROKEN", "FLAKY")
         ],
         layout=_top_layout(
             title,
-            "Tests now",
+            "Flaky and broken tests now (label: all the owner's tests)",
             "Owner",
             barmode="stack",
             hovermode="closest",
-            height=max(280, 110 + 24 * len(shown)),
-            margin={"l": 120, "r": 20, "t": 50, "b": 60},
-            xaxis=_axis("Tests now"),
+            height=max(240, 90 + 26 * len(shown)),
+            xaxis=_axis("Flaky and broken tests now", range=[0, widest * 1.12 + 0.5], **count_ticks(widest)),
             yaxis=_axis("Owner"),
+            annotations=[
+                {
+                    "x": r["flaky"] + r["broken"],
+                    "y": label,
+                    "xanchor": "left",
+                    "xshift": 4,
+                    "text": f"of {r['tests']}",
+                    "showarrow": False,
+                    "font": {"size": 11, "color": "#5c6475"},
+                }
+                for r, label in zip(shown, labels, strict=True)
+            ],
         ),
     )
     return to_json(fig)

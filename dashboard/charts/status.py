@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .base import STATUS_COLORS, _layout, _top_layout, tests_url, to_json
+from .base import STATUS_COLORS, _axis, _layout, _top_layout, count_ticks, tests_url, to_json
 
 
 def status_trend(
@@ -27,7 +27,14 @@ def status_trend(
             )
             for status in statuses
         ],
-        layout=_top_layout("Flaky and broken tests over time", "Day (UTC)", "Tests"),
+        layout=_top_layout(
+            "Flaky and broken tests over time",
+            "Day (UTC)",
+            "Tests",
+            yaxis=_axis(
+                "Tests", rangemode="tozero", **count_ticks(max(row[s] for row in series for s in statuses))
+            ),
+        ),
     )
     return to_json(
         fig,
@@ -48,6 +55,9 @@ def transitions(rows: list[dict], *, days: list) -> dict | None:
     if not rows:
         return None
     by = {(r["day"], r["new_status"]): r["count"] for r in rows}
+    daily: dict = {}
+    for r in rows:
+        daily[r["day"]] = daily.get(r["day"], 0) + r["count"]
     x = [d.isoformat() for d in days]
     labels = {"FLAKY": "Into FLAKY", "BROKEN": "Into BROKEN", "HEALTHY": "Back to HEALTHY"}
     statuses = ("FLAKY", "BROKEN", "HEALTHY")
@@ -60,6 +70,12 @@ def transitions(rows: list[dict], *, days: list) -> dict | None:
             )
             for status in statuses
         ],
-        layout=_layout("Status transitions per day", "Day (UTC)", "Status changes", barmode="stack"),
+        layout=_layout(
+            "Status transitions per day",
+            "Day (UTC)",
+            "Status changes",
+            barmode="stack",
+            yaxis=_axis("Status changes", rangemode="tozero", **count_ticks(max(daily.values(), default=1))),
+        ),
     )
     return to_json(fig, [{"x": x, "y": [int(by.get((d, status), 0)) for d in days]} for status in statuses])

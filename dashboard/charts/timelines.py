@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from ..display import monitor_label, monitor_type_label
 from ..templatetags.dashboard import duration
-from .base import PALETTE, STATUS_COLORS, _layout, _text, to_json
+from .base import PALETTE, STATUS_COLORS, _axis, _layout, _text, to_json
 
 
 def _timeline_layout(title: str, y_title: str, *, rows: int, start: datetime, now: datetime) -> dict:
@@ -18,15 +18,11 @@ def _timeline_layout(title: str, y_title: str, *, rows: int, start: datetime, no
         y_title,
         barmode="overlay",
         hovermode="closest",
-        height=140 + 32 * rows,
+        height=110 + 32 * rows,
         bargap=0.3,
-        # A small left margin grown to fit the row labels (automargin): usable at 390 px.
-        margin={"l": 10, "r": 20, "t": 70, "b": 50},
-        xaxis={"type": "date", "range": [start.isoformat(), now.isoformat()], "gridcolor": "#eef0f4",
-               "title": {"text": "Time (UTC)"}},
-        yaxis={"title": {"text": y_title}, "automargin": True, "autorange": "reversed", "type": "category"},
-        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
-    )  # fmt: skip
+        xaxis=_axis("Time (UTC)", type="date", range=[start.isoformat(), now.isoformat()]),
+        yaxis=_axis(y_title, autorange="reversed", type="category"),
+    )
 
 
 def _span_ms(start: datetime, end: datetime) -> float:

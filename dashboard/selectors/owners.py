@@ -98,8 +98,14 @@ def owner_stats(*, period: Period, repository: int | None = None, owner_key: str
     return _by_severity(rows)
 
 
+def severity_order(row: dict[str, Any]) -> tuple:
+    """Most flaky and broken tests first; ties by name, then key (two owners may differ only
+    in case): the codeowners table's order, and its chart's (charts.owner_statuses)."""
+    return (-row["flaky"] - row["broken"], row["owner"].casefold(), row["owner"], row["owner_key"] or "")
+
+
 def _by_severity(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(rows.values(), key=lambda r: (-r["flaky"] - r["broken"], r["owner"].casefold()))
+    return sorted(rows.values(), key=severity_order)
 
 
 def _owner_medians(period: Period, owner_key: str | None) -> dict[str, float]:

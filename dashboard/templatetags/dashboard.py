@@ -15,14 +15,21 @@ register = template.Library()
 
 @register.simple_tag
 def chart(figure: dict | None, chart_id: str, empty: str = "No data for this period."):
-    """A chart container drawn by charts.js from a JSON data island, or the empty state."""
+    """A chart drawn by charts.js from a JSON data island, or the empty state. The figure's
+    title is the caption of the chart and its accessible name (role=img: the plot is
+    one picture to a screen reader; its numbers are in the page's tables)."""
     if figure is None:
         return format_html('<div class="chart-empty" id="{}"><p>{}</p></div>', chart_id, empty)
+    title = (figure.get("layout", {}).get("title", {}) or {}).get("text") or "Chart"
     return format_html(
-        '<div class="chart" id="{}" data-chart="{}-data" role="img" aria-label="{}"></div>{}',
+        '<figure class="chart-figure"><figcaption class="chart-title" id="{}-title">{}</figcaption>'
+        '<div class="chart" id="{}" data-chart="{}-data" role="img" aria-labelledby="{}-title"></div>'
+        "</figure>{}",
+        chart_id,
+        title,
         chart_id,
         chart_id,
-        (figure.get("layout", {}).get("title", {}) or {}).get("text", "chart"),
+        chart_id,
         json_script(figure, f"{chart_id}-data"),
     )
 

@@ -66,11 +66,12 @@ class Column:
 TRUNK_FIGURE = "Trunk's figure over the 7 days before the last event that carried it; each value's tooltip says as of when"
 
 
+# The ones that matter most first: on a phone they fit the screen, the rest scroll.
 COLUMNS = [
     Column("Test", "name", first=""),
-    Column("Repository"),
     Column("Status", "status"),
     Column(LABELS["status_since"], "status_since"),
+    Column("Repository"),
     Column("Owners"),
     Column(LABELS["quarantined"]),
     Column(LABELS["failure_rate"], "failure_rate", numeric=True, title=TRUNK_FIGURE),

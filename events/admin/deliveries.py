@@ -22,11 +22,10 @@ from .base import ReadOnlyAdmin
 from .filters import EventTypeFilter
 from .helpers import (
     EMPTY,
-    OUTCOME_COLOURS,
     UPDATE_CHUNK,
     OctetLength,
     admin_link,
-    badge,
+    outcome_badge,
     parse_uuid,
     plural,
     pre,
@@ -46,12 +45,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
     """The append-only delivery log. Nobody adds, edits or deletes a delivery here
     (superusers included); "reprocess" re-runs parsing and projection."""
 
+    # What a phone shows first: which delivery, how it went, when it came.
     list_display = (
         "svix_column",
-        "event_type",
         "outcome_column",
-        "occurred_column",
         "received_column",
+        "event_type",
+        "occurred_column",
         "redeliveries",
         "size_column",
     )
@@ -131,7 +131,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Outcome", ordering="outcome")
     def outcome_column(self, obj):
-        return badge(obj.get_outcome_display().split(" (")[0], OUTCOME_COLOURS.get(obj.outcome, "#868e96"))
+        return outcome_badge(obj.outcome, obj.get_outcome_display().split(" (")[0])
 
     @admin.display(description="Svix id", ordering="svix_id")
     def svix_column(self, obj):

@@ -21,6 +21,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
+from events.palette import STATUS_COLORS
+
 # ---------------------------------------------------------------- counting
 
 
@@ -101,14 +103,11 @@ def parse_uuid(term: str) -> uuid.UUID | None:
 
 # ---------------------------------------------------------------- output
 
-STATUS_COLOURS = {"HEALTHY": "#2f9e44", "FLAKY": "#f08c00", "BROKEN": "#e03131"}
-OUTCOME_COLOURS = {
-    "processed": "#2f9e44",
-    "ignored": "#868e96",
-    "invalid": "#e03131",
-    "failed": "#e03131",
-    "pending": "#1971c2",
-}
+# The dashboard's status palette (events/palette.py; white text passes WCAG AA on each).
+STATUS_COLOURS = STATUS_COLORS
+# Delivery outcomes are not statuses: outlined, neutral pills; the ones to look at in red.
+OUTCOME_COLOURS = {"invalid": "#a61e1e", "failed": "#a61e1e"}
+NEUTRAL_TEXT = "#1d2330"
 
 
 def badge(text: str, colour: str) -> str:
@@ -120,8 +119,22 @@ def badge(text: str, colour: str) -> str:
     )
 
 
+def outcome_badge(outcome: str, text: str) -> str:
+    colour = OUTCOME_COLOURS.get(outcome)
+    return format_html(
+        '<span class="fb-badge fb-outcome" style="display:inline-block;padding:0 7px;border-radius:9px;'
+        "background:#fff;color:{};border:1px {} {};font-weight:{};font-size:11px;line-height:16px;"
+        'white-space:nowrap">{}</span>',
+        colour or NEUTRAL_TEXT,
+        "dashed" if outcome == "pending" else "solid",
+        colour or "#adb5bd",
+        600 if colour else 500,
+        text,
+    )
+
+
 def status_badge(status: str, label: str | None = None) -> str:
-    return badge(label or status.title(), STATUS_COLOURS.get(status, "#868e96"))
+    return badge(label or status.title(), STATUS_COLOURS.get(status, "#5c6475"))
 
 
 # ---------------------------------------------------------------- shared by the model admins
@@ -152,7 +165,8 @@ def pre(text: str) -> str:
 
 
 def when(moment) -> str:
-    """A compact, sortable time for wide lists; the long form in the tooltip."""
+    """A compact, sortable time for wide lists (UTC, as the dashboard writes it); the
+    full form, with the zone, in the tooltip."""
     if moment is None:
         return EMPTY
     moment = timezone.localtime(moment)

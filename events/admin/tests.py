@@ -166,9 +166,10 @@ class TestCaseAdmin(FastChangeListAdmin):
 
     __test__ = False  # not a pytest test class
 
+    # Nine columns fit a 1280 px window: the repository is under the test's name, the
+    # assignee under its triage state.
     list_display = (
         "name_column",
-        "repository",
         "status_column",
         "status_since_column",
         "quarantined_column",
@@ -176,7 +177,6 @@ class TestCaseAdmin(FastChangeListAdmin):
         "failure_rate_column",
         "prs_column",
         "triage_column",
-        "assignee",
         "confidence_column",
     )
     list_select_related = ("repository", "assignee")
@@ -261,14 +261,15 @@ class TestCaseAdmin(FastChangeListAdmin):
 
     @admin.display(description="Test", ordering="name")
     def name_column(self, obj):
-        if not obj.classname:
+        where = " · ".join(str(part) for part in (obj.repository, obj.classname) if part)
+        if not where:
             return obj.name
         return format_html(
-            '{}<div style="color:var(--body-quiet-color);font-size:11px;max-width:15em;overflow:hidden;'
+            '{}<div style="color:var(--body-quiet-color);font-size:11px;max-width:18em;overflow:hidden;'
             'text-overflow:ellipsis;white-space:nowrap" title="{}">{}</div>',
             obj.name,
-            obj.classname,
-            obj.classname,
+            where,
+            where,
         )
 
     @admin.display(description="Since", ordering="status_since")
@@ -298,7 +299,14 @@ class TestCaseAdmin(FastChangeListAdmin):
 
     @admin.display(description="Triage", ordering="triage_state")
     def triage_column(self, obj):
-        return obj.get_triage_state_display()
+        """The triage state, and under it who it is assigned to."""
+        if not obj.assignee_id:
+            return obj.get_triage_state_display()
+        return format_html(
+            '{}<div style="color:var(--body-quiet-color);font-size:11px">{}</div>',
+            obj.get_triage_state_display(),
+            obj.assignee.get_username(),
+        )
 
     @admin.display(description="Inv. conf.", ordering="latest_confidence")
     def confidence_column(self, obj):

@@ -22,6 +22,13 @@
       form.appendChild(input);
     });
   });
+  // The navigation is a <details> menu: unfolded on wide screens, folded on a phone.
+  var wide = window.matchMedia("(min-width: 701px)");
+  function unfold() {
+    document.querySelectorAll("details.menu").forEach(function (menu) { menu.open = wide.matches; });
+  }
+  unfold();
+  if (wide.addEventListener) wide.addEventListener("change", unfold);
   // Send Django's CSRF token with htmx requests (triage edits are POSTs).
   document.addEventListener("htmx:configRequest", function (event) {
     var match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);

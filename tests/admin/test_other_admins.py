@@ -14,6 +14,7 @@ from events.models import (
     Repository,
     StatusChange,
 )
+from events.palette import STATUS_COLORS
 from tests.admin.factories import BASE, FAILURE_RATE, investigate, make_history, make_test
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +111,7 @@ def test_status_changes(admin_client, history):
     rows = results(response)
     assert len(rows) == 8
     assert [r.occurred_at for r in rows] == sorted((r.occurred_at for r in rows), reverse=True)
-    assert "#f08c00" in response.content.decode()
+    assert STATUS_COLORS["FLAKY"] in response.content.decode()
     assert len(results(admin_client.get(url(StatusChange), {"new_status__exact": "BROKEN"}))) == 4
     assert len(results(admin_client.get(url(StatusChange), {"previous_status__exact": "HEALTHY"}))) == 4
     assert len(results(admin_client.get(url(StatusChange), {"monitor_type": "pass_on_retry"}))) == 8

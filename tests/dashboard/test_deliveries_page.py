@@ -95,7 +95,7 @@ def test_table(staff_client, deliveries):
     body = response.content.decode()
     assert ids(response) == {d.pk for d in deliveries.values()}
     for outcome in ("processed", "invalid", "ignored"):
-        assert f'class="badge outcome-{outcome}"' in body
+        assert f'class="badge outcome outcome-{outcome}"' in body
     assert f'href="/deliveries/{deliveries["processed"].pk}/"' in body
     assert "<code>v2.test_case.status_changed</code>" in body and "(no type)" in body
     assert "2026-05-02 00:00:00" in body  # event time
@@ -181,7 +181,7 @@ def test_detail_pretty_prints_json_and_links_to_the_test(staff_client, deliverie
 def test_detail_raw_body_and_error(staff_client, deliveries):
     body = staff_client.get(reverse("dashboard:delivery-detail", args=[deliveries["invalid"].pk])).content
     text = body.decode()
-    assert '<pre class="payload">this is not json</pre>' in text
+    assert '<pre class="payload" tabindex="0">this is not json</pre>' in text
     assert "body is not JSON" in text and "<h2>Error</h2>" in text
     assert "only processed deliveries are projected" in text
 

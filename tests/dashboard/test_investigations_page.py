@@ -11,6 +11,7 @@ from dashboard.selectors import investigations as investigations_selectors
 from events.demo import payloads
 from events.metrics import Period
 from events.models import Repository
+from events.palette import BAND_COLORS, STATUS_COLORS
 from tests.events.factories import deliver, fake_test
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +88,11 @@ def test_charts_and_list(reader_client, history):
     histogram = island(body, "confidence-histogram-chart")
     assert [t["name"] for t in histogram["data"]] == ["Low (< 0.5)", "Medium (0.5–0.8)", "High (≥ 0.8)"]
     assert [sum(t["y"]) for t in histogram["data"]] == [1, 1, 3]
-    assert [t["marker"]["color"] for t in histogram["data"]] == ["#e03131", "#f08c00", "#2f9e44"]
+    # The confidence palette (a blue scale), not the status colours.
+    assert [t["marker"]["color"] for t in histogram["data"]] == [
+        BAND_COLORS[b] for b in ("low", "medium", "high")
+    ]
+    assert not set(BAND_COLORS.values()) & set(STATUS_COLORS.values())
     # A bar links to the list filtered by its band (the click handler follows customdata[0]).
     # (the default period is left out of links, as the navigation's)
     assert histogram["data"][0]["customdata"][0][0] == "/investigations/?band=low#list"

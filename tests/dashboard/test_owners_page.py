@@ -140,24 +140,29 @@ def test_codeowners_table_and_chart(reader_client, owned):
     assert 'href="/codeowners/none/?period=all"' in body
     assert 'href="/tests/?owner=%40acme%2Fweb&amp;status=BROKEN&amp;period=all"' in body
     figure = island(body, "owners-status-chart")
-    assert [t["name"] for t in figure["data"]] == ["Broken", "Flaky", "Healthy"]
+    # Flaky and broken are the bars; the healthy tests are context: each bar's label
+    # gives the owner's total. Owners with neither (here: no owner) are left out.
+    assert [t["name"] for t in figure["data"]] == ["Broken", "Flaky"]
     assert figure["layout"]["title"]["text"] and figure["layout"]["xaxis"]["title"]["text"]
     broken = figure["data"][0]
-    urls = dict(zip(broken["y"], broken["customdata"], strict=True))
+    urls = {y: custom[0] for y, custom in zip(broken["y"], broken["customdata"], strict=True)}
     assert urls["@acme/web"] == "/tests/?owner=%40acme%2Fweb&status=BROKEN&period=all"
-    assert urls["(no owner)"] == "/tests/?owner=none&status=BROKEN&period=all"
+    assert "(no owner)" not in urls
+    assert [a["text"] for a in figure["layout"]["annotations"]] == ["of 1", "of 1"]
     assert 'src="/static/vendor/plotly.min.js"' in body and body.count("plotly.min.js") == 1
 
 
 def test_codeowners_repository_scope(reader_client, owned):
     other = payloads.FakeRepository(uuid.UUID(int=77), "https://github.com/acme/other")
-    seen(fake_test(50, repository=other, codeowners=["@acme/other"]), at(2))
+    other_test = fake_test(50, repository=other, codeowners=["@acme/other"])
+    seen(other_test, at(2))
+    change(other_test, at(3), "HEALTHY", "FLAKY")
     repo = Repository.objects.get(html_url="https://github.com/acme/other")
     response = reader_client.get(reverse("dashboard:codeowners"), {"repository": repo.pk})
     assert [r["owner"] for r in response.context["owners"]] == ["@acme/other"]
     assert (
         f"repository={repo.pk}"
-        in island(response.content.decode(), "owners-status-chart")["data"][0]["customdata"][0]
+        in island(response.content.decode(), "owners-status-chart")["data"][0]["customdata"][0][0]
     )
 
 
@@ -256,7 +261,9 @@ def test_codeowner_detail_unknown_owner_404(reader_client, owned):
 def test_codeowner_detail_empty_states(reader_client, owned):
     # In a repository without this owner's tests: zeros, no trend, no rows.
     other = payloads.FakeRepository(uuid.UUID(int=77), "https://github.com/acme/other")
-    seen(fake_test(50, repository=other, codeowners=["@acme/other"]), at(2))
+    other_test = fake_test(50, repository=other, codeowners=["@acme/other"])
+    seen(other_test, at(2))
+    change(other_test, at(3), "HEALTHY", "FLAKY")
     repo = Repository.objects.get(html_url="https://github.com/acme/other")
     response = reader_client.get(
         reverse("dashboard:codeowner-detail", args=["@acme/web"]), {"repository": repo.pk}
@@ -359,3 +366,16 @@ def test_owner_stats_from_the_rollups_equal_those_from_the_tests(load_demo, peri
 
 def _by_key(rows: list[dict]) -> list[tuple]:
     return sorted((r["owner_key"], r["owner"], r["flaky"], r["broken"]) for r in rows)
+
+
+def test_codeowners_chart_orders_ties_as_the_table(reader_client):
+    """Owners with the same number of flaky and broken tests: by name in both."""
+    for n, owner in enumerate(["@zeta", "@alpha", "@Mid", "@beta"], start=60):
+        test = fake_test(n, codeowners=[owner])
+        seen(test, at(1))
+        change(test, at(2), "HEALTHY", "FLAKY")
+    response = reader_client.get(reverse("dashboard:codeowners"), {"period": "all"})
+    table = [r["owner"] for r in response.context["owners"]]
+    assert table == ["@alpha", "@beta", "@Mid", "@zeta"]
+    chart = island(response.content.decode(), "owners-status-chart")["data"][1]["y"]
+    assert list(reversed(chart)) == table  # Plotly draws the first category at the bottom

@@ -121,3 +121,15 @@ def test_demo_serves_plotly_by_its_hash_for_good_and_the_rest_revalidated(settin
     charts, _ = get_static(client, sources["charts"])
     assert charts.status_code == 200
     assert max_age(charts) == 0
+
+
+def test_the_stylesheet_and_the_charts_share_the_palettes():
+    """One palette per meaning: app.css's custom properties are events/palette.py's."""
+    from events.palette import BAND_COLORS, STATUS_COLORS
+
+    declared = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6})", CSS.read_text()))
+    for status, colour in STATUS_COLORS.items():
+        assert declared[status.lower()] == colour, status
+    for band, colour in BAND_COLORS.items():
+        assert declared[f"band-{band}"] == colour, band
+    assert not set(STATUS_COLORS.values()) & set(BAND_COLORS.values())

@@ -169,7 +169,7 @@ def test_detail_page_shows_everything(reader_client, flaky_test):
         "high confidence · 0.86",
         "<strong>Timeout talking to the sandbox.</strong>",
         '<a href="https://ci.example.com/runs/4" rel="noopener noreferrer nofollow">run 4</a>',
-        '<pre class="failure">AssertionError: expected 200, got 504</pre>',
+        '<pre class="failure" tabindex="0">AssertionError: expected 200, got 504</pre>',
         '<span class="tag fact-type">CI_LOGS</span>',
         '<span class="badge band-low">0.40</span>',
         "<code>504</code>",
@@ -278,7 +278,7 @@ def test_evidence_of_other_shapes(reader_client):
     assert "<dt>matrix</dt><dd><code>[[1, 2], [3]]</code></dd>" in body
     assert "<dt>note</dt><dd>null</dd>" in body
     assert "<dt>deep</dt><dd><code>{&quot;a&quot;: {&quot;b&quot;: 1}}</code></dd>" in body
-    assert '<pre class="evidence">[\n  &quot;free&quot;,' in body
+    assert '<pre class="evidence" tabindex="0">[\n  &quot;free&quot;,' in body
 
 
 def test_evidence_list_is_cut(reader_client):
