@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
-	$(DEMO_ENV) $(BIN)/python manage.py create_demo_user
+	$(DEMO_ENV) $(BIN)/python manage.py create_demo_user --port $(PORT)
 	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install

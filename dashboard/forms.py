@@ -55,10 +55,14 @@ class Scope:
         return self.repository.pk if self.repository else None
 
     @property
+    def period_label(self) -> str:
+        """ "Last 30 days", "All time"."""
+        return dict(PERIOD_CHOICES)[self.period.name]
+
+    @property
     def label(self) -> str:
         """ "Last 30 days · acme/web": what the page's numbers cover."""
-        period = dict(PERIOD_CHOICES)[self.period.name]
-        return f"{period} · {self.repository}" if self.repository else period
+        return f"{self.period_label} · {self.repository}" if self.repository else self.period_label
 
     @property
     def params(self) -> dict[str, object]:
@@ -246,6 +250,9 @@ class DeliveryFilterForm(_Filters):
 
     outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Delivery.Outcome.choices], required=False)
     type = forms.ChoiceField(required=False)
+    received = forms.ChoiceField(
+        choices=[("", "In the period"), ("24h", "In the last 24 hours")], required=False
+    )
     lazy_choices = {"type": _event_type_choices}
 
     def filters(self) -> dict:
@@ -254,6 +261,7 @@ class DeliveryFilterForm(_Filters):
         return {
             "outcome": data.get("outcome") or None,
             "event_type": "" if event_type == NO_TYPE else event_type,
+            "last_24h": data.get("received") == "24h",
         }
 
 

@@ -39,6 +39,7 @@ LABELS = {
     "median_time_to_resolve": "Median time to resolve",
     "monitor_type": "Monitor type",
     "impact": "Impact",
+    "relapses_all_time": "Relapses (all time)",
 }
 # Spellings that once named the same concepts: no rendered page may show them
 # (tests/dashboard/test_labels.py).
@@ -151,12 +152,17 @@ def impact_help() -> dict[str, object]:
     }
 
 
-def impact_days_open(*, now: datetime, episode_start: BaseExpression) -> Expression:
-    """D in SQL: whole days from the open episode's start to `now`, 0 to the cap. Without
-    an open episode (a projection not yet caught up), from the status's own time."""
+def days_open(*, now: datetime, episode_start: BaseExpression) -> Expression:
+    """Whole days from the open episode's start to `now` (at least 0), as the Fix first
+    list shows them. Without an open episode (a projection not yet caught up), from the
+    status's own time."""
     start = Coalesce(episode_start, F("status_since"), Value(now))
-    days = WholeDaysBetween(start, Value(now))
-    return Least(Greatest(days, Value(0)), Value(IMPACT_MAX_DAYS_OPEN))
+    return Greatest(WholeDaysBetween(start, Value(now)), Value(0))
+
+
+def impact_days_open(*, now: datetime, episode_start: BaseExpression) -> Expression:
+    """D in SQL: `days_open`, at most IMPACT_MAX_DAYS_OPEN."""
+    return Least(days_open(now=now, episode_start=episode_start), Value(IMPACT_MAX_DAYS_OPEN))
 
 
 def impact_expression(*, now: datetime, episode_start: BaseExpression, relapses: Combinable) -> Expression:

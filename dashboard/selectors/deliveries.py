@@ -6,18 +6,23 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
 
 from events.metrics import Period
 from events.models import Delivery
 from events.orm import distinct_values, related_model
 
+# The overview's deliveries card, and the deliveries page's "received=24h": ingest health
+# over the last day, whatever the period.
+HEALTH_WINDOW = timedelta(hours=24)
 
-def delivery_health(*, now: datetime | None = None) -> dict:
-    """Deliveries received in the last 24 h, and how many were invalid, failed, or are
-    still waiting for the projector (FLAKYBOARD_DEFERRED_PROJECTION)."""
-    now = now or timezone.now()
-    return Delivery.objects.filter(received_at__gt=now - timedelta(hours=24), received_at__lte=now).aggregate(
+
+def delivery_health(*, repository: int | None = None, now: datetime | None = None) -> dict:
+    """Deliveries received in the last 24 h (of a repository: see `delivery_list`), and
+    how many were invalid, failed, or are still waiting for the projector
+    (FLAKYBOARD_DEFERRED_PROJECTION). The rows the deliveries page lists with
+    `received=24h`, counted."""
+    rows = delivery_list(period=Period.parse(None, now=now), repository=repository, last_24h=True)
+    return rows.order_by().aggregate(
         total=Count("id"),
         invalid=Count("id", filter=Q(outcome=Delivery.Outcome.INVALID)),
         failed=Count("id", filter=Q(outcome=Delivery.Outcome.FAILED)),
@@ -40,11 +45,17 @@ def delivery_list(
     repository: int | None = None,
     outcome: str | None = None,
     event_type: str | None = None,
+    last_24h: bool = False,
 ) -> QuerySet[Delivery]:
     """Stored deliveries received inside the period (our clock: an invalid delivery has
-    no event time), newest first, without their bodies. With a repository: the
-    deliveries whose projected row belongs to a test of that repository."""
-    deliveries = Delivery.objects.filter(period.filter("received_at"))
+    no event time), or with `last_24h` in the 24 hours before the period's end, newest
+    first, without their bodies. With a repository: the deliveries whose projected row
+    belongs to a test of that repository."""
+    if last_24h:
+        window = Q(received_at__gt=period.now - HEALTH_WINDOW, received_at__lte=period.now)
+    else:
+        window = period.filter("received_at")
+    deliveries = Delivery.objects.filter(window)
     if outcome:
         deliveries = deliveries.filter(outcome=outcome)
     if event_type is not None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from events.metrics import (
     IMPACT_STATUS_POINTS,
     RELAPSE_WINDOW,
-    impact_days_open,
+    days_open,
     impact_expression,
     is_relapse,
 )
@@ -151,7 +151,7 @@ def with_impact(
     if inputs:
         tests = tests.annotate(
             episode_start=_open_episode_start(),
-            days_open=impact_days_open(now=now, episode_start=_open_episode_start()),
+            days_open=days_open(now=now, episode_start=_open_episode_start()),
             relapse_count=_relapse_count(),
         )
     return tests

@@ -46,7 +46,7 @@ def deliveries(request: HtmxHttpRequest) -> HttpResponse:
     rows = selectors.delivery_list(period=scope.period, repository=scope.repository_id, **filters)
     # One COUNT (the paginator caches it) and one page of rows, whatever the table size.
     page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
-    filtered = filters["outcome"] is not None or filters["event_type"] is not None
+    filtered = filters["outcome"] is not None or filters["event_type"] is not None or filters["last_24h"]
     # no_test_yet: called by the template only when the page is empty
     context = {"scope": scope, "form": form, "page": page, "filtered": filtered, "no_test_yet": no_test_yet}
     partial = "#table" if request.htmx and request.htmx.target == "table" else ""

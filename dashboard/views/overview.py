@@ -27,7 +27,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "summary": status.status_summary(period=period, repository=repository),
         "active_monitors": monitors.active_monitor_count(repository=repository),
         "investigations": investigations.investigation_count(period=period, repository=repository),
-        "deliveries": deliveries.delivery_health(),
+        "deliveries": deliveries.delivery_health(repository=repository, now=period.now),
         "median_time_to_fix": status.median_time_to_fix(period=period, repository=repository),
         "trend_chart": charts.status_trend(trend, period=period.name, repository=repository),
         "transitions_chart": charts.transitions(

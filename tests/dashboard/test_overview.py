@@ -89,16 +89,16 @@ def response_pending(body: str) -> int:
     return int(match.group(1).replace(",", "")) if match else 0
 
 
-def test_the_deliveries_card_says_it_counts_every_repository(reader_client, load_demo):
-    # A delivery belongs to no repository until parsed: the card counts them all, and says so.
+def test_the_deliveries_card_follows_the_repository(reader_client, load_demo):
+    # With a repository chosen, the card counts that repository's deliveries (those whose
+    # projected row belongs to one of its tests), as the deliveries page does.
     load_demo(tests=10, days=20)
     from events.models import Repository
 
     repository = Repository.objects.first()
-    scoped = reader_client.get(reverse("dashboard:overview"), {"repository": repository.pk}).content.decode()
-    assert "Deliveries, last 24 h <small>(all repositories)</small>" in scoped
-    unscoped = reader_client.get(reverse("dashboard:overview")).content.decode()
-    assert "(all repositories)</small>" not in unscoped and "Deliveries, last 24 h" in unscoped
+    scoped = reader_client.get(reverse("dashboard:overview"), {"repository": repository.pk})
+    unscoped = reader_client.get(reverse("dashboard:overview"))
+    assert 0 < scoped.context["deliveries"]["total"] < unscoped.context["deliveries"]["total"]
 
 
 def test_the_navigation_carries_the_period_and_repository(reader_client, load_demo):
@@ -119,9 +119,11 @@ def test_the_navigation_carries_the_period_and_repository(reader_client, load_de
 
 
 @pytest.mark.parametrize("period", ["7d", "all"])
-def test_every_card_counts_what_the_page_it_links_to_lists(reader_client, load_demo, period):
+def test_every_card_counts_what_the_page_it_links_to_lists(staff_client, load_demo, period):
     """Each card links with the overview's period and repository, and its number is the
-    number of rows on the page it opens."""
+    number of rows on the page it opens (the deliveries card, for staff: the last 24 hours
+    of the repository's deliveries, as the deliveries page lists them with received=24h)."""
+    reader_client = staff_client
     import re
     from html import unescape
 
@@ -134,7 +136,8 @@ def test_every_card_counts_what_the_page_it_links_to_lists(reader_client, load_d
         cards = re.findall(
             r'<a class="card stat" href="([^"]+)">.*?<span class="value">([^<]+)</span>', body, re.S
         )
-        assert len(cards) == 6
+        assert len(cards) == 7
+        assert any("received=24h" in href for href, _ in cards)
         for href, value in cards:
             href = unescape(href)
             assert f"period={period}" in href and (repository is None or f"repository={repository}" in href)

@@ -171,6 +171,11 @@ def test_table_links_keep_the_scope(staff_client, scoped_data, monkeypatch):
     assert len(links) >= 3
     for url in links:
         assert_scoped(url, "7d", test.repository_id)
+    # ... and its deliveries (staff) keep the scope chosen.
+    deliveries = internal_links(body, "/deliveries/")
+    assert deliveries
+    for url in deliveries:
+        assert_scoped(url, "7d", repository)
     # Lists to a test's page, and the delivery log to a delivery.
     for page in ("/", "/monitors/", "/investigations/", "/deliveries/"):
         body = staff_client.get(page, {"period": "90d", "repository": repository}).content.decode()

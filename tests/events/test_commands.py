@@ -394,3 +394,10 @@ def test_send_webhook_to_an_unreachable_url_is_a_clear_error():
 def test_send_webhook_bad_arguments_are_clear_errors(args, message):
     with pytest.raises(CommandError, match=message):
         send(*args)
+
+
+def test_create_demo_user_prints_the_address_of_the_port_given(db):
+    out = io.StringIO()
+    call_command("create_demo_user", "--port", "8765", stdout=out)
+    assert "http://127.0.0.1:8765/ (dashboard)" in out.getvalue()
+    assert "8000" not in out.getvalue()
