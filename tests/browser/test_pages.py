@@ -1,6 +1,8 @@
 """Each dashboard page in a real browser: it renders, its charts draw (plotly's SVG),
 no console error (CSP violations included), no failed request; screenshots saved."""
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from tests.browser.conftest import screenshot
@@ -121,6 +123,22 @@ def test_tests_filter_swaps_only_the_table_then_open_a_test(logged_in):
     page.wait_for_selector("#status-chart .main-svg")
     assert page.locator("#monitor-chart .main-svg, #monitor-chart p").count() >= 1
     screenshot(page, "test-detail")
+    problems.assert_none()
+
+
+def test_tests_repository_selector_keeps_the_period(logged_in):
+    """/tests/ has no period selector, only a hidden period in the scope form: choosing a
+    repository keeps it (app.js dropped it), and the other filters, each once."""
+    page, problems, base = logged_in
+    page.goto(f"{base}/tests/?period=7d&status=FLAKY")
+    repository = page.locator("form.scope select[name=repository] option[value]:not([value=''])").first
+    value = repository.get_attribute("value")
+    page.select_option("form.scope select[name=repository]", value)
+    page.wait_for_url(f"**repository={value}**")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query == {"period": ["7d"], "repository": [value], "status": ["FLAKY"]}
+    overview = page.get_by_role("navigation", name="Main").get_by_role("link", name="Overview")
+    assert parse_qs(urlsplit(overview.get_attribute("href")).query)["period"] == ["7d"]
     problems.assert_none()
 
 
