@@ -39,6 +39,44 @@ def test_overview_period_selector_reloads_with_the_query_string(logged_in):
     problems.assert_none()
 
 
+@pytest.mark.parametrize("line, other", [("Flaky", "Broken"), ("Broken", "Flaky")])
+def test_trend_chart_click_on_a_line_opens_its_status_list(logged_in, line, other):
+    """The trend's hover is unified (both lines at a day): a click gives both points, in
+    an order of Plotly's; the list opened is the one of the line under the pointer."""
+    page, problems, base = logged_in
+    page.goto(f"{base}/?period=7d")
+    page.wait_for_selector("#trend-chart .main-svg")
+    page.locator("#trend-chart").scroll_into_view_if_needed()
+    # The day (not the last) where the two lines are furthest apart, the line's point there.
+    point = page.evaluate(
+        """([line, other]) => {
+          const gd = document.getElementById("trend-chart"), layout = gd._fullLayout;
+          const mine = gd.data.find((t) => t.name === line), theirs = gd.data.find((t) => t.name === other);
+          let i = 0;
+          mine.y.slice(0, -1).forEach((y, j) => {
+            if (Math.abs(y - theirs.y[j]) > Math.abs(mine.y[i] - theirs.y[i])) i = j;
+          });
+          const box = gd.getBoundingClientRect();
+          const px = (axis, value) => axis._offset + axis.d2p(value);
+          return {
+            x: box.left + px(layout.xaxis, mine.x[i]),
+            y: box.top + px(layout.yaxis, mine.y[i]),
+            apart: Math.abs(px(layout.yaxis, mine.y[i]) - px(layout.yaxis, theirs.y[i])),
+          };
+        }""",
+        [line, other],
+    )
+    assert point["apart"] > 20, "the demo's lines should part somewhere"
+    # Just right of the day, on the line's step (there Plotly listed Broken first).
+    page.mouse.move(point["x"] + 10, point["y"])
+    page.wait_for_selector("#trend-chart .hoverlayer .legend")
+    screenshot(page, f"trend-hover-{line.lower()}")
+    page.mouse.click(point["x"] + 10, point["y"])
+    page.wait_for_url("**/tests/**")
+    assert parse_qs(urlsplit(page.url).query) == {"status": [line.upper()], "period": ["7d"]}
+    problems.assert_none()
+
+
 def test_overview_is_usable_on_a_phone(logged_in):
     page, problems, base = logged_in
     page.set_viewport_size({"width": 390, "height": 844})
