@@ -11,8 +11,9 @@ def status_trend(
     series: list[dict], *, period: str | None = None, repository: int | None = None, owner: str | None = None
 ) -> dict | None:
     """Flaky and broken tests at the end of each day (from status history), all tests or
-    one owner's; a point links to those tests with that status (`owner` is the URL
-    parameter: the owner's key or "none")."""
+    one owner's; a point of a line links to the tests with that line's status (`owner`
+    is the URL parameter: the owner's key or "none"). The tests list shows the status of
+    now, not of the day clicked, and the hover says so."""
     if not series:
         return None
     days = [row["day"].isoformat() for row in series]
@@ -23,7 +24,7 @@ def status_trend(
                 name=status.title(),
                 mode="lines",
                 line={"color": STATUS_COLORS[status], "width": 2, "shape": "hv"},
-                hovertemplate=f"{status.title()}: %{{y}}<extra></extra>",
+                hovertemplate=f"{status.title()}: %{{y}} (click: the tests {status.lower()} now)<extra></extra>",
             )
             for status in statuses
         ],

@@ -8,13 +8,18 @@
     if (form.requestSubmit) form.requestSubmit(); else form.submit();
   });
   // The scope form carries the page's other filters as hidden inputs. After htmx swaps
-  // have pushed new filters into the URL, take them from the address bar instead.
+  // have pushed new filters into the URL, take them from the address bar instead. The
+  // form's own fields stay: the selectors, and the hidden period of a page without a
+  // period selector (/tests/), so the period follows; each key is sent once.
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.matches || !form.matches("form.scope")) return;
-    form.querySelectorAll("input[type=hidden]").forEach(function (input) { input.remove(); });
+    form.querySelectorAll("input[type=hidden]:not([name=period])").forEach(function (input) { input.remove(); });
+    var own = Object.create(null);
+    own.page = true;
+    Array.prototype.forEach.call(form.elements, function (field) { if (field.name) own[field.name] = true; });
     new URLSearchParams(window.location.search).forEach(function (value, key) {
-      if (key === "period" || key === "repository" || key === "page") return;
+      if (own[key]) return;
       var input = document.createElement("input");
       input.type = "hidden";
       input.name = key;

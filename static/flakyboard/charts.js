@@ -8,6 +8,24 @@
   "use strict";
   var config = { responsive: true, displayModeBar: false, displaylogo: false };
 
+  // The point clicked. With a unified hover ("x unified": every series at that x) the
+  // click gives one point per series, in an order of Plotly's (not the series under the
+  // pointer): take the one nearest the pointer on the y axis.
+  function pointed(el, event) {
+    var points = event.points || [];
+    if (points.length < 2 || !event.event) return points[0];
+    var y = event.event.clientY - el.getBoundingClientRect().top;
+    var best = points[0];
+    var nearest = Infinity;
+    points.forEach(function (point) {
+      var axis = point.yaxis;
+      if (!axis || !axis.l2p || typeof point.y !== "number") return;
+      var distance = Math.abs(axis._offset + axis.l2p(point.y) - y);
+      if (distance < nearest) { nearest = distance; best = point; }
+    });
+    return best;
+  }
+
   function draw(root) {
     if (!window.Plotly) return;
     root.querySelectorAll("[data-chart]").forEach(function (el) {
@@ -20,7 +38,7 @@
         el.dataset.drawn = "1";
       });
       el.on("plotly_click", function (event) {
-        var point = event.points && event.points[0];
+        var point = pointed(el, event);
         var target = point && point.customdata;
         if (Array.isArray(target)) target = target[0];
         if (typeof target === "string" && target.charAt(0) === "/" && target.charAt(1) !== "/") {

@@ -1,6 +1,8 @@
 """Each dashboard page in a real browser: it renders, its charts draw (plotly's SVG),
 no console error (CSP violations included), no failed request; screenshots saved."""
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from tests.browser.conftest import screenshot
@@ -34,6 +36,44 @@ def test_overview_period_selector_reloads_with_the_query_string(logged_in):
     page.select_option("select[name=period]", "7d")
     page.wait_for_url("**period=7d**")
     assert page.locator("select[name=period]").input_value() == "7d"
+    problems.assert_none()
+
+
+@pytest.mark.parametrize("line, other", [("Flaky", "Broken"), ("Broken", "Flaky")])
+def test_trend_chart_click_on_a_line_opens_its_status_list(logged_in, line, other):
+    """The trend's hover is unified (both lines at a day): a click gives both points, in
+    an order of Plotly's; the list opened is the one of the line under the pointer."""
+    page, problems, base = logged_in
+    page.goto(f"{base}/?period=7d")
+    page.wait_for_selector("#trend-chart .main-svg")
+    page.locator("#trend-chart").scroll_into_view_if_needed()
+    # The day (not the last) where the two lines are furthest apart, the line's point there.
+    point = page.evaluate(
+        """([line, other]) => {
+          const gd = document.getElementById("trend-chart"), layout = gd._fullLayout;
+          const mine = gd.data.find((t) => t.name === line), theirs = gd.data.find((t) => t.name === other);
+          let i = 0;
+          mine.y.slice(0, -1).forEach((y, j) => {
+            if (Math.abs(y - theirs.y[j]) > Math.abs(mine.y[i] - theirs.y[i])) i = j;
+          });
+          const box = gd.getBoundingClientRect();
+          const px = (axis, value) => axis._offset + axis.d2p(value);
+          return {
+            x: box.left + px(layout.xaxis, mine.x[i]),
+            y: box.top + px(layout.yaxis, mine.y[i]),
+            apart: Math.abs(px(layout.yaxis, mine.y[i]) - px(layout.yaxis, theirs.y[i])),
+          };
+        }""",
+        [line, other],
+    )
+    assert point["apart"] > 20, "the demo's lines should part somewhere"
+    # Just right of the day, on the line's step (there Plotly listed Broken first).
+    page.mouse.move(point["x"] + 10, point["y"])
+    page.wait_for_selector("#trend-chart .hoverlayer .legend")
+    screenshot(page, f"trend-hover-{line.lower()}")
+    page.mouse.click(point["x"] + 10, point["y"])
+    page.wait_for_url("**/tests/**")
+    assert parse_qs(urlsplit(page.url).query) == {"status": [line.upper()], "period": ["7d"]}
     problems.assert_none()
 
 
@@ -121,6 +161,22 @@ def test_tests_filter_swaps_only_the_table_then_open_a_test(logged_in):
     page.wait_for_selector("#status-chart .main-svg")
     assert page.locator("#monitor-chart .main-svg, #monitor-chart p").count() >= 1
     screenshot(page, "test-detail")
+    problems.assert_none()
+
+
+def test_tests_repository_selector_keeps_the_period(logged_in):
+    """/tests/ has no period selector, only a hidden period in the scope form: choosing a
+    repository keeps it (app.js dropped it), and the other filters, each once."""
+    page, problems, base = logged_in
+    page.goto(f"{base}/tests/?period=7d&status=FLAKY")
+    repository = page.locator("form.scope select[name=repository] option[value]:not([value=''])").first
+    value = repository.get_attribute("value")
+    page.select_option("form.scope select[name=repository]", value)
+    page.wait_for_url(f"**repository={value}**")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query == {"period": ["7d"], "repository": [value], "status": ["FLAKY"]}
+    overview = page.get_by_role("navigation", name="Main").get_by_role("link", name="Overview")
+    assert parse_qs(urlsplit(overview.get_attribute("href")).query)["period"] == ["7d"]
     problems.assert_none()
 
 

@@ -48,3 +48,19 @@ def test_per_day_points_line_up_with_their_days():
     assert into_flaky["name"] == "Into FLAKY"
     assert into_flaky["x"][:2] == ["2026-01-01", "2026-01-02"] and into_flaky["y"][:2] == [1, 2]
     assert figure["data"][1]["y"] == [0] * len(DAYS)  # no change into BROKEN
+
+
+def test_status_trend_points_link_to_their_own_status_list():
+    """Each line's points open the tests with that line's status (in the owner's and
+    repository's scope), and the hover says the list is of the tests with it now."""
+    series = [{"day": d, "FLAKY": 4, "BROKEN": 1} for d in DAYS[:7]]
+    figure = charts.status_trend(series, period="7d", owner="@acme/web", repository=3)
+    assert figure is not None
+    by_name = {trace["name"]: trace for trace in figure["data"]}
+    assert set(by_name) == {"Flaky", "Broken"}
+    for name, trace in by_name.items():
+        status = name.upper()
+        assert trace["customdata"] == [
+            f"/tests/?owner=%40acme%2Fweb&status={status}&period=7d&repository=3"
+        ] * len(series)
+        assert f"click: the tests {name.lower()} now" in trace["hovertemplate"]
