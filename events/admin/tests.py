@@ -272,7 +272,7 @@ class TestCaseAdmin(FastChangeListAdmin):
             where,
         )
 
-    @admin.display(description="Since", ordering="status_since")
+    @admin.display(description="Since (UTC)", ordering="status_since")
     def status_since_column(self, obj):
         return when(obj.status_since)
 

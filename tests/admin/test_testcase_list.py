@@ -52,7 +52,7 @@ def test_list_shows_every_column(admin_client, tests):
     for header in (
         "Test",
         "Status",
-        "Since",
+        "Since (UTC)",
         "Quar.",
         "Owners",
         "Fail 7d",
