@@ -212,3 +212,22 @@ def test_api_docs_draw_every_operation_under_the_content_security_policy(logged_
     assert page.locator(".opblock-summary-path", has_text="/api/v1/test-cases/").count() >= 1
     screenshot(page, "api-docs")
     problems.assert_none()
+
+
+def test_fix_first_lists_the_tests_page_sorted_by_impact(logged_in):
+    """The overview's Fix first rows are the first rows of /tests/?sort=-impact, in the
+    same order, and a row opens its test's page."""
+    page, problems, base = logged_in
+    page.goto(f"{base}/?period=all")
+    fix_first = page.locator("table.fix-first tbody th a").all_inner_texts()
+    assert fix_first, "no test to fix first in the demo data"
+    page.get_by_role("link", name="See all tests by impact").click()
+    page.wait_for_url("**sort=-impact**")
+    assert "period=all" in page.url
+    listed = page.locator("#table tbody td.test-cell > a").all_inner_texts()
+    assert listed[: len(fix_first)] == fix_first
+    page.goto(f"{base}/?period=all")
+    page.locator("table.fix-first tbody th a").first.click()
+    page.wait_for_url("**/tests/*-*/**")
+    assert page.locator("h1").inner_text().startswith(fix_first[0])
+    problems.assert_none()
