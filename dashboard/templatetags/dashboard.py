@@ -60,6 +60,10 @@ def query(context, **changes) -> str:
     params = context["request"].GET.copy()
     for key in [k for k, v in params.items() if v == ""]:
         del params[key]  # empty filters add nothing to a shared link
+    # The scope once, and only a well-formed one (a repeated or hostile key is not copied on).
+    for key in SCOPE_KEYS:
+        params.pop(key, None)
+    params.update(_request_scope(context))
     for key, value in changes.items():
         if value is None or value == "":
             params.pop(key, None)
@@ -82,7 +86,7 @@ def _request_scope(context) -> dict[str, str]:
     if period in PERIODS:
         params["period"] = period
     repository = request.GET.get("repository", "")
-    if repository.isdigit():
+    if repository.isascii() and repository.isdigit():
         params["repository"] = repository
     return params
 

@@ -237,3 +237,19 @@ def test_detail_pages_have_no_scope_selectors_but_keep_the_scope(staff_client, s
         assert not {"period", "repository"} & page.selects, url
         for href in (a["href"] for a in page.links if a["href"].startswith("/monitors/")):
             assert_scoped(href, "7d", scoped_data)
+
+
+@pytest.mark.parametrize("page", ["/tests/", "/investigations/", "/deliveries/"])
+def test_filter_and_sort_links_carry_the_scope_once(staff_client, scoped_data, page):
+    """Links built from the current query string (sort headers, CSV, Clear, filters) keep
+    the last well-formed period and repository, once; a hostile value is not copied on."""
+    query = f"period=7d&period=all&repository=999&repository={scoped_data}"
+    body = staff_client.get(f"{page}?{query}").content.decode()
+    links = [u for u in parsed(body).links if u.get("href", "").startswith("?") or page in u.get("href", "")]
+    assert links
+    for link in links:
+        params = parse_qs(urlsplit(link["href"]).query)
+        assert params.get("period", ["all"]) == ["all"], link["href"]
+        assert params.get("repository", [str(scoped_data)]) == [str(scoped_data)], link["href"]
+    hostile = staff_client.get(page, {"period": '"><b>x', "repository": "٣"}).content.decode()
+    assert "%3Cb%3Ex" not in hostile and "%D9%A3" not in hostile
