@@ -142,11 +142,11 @@ class DeliveryAdmin(ReadOnlyAdmin):
             obj.svix_id,
         )
 
-    @admin.display(description="Event time (UTC)", ordering="occurred_at")
+    @admin.display(description="Event time", ordering="occurred_at")
     def occurred_column(self, obj):
         return when(obj.occurred_at)
 
-    @admin.display(description="Received (UTC)", ordering="received_at")
+    @admin.display(description="Received", ordering="received_at")
     def received_column(self, obj):
         return when(obj.received_at)
 
