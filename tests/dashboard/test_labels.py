@@ -73,8 +73,9 @@ def test_trunks_figures_as_of_the_event_that_carried_them(reader_client):
     assert 'title="as of 2026-05-10 14:00 UTC">4<' in body
 
 
-def test_as_of_keeps_the_tests_table_queries_constant(reader_client, django_assert_max_num_queries):
-    for n in range(3):
+def deliver_tests(numbers: range) -> None:
+    """A failure-rate monitor activation for each of these fake tests."""
+    for n in numbers:
         deliver(
             payloads.monitor_status_changed(
                 fake_test(n + 1, failure_rate_last_7d=0.1),
@@ -84,17 +85,12 @@ def test_as_of_keeps_the_tests_table_queries_constant(reader_client, django_asse
                 status="active",
             )
         )
+
+
+def test_as_of_keeps_the_tests_table_queries_constant(reader_client, django_assert_max_num_queries):
+    deliver_tests(range(3))
     with django_assert_max_num_queries(12) as few:
         reader_client.get(reverse("dashboard:tests"))
-    for n in range(3, 30):
-        deliver(
-            payloads.monitor_status_changed(
-                fake_test(n + 1, failure_rate_last_7d=0.1),
-                at=at(4),
-                monitor_id=MONITOR,
-                monitor_type="failure_rate",
-                status="active",
-            )
-        )
+    deliver_tests(range(3, 30))
     with django_assert_max_num_queries(len(few.captured_queries)):
         reader_client.get(reverse("dashboard:tests"))
