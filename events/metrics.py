@@ -301,3 +301,145 @@ def start_of_day(day: date) -> datetime:
 def end_of_day(day: date) -> datetime:
     """The end of day D: D+1 00:00 UTC ("at the end of day D" means up to, excluding, it)."""
     return start_of_day(day + timedelta(days=1))
+
+
+# ---------------------------------------------------------------- fixes that held
+
+# A fix (a closed episode) is verified when the test stays out of any new episode for
+# this long after it; until then it is pending; a new episode within it: relapsed.
+FIX_VERIFICATION_WINDOW = timedelta(days=14)
+# The relapse curve: the share of fixes still without a new episode d days after the
+# fix, d = 0..RELAPSE_CURVE_DAYS (Kaplan-Meier).
+RELAPSE_CURVE_DAYS = 90
+# The days at which the curve's chart and tables quote the number still observed.
+RELAPSE_CURVE_MARKS = (0, 7, 14, 30, 60, 90)
+
+FIX_VERIFIED = "verified"
+FIX_RELAPSED = "relapsed"
+FIX_PENDING = "pending"
+
+
+def fix_outcome(*, ended_at: datetime, next_started_at: datetime | None, now: datetime) -> str:
+    """verified, relapsed or pending, for a closed episode (METRICS "Verified fix")."""
+    if next_started_at is not None and next_started_at - ended_at <= FIX_VERIFICATION_WINDOW:
+        return FIX_RELAPSED
+    return FIX_VERIFIED if now - ended_at >= FIX_VERIFICATION_WINDOW else FIX_PENDING
+
+
+def verification_rate(verified: int, relapsed: int) -> float | None:
+    """verified / (verified + relapsed); None without any."""
+    return verified / (verified + relapsed) if verified + relapsed else None
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    day: int
+    surviving: float  # the Kaplan-Meier estimate S(day), 0..1
+    at_risk: int  # fixes still observed (no new episode, not censored) at the start of that day
+
+
+def kaplan_meier(
+    events: dict[int, int], censored: dict[int, int], *, days: int = RELAPSE_CURVE_DAYS
+) -> list[CurvePoint]:
+    """The Kaplan-Meier estimate of "no new episode yet" for d = 0..days, from the number
+    of fixes whose next episode started after d whole days (`events[d]`) and of those
+    observed for d whole days without one (`censored[d]`: until now). A fix is at risk
+    on day d while it was observed for at least d days; S(d) is the product, over the
+    days up to d, of (1 - events that day / at risk that day). Durations past `days`
+    only count as at risk."""
+    at_risk = sum(events.values()) + sum(censored.values())
+    surviving = 1.0
+    points = []
+    for day in range(days + 1):
+        ended = events.get(day, 0)
+        if at_risk and ended:
+            surviving *= 1 - ended / at_risk
+        points.append(CurvePoint(day=day, surviving=surviving, at_risk=at_risk))
+        at_risk -= ended + censored.get(day, 0)
+    return points
+
+
+# ---------------------------------------------------------------- quarantine
+
+# Ready to release: quarantined now, HEALTHY for at least this long, no active monitor.
+READY_TO_RELEASE_HEALTHY = timedelta(days=14)
+
+
+# ---------------------------------------------------------------- investigation calibration
+
+# Calibration needs enough verdicts to say anything: below this many, the page says how
+# many more it needs instead of drawing noise (per fact type the same bound).
+CALIBRATION_MIN_VERDICTS = 20
+# The automatic outcome: the episode open at the investigation's event time ended
+# within this long after it ("fixed within 14 days").
+AUTO_OUTCOME_WINDOW = timedelta(days=14)
+
+
+def histogram_bin(confidence: float) -> int:
+    """The index of the tenth [i/10, (i+1)/10) holding `confidence` (1.0 in the last)."""
+    for index, (low, high) in enumerate(HISTOGRAM_BINS):
+        if confidence >= low and (high is None or confidence < high):
+            return index
+    return 0  # below 0: the first bin (Trunk's confidences are 0..1)
+
+
+def brier_score(pairs: list[tuple[float, int]]) -> float | None:
+    """Mean of (confidence - outcome)^2 over (confidence, outcome 1 confirmed / 0
+    rejected) pairs; None without any."""
+    return sum((c - o) ** 2 for c, o in pairs) / len(pairs) if pairs else None
+
+
+def expected_calibration_error(bins: list[tuple[int, float, float]]) -> float | None:
+    """Sum over bins of |share confirmed - mean confidence| weighted by the bin's count,
+    from (count, mean confidence, share confirmed) per bin; None without any verdict."""
+    total = sum(count for count, _mean, _share in bins)
+    if not total:
+        return None
+    return sum(count * abs(share - mean) for count, mean, share in bins if count) / total
+
+
+# ---------------------------------------------------------------- owners' targets
+
+TARGET_TRIAGE = "triage"
+TARGET_FIX = "fix"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """An owner's targets, in whole days."""
+
+    triage_days: int
+    fix_days: int
+
+    @property
+    def triage(self) -> timedelta:
+        return timedelta(days=self.triage_days)
+
+    @property
+    def fix(self) -> timedelta:
+        return timedelta(days=self.fix_days)
+
+
+def default_targets() -> Targets:
+    """The installation's targets (FLAKYBOARD_TARGET_TRIAGE_DAYS, ..._FIX_DAYS)."""
+    from django.conf import settings
+
+    return Targets(settings.FLAKYBOARD_TARGET_TRIAGE_DAYS, settings.FLAKYBOARD_TARGET_FIX_DAYS)
+
+
+def target_met(
+    *, started_at: datetime, done_at: datetime | None, target: timedelta, now: datetime
+) -> bool | None:
+    """Whether an episode met a target (triage or fix within `target` of its start):
+    True met, False missed (its target time has passed without it), None not decided yet
+    (still inside the target: left out of attainment)."""
+    if done_at is not None and done_at - started_at <= target:
+        return True
+    if now - started_at > target:
+        return False
+    return None
+
+
+def attainment(met: int, missed: int) -> float | None:
+    """The share met among the decided episodes; None without any."""
+    return met / (met + missed) if met + missed else None

@@ -10,7 +10,13 @@ dashboard's triage form and the API's PATCH all write through `triage_test` or
   values read before it;
 - write and log nothing for a test whose triage already has the requested values;
 - record every changed test in Django's admin log (`LogEntry`), so the admin's history of
-  a test shows every triage change whatever made it, in one format (`change_message`).
+  a test shows every triage change whatever made it, in one format (`change_message`);
+- and in the test's triage history (`TriageEvent`: who, when, what changed), which the
+  test page, the admin and the API show and the owners' targets read (METRICS "Time to
+  triage": the first triage action at or after an episode's start).
+
+Verdicts on investigations (METRICS "Investigation verdict") are triage too:
+`set_verdict` / `set_verdicts` write them, with the same log and history.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import TestCase
+from .models import Investigation, InvestigationVerdict, TestCase, TriageEvent, Verdict
 
 # Where a change was made, shown in parentheses after it in the admin history. The
 # admin's change form passes nothing (the history page is the admin's own); its actions
@@ -97,11 +103,76 @@ def triage_tests(
     return TriageResult(changed=len(changes), unchanged=total - len(changes))
 
 
+def set_verdict(
+    investigation: Investigation, *, by: AbstractBaseUser, verdict: str, via: str | None = None
+) -> bool:
+    """Set the verdict on one investigation ("" for none); returns whether it changed."""
+    return set_verdicts([investigation.pk], by=by, verdict=verdict, via=via).changed == 1
+
+
+def set_verdicts(
+    investigations: QuerySet[Investigation] | Iterable[Any],
+    *,
+    by: AbstractBaseUser,
+    verdict: str,
+    via: str | None = None,
+) -> TriageResult:
+    """Set the verdict ("confirmed", "rejected", or "" for none) on many investigations
+    (a queryset, or ids), in one transaction: one history entry and one log entry per
+    investigation whose verdict changed."""
+    if verdict not in ("", *Verdict.values):
+        raise ValueError(f"unknown verdict {verdict!r}")
+    if not isinstance(investigations, QuerySet):
+        investigations = Investigation.objects.filter(pk__in=list(investigations))
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            investigations.order_by("pk").values_list(
+                "pk", "test_case_id", "test_case__name", "verdict__verdict"
+            )
+        )
+        changed = [(pk, test, name, old or "") for pk, test, name, old in rows if (old or "") != verdict]
+        pks = [pk for pk, *_ in changed]
+        InvestigationVerdict.objects.filter(pk__in=pks).delete()
+        if verdict:
+            InvestigationVerdict.objects.bulk_create(
+                [
+                    InvestigationVerdict(investigation_id=pk, verdict=verdict, by_id=by.pk, at=now)
+                    for pk in pks
+                ]
+            )
+        content_type = ContentType.objects.get_for_model(TestCase)
+        entries, events = [], []
+        for pk, test_id, name, old in changed:
+            message = change_message(verdict=(str(pk), old, verdict), via=via)
+            entries.append(_log_entry(content_type, by, now, test_id, name or "", message))
+            events.append(
+                TriageEvent(
+                    test_case_id=test_id,
+                    at=now,
+                    by_id=by.pk,
+                    via=via or "admin",
+                    investigation_id=pk,
+                    verdict_from=old,
+                    verdict_to=verdict,
+                    message=message,
+                )
+            )
+        LogEntry.objects.bulk_create(entries)
+        TriageEvent.objects.bulk_create(events)
+    return TriageResult(changed=len(changed), unchanged=len(rows) - len(changed))
+
+
+def verdict_label(value: str) -> str:
+    return Verdict(value).label if value else "none"
+
+
 def change_message(
     *,
     state: tuple[str, str] | None = None,
     assignee: tuple[Any, Any] | None = None,
     note_edited: bool = False,
+    verdict: tuple[str, str, str] | None = None,
     via: str | None = None,
 ) -> str:
     """The admin history's text for one triage change: old → new state and assignee
@@ -117,6 +188,11 @@ def change_message(
         parts.append(f"Assignee: {old} → {new}.")
     if note_edited:
         parts.append("Triage note edited.")
+    if verdict is not None:
+        investigation, old, new = verdict
+        parts.append(
+            f"Verdict on investigation {investigation[:8]}: {verdict_label(old)} → {verdict_label(new)}."
+        )
     if via:
         parts.append(f"({via})")
     return " ".join(parts)
@@ -167,7 +243,7 @@ def _log(
     new_user = values.get("assignee")
     content_type = ContentType.objects.get_for_model(TestCase)
     now = timezone.now()
-    entries, changes = [], []
+    entries, changes, events = [], [], []
     for pk, name, state, assignee_id, note in rows:
         changed = []
         if "triage_state" in values and values["triage_state"] != state:
@@ -183,16 +259,36 @@ def _log(
             via=via,
         )
         changes.append(changed)
-        entries.append(
-            LogEntry(
-                action_time=now,
-                user_id=by.pk,
-                content_type=content_type,
-                object_id=str(pk),
-                object_repr=name[:200],
-                action_flag=CHANGE,
-                change_message=message,
+        entries.append(_log_entry(content_type, by, now, pk, name, message))
+        events.append(
+            TriageEvent(
+                test_case_id=pk,
+                at=now,
+                by_id=by.pk,
+                via=via or "admin",
+                state_from=state if "triage_state" in changed else "",
+                state_to=values["triage_state"] if "triage_state" in changed else "",
+                assignee_changed="assignee" in changed,
+                assignee_from=str(users.get(assignee_id) or "") if "assignee" in changed else "",
+                assignee_to=str(new_user or "") if "assignee" in changed else "",
+                note_edited="triage_note" in changed,
+                message=message,
             )
         )
     LogEntry.objects.bulk_create(entries)
+    TriageEvent.objects.bulk_create(events)
     return changes
+
+
+def _log_entry(
+    content_type: ContentType, by: AbstractBaseUser, now: Any, pk: Any, name: str, message: str
+) -> LogEntry:
+    return LogEntry(
+        action_time=now,
+        user_id=by.pk,
+        content_type=content_type,
+        object_id=str(pk),
+        object_repr=name[:200],
+        action_flag=CHANGE,
+        change_message=message,
+    )

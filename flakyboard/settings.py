@@ -48,6 +48,16 @@ FLAKYBOARD_DEFERRED_PROJECTION = env.bool("FLAKYBOARD_DEFERRED_PROJECTION", defa
 # client is REMOTE_ADDR and X-Forwarded-For is ignored, since anyone can send one. N: the
 # N-th address from the right of X-Forwarded-For. One rule (limits/client_ip.py) for the
 # API throttles and the login limiter.
+# Owners' targets (METRICS "Owner targets"), in whole days: an episode should be
+# triaged within FLAKYBOARD_TARGET_TRIAGE_DAYS of its start and fixed within
+# FLAKYBOARD_TARGET_FIX_DAYS. An owner's own targets (admin: Owner targets) override them.
+FLAKYBOARD_TARGET_TRIAGE_DAYS = env.int("FLAKYBOARD_TARGET_TRIAGE_DAYS", default=3)
+FLAKYBOARD_TARGET_FIX_DAYS = env.int("FLAKYBOARD_TARGET_FIX_DAYS", default=14)
+if FLAKYBOARD_TARGET_TRIAGE_DAYS < 1 or FLAKYBOARD_TARGET_FIX_DAYS < 1:
+    raise ImproperlyConfigured(
+        "FLAKYBOARD_TARGET_TRIAGE_DAYS and FLAKYBOARD_TARGET_FIX_DAYS must be 1 or more."
+    )
+
 FLAKYBOARD_TRUSTED_PROXY_COUNT = env.int("FLAKYBOARD_TRUSTED_PROXY_COUNT", default=0)
 if FLAKYBOARD_TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("FLAKYBOARD_TRUSTED_PROXY_COUNT must be 0 or more.")

@@ -15,7 +15,9 @@ One module per family, each importing only from the ones before it:
 - history.py: one row per applied event (status changes, monitor events,
   investigations and their facts, quarantine changes);
 - rollups.py: every table derived from the history (intervals, episodes, day deltas
-  and counts, buckets, the per-owner and per-day rollups).
+  and counts, buckets, the per-owner and per-day rollups);
+- triage.py: flakyboard's own data beside the projections (verdicts on investigations,
+  each test's triage history, owners' targets), kept through a rebuild.
 
 Everything is re-exported here: import models from `events.models`.
 """
@@ -49,8 +51,13 @@ from .tests import (
     TestCase,
     TestCaseOwner,
 )
+from .triage import InvestigationVerdict, OwnerTarget, TriageEvent, Verdict
 
 __all__ = [
+    "Verdict",
+    "TriageEvent",
+    "OwnerTarget",
+    "InvestigationVerdict",
     "TRIAGE_NOTE_MAX_LENGTH",
     "Delivery",
     "Episode",

@@ -20,6 +20,9 @@ class StatusChange(models.Model):
     monitor_type = models.CharField(max_length=100, blank=True)
     monitor_status = models.CharField(max_length=32, blank=True)
     reason = models.TextField(blank=True, help_text="v1 payloads only.")
+    quarantined = models.BooleanField(
+        null=True, blank=True, help_text="The event's quarantined flag (empty: not sent)."
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -43,6 +46,9 @@ class MonitorEvent(models.Model):
     occurred_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=MonitorStatus.choices)
     evidence = models.JSONField(null=True, blank=True)
+    quarantined = models.BooleanField(
+        null=True, blank=True, help_text="The event's quarantined flag (empty: not sent)."
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -66,6 +72,9 @@ class Investigation(models.Model):
     confidence = models.FloatField()
     markdown_summary = models.TextField(blank=True)
     failure_message = models.TextField(blank=True)
+    quarantined = models.BooleanField(
+        null=True, blank=True, help_text="The event's quarantined flag (empty: not sent)."
+    )
 
     class Meta:
         ordering = ["-occurred_at", "id"]
@@ -110,6 +119,9 @@ class QuarantineChange(models.Model):
     previous_setting = models.CharField(max_length=64, blank=True)
     updated_setting = models.CharField(max_length=64, blank=True)
     reason = models.TextField(blank=True)
+    quarantined = models.BooleanField(
+        null=True, blank=True, help_text="The event's quarantined flag (empty: not sent)."
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

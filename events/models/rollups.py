@@ -80,6 +80,11 @@ class Episode(models.Model):
     seconds = models.FloatField(
         null=True, blank=True, help_text="Time to fix (closed episodes whose start is known)."
     )
+    next_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Start of the test's next episode (fixes that held; empty: none yet).",
+    )
     start_known = models.BooleanField(
         default=True,
         help_text="False: the test was first seen already FLAKY or BROKEN; the episode began "

@@ -97,6 +97,13 @@ class TestCase(models.Model):
     quarantined = models.BooleanField(default=False)
     quarantined_at = models.DateTimeField(null=True, blank=True, editable=False)
     quarantined_event_key = models.CharField(max_length=255, blank=True, editable=False)
+    quarantined_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="While quarantined: the event time of the first event of the current unbroken "
+        "run of events carrying quarantined: true (events/rollups/quarantine.py).",
+    )
     failure_rate_last_7d = models.FloatField(null=True, blank=True)
     pull_requests_impacted_last_7d = models.IntegerField(null=True, blank=True)
 
@@ -125,6 +132,12 @@ class TestCase(models.Model):
             models.Index(fields=["status", "status_since"]),
             models.Index(fields=["-status_since"]),
             models.Index(fields=["quarantined"]),
+            # The quarantine ledger, oldest quarantine first.
+            models.Index(
+                fields=["quarantined_since"],
+                condition=models.Q(quarantined=True),
+                name="testcase_quarantined_since_idx",
+            ),
             models.Index(fields=["triage_state"]),
             models.Index(fields=["variant"]),
             models.Index(fields=["name"]),

@@ -51,11 +51,12 @@ HISTORY_COLUMNS: dict[str, tuple[type, tuple[str, ...]]] = {
             "monitor_type",
             "monitor_status",
             "reason",
+            "quarantined",
         ),
     ),
     "monitor_event": (
         MonitorEvent,
-        ("delivery", "monitor", "test_case", "occurred_at", "status", "evidence"),
+        ("delivery", "monitor", "test_case", "occurred_at", "status", "evidence", "quarantined"),
     ),
     "quarantine_change": (
         QuarantineChange,
@@ -68,6 +69,7 @@ HISTORY_COLUMNS: dict[str, tuple[type, tuple[str, ...]]] = {
             "previous_setting",
             "updated_setting",
             "reason",
+            "quarantined",
         ),
     ),
 }
@@ -80,6 +82,7 @@ INVESTIGATION_COLUMNS = (
     "confidence",
     "markdown_summary",
     "failure_message",
+    "quarantined",
 )
 
 

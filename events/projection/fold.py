@@ -26,7 +26,9 @@ What state each event decides (METRICS "Test state"):
 - an investigation from the delivery with the smallest svix id that carries it;
 - each owner's spelling from the earliest event naming it (same time: the smaller
   spelling), so that "@Acme/Web" and "@acme/web" are one owner shown as first seen.
-History rows (one per event) are collected in `history`, for the caller to write.
+History rows (one per event) are collected in `history`, for the caller to write; each
+keeps the event's quarantined flag (the quarantine ledger's "quarantined since" is read
+from them: events/rollups/quarantine.py).
 """
 
 from __future__ import annotations
@@ -187,6 +189,7 @@ class Fold:
             event.monitor_type,
             event.monitor_status,
             event.reason,
+            event.test_case.quarantined,
         )
         row = self.tests[event.test_case.id]
         if wins(row, STATUS, key):
@@ -204,6 +207,7 @@ class Fold:
             event.occurred_at,
             event.monitor_status,
             event.evidence,
+            event.test_case.quarantined,
         )
         state = self.monitor_states.get((event.monitor_id, test_id))
         if state is None or key >= (state["since"], state["event_key"]):
@@ -232,6 +236,7 @@ class Fold:
                 "confidence": event.confidence,
                 "markdown_summary": event.markdown_summary,
                 "failure_message": event.failure_message,
+                "quarantined": event.test_case.quarantined,
             },
             [
                 (event.investigation_id, i, fact.fact_type, fact.content, fact.confidence)
@@ -252,6 +257,7 @@ class Fold:
             event.previous_setting,
             event.updated_setting,
             event.reason,
+            event.test_case.quarantined,
         )
 
 

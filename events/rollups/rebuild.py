@@ -34,6 +34,7 @@ from .monitors import (
     rebuild_resolution_buckets,
 )
 from .owners import rebuild_owner_rollups
+from .quarantine import rebuild_quarantined_since
 from .shared import with_rows_of_each_test
 from .status import Change, day_deltas, episodes_of, intervals_of, rebuild_transition_counts
 
@@ -68,7 +69,8 @@ def rebuild_all() -> None:
 
     intervals = Table(StatusInterval, ["test_case", "status", "started_at", "ended_at", "changed"])
     episodes = Table(
-        Episode, ["test_case", "started_at", "ended_at", "previous_end", "seconds", "start_known"]
+        Episode,
+        ["test_case", "started_at", "ended_at", "previous_end", "seconds", "start_known", "next_started_at"],
     )
     deltas: Counter = Counter()
 
@@ -78,7 +80,9 @@ def rebuild_all() -> None:
             intervals.add(test_id, i.status, i.started_at, i.ended_at, i.changed)
         test_episodes = episodes_of(first_event_at, changes)
         for e in test_episodes:
-            episodes.add(test_id, e.started_at, e.ended_at, e.previous_end, e.seconds, e.start_known)
+            episodes.add(
+                test_id, e.started_at, e.ended_at, e.previous_end, e.seconds, e.start_known, e.next_started_at
+            )
         deltas.update(day_deltas(test_intervals))
 
     rows = TestCase.objects.order_by("id").values_list("id", "first_event_at").iterator(chunk_size=5000)
@@ -98,3 +102,4 @@ def rebuild_all() -> None:
     rebuild_transition_counts()
     rebuild_owner_rollups()
     rebuild_investigation_rollups()
+    rebuild_quarantined_since()

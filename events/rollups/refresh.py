@@ -13,6 +13,7 @@ from ..sql import code_point_ordered
 from .investigations import refresh_investigation_days
 from .monitors import refresh_monitor_pairs
 from .owners import OwnerSpan, _refresh_owner_rows, quarantine_changed, respell_owners
+from .quarantine import refresh_quarantined_since
 from .shared import SharedCounts, TestRollupRows
 from .status import Change, EpisodeSpan, Interval, day_deltas, episodes_of, intervals_of, transition_counts
 
@@ -45,6 +46,8 @@ class Stale:
         already), collecting what they add to shared rows; then the shared rows, table by
         table in one statement each, rows in key order; investigation days last."""
         respell_owners(self.owner_names)
+        # The tests' own rows first (LOCK ORDER: their rows are locked by the batch).
+        refresh_quarantined_since(self.quarantine_sent)
         shared = SharedCounts()
         # A test whose quarantined flag changed: its owner rows (recomputed whole, like
         # any stale test's: writes only what changed).
@@ -100,7 +103,9 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
     stored_episodes = _by_test(
         Episode.objects.filter(test_case_id__in=ids)
         .order_by("test_case_id", "started_at", "id")
-        .values_list("test_case_id", "started_at", "ended_at", "previous_end", "start_known"),
+        .values_list(
+            "test_case_id", "started_at", "ended_at", "previous_end", "start_known", "next_started_at"
+        ),
         EpisodeSpan,
     )
     stored_owner_tests = _by_test(
@@ -145,7 +150,8 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
         # at the very time the test was first seen starts no interval but may start one).
         if counted_episodes != episodes:
             rewritten.episodes[pk] = [
-                (pk, e.started_at, e.ended_at, e.previous_end, e.seconds, e.start_known) for e in episodes
+                (pk, e.started_at, e.ended_at, e.previous_end, e.seconds, e.start_known, e.next_started_at)
+                for e in episodes
             ]
         if counted != intervals or counted_episodes != episodes:
             shared.transitions.update(transition_counts(intervals, episodes))

@@ -131,7 +131,15 @@ class TestRollupRows:
         (
             "episodes",
             Episode,
-            ("test_case", "started_at", "ended_at", "previous_end", "seconds", "start_known"),
+            (
+                "test_case",
+                "started_at",
+                "ended_at",
+                "previous_end",
+                "seconds",
+                "start_known",
+                "next_started_at",
+            ),
         ),
         ("owner_tests", OwnerTest, ("test_case", "owner_key", "status", "quarantined")),
         (

@@ -44,6 +44,9 @@ class EpisodeSpan:
     # False: the test was first seen already FLAKY or BROKEN, so the episode began before
     # `started_at` (its first event time): shown "since at least", left out of medians.
     start_known: bool = True
+    # Start of the test's next episode (None: none yet): whether the fix held (METRICS
+    # "Verified fix", "Relapse curve").
+    next_started_at: datetime | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -85,12 +88,14 @@ def episodes_of(first_event_at: datetime, changes: Sequence[Change]) -> list[Epi
         elif before != HEALTHY and change.new_status == HEALTHY:
             markers.append((change.occurred_at, False))
         before = change.new_status
+    # Markers alternate start, end, start...: the next episode starts two markers on.
     return [
         EpisodeSpan(
             started_at=at,
             ended_at=markers[i + 1][0] if i + 1 < len(markers) else None,
             previous_end=markers[i - 1][0] if i > 0 else None,
             start_known=not (start_unknown and i == 0),
+            next_started_at=markers[i + 2][0] if i + 2 < len(markers) else None,
         )
         for i, (at, starts) in enumerate(markers)
         if starts

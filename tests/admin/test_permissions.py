@@ -129,6 +129,8 @@ def test_triager_group_has_exactly_its_permissions():
     perms = set(group.permissions.values_list("content_type__app_label", "codename"))
     expected = {("events", f"view_{m}") for m in EVENTS_MODELS}
     expected |= {("events", "change_testcase"), ("events", "reprocess_delivery")}
+    # 0007: verdicts, triage history and owners' targets, to view.
+    expected |= {("events", f"view_{m}") for m in ("investigationverdict", "triageevent", "ownertarget")}
     assert perms == expected
 
 

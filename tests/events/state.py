@@ -48,6 +48,7 @@ def projected_state() -> dict:
             "codeowners": t.codeowners,
             "owners": sorted(o.name for o in t.owners.all()),
             "quarantined": t.quarantined,
+            "quarantined_since": t.quarantined_since,
             "failure_rate_last_7d": t.failure_rate_last_7d,
             "pull_requests_impacted_last_7d": t.pull_requests_impacted_last_7d,
             "repository": t.repository
@@ -74,12 +75,19 @@ def projected_state() -> dict:
                 "monitor_type",
                 "monitor_status",
                 "reason",
+                "quarantined",
             ),
             key=str,
         ),
         "monitor_events": sorted(
             MonitorEvent.objects.values_list(
-                "delivery__svix_id", "monitor_id", "test_case_id", "occurred_at", "status", "evidence"
+                "delivery__svix_id",
+                "monitor_id",
+                "test_case_id",
+                "occurred_at",
+                "status",
+                "evidence",
+                "quarantined",
             ),
             key=str,
         ),
@@ -98,6 +106,7 @@ def projected_state() -> dict:
                 "confidence",
                 "markdown_summary",
                 "failure_message",
+                "quarantined",
             ),
             key=str,
         ),
@@ -109,7 +118,12 @@ def projected_state() -> dict:
         ),
         "quarantine_changes": sorted(
             QuarantineChange.objects.values_list(
-                "delivery__svix_id", "test_case_id", "occurred_at", "previous_setting", "updated_setting"
+                "delivery__svix_id",
+                "test_case_id",
+                "occurred_at",
+                "previous_setting",
+                "updated_setting",
+                "quarantined",
             ),
             key=str,
         ),
@@ -120,9 +134,9 @@ def projected_state() -> dict:
         ),
         "episodes": sorted(
             (
-                (t, s, e, p, round(sec, 3) if sec is not None else None)
-                for t, s, e, p, sec in Episode.objects.values_list(
-                    "test_case_id", "started_at", "ended_at", "previous_end", "seconds"
+                (t, s, e, p, round(sec, 3) if sec is not None else None, n)
+                for t, s, e, p, sec, n in Episode.objects.values_list(
+                    "test_case_id", "started_at", "ended_at", "previous_end", "seconds", "next_started_at"
                 )
             ),
             key=str,

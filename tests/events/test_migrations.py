@@ -85,9 +85,13 @@ def ensure_triager_group() -> None:
     it, but collides with the content types that post_migrate re-creates after the flush
     of other transactional tests.)"""
     if not Group.objects.filter(name="triager").exists():
-        migration = importlib.import_module("events.migrations.0002_triager_group")
-        state = MigrationLoader(connection).project_state(("events", "0002_triager_group"))
-        migration.create_triager_group(state.apps, SimpleNamespace(connection=connection))
+        for name, function in (
+            ("0002_triager_group", "create_triager_group"),
+            ("0007_triager_views_new_models", "add_views"),
+        ):
+            migration = importlib.import_module(f"events.migrations.{name}")
+            state = MigrationLoader(connection).project_state(("events", name))
+            getattr(migration, function)(state.apps, SimpleNamespace(connection=connection))
 
 
 @pytest.fixture
