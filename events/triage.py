@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -76,11 +77,15 @@ def triage_test(
     assignee: AbstractBaseUser | None = KEEP,
     note: str = KEEP,
     via: str | None = None,
+    at: datetime | None = None,
 ) -> list[str]:
     """Set the triage of one test; returns the columns that changed (none: nothing was
-    written or logged). `test_case` is updated in memory too."""
+    written or logged). `test_case` is updated in memory too. `at`: when it happened
+    (default now; the demo replays a history of triage actions at their own times)."""
     values = _columns(state=state, assignee=assignee, note=note)
-    changes, _total = _write(TestCase.objects.filter(pk=test_case.pk), values, by=by, via=via, count=False)
+    changes, _total = _write(
+        TestCase.objects.filter(pk=test_case.pk), values, by=by, via=via, count=False, at=at
+    )
     for field, value in values.items():
         setattr(test_case, field, value)
     return changes[0] if changes else []
@@ -94,20 +99,26 @@ def triage_tests(
     assignee: AbstractBaseUser | None = KEEP,
     note: str = KEEP,
     via: str | None = None,
+    at: datetime | None = None,
 ) -> TriageResult:
     """Set the triage of many tests (a queryset, or test ids), in one transaction; one
     log entry per test that changed."""
     if not isinstance(tests, QuerySet):
         tests = TestCase.objects.filter(pk__in=list(tests))
-    changes, total = _write(tests, _columns(state=state, assignee=assignee, note=note), by=by, via=via)
+    changes, total = _write(tests, _columns(state=state, assignee=assignee, note=note), by=by, via=via, at=at)
     return TriageResult(changed=len(changes), unchanged=total - len(changes))
 
 
 def set_verdict(
-    investigation: Investigation, *, by: AbstractBaseUser, verdict: str, via: str | None = None
+    investigation: Investigation,
+    *,
+    by: AbstractBaseUser,
+    verdict: str,
+    via: str | None = None,
+    at: datetime | None = None,
 ) -> bool:
     """Set the verdict on one investigation ("" for none); returns whether it changed."""
-    return set_verdicts([investigation.pk], by=by, verdict=verdict, via=via).changed == 1
+    return set_verdicts([investigation.pk], by=by, verdict=verdict, via=via, at=at).changed == 1
 
 
 def set_verdicts(
@@ -116,6 +127,7 @@ def set_verdicts(
     by: AbstractBaseUser,
     verdict: str,
     via: str | None = None,
+    at: datetime | None = None,
 ) -> TriageResult:
     """Set the verdict ("confirmed", "rejected", or "" for none) on many investigations
     (a queryset, or ids), in one transaction: one history entry and one log entry per
@@ -124,7 +136,7 @@ def set_verdicts(
         raise ValueError(f"unknown verdict {verdict!r}")
     if not isinstance(investigations, QuerySet):
         investigations = Investigation.objects.filter(pk__in=list(investigations))
-    now = timezone.now()
+    now = at or timezone.now()
     with transaction.atomic():
         rows = list(
             investigations.order_by("pk").values_list(
@@ -213,6 +225,7 @@ def _write(
     by: AbstractBaseUser,
     via: str | None,
     count: bool = True,
+    at: datetime | None = None,
 ) -> tuple[list[list[str]], int]:
     """Update the tests whose triage differs from `values` and log each one. Returns the
     changed columns of each changed test, and the number of tests given."""
@@ -231,18 +244,18 @@ def _write(
         pks = [row[0] for row in rows]
         for start in range(0, len(pks), UPDATE_CHUNK):
             TestCase.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK]).update(**values)
-        changes = _log(rows, values, by=by, via=via)
+        changes = _log(rows, values, by=by, via=via, at=at)
     return changes, total
 
 
 def _log(
-    rows: list[tuple], values: dict[str, Any], *, by: AbstractBaseUser, via: str | None
+    rows: list[tuple], values: dict[str, Any], *, by: AbstractBaseUser, via: str | None, at: datetime | None
 ) -> list[list[str]]:
     old_ids = {row[3] for row in rows if row[3]} if "assignee" in values else set()
     users = {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=old_ids)} if old_ids else {}
     new_user = values.get("assignee")
     content_type = ContentType.objects.get_for_model(TestCase)
-    now = timezone.now()
+    now = at or timezone.now()
     entries, changes, events = [], [], []
     for pk, name, state, assignee_id, note in rows:
         changed = []

@@ -1,0 +1,104 @@
+"""The triage history (TriageEvent) and verdicts: written by the triage service only, one
+row per triage action that changed something, kept through a rebuild."""
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.management import call_command
+
+from events.demo import payloads
+from events.models import Investigation, InvestigationVerdict, TestCase, TriageEvent
+from events.triage import VIA_API, set_verdict, set_verdicts, triage_test, triage_tests
+from tests.events.factories import at, deliver, fake_test
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", is_staff=True)
+
+
+def investigated(n: int = 1, *, confidence: float = 0.7) -> Investigation:
+    test = fake_test(n)
+    deliver(payloads.status_changed_v1(test, at=at(1), previous="HEALTHY", new="FLAKY"))
+    deliver(
+        payloads.investigation_completed(
+            test,
+            at=at(2),
+            investigation_id=uuid.UUID(int=5000 + n),
+            confidence=confidence,
+            markdown_summary="race",
+            failure_message="boom",
+            facts=[],
+        )
+    )
+    return Investigation.objects.get(pk=uuid.UUID(int=5000 + n))
+
+
+def test_each_changing_triage_action_is_one_history_row(alice):
+    investigation = investigated()
+    test = TestCase.objects.get(pk=investigation.test_case_id)
+    when = datetime(2026, 3, 5, 9, tzinfo=UTC)
+    assert triage_test(test, by=alice, state="investigating", assignee=alice, via=VIA_API, at=when)
+    assert triage_test(test, by=alice, state="investigating") == []  # unchanged: no row
+    triage_test(test, by=alice, note="looked at the logs")
+    rows = list(TriageEvent.objects.order_by("at", "id"))
+    assert len(rows) == 2
+    first = rows[0]
+    assert (first.at, first.by, first.via) == (when, alice, VIA_API)
+    assert (first.state_from, first.state_to) == ("new", "investigating")
+    assert (first.assignee_changed, first.assignee_from, first.assignee_to) == (True, "", "alice")
+    assert not first.note_edited
+    assert rows[1].note_edited and rows[1].state_from == rows[1].state_to == ""
+    assert LogEntry.objects.count() == 2
+
+
+def test_bulk_triage_writes_a_row_per_changed_test(alice):
+    for n in (1, 2, 3):
+        investigated(n)
+    TestCase.objects.filter(pk=fake_test(3).id).update(triage_state="fixed")
+    result = triage_tests(TestCase.objects.all(), by=alice, state="fixed", via="action: fixed")
+    assert (result.changed, result.unchanged) == (2, 1)
+    assert set(TriageEvent.objects.values_list("test_case_id", flat=True)) == {
+        fake_test(1).id,
+        fake_test(2).id,
+    }
+
+
+def test_a_verdict_is_set_changed_and_cleared_with_its_history(alice):
+    investigation = investigated()
+    assert set_verdict(investigation, by=alice, verdict="confirmed", via=VIA_API)
+    assert not set_verdict(investigation, by=alice, verdict="confirmed")  # unchanged
+    kept = InvestigationVerdict.objects.get(pk=investigation.pk)
+    assert (kept.verdict, kept.by) == ("confirmed", alice)
+    assert set_verdict(investigation, by=alice, verdict="rejected")
+    assert set_verdict(investigation, by=alice, verdict="")
+    assert not InvestigationVerdict.objects.exists()
+    history = list(
+        TriageEvent.objects.order_by("id").values_list("verdict_from", "verdict_to", "investigation_id")
+    )
+    assert history == [
+        ("", "confirmed", investigation.pk),
+        ("confirmed", "rejected", investigation.pk),
+        ("rejected", "", investigation.pk),
+    ]
+    assert TriageEvent.objects.filter(test_case_id=investigation.test_case_id).count() == 3
+    assert "Verdict on investigation" in TriageEvent.objects.first().message
+
+
+def test_an_unknown_verdict_is_refused(alice):
+    with pytest.raises(ValueError):
+        set_verdicts([investigated().pk], by=alice, verdict="maybe")
+
+
+def test_verdicts_and_history_survive_a_rebuild(alice):
+    investigation = investigated()
+    set_verdict(investigation, by=alice, verdict="confirmed")
+    triage_test(TestCase.objects.get(pk=investigation.test_case_id), by=alice, state="investigating")
+    call_command("rebuild_projections", verbosity=0)
+    assert Investigation.objects.get(pk=investigation.pk).verdict.verdict == "confirmed"
+    assert TriageEvent.objects.filter(test_case_id=investigation.test_case_id).count() == 2
+    assert TestCase.objects.get(pk=investigation.test_case_id).triage_events.count() == 2
