@@ -401,3 +401,27 @@ def test_create_demo_user_prints_the_address_of_the_port_given(db):
     call_command("create_demo_user", "--port", "8765", stdout=out)
     assert "http://127.0.0.1:8765/ (dashboard)" in out.getvalue()
     assert "8000" not in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_demo_replays_triage_and_verdicts_through_the_service_once(monkeypatch):
+    """The demo's people triage its episodes and judge its investigations at their own
+    times (the triage history the owners' targets and the calibration read); a re-run
+    the same day adds nothing."""
+    from events.models import InvestigationVerdict, TriageEvent
+
+    end = seed_demo.history_end()
+    monkeypatch.setattr(seed_demo, "history_end", lambda: end)
+    output = seed()
+    events = TriageEvent.objects.count()
+    verdicts = dict(InvestigationVerdict.objects.values_list("pk", "verdict"))
+    assert events > 0 and verdicts and "Triage replayed" in output
+    assert set(verdicts.values()) == {"confirmed", "rejected"}
+    # At their own times, in the history, never after its end; each by a demo person.
+    assert TriageEvent.objects.filter(at__gte=end).count() == 0
+    assert set(TriageEvent.objects.values_list("via", flat=True)) == {"demo"}
+    assert TriageEvent.objects.filter(state_to="investigating").exists()
+    assert TriageEvent.objects.filter(state_to="fixed").exists()
+    seed()
+    assert TriageEvent.objects.count() == events
+    assert dict(InvestigationVerdict.objects.values_list("pk", "verdict")) == verdicts

@@ -35,6 +35,7 @@ from svix.webhooks import Webhook
 
 from events import demo, sql
 from events.delivery_log import delivery_changes_allowed
+from events.demo.triage import TRIAGERS, replay_triage
 from events.models import Delivery, Status, TestCase
 from events.projection.rebuild import rebuild_projections
 from events.receiver.views import trunk_webhook
@@ -138,6 +139,9 @@ class Command(BaseCommand):
                     # log again (the receiver path and the rebuild give the same rows).
                     rebuild_projections()
 
+        # People triaging the episodes and judging the investigations, at their own times,
+        # through the triage service (tests and investigations triaged already are left alone).
+        triaged = replay_triage(now=now, seed=seed)
         elapsed = time.monotonic() - started
         if earlier:
             self.stdout.write(
@@ -153,6 +157,10 @@ class Command(BaseCommand):
         self.stdout.write("Deliveries by outcome:")
         for outcome, count in sorted(by_outcome.items()):
             self.stdout.write(f"  {outcome:<42} {count:>6}")
+        self.stdout.write(
+            f"Triage replayed: {triaged['triage actions']} triage actions and {triaged['verdicts']} "
+            f"verdicts by {', '.join(TRIAGERS)}."
+        )
         statuses = Counter(TestCase.objects.values_list("status", flat=True))
         self.stdout.write(
             "Tests now: "
