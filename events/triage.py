@@ -21,7 +21,9 @@ Verdicts on investigations (METRICS "Investigation verdict") are triage too:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -156,23 +158,136 @@ def set_verdicts(
         content_type = ContentType.objects.get_for_model(TestCase)
         entries, events = [], []
         for pk, test_id, name, old in changed:
-            message = change_message(verdict=(str(pk), old, verdict), via=via)
-            entries.append(_log_entry(content_type, by, now, test_id, name or "", message))
-            events.append(
-                TriageEvent(
-                    test_case_id=test_id,
-                    at=now,
-                    by_id=by.pk,
-                    via=via or "admin",
-                    investigation_id=pk,
-                    verdict_from=old,
-                    verdict_to=verdict,
-                    message=message,
-                )
+            entry, event = _verdict_record(
+                pk, test_id, name, old, verdict, by=by, via=via, at=now, content_type=content_type
             )
+            entries.append(entry)
+            events.append(event)
         LogEntry.objects.bulk_create(entries)
         TriageEvent.objects.bulk_create(events)
     return TriageResult(changed=len(changed), unchanged=len(rows) - len(changed))
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of a triage history replayed by `replay`: on a test, the triage columns
+    to set (`values`, as `triage_test` takes them: state, assignee, note); or on an
+    investigation, its verdict ("" for none)."""
+
+    at: datetime
+    by: AbstractBaseUser
+    via: str
+    test_case_id: Any = None
+    values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    investigation_id: Any = None
+    verdict: str = ""
+
+
+# History and log rows per INSERT of a replay.
+REPLAY_BATCH = 2000
+
+
+def replay(actions: Sequence[Action]) -> Counter[str]:
+    """Apply a history of triage actions in time order, as calling `triage_test` and
+    `set_verdict` with each in turn would (the same history rows, log entries, final
+    triage and verdicts: tests/events/test_triage_history.py), but written in bulk, in
+    one transaction: for the demo's history at benchmark sizes (a hundred thousand
+    actions). Returns the number of actions that changed something, by kind."""
+    test_ids = {a.test_case_id for a in actions if a.test_case_id is not None}
+    investigation_ids = {a.investigation_id for a in actions if a.investigation_id is not None}
+    done: Counter[str] = Counter()
+    content_type = ContentType.objects.get_for_model(TestCase)
+    with transaction.atomic():
+        verdicts: dict[Any, list[Any]] = {}  # investigation -> [test id, name, verdict, by, at]
+        for start_ids in _chunks(sorted(investigation_ids)):
+            for pk, test_id, name, verdict in Investigation.objects.filter(pk__in=start_ids).values_list(
+                "pk", "test_case_id", "test_case__name", "verdict__verdict"
+            ):
+                verdicts[pk] = [test_id, name or "", verdict or "", None, None]
+        triage: dict[Any, list[Any]] = {}  # test -> [name, state, assignee id, note]
+        for start_ids in _chunks(sorted(test_ids)):
+            for pk, name, state, assignee_id, note in TestCase.objects.filter(pk__in=start_ids).values_list(
+                "pk", "name", "triage_state", "assignee_id", "triage_note"
+            ):
+                triage[pk] = [name, state, assignee_id, note]
+        users = {
+            u.pk: str(u) for u in get_user_model().objects.filter(pk__in={r[2] for r in triage.values()})
+        }
+        users.update({a.by.pk: str(a.by) for a in actions})
+        users.update({u.pk: str(u) for a in actions if (u := a.values.get("assignee")) is not None})
+        changed_tests, changed_verdicts = set(), set()
+        entries, events = [], []
+        for action in sorted(actions, key=lambda a: a.at):
+            if action.test_case_id is not None and action.test_case_id in triage:
+                row = triage[action.test_case_id]
+                values = _columns(**{k: action.values.get(k, KEEP) for k in FIELDS.values()})
+                changed, entry, event = _triage_record(
+                    action.test_case_id,
+                    row[0],
+                    (row[1], row[2], row[3]),
+                    values,
+                    users,
+                    by=action.by,
+                    via=action.via,
+                    at=action.at,
+                    content_type=content_type,
+                )
+                if not changed:
+                    continue
+                row[1] = values.get("triage_state", row[1])
+                if "assignee" in values:
+                    row[2] = values["assignee"].pk if values["assignee"] is not None else None
+                row[3] = values.get("triage_note", row[3])
+                changed_tests.add(action.test_case_id)
+                done["triage actions"] += 1
+            elif action.investigation_id is not None and action.investigation_id in verdicts:
+                kept = verdicts[action.investigation_id]
+                if kept[2] == action.verdict:
+                    continue
+                entry, event = _verdict_record(
+                    action.investigation_id,
+                    kept[0],
+                    kept[1],
+                    kept[2],
+                    action.verdict,
+                    by=action.by,
+                    via=action.via,
+                    at=action.at,
+                    content_type=content_type,
+                )
+                kept[2:] = [action.verdict, action.by.pk, action.at]
+                changed_verdicts.add(action.investigation_id)
+                done["verdicts"] += 1
+            else:
+                continue
+            entries.append(entry)
+            events.append(event)
+        TestCase.objects.bulk_update(
+            [
+                TestCase(pk=pk, triage_state=row[1], assignee_id=row[2], triage_note=row[3])
+                for pk, row in ((pk, triage[pk]) for pk in sorted(changed_tests))
+            ],
+            ["triage_state", "assignee_id", "triage_note"],
+            batch_size=UPDATE_CHUNK,
+        )
+        for start_ids in _chunks(sorted(changed_verdicts)):
+            InvestigationVerdict.objects.filter(pk__in=start_ids).delete()
+        InvestigationVerdict.objects.bulk_create(
+            [
+                InvestigationVerdict(investigation_id=pk, verdict=kept[2], by_id=kept[3], at=kept[4])
+                for pk in sorted(changed_verdicts)
+                if (kept := verdicts[pk])[2]
+            ],
+            batch_size=REPLAY_BATCH,
+        )
+        LogEntry.objects.bulk_create(entries, batch_size=REPLAY_BATCH)
+        TriageEvent.objects.bulk_create(events, batch_size=REPLAY_BATCH)
+    return done
+
+
+def _chunks(ids: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(ids), UPDATE_CHUNK):
+        yield ids[start : start + UPDATE_CHUNK]
 
 
 def verdict_label(value: str) -> str:
@@ -253,44 +368,100 @@ def _log(
 ) -> list[list[str]]:
     old_ids = {row[3] for row in rows if row[3]} if "assignee" in values else set()
     users = {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=old_ids)} if old_ids else {}
-    new_user = values.get("assignee")
     content_type = ContentType.objects.get_for_model(TestCase)
     now = at or timezone.now()
     entries, changes, events = [], [], []
     for pk, name, state, assignee_id, note in rows:
-        changed = []
-        if "triage_state" in values and values["triage_state"] != state:
-            changed.append("triage_state")
-        if "assignee" in values and (new_user.pk if new_user else None) != assignee_id:
-            changed.append("assignee")
-        if "triage_note" in values and values["triage_note"] != note:
-            changed.append("triage_note")
-        message = change_message(
-            state=(state, values["triage_state"]) if "triage_state" in changed else None,
-            assignee=(users.get(assignee_id), new_user) if "assignee" in changed else None,
-            note_edited="triage_note" in changed,
+        changed, entry, event = _triage_record(
+            pk,
+            name,
+            (state, assignee_id, note),
+            values,
+            users,
+            by=by,
             via=via,
+            at=now,
+            content_type=content_type,
         )
         changes.append(changed)
-        entries.append(_log_entry(content_type, by, now, pk, name, message))
-        events.append(
-            TriageEvent(
-                test_case_id=pk,
-                at=now,
-                by_id=by.pk,
-                via=via or "admin",
-                state_from=state if "triage_state" in changed else "",
-                state_to=values["triage_state"] if "triage_state" in changed else "",
-                assignee_changed="assignee" in changed,
-                assignee_from=str(users.get(assignee_id) or "") if "assignee" in changed else "",
-                assignee_to=str(new_user or "") if "assignee" in changed else "",
-                note_edited="triage_note" in changed,
-                message=message,
-            )
-        )
+        entries.append(entry)
+        events.append(event)
     LogEntry.objects.bulk_create(entries)
     TriageEvent.objects.bulk_create(events)
     return changes
+
+
+def _triage_record(
+    pk: Any,
+    name: str,
+    current: tuple[str, Any, str],
+    values: Mapping[str, Any],
+    users: Mapping[Any, str],
+    *,
+    by: AbstractBaseUser,
+    via: str | None,
+    at: datetime,
+    content_type: ContentType,
+) -> tuple[list[str], LogEntry, TriageEvent]:
+    """What setting `values` on a test whose triage is `current` (state, assignee id,
+    note) changes, its admin log entry and its history row. `users`: names of user ids."""
+    state, assignee_id, note = current
+    new_user = values.get("assignee")
+    changed = []
+    if "triage_state" in values and values["triage_state"] != state:
+        changed.append("triage_state")
+    if "assignee" in values and (new_user.pk if new_user else None) != assignee_id:
+        changed.append("assignee")
+    if "triage_note" in values and values["triage_note"] != note:
+        changed.append("triage_note")
+    old_user = users.get(assignee_id) if assignee_id else None
+    message = change_message(
+        state=(state, values["triage_state"]) if "triage_state" in changed else None,
+        assignee=(old_user, new_user) if "assignee" in changed else None,
+        note_edited="triage_note" in changed,
+        via=via,
+    )
+    event = TriageEvent(
+        test_case_id=pk,
+        at=at,
+        by_id=by.pk,
+        via=via or "admin",
+        state_from=state if "triage_state" in changed else "",
+        state_to=values["triage_state"] if "triage_state" in changed else "",
+        assignee_changed="assignee" in changed,
+        assignee_from=str(old_user or "") if "assignee" in changed else "",
+        assignee_to=str(new_user or "") if "assignee" in changed else "",
+        note_edited="triage_note" in changed,
+        message=message,
+    )
+    return changed, _log_entry(content_type, by, at, pk, name, message), event
+
+
+def _verdict_record(
+    investigation_id: Any,
+    test_case_id: Any,
+    name: str,
+    old: str,
+    new: str,
+    *,
+    by: AbstractBaseUser,
+    via: str | None,
+    at: datetime,
+    content_type: ContentType,
+) -> tuple[LogEntry, TriageEvent]:
+    """The admin log entry and history row of a verdict changed from `old` to `new`."""
+    message = change_message(verdict=(str(investigation_id), old, new), via=via)
+    event = TriageEvent(
+        test_case_id=test_case_id,
+        at=at,
+        by_id=by.pk,
+        via=via or "admin",
+        investigation_id=investigation_id,
+        verdict_from=old,
+        verdict_to=new,
+        message=message,
+    )
+    return _log_entry(content_type, by, at, test_case_id, name or "", message), event
 
 
 def _log_entry(

@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from events.demo import payloads
 from events.models import Investigation, InvestigationVerdict, TestCase, TriageEvent
-from events.triage import VIA_API, set_verdict, set_verdicts, triage_test, triage_tests
+from events.triage import VIA_API, Action, replay, set_verdict, set_verdicts, triage_test, triage_tests
 from tests.events.factories import at, deliver, fake_test
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +102,84 @@ def test_verdicts_and_history_survive_a_rebuild(alice):
     assert Investigation.objects.get(pk=investigation.pk).verdict.verdict == "confirmed"
     assert TriageEvent.objects.filter(test_case_id=investigation.test_case_id).count() == 2
     assert TestCase.objects.get(pk=investigation.test_case_id).triage_events.count() == 2
+
+
+def _history_rows():
+    rows = TriageEvent.objects.order_by("at", "test_case_id", "investigation_id").values_list(
+        "test_case_id",
+        "at",
+        "by",
+        "via",
+        "state_from",
+        "state_to",
+        "assignee_changed",
+        "assignee_from",
+        "assignee_to",
+        "note_edited",
+        "investigation_id",
+        "verdict_from",
+        "verdict_to",
+        "message",
+    )
+    return (
+        list(rows),
+        sorted(LogEntry.objects.values_list("object_id", "action_time", "change_message")),
+        sorted(TestCase.objects.values_list("pk", "triage_state", "assignee_id", "triage_note")),
+        sorted(InvestigationVerdict.objects.values_list("pk", "verdict", "by", "at")),
+    )
+
+
+def test_a_replayed_history_equals_the_same_actions_one_by_one(alice, django_user_model):
+    """events.triage.replay (the demo's bulk path) writes what one call per action writes."""
+    bob = django_user_model.objects.create_user("bob")
+    investigations = [investigated(n, confidence=n / 10) for n in (1, 2, 3)]
+    tests = [i.test_case_id for i in investigations]
+    hour = [datetime(2026, 3, 5, h, tzinfo=UTC) for h in range(12)]
+    actions = [
+        Action(
+            at=hour[1],
+            by=alice,
+            via="demo",
+            test_case_id=tests[0],
+            values={"state": "investigating", "assignee": bob},
+        ),
+        Action(
+            at=hour[2], by=bob, via="demo", test_case_id=tests[0], values={"state": "investigating"}
+        ),  # no-op
+        Action(
+            at=hour[3], by=bob, via="demo", test_case_id=tests[0], values={"state": "fixed", "note": "done"}
+        ),
+        Action(at=hour[4], by=alice, via="demo", test_case_id=tests[1], values={"assignee": alice}),
+        Action(at=hour[5], by=alice, via="demo", test_case_id=tests[1], values={"assignee": None}),
+        Action(at=hour[2], by=alice, via="demo", investigation_id=investigations[0].pk, verdict="confirmed"),
+        Action(at=hour[6], by=bob, via="demo", investigation_id=investigations[0].pk, verdict="rejected"),
+        Action(at=hour[7], by=bob, via="demo", investigation_id=investigations[1].pk, verdict="rejected"),
+        Action(at=hour[8], by=bob, via="demo", investigation_id=investigations[1].pk, verdict=""),
+        Action(at=hour[9], by=alice, via="demo", investigation_id=investigations[2].pk, verdict="confirmed"),
+    ]
+    for action in sorted(actions, key=lambda a: a.at):
+        if action.test_case_id:
+            triage_test(
+                TestCase.objects.get(pk=action.test_case_id),
+                by=action.by,
+                via=action.via,
+                at=action.at,
+                **action.values,
+            )
+        else:
+            set_verdict(
+                Investigation(pk=action.investigation_id),
+                by=action.by,
+                verdict=action.verdict,
+                via=action.via,
+                at=action.at,
+            )
+    one_by_one = _history_rows()
+    TriageEvent.objects.all().delete()
+    LogEntry.objects.all().delete()
+    InvestigationVerdict.objects.all().delete()
+    TestCase.objects.update(triage_state="new", assignee=None, triage_note="")
+
+    assert replay(actions) == {"triage actions": 4, "verdicts": 5}
+    assert _history_rows() == one_by_one
+    assert len(one_by_one[0]) == 9
