@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from events.metrics import READY_TO_RELEASE_HEALTHY
 from events.models import MonitorState, MonitorStatus, QuarantineChange, Status, TestCase
@@ -58,10 +59,11 @@ def quarantined(
 
 
 # `sort` values of the ledger and the field each orders by ("-" in front: descending).
-SORTS = {
+SORTS: dict[str, str | Coalesce] = {
     "since": "quarantined_since",  # ascending: the oldest quarantine (the largest age) first
     "name": "name",
-    "status_since": "status_since",
+    # A status that never changed has held since the test's first event.
+    "status_since": Coalesce("status_since", "first_event_at"),
     "monitors": "active_monitors",
 }
 DEFAULT_SORT = "since"
@@ -88,7 +90,8 @@ def ledger(
         ),
     )
     sort = sort if sort and sort.removeprefix("-") in SORTS else DEFAULT_SORT
-    field = F(SORTS[sort.removeprefix("-")])
+    key = SORTS[sort.removeprefix("-")]
+    field = F(key) if isinstance(key, str) else key
     # A quarantined test without a since (none known) sorts as the newest.
     primary = field.desc(nulls_first=True) if sort.startswith("-") else field.asc(nulls_last=True)
     return tests.order_by(primary, "name", "id")
