@@ -337,3 +337,12 @@ def test_overview_cards_open_the_ledger_with_their_numbers(reader_client, ledger
             assert count == int(value), (href, label)
     body = reader_client.get(reverse("dashboard:overview")).content.decode()
     assert "25d 0h" in body
+
+
+def test_no_period_selector_but_the_period_travels_on(reader_client, ledger):
+    body = reader_client.get(reverse("dashboard:quarantine"), {"period": "7d"}).content.decode()
+    assert 'name="period"' in body and '<select name="period"' not in body
+    assert '<input type="hidden" name="period" value="7d">' in body
+    # The same rows whatever the period: every figure is as of now.
+    url = reverse("dashboard:quarantine")
+    assert names(reader_client.get(url, {"period": "7d"})) == names(reader_client.get(url, {"period": "all"}))
