@@ -346,3 +346,25 @@ def test_no_period_selector_but_the_period_travels_on(reader_client, ledger):
     # The same rows whatever the period: every figure is as of now.
     url = reverse("dashboard:quarantine")
     assert names(reader_client.get(url, {"period": "7d"})) == names(reader_client.get(url, {"period": "all"}))
+
+
+# ---------------------------------------------------------------- the test's page
+
+
+def test_test_page_shows_since_age_and_the_setting_changes(reader_client, ledger):
+    test = TestCase.objects.get(name="test_case_2")
+    body = reader_client.get(test.get_absolute_url(), {"period": "7d"}).content.decode()
+    since = test.quarantined_since
+    assert f'<time datetime="{since.isoformat()}">{since:%Y-%m-%d %H:%M} UTC</time>' in body
+    assert "(1\xa0week, 3\xa0days;" in body
+    assert 'href="/quarantine/?period=7d">the quarantine ledger</a>' in body
+    # Who, when, from what to what and why, escaped.
+    history = body.split('id="quarantine-title"')[1].split("</section>")[0]
+    assert "<code>AUTO_QUARANTINE</code> → <code>ALWAYS_QUARANTINE</code>" in history
+    assert ESCAPED in history and HOSTILE not in history and "ann@example.com" in history
+    assert f"{since:%Y-%m-%d %H:%M}" in history
+
+
+def test_test_page_of_a_test_not_quarantined(reader_client, ledger):
+    body = reader_client.get(TestCase.objects.get(name="test_case_4").get_absolute_url()).content.decode()
+    assert "the quarantine ledger" not in body
