@@ -28,8 +28,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from dashboard.selectors.common import owned_by
+from dashboard.selectors.quarantine import ready_to_release
 from dashboard.selectors.tests import SORTS, filter_test_cases
-from events.metrics import BANDS_HELP, CONFIDENCE_BANDS, PERIODS, Period, band_q
+from events.metrics import BANDS_HELP, CONFIDENCE_BANDS, PERIODS, READY_TO_RELEASE_HEALTHY, Period, band_q
 from events.models import (
     Delivery,
     Investigation,
@@ -330,6 +331,11 @@ class TestCaseFilterSet(StrictFilterSet):
         help_text="Status set at or before this time (a date includes that whole UTC day).",
     )
     q = filters.CharFilter(help_text="Text search in name, classname and file path (case-insensitive).")
+    ready_to_release = StrictBooleanFilter(
+        method="filter_ready_to_release",
+        help_text="Ready to release (true) or not (false): quarantined now, HEALTHY for at least "
+        f"{READY_TO_RELEASE_HEALTHY.days} days and no active monitor (docs/metrics.md, Quarantine).",
+    )
     sort = CaseInsensitiveChoiceFilter(
         choices=SORT_CHOICES,
         help_text="Order by name, status (severity), status_since, failure_rate, prs_impacted or "
@@ -363,9 +369,14 @@ class TestCaseFilterSet(StrictFilterSet):
             q=data.get("q") or None,
             sort=data.get("sort") or data.get("ordering") or None,
         )
-        for name in ("assignee", "changed_since", "changed_until"):
+        for name in ("assignee", "changed_since", "changed_until", "ready_to_release"):
             tests = self.filters[name].filter(tests, data.get(name))
         return tests
+
+    def filter_ready_to_release(self, qs: QuerySet[TestCase], name: str, value: bool) -> QuerySet[TestCase]:
+        ready = TestCase.objects.filter(ready_to_release(now=timezone.now())).values("pk")
+        # exclude(<the condition>) would mishandle its nullable status_since: by pk instead.
+        return qs.filter(pk__in=ready) if value else qs.exclude(pk__in=ready)
 
 
 # ---------------------------------------------------------------- events

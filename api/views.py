@@ -33,6 +33,7 @@ from dashboard.selectors import (
     investigations,
     monitors,
     owners,
+    quarantine,
     repositories,
     status,
     tests,
@@ -304,8 +305,21 @@ STATS_PARAMETERS = [
 ]
 
 
-def stats_schema(summary: str, response: Any) -> Callable[[_View], _View]:
-    return extend_schema(summary=summary, parameters=STATS_PARAMETERS, responses=response, tags=["stats"])
+def stats_schema(
+    summary: str, response: Any, parameters: list[OpenApiParameter] | None = None
+) -> Callable[[_View], _View]:
+    return extend_schema(
+        summary=summary, parameters=STATS_PARAMETERS + (parameters or []), responses=response, tags=["stats"]
+    )
+
+
+class QuarantineStatsParams(StatsParams):
+    owner = forms.CharField(required=False)
+
+
+OWNER_PARAMETER = OpenApiParameter(
+    "owner", OpenApiTypes.STR, description=filters.OWNER_HELP + " Without it: every owner."
+)
 
 
 class StatsViewSet(viewsets.ViewSet):
@@ -313,14 +327,15 @@ class StatsViewSet(viewsets.ViewSet):
     with the same `period` and `repository` parameters (an invalid one is a 400 here,
     where the dashboard falls back to its default)."""
 
-    def _params(self, request: Request) -> dict:
-        form = StatsParams(request.query_params)
+    def _params(self, request: Request, form_class: type[StatsParams] = StatsParams) -> dict:
+        form = form_class(request.query_params)
         if not form.is_valid():
             raise ValidationError(
                 {name: [str(error) for error in errors] for name, errors in form.errors.items()}
             )
         period = Period(name=form.cleaned_data["period"] or DEFAULT_PERIOD, now=timezone.now())
-        return {"period": period, "repository": form.cleaned_data["repository"]}
+        extra = {k: v for k, v in form.cleaned_data.items() if k not in ("period", "repository")}
+        return {"period": period, "repository": form.cleaned_data["repository"], **extra}
 
     @staticmethod
     def _meta(params: dict) -> dict:
@@ -403,6 +418,29 @@ class StatsViewSet(viewsets.ViewSet):
             bands=band_counts(histogram),
         )
         return Response(serializers.ConfidenceSerializer({**self._meta(params), **data}).data)
+
+    @stats_schema(
+        "Quarantine: tests quarantined now, their median quarantine age, how many are ready to release",
+        serializers.QuarantineStatsSerializer,
+        [OWNER_PARAMETER],
+    )
+    @action(detail=False, methods=["get"])
+    def quarantine(self, request: Request) -> Response:
+        # Every figure is as of now: the period is accepted (like every stats endpoint) but
+        # changes nothing.
+        params = self._params(request, QuarantineStatsParams)
+        owner = (params["owner"] or "").strip().casefold() or None
+        summary = quarantine.quarantine_summary(
+            repository=params["repository"], owner=owner, now=params["period"].now
+        )
+        data = {
+            "owner": owner,
+            "quarantined": summary.quarantined,
+            "median_age_seconds": serializers.seconds(summary.median_age),
+            "ready_to_release": summary.ready_to_release,
+            "ready_to_release_healthy_days": summary.ready_days,
+        }
+        return Response(serializers.QuarantineStatsSerializer({**self._meta(params), **data}).data)
 
 
 # ---------------------------------------------------------------- unknown URLs

@@ -42,6 +42,8 @@ def endpoints(test_id: str, owner_key: str, delivery_id: int) -> list[tuple[str,
         ("page", "/monitors/", True),
         ("page", "/investigations/", True),
         ("page", "/deliveries/", False),
+        ("page", "/quarantine/", False),
+        ("page", "/quarantine/?ready=1", False),
         ("page", f"/deliveries/{delivery_id}/", False),
         ("admin", "/admin/events/testcase/", False),
         ("admin", "/admin/events/testcase/?status__exact=FLAKY", False),
@@ -62,6 +64,7 @@ def endpoints(test_id: str, owner_key: str, delivery_id: int) -> list[tuple[str,
         ("api-stats", "/api/v1/stats/codeowners/", True),
         ("api-stats", "/api/v1/stats/monitors/", True),
         ("api-stats", "/api/v1/stats/confidence/", True),
+        ("api-stats", "/api/v1/stats/quarantine/", False),
     ]
 
 

@@ -14,7 +14,7 @@ from events.metrics import BAND_LABELS, DEFAULT_PERIOD, NO_OWNER, PERIOD_LABELS,
 from events.models import Delivery, Owner, Repository, Status, TestCase
 from events.orm import distinct_values
 
-from .selectors import deliveries, investigations
+from .selectors import deliveries, investigations, quarantine
 from .selectors.common import NO_OWNER_PARAM
 from .selectors.tests import SORTS
 
@@ -281,3 +281,33 @@ class TriageForm(forms.ModelForm):
         assignee = _field_of(self, "assignee", forms.ModelChoiceField)
         assignee.queryset = get_user_model().objects.filter(is_active=True).order_by("username")
         assignee.empty_label = "Unassigned"
+
+
+# ---- the quarantine ledger
+
+
+class QuarantineFilterForm(_Filters):
+    """Filters and sort of the quarantine ledger (the repository is the page's scope)."""
+
+    owner = forms.ChoiceField(required=False)
+    ready = forms.ChoiceField(
+        choices=[("", "All quarantined"), ("1", "Ready to release")], required=False, label="Show"
+    )
+    sort = forms.ChoiceField(
+        choices=[(s, s) for key in quarantine.SORTS for s in (key, f"-{key}")], required=False
+    )
+    lazy_choices = {"owner": _owner_choices}
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and data.get("owner"):
+            data = data.copy()
+            data["owner"] = data["owner"].casefold()  # owners compare case-insensitively
+        super().__init__(data, *args, **kwargs)
+
+    def filters(self) -> dict:
+        data = self.valid_data()
+        return {
+            "owner": data.get("owner") or None,
+            "ready": data.get("ready") == "1",
+            "sort": data.get("sort") or None,
+        }

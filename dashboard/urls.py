@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from .views import deliveries, investigations, monitors, overview, owners, tests
+from .views import deliveries, investigations, monitors, overview, owners, quarantine, tests
 
 
 class AnyTextConverter:
@@ -33,6 +33,7 @@ urlpatterns = [
     path("codeowners/<anytext:owner>/", owners.codeowner_detail, name="codeowner-detail"),
     path("monitors/", monitors.monitors, name="monitors"),
     path("investigations/", investigations.investigations, name="investigations"),
+    path("quarantine/", quarantine.quarantine, name="quarantine"),
     path("deliveries/", deliveries.deliveries, name="deliveries"),
     path("deliveries/<int:delivery_id>/", deliveries.delivery_detail, name="delivery-detail"),
 ]

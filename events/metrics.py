@@ -40,6 +40,10 @@ LABELS = {
     "monitor_type": "Monitor type",
     "impact": "Impact",
     "relapses_all_time": "Relapses (all time)",
+    "quarantined_since": "Quarantined since",
+    "quarantine_age": "Quarantine age",
+    "median_quarantine_age": "Median quarantine age",
+    "ready_to_release": "Ready to release",
 }
 # Spellings that once named the same concepts: no rendered page may show them
 # (tests/dashboard/test_labels.py).

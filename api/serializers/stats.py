@@ -180,3 +180,22 @@ class ConfidenceSerializer(StatsMetaSerializer):
     bands = BandCountsSerializer()
     over_time = ConfidenceDaySerializer(many=True)
     facts_by_type = FactTypeSerializer(many=True)
+
+
+class QuarantineStatsSerializer(StatsMetaSerializer):
+    owner = serializers.CharField(
+        allow_null=True, help_text="The owner filter the numbers cover (`none`: tests without owners)."
+    )
+    quarantined = serializers.IntegerField(help_text="Tests quarantined now.")
+    median_age_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text="Median quarantine age (now - quarantined since) of the tests quarantined now; "
+        "null when none is.",
+    )
+    ready_to_release = serializers.IntegerField(
+        help_text="Tests quarantined now, HEALTHY for at least `ready_to_release_healthy_days` days, "
+        "with no active monitor."
+    )
+    ready_to_release_healthy_days = serializers.IntegerField(
+        help_text="How long a quarantined test must have been HEALTHY to be ready to release."
+    )

@@ -47,6 +47,7 @@ class TestCaseSerializer(serializers.ModelSerializer):
             "codeowners",
             "owners",
             "quarantined",
+            "quarantined_since",
             "failure_rate_last_7d",
             "pull_requests_impacted_last_7d",
             "repository",
@@ -68,6 +69,11 @@ class TestCaseSerializer(serializers.ModelSerializer):
             "status": {"help_text": "Current status: the new status of the latest change by event time."},
             "status_since": {
                 "help_text": "Event time of the change that set the status; null if it never changed."
+            },
+            "quarantined_since": {
+                "help_text": "While quarantined: the event time of the first event of the current unbroken "
+                "run of events carrying `quarantined: true` (null when not quarantined). "
+                "Quarantine age = now - this."
             },
             "first_event_at": {"help_text": "Event time of the earliest event about the test."},
             "last_event_at": {"help_text": "Event time of the latest event about the test."},

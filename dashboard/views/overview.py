@@ -9,7 +9,7 @@ from .. import charts
 from ..access import dashboard_reader
 from ..forms import scope_from
 from ..http import HtmxHttpRequest
-from ..selectors import deliveries, investigations, monitors, owners, status, tests
+from ..selectors import deliveries, investigations, monitors, owners, quarantine, status, tests
 
 
 @dashboard_reader
@@ -37,5 +37,6 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "fix_first": tests.fix_first(repository=repository, now=period.now),
         "impact": impact_help(),
         "recent": recent,
+        "quarantine": quarantine.quarantine_summary(repository=repository, now=period.now),
     }
     return render(request, "dashboard/overview.html", context)

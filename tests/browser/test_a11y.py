@@ -49,6 +49,7 @@ PAGES = {
     "monitors": "/monitors/?period=all",
     "investigations": "/investigations/?period=all",
     "deliveries": "/deliveries/",
+    "quarantine": "/quarantine/",
     "delivery": lambda p, b: _first_link(p, b, "/deliveries/", "#table tbody a[href^='/deliveries/']"),
     "api-docs": "/api/docs/",
     "login": "/accounts/login/",

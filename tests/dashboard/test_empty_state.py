@@ -7,7 +7,7 @@ from events.models import TestCase
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/", "/tests/", "/codeowners/", "/monitors/", "/investigations/", "/deliveries/"]
+PAGES = ["/", "/tests/", "/codeowners/", "/monitors/", "/investigations/", "/deliveries/", "/quarantine/"]
 DOCS = "https://docs.trunk.io/flaky-tests/webhooks"
 
 

@@ -25,13 +25,20 @@ def test_no_page_shows_an_old_label_and_each_page_its_labels(staff_client, load_
     test = TestCase.objects.order_by("pk").first()
     owner = Owner.objects.order_by("pk").first()
     pages = {
-        "/": ["median_time_to_fix", "active_monitors", "quarantined"],
+        "/": [
+            "median_time_to_fix",
+            "active_monitors",
+            "quarantined",
+            "median_quarantine_age",
+            "ready_to_release",
+        ],
         "/tests/": ["failure_rate", "prs_impacted", "status_since", "quarantined"],
         "/codeowners/": ["median_time_to_fix", "oldest_open", "relapses", "quarantined"],
         f"/codeowners/{owner.pk}/": ["median_time_to_fix", "oldest_open", "status_since"],
         "/monitors/": ["median_time_to_resolve", "activations", "active_since", "monitor_type"],
         "/investigations/": [],
         "/deliveries/": [],
+        "/quarantine/": ["quarantined_since", "quarantine_age", "ready_to_release", "active_monitors"],
         test.get_absolute_url(): ["failure_rate", "prs_impacted", "status_since", "quarantined"],
     }
     for url, keys in pages.items():

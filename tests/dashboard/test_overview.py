@@ -110,7 +110,7 @@ def test_the_navigation_carries_the_period_and_repository(reader_client, load_de
         reverse("dashboard:monitors"), {"period": "7d", "repository": repository}
     ).content
     nav = body.decode().split('<nav aria-label="Main">')[1].split("</nav>")[0]
-    for name in ("overview", "tests", "codeowners", "monitors", "investigations"):
+    for name in ("overview", "tests", "codeowners", "monitors", "investigations", "quarantine"):
         assert f'href="{reverse(f"dashboard:{name}")}?period=7d&amp;repository={repository}"' in nav, name
     # Nothing chosen, or values that are not a scope: bare links.
     for query in ({}, {"period": "1y", "repository": "x<script>"}):

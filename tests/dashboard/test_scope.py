@@ -18,7 +18,15 @@ from tests.dashboard.test_owners_page import island
 
 pytestmark = pytest.mark.django_db
 
-DASHBOARD_PAGES = ("/", "/tests/", "/codeowners/", "/monitors/", "/investigations/", "/deliveries/")
+DASHBOARD_PAGES = (
+    "/",
+    "/tests/",
+    "/codeowners/",
+    "/monitors/",
+    "/investigations/",
+    "/deliveries/",
+    "/quarantine/",
+)
 
 
 class _Links(HTMLParser):
@@ -189,7 +197,7 @@ def test_table_links_keep_the_scope(staff_client, scoped_data, monkeypatch):
 def test_overview_cards_keep_the_scope(staff_client, scoped_data):
     body = staff_client.get("/", {"period": "7d", "repository": scoped_data}).content.decode()
     cards = [a["href"] for a in parsed(body).links if "card" in a.get("class", "")]
-    assert len(cards) == 7  # the deliveries card too (staff)
+    assert len(cards) == 10  # the deliveries card too (staff), and the 3 quarantine figures
     for url in cards:
         assert_scoped(url, "7d", scoped_data)
 
@@ -239,7 +247,7 @@ def test_detail_pages_have_no_scope_selectors_but_keep_the_scope(staff_client, s
             assert_scoped(href, "7d", scoped_data)
 
 
-@pytest.mark.parametrize("page", ["/tests/", "/investigations/", "/deliveries/"])
+@pytest.mark.parametrize("page", ["/tests/", "/investigations/", "/deliveries/", "/quarantine/"])
 def test_filter_and_sort_links_carry_the_scope_once(staff_client, scoped_data, page):
     """Links built from the current query string (sort headers, CSV, Clear, filters) keep
     the last well-formed period and repository, once; a hostile value is not copied on."""
