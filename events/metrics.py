@@ -40,6 +40,10 @@ LABELS = {
     "monitor_type": "Monitor type",
     "impact": "Impact",
     "relapses_all_time": "Relapses (all time)",
+    "brier_score": "Brier score",
+    "ece": "Expected calibration error",
+    "share_confirmed": "Share confirmed",
+    "fixed_within_14_days": "Fixed within 14 days",
 }
 # Spellings that once named the same concepts: no rendered page may show them
 # (tests/dashboard/test_labels.py).

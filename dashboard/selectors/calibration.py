@@ -10,6 +10,7 @@ outcome. Python only combines their few aggregated rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Avg, Case, Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value, When
@@ -59,25 +60,41 @@ def _reliability_columns(confidence: str, verdict: str) -> dict[str, Any]:
     }
 
 
-def _summary(rows: dict[int, dict]) -> dict[str, Any]:
-    """Bins, Brier, ECE and the bound from per-bin (n, mean, confirmed, sse) rows."""
-    bins = []
+@dataclass(frozen=True)
+class _BinRow:
+    """One bin's aggregates: verdicts, mean confidence, confirmed, sum of squared errors."""
+
+    n: int
+    mean: float
+    confirmed: int
+    sse: float
+
+
+def _bin_row(row: Any) -> _BinRow:
+    return _BinRow(n=row["n"], mean=float(row["mean"]), confirmed=row["confirmed"], sse=float(row["sse"]))
+
+
+def _summary(rows: dict[int, _BinRow]) -> dict[str, Any]:
+    """Bins, Brier, ECE and the bound from per-bin rows."""
+    bins: list[dict[str, Any]] = []
+    ece_input: list[tuple[int, float, float]] = []
     for index, (low, high) in enumerate(HISTOGRAM_BINS):
         row = rows.get(index)
-        n = row["n"] if row else 0
         bins.append(
             {
                 "index": index,
                 "low": low,
                 "high": 1.0 if high is None else high,  # the last bin holds 1.0
-                "count": n,
-                "mean_confidence": float(row["mean"]) if n else None,
-                "confirmed": row["confirmed"] if n else 0,
-                "share_confirmed": row["confirmed"] / n if n else None,
+                "count": row.n if row else 0,
+                "mean_confidence": row.mean if row else None,
+                "confirmed": row.confirmed if row else 0,
+                "share_confirmed": row.confirmed / row.n if row else None,
             }
         )
-    verdicts = sum(b["count"] for b in bins)
-    sse = sum(float(row["sse"] or 0.0) for row in rows.values())
+        if row:
+            ece_input.append((row.n, row.mean, row.confirmed / row.n))
+    verdicts = sum(row.n for row in rows.values())
+    sse = sum(row.sse for row in rows.values())
     return {
         "verdicts": verdicts,
         "enough": verdicts >= CALIBRATION_MIN_VERDICTS,
@@ -85,9 +102,7 @@ def _summary(rows: dict[int, dict]) -> dict[str, Any]:
         "bins": bins,
         # The mean of the squared errors (events.metrics.brier_score), from their sum.
         "brier_score": sse / verdicts if verdicts else None,
-        "ece": expected_calibration_error(
-            [(b["count"], b["mean_confidence"] or 0.0, b["share_confirmed"] or 0.0) for b in bins]
-        ),
+        "ece": expected_calibration_error(ece_input),
     }
 
 
@@ -104,7 +119,7 @@ def calibration(*, period: Period, repository: int | None = None) -> dict[str, A
         .annotate(**_reliability_columns("investigation__confidence", "verdict"))
         .order_by()
     )
-    overall = _summary({row["bin"]: row for row in per_bin})
+    overall = _summary({row["bin"]: _bin_row(row) for row in per_bin})
 
     facts = InvestigationFact.objects.filter(
         period.filter("investigation__occurred_at"),
@@ -112,14 +127,15 @@ def calibration(*, period: Period, repository: int | None = None) -> dict[str, A
         confidence__isnull=False,
         investigation__verdict__isnull=False,
     )
-    by_type: dict[str, dict[int, dict]] = {}
+    by_type: dict[str, dict[int, _BinRow]] = {}
+    row: Any
     for row in (
         facts.annotate(bin=_bin_index("confidence"))
         .values("fact_type", "bin")
         .annotate(**_reliability_columns("confidence", "investigation__verdict__verdict"))
         .order_by()
     ):
-        by_type.setdefault(row["fact_type"], {})[row["bin"]] = row
+        by_type.setdefault(row["fact_type"], {})[row["bin"]] = _bin_row(row)
     fact_types = [{"fact_type": fact_type, **_summary(rows)} for fact_type, rows in by_type.items()]
     fact_types.sort(key=lambda row: (-row["verdicts"], row["fact_type"]))
 
@@ -167,6 +183,7 @@ def auto_outcome(*, period: Period, repository: int | None = None) -> list[dict[
         .order_by()
     )
     counts = {band: dict.fromkeys(AUTO_OUTCOMES, 0) for band in CONFIDENCE_BANDS}
+    row: Any
     for row in rows:
         outcome = row["outcome"]
         for band in CONFIDENCE_BANDS:

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.admin.models import LogEntry
 
 from dashboard.selectors.calibration import calibration
 from events.demo import payloads
@@ -16,7 +17,7 @@ from events.metrics import (
     brier_score,
     expected_calibration_error,
 )
-from events.models import Investigation
+from events.models import Investigation, InvestigationVerdict, TriageEvent
 from events.triage import set_verdict, set_verdicts
 from tests.events.factories import MONITOR, deliver, fake_test
 
@@ -178,3 +179,132 @@ def test_auto_outcome_boundaries():
     assert medium["decided"] == 0 and medium["share_fixed"] is None
     # The period applies: within 7 days only the recent ones.
     assert outcome("high", "7d")["too_recent"] == 0 and outcome("low", "7d")["fixed"] == 1
+
+
+# ---------------------------------------------------------------- the investigations page
+
+PAGE = "/investigations/"
+
+
+def test_page_below_the_bound_says_how_many_more(reader_client, triager):
+    test = fake_test(1)
+    a = investigate(test, NOW - timedelta(days=1), 0.9, facts=[("CI_LOGS", 0.7)])
+    set_verdict(a, by=triager, verdict="confirmed")
+    response = reader_client.get(PAGE)
+    body = response.content.decode()
+    assert "Is Trunk's AI right?" in body
+    assert (
+        f"1 verdict in this period: the reliability diagram needs at least {CALIBRATION_MIN_VERDICTS}, "
+        f"{CALIBRATION_MIN_VERDICTS - 1} more." in body
+    )
+    assert 'id="reliability-chart"' not in body and response.context["calibration_chart"] is None
+    assert f"needs {CALIBRATION_MIN_VERDICTS - 1} more" in body  # the CI_LOGS row
+    assert "Fixed within 14 days" in body
+
+
+def test_page_draws_the_diagram_with_enough_verdicts(reader_client, triager):
+    test = fake_test(1)
+    made = [investigate(test, NOW - timedelta(hours=i + 1), 0.85) for i in range(CALIBRATION_MIN_VERDICTS)]
+    set_verdicts([i.pk for i in made[:15]], by=triager, verdict="confirmed")
+    set_verdicts([i.pk for i in made[15:]], by=triager, verdict="rejected")
+    response = reader_client.get(PAGE)
+    body = response.content.decode()
+    assert 'id="reliability-chart"' in body and "calibration-needs" not in body
+    figure = response.context["calibration_chart"]
+    observed = next(trace for trace in figure["data"] if trace["name"] == "Share confirmed")
+    assert observed["x"] == [0.85] and observed["y"] == [0.75] and observed["text"] == ["n=20"]
+    diagonal = next(trace for trace in figure["data"] if trace["name"] == "Perfect calibration")
+    assert diagonal["x"] == [0, 1] and diagonal["y"] == [0, 1]
+    # (0.15^2 x 15 + 0.85^2 x 5) / 20 and |0.75 - 0.85|
+    assert f"{(0.15**2 * 15 + 0.85**2 * 5) / 20:.3f}" in body and "0.100" in body
+
+
+@pytest.mark.parametrize("size", [10, 40])
+def test_page_query_count_is_constant(reader_client, load_demo, django_assert_num_queries, triager, size):
+    load_demo(tests=size, days=30)
+    ids = list(Investigation.objects.order_by("pk").values_list("pk", flat=True))
+    set_verdicts(ids[::2], by=triager, verdict="confirmed")
+    set_verdicts(ids[1::2], by=triager, verdict="rejected")
+    # session and user (2), repositories (1), owner and fact type choices (2), list count,
+    # page and owners (3), histogram, per day, facts (3), calibration per bin, per fact
+    # type, automatic outcome (3)
+    with django_assert_num_queries(14):
+        assert reader_client.get(PAGE, {"period": "all"}).status_code == 200
+
+
+# ---------------------------------------------------------------- the verdict form on the test page
+
+
+def verdict_url(investigation: Investigation) -> str:
+    return f"/tests/{investigation.test_case_id}/investigations/{investigation.pk}/verdict/"
+
+
+def test_the_form_is_shown_only_to_triagers(client, user, triager):
+    investigation = investigate(fake_test(1), NOW - timedelta(days=1), 0.9)
+    page = f"/tests/{investigation.test_case_id}/"
+    client.force_login(user)
+    body = client.get(page).content.decode()
+    assert f'id="verdict-{investigation.pk}"' in body and "No verdict on this root cause yet." in body
+    assert verdict_url(investigation) not in body
+    client.force_login(triager)
+    body = client.get(page).content.decode()
+    assert f'action="{verdict_url(investigation)}"' in body and "csrfmiddlewaretoken" in body
+
+
+def test_a_non_triager_is_refused(reader_client):
+    investigation = investigate(fake_test(1), NOW - timedelta(days=1), 0.9)
+    response = reader_client.post(verdict_url(investigation), {"verdict": "confirmed"})
+    assert response.status_code == 403
+    assert not InvestigationVerdict.objects.exists() and not TriageEvent.objects.exists()
+
+
+def test_a_post_sets_the_verdict_and_writes_the_history(client, triager):
+    investigation = investigate(fake_test(1), NOW - timedelta(days=1), 0.9)
+    client.force_login(triager)
+    response = client.post(verdict_url(investigation), {"verdict": "rejected"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/tests/{investigation.test_case_id}/#verdict-{investigation.pk}"
+    verdict = InvestigationVerdict.objects.get(pk=investigation.pk)
+    assert (verdict.verdict, verdict.by) == ("rejected", triager)
+    event = TriageEvent.objects.get()
+    assert (event.investigation_id, event.verdict_from, event.verdict_to, event.via) == (
+        investigation.pk,
+        "",
+        "rejected",
+        "dashboard",
+    )
+    assert LogEntry.objects.get().change_message.endswith("none → Rejected. (dashboard)")
+    # htmx: the fragment alone, with the author and time
+    response = client.post(
+        verdict_url(investigation), {"verdict": "confirmed"}, headers={"HX-Request": "true"}
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and body.lstrip().startswith(
+        f'<div class="verdict" id="verdict-{investigation.pk}">'
+    )
+    assert "Confirmed" in body and "by triager" in body and "Saved." in body
+    assert TriageEvent.objects.count() == 2
+    # clearing it
+    client.post(verdict_url(investigation), {"verdict": ""}, headers={"HX-Request": "true"})
+    assert not InvestigationVerdict.objects.exists() and TriageEvent.objects.count() == 3
+
+
+def test_the_form_refuses_an_unknown_verdict_and_another_tests_investigation(client, triager):
+    investigation = investigate(fake_test(1), NOW - timedelta(days=1), 0.9)
+    other = fake_test(2)
+    investigate(other, NOW, 0.5)
+    client.force_login(triager)
+    assert client.post(verdict_url(investigation), {"verdict": "maybe"}).status_code == 400
+    wrong = f"/tests/{other.id}/investigations/{investigation.pk}/verdict/"
+    assert client.post(wrong, {"verdict": "confirmed"}).status_code == 404
+    assert not InvestigationVerdict.objects.exists()
+
+
+def test_the_form_is_csrf_protected(triager):
+    from django.test import Client
+
+    investigation = investigate(fake_test(1), NOW - timedelta(days=1), 0.9)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(triager)
+    assert client.post(verdict_url(investigation), {"verdict": "confirmed"}).status_code == 403
+    assert not InvestigationVerdict.objects.exists()
