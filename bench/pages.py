@@ -62,6 +62,7 @@ def endpoints(test_id: str, owner_key: str, delivery_id: int) -> list[tuple[str,
         ("api-stats", "/api/v1/stats/codeowners/", True),
         ("api-stats", "/api/v1/stats/monitors/", True),
         ("api-stats", "/api/v1/stats/confidence/", True),
+        ("api-stats", "/api/v1/stats/calibration/", True),
     ]
 
 

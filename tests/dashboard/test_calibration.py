@@ -216,7 +216,9 @@ def test_page_draws_the_diagram_with_enough_verdicts(reader_client, triager):
     diagonal = next(trace for trace in figure["data"] if trace["name"] == "Perfect calibration")
     assert diagonal["x"] == [0, 1] and diagonal["y"] == [0, 1]
     # (0.15^2 x 15 + 0.85^2 x 5) / 20 and |0.75 - 0.85|
-    assert f"{(0.15**2 * 15 + 0.85**2 * 5) / 20:.3f}" in body and "0.100" in body
+    calibrated = response.context["calibration"]
+    assert calibrated["brier_score"] == pytest.approx((0.15**2 * 15 + 0.85**2 * 5) / 20)
+    assert calibrated["ece"] == pytest.approx(0.1) and "0.100" in body
 
 
 @pytest.mark.parametrize("size", [10, 40])
@@ -308,3 +310,11 @@ def test_the_form_is_csrf_protected(triager):
     client.force_login(triager)
     assert client.post(verdict_url(investigation), {"verdict": "confirmed"}).status_code == 403
     assert not InvestigationVerdict.objects.exists()
+
+
+def test_hostile_fact_types_are_escaped(reader_client, triager):
+    hostile = "<script>alert(1)</script>"
+    a = investigate(fake_test(1), NOW - timedelta(days=1), 0.9, facts=[(hostile, 0.7)])
+    set_verdict(a, by=triager, verdict="confirmed")
+    body = reader_client.get(PAGE).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and hostile not in body
