@@ -28,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dashboard.selectors import (
+    calibration,
     deliveries,
     history,
     investigations,
@@ -41,7 +42,7 @@ from dashboard.selectors import (
 from dashboard.selectors.common import NO_OWNER_PARAM
 from events.metrics import DEFAULT_PERIOD, HISTOGRAM_BINS, PERIODS, Period, band_counts
 from events.models import Repository
-from events.triage import VIA_API, triage_test, triage_values
+from events.triage import VIA_API, set_verdict, triage_test, triage_values
 
 from . import filters, serializers
 from .pagination import CursorPagination, DeliveryCursorPagination
@@ -216,6 +217,27 @@ class InvestigationViewSet(mixins.RetrieveModelMixin, EventViewSet):
 
     def base_queryset(self, *, test_case_id=None):
         return investigations.investigation_history(test_case_id=test_case_id)
+
+    @extend_schema(
+        summary="Set or clear the verdict on an investigation",
+        description='Whether Trunk\'s root cause is right: `confirmed`, `rejected`, or `""` for no '
+        "verdict (staff, or users with the `events.change_testcase` permission, as the triage PATCH). "
+        "The author and time are kept, and the change is recorded in the test's triage history "
+        "and the admin history.",
+        request=serializers.VerdictSerializer,
+        responses=serializers.InvestigationSerializer,
+        tags=["history"],
+    )
+    @action(detail=True, methods=["put", "patch"], filter_backends=[])
+    def verdict(self, request: Request, id=None) -> Response:
+        investigation = self.get_object()
+        body = serializers.VerdictSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = request.user
+        assert user.is_authenticated, "ReadOrTriage lets only users who may triage write"
+        set_verdict(investigation, by=user, verdict=body.validated_data["verdict"], via=VIA_API)
+        fresh = self.get_queryset().get(pk=investigation.pk)
+        return Response(serializers.InvestigationSerializer(fresh).data)
 
 
 @extend_schema_view(list=extend_schema(summary="Quarantine setting changes, newest first", tags=["history"]))
@@ -441,6 +463,16 @@ class StatsViewSet(viewsets.ViewSet):
             "ready_to_release_healthy_days": summary.ready_days,
         }
         return Response(serializers.QuarantineStatsSerializer({**self._meta(params), **data}).data)
+
+    @stats_schema(
+        "Is Trunk's AI right? Calibration against verdicts, per fact type, and fixed within 14 days",
+        serializers.CalibrationSerializer,
+    )
+    @action(detail=False, methods=["get"])
+    def calibration(self, request: Request) -> Response:
+        params = self._params(request)
+        data = calibration.calibration(**params)
+        return Response(serializers.CalibrationSerializer({**self._meta(params), **data}).data)
 
 
 # ---------------------------------------------------------------- unknown URLs

@@ -65,6 +65,7 @@ def endpoints(test_id: str, owner_key: str, delivery_id: int) -> list[tuple[str,
         ("api-stats", "/api/v1/stats/monitors/", True),
         ("api-stats", "/api/v1/stats/confidence/", True),
         ("api-stats", "/api/v1/stats/quarantine/", False),
+        ("api-stats", "/api/v1/stats/calibration/", True),
     ]
 
 

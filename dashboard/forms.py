@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 from events.metrics import BAND_LABELS, DEFAULT_PERIOD, NO_OWNER, PERIOD_LABELS, Period
-from events.models import Delivery, Owner, Repository, Status, TestCase
+from events.models import Delivery, Owner, Repository, Status, TestCase, Verdict
 from events.orm import distinct_values
 
 from .selectors import deliveries, investigations, quarantine
@@ -263,6 +263,12 @@ class DeliveryFilterForm(_Filters):
             "event_type": "" if event_type == NO_TYPE else event_type,
             "last_24h": data.get("received") == "24h",
         }
+
+
+class VerdictForm(forms.Form):
+    """A verdict on an investigation: confirmed, rejected, or "" for none."""
+
+    verdict = forms.ChoiceField(choices=[("", "none"), *Verdict.choices], required=False)
 
 
 class TriageForm(forms.ModelForm):

@@ -27,6 +27,11 @@ urlpatterns = [
     path("tests.csv", tests.test_list_csv, name="tests-csv"),
     path("tests/<uuid:test_id>/", tests.test_detail, name="test-detail"),
     path("tests/<uuid:test_id>/triage/", tests.test_triage, name="test-triage"),
+    path(
+        "tests/<uuid:test_id>/investigations/<uuid:investigation_id>/verdict/",
+        tests.investigation_verdict,
+        name="investigation-verdict",
+    ),
     path("codeowners/", owners.codeowners, name="codeowners"),
     # `owner`: the owner's id (the links), "none" (tests without owners) or, as in older
     # links, the owner's name in any case (see views.owners.codeowner_detail).

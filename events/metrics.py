@@ -44,6 +44,10 @@ LABELS = {
     "quarantine_age": "Quarantine age",
     "median_quarantine_age": "Median quarantine age",
     "ready_to_release": "Ready to release",
+    "brier_score": "Brier score",
+    "ece": "Expected calibration error",
+    "share_confirmed": "Share confirmed",
+    "fixed_within_14_days": "Fixed within 14 days",
 }
 # Spellings that once named the same concepts: no rendered page may show them
 # (tests/dashboard/test_labels.py).

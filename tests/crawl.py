@@ -43,12 +43,13 @@ from django.urls.exceptions import NoReverseMatch, Resolver404
 
 from dashboard.selectors import common
 from events import metrics
-from events.models import Delivery, Owner, Repository, TestCase
+from events.models import Delivery, Investigation, Owner, Repository, TestCase
 
 PERIODS = sorted(metrics.PERIODS, key=lambda p: p != "all")  # all (the most data) first, 7d, 30d, 90d
 CRAWLED_NAMESPACES = ("dashboard", "api")
-# Named routes that are not pages to GET (none today: the triage GET is its partial).
-SKIPPED_ROUTES: frozenset[str] = frozenset()
+# Named routes that are not pages to GET (the triage and verdict GETs are their partials):
+# the API's verdict write takes only PUT/PATCH.
+SKIPPED_ROUTES: frozenset[str] = frozenset({"api:investigation-verdict"})
 # Links not followed: they change state, or leave what this crawl checks.
 NOT_FOLLOWED = re.compile(
     r"^admin:(logout|password_change|.*_(add|delete)|view_on_site|jsi18n)$|^(logout|login)$"
@@ -228,6 +229,9 @@ class _Crawler:
                 yield {"owner": pk}
                 if i == 0:
                     yield {"owner": key}
+        elif params == ("test_id", "investigation_id"):
+            for test_id, pk in Investigation.objects.order_by("pk").values_list("test_case_id", "pk")[:n]:
+                yield {"test_id": test_id, "investigation_id": pk}
         elif params == ("delivery_id",):
             for pk in Delivery.objects.order_by("pk").values_list("pk", flat=True)[:n]:
                 yield {"delivery_id": pk}

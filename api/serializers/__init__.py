@@ -13,7 +13,7 @@ this package (`serializers.X`), and the OpenAPI components are named after the c
 - tests: test cases, the triage PATCH body, the timeline
 - history: status changes, quarantine changes
 - monitors: monitor events, the monitor list
-- investigations: investigations and their facts
+- investigations: investigations and their facts, the verdict write's body
 - deliveries: the delivery log
 - stats: the stats endpoints
 """
@@ -26,13 +26,17 @@ from .history import (
     StatusChangeSerializer,
     TriggeredBySerializer,
 )
-from .investigations import FactSerializer, InvestigationSerializer
+from .investigations import FactSerializer, InvestigationSerializer, VerdictSerializer
 from .monitors import MonitorEventSerializer, MonitorRefSerializer, MonitorSerializer
 from .repositories import RepositoryBriefSerializer, RepositorySerializer
 from .stats import (
     ActivationDaySerializer,
     ActivePairSerializer,
+    AutoOutcomeSerializer,
     BandCountsSerializer,
+    CalibrationBinSerializer,
+    CalibrationFactTypeSerializer,
+    CalibrationSerializer,
     CodeownersSerializer,
     ConfidenceDaySerializer,
     ConfidenceSerializer,
@@ -67,7 +71,11 @@ __all__ = [
     "ActivationDaySerializer",
     "ActivePairSerializer",
     "ActorSerializer",
+    "AutoOutcomeSerializer",
     "BandCountsSerializer",
+    "CalibrationBinSerializer",
+    "CalibrationFactTypeSerializer",
+    "CalibrationSerializer",
     "CodeownersSerializer",
     "ConfidenceDaySerializer",
     "ConfidenceSerializer",
@@ -108,5 +116,6 @@ __all__ = [
     "TrendDaySerializer",
     "TriageSerializer",
     "TriggeredBySerializer",
+    "VerdictSerializer",
     "seconds",
 ]

@@ -1,10 +1,18 @@
-"""The stats endpoints: summary, status trend, codeowners, monitors, confidence."""
+"""The stats endpoints: summary, status trend, codeowners, monitors, confidence,
+calibration."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
-from events.metrics import NO_OWNER, PERIODS
+from events.metrics import (
+    AUTO_OUTCOME_WINDOW,
+    BANDS_HELP,
+    CALIBRATION_MIN_VERDICTS,
+    CONFIDENCE_BANDS,
+    NO_OWNER,
+    PERIODS,
+)
 from events.models import Status
 
 
@@ -198,4 +206,70 @@ class QuarantineStatsSerializer(StatsMetaSerializer):
     )
     ready_to_release_healthy_days = serializers.IntegerField(
         help_text="How long a quarantined test must have been HEALTHY to be ready to release."
+    )
+
+
+class CalibrationBinSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="0 to 9: the tenth [low, high).")
+    low = serializers.FloatField()
+    high = serializers.FloatField(help_text="Exclusive, except 1.0 in the last bin.")
+    count = serializers.IntegerField(help_text="Investigations with a verdict in this bin.")
+    mean_confidence = serializers.FloatField(allow_null=True, help_text="Null without a verdict.")
+    confirmed = serializers.IntegerField()
+    share_confirmed = serializers.FloatField(
+        allow_null=True, help_text="confirmed / count, 0 to 1; null without a verdict."
+    )
+
+
+class CalibrationFactTypeSerializer(serializers.Serializer):
+    fact_type = serializers.CharField()
+    verdicts = serializers.IntegerField(
+        help_text="Facts of this type with a confidence, on investigations with a verdict."
+    )
+    brier_score = serializers.FloatField(allow_null=True, help_text="With the facts' own confidence.")
+    ece = serializers.FloatField(allow_null=True)
+    enough = serializers.BooleanField()
+    needed = serializers.IntegerField()
+
+
+class AutoOutcomeSerializer(serializers.Serializer):
+    # Text, not a choice: the same set as InvestigationSerializer's confidence_band would
+    # be a second enum name in the schema.
+    band = serializers.CharField(help_text=f"Confidence band: {', '.join(CONFIDENCE_BANDS)} ({BANDS_HELP}).")
+    fixed = serializers.IntegerField(
+        help_text="The episode open at the investigation's event time ended within 14 days after it."
+    )
+    not_fixed = serializers.IntegerField(help_text="It did not, and the 14 days have passed.")
+    too_recent = serializers.IntegerField(help_text="Not fixed yet, and the 14 days have not passed.")
+    no_open_episode = serializers.IntegerField(
+        help_text="The test had no open episode at the investigation's event time."
+    )
+    decided = serializers.IntegerField(help_text="fixed + not_fixed.")
+    share_fixed = serializers.FloatField(allow_null=True, help_text="fixed / decided; null without any.")
+
+
+class CalibrationSerializer(StatsMetaSerializer):
+    verdicts = serializers.IntegerField(
+        help_text="Investigations of the period (event time) with a verdict (confirmed or rejected)."
+    )
+    min_verdicts = serializers.IntegerField(help_text="The bound below which the dashboard draws nothing.")
+    enough = serializers.BooleanField(help_text=f"verdicts >= {CALIBRATION_MIN_VERDICTS}.")
+    needed = serializers.IntegerField(help_text="Verdicts still needed to reach the bound (0 when enough).")
+    bins = CalibrationBinSerializer(
+        many=True, help_text="The reliability diagram: Trunk's confidence in tenths."
+    )
+    brier_score = serializers.FloatField(
+        allow_null=True,
+        help_text="Mean of (confidence - outcome)^2, outcome 1 confirmed, 0 rejected; null without a verdict.",
+    )
+    ece = serializers.FloatField(
+        allow_null=True,
+        help_text="Expected calibration error: |share confirmed - mean confidence| per bin, weighted by count.",
+    )
+    fact_types = CalibrationFactTypeSerializer(
+        many=True, help_text="The same per fact type, most verdicts first."
+    )
+    auto_outcome = AutoOutcomeSerializer(
+        many=True,
+        help_text=f"An automatic outcome, not a verdict: fixed within {AUTO_OUTCOME_WINDOW.days} days, per confidence band.",
     )

@@ -10,7 +10,7 @@ One module per chart family; views call them through this package (`charts.x(...
 - status: flaky and broken over time, transitions per day
 - owners: top owners by flaky tests, tests by status per owner
 - monitors: activations per day, time to resolve per monitor type
-- investigations: confidence histogram and per day, facts by type
+- investigations: confidence histogram and per day, facts by type, reliability
 - timelines: the test page's status and monitor timelines
 """
 
@@ -23,6 +23,7 @@ from .investigations import (
     confidence_over_time,
     facts_by_type,
     investigations_url,
+    reliability_diagram,
 )
 from .monitors import TYPE_PALETTE, monitor_activations, monitor_resolve_times
 from .owners import owner_statuses, top_owners
@@ -46,6 +47,7 @@ __all__ = [
     "monitor_resolve_times",
     "monitor_timeline",
     "owner_statuses",
+    "reliability_diagram",
     "status_timeline",
     "status_trend",
     "tests_url",

@@ -152,3 +152,46 @@ def facts_by_type(rows: list[dict], *, period: str, repository: int | None = Non
         ),
     )
     return to_json(fig)
+
+
+def reliability_diagram(bins: list[dict]) -> dict | None:
+    """Is Trunk's AI right? Per confidence tenth with verdicts, the share confirmed against
+    the bin's mean confidence (the verdicts counted beside each point), and the diagonal
+    of perfect calibration: a point below it is over-confident, above under-confident."""
+    rated = [b for b in bins if b["count"]]
+    if not rated:
+        return None
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=[0, 1],
+                y=[0, 1],
+                mode="lines",
+                name="Perfect calibration",
+                line={"color": PALETTE[7], "width": 1, "dash": "dash"},
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=[round(b["mean_confidence"], 3) for b in rated],
+                y=[round(b["share_confirmed"], 3) for b in rated],
+                mode="lines+markers+text",
+                name="Share confirmed",
+                line={"color": PALETTE[0], "width": 2},
+                marker={"size": 9, "color": [BAND_COLORS[band_of(b["low"])] for b in rated]},
+                text=[f"n={b['count']}" for b in rated],
+                textposition="top center",
+                customdata=[[f"{b['low']:.1f}–{b['high']:.1f}", b["confirmed"], b["count"]] for b in rated],
+                hovertemplate="Confidence %{customdata[0]} (mean %{x:.2f}): %{customdata[1]} of "
+                "%{customdata[2]} confirmed (%{y:.0%})<extra></extra>",
+            ),
+        ],
+        layout=_top_layout(
+            "Reliability: share confirmed by confidence",
+            "Mean confidence",
+            "Share confirmed",
+            hovermode="closest",
+            xaxis=_axis("Mean confidence", range=[-0.02, 1.02], dtick=0.1, tickformat=".1f", zeroline=False),
+            yaxis=_axis("Share confirmed", range=[-0.02, 1.1], tickformat=".0%", zeroline=False),
+        ),
+    )
+    return to_json(fig)

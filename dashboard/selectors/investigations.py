@@ -149,9 +149,9 @@ def investigation_count(*, period: Period, repository: int | None = None) -> int
 
 
 def investigation_history(*, test_case_id=None) -> QuerySet[Investigation]:
-    """Every investigation (or one test's) with its test and its facts in order (the API's
-    history list, filtered and paginated by the caller): a fixed number of queries per page."""
-    rows = Investigation.objects.select_related("test_case").prefetch_related(
+    """Every investigation (or one test's) with its test, its facts in order and its
+    verdict (the API's history list, filtered and paginated by the caller): a fixed number of queries per page."""
+    rows = Investigation.objects.select_related("test_case", "verdict__by").prefetch_related(
         Prefetch("facts", queryset=InvestigationFact.objects.order_by("position"))
     )
     return rows if test_case_id is None else rows.filter(test_case_id=test_case_id)

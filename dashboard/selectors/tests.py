@@ -262,8 +262,12 @@ def monitor_events_of(test_case: TestCase, *, limit: int) -> list[MonitorEvent]:
 
 
 def investigations_of(test_case: TestCase, *, limit: int) -> list[Investigation]:
-    """The test's newest investigations, with their facts."""
-    return list(test_case.investigations.prefetch_related("facts").order_by("-occurred_at", "id")[:limit])
+    """The test's newest investigations, with their facts and verdict (and its author)."""
+    return list(
+        test_case.investigations.select_related("verdict__by")
+        .prefetch_related("facts")
+        .order_by("-occurred_at", "id")[:limit]
+    )
 
 
 def quarantine_changes_of(test_case: TestCase, *, limit: int) -> QuerySet[QuarantineChange]:

@@ -5,13 +5,14 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
-from events.metrics import band_of
+from events.metrics import AUTO_OUTCOME_WINDOW, band_of
 
 from .. import charts
 from ..access import dashboard_reader
 from ..display import attach_display
 from ..forms import InvestigationFilterForm, scope_from
 from ..http import HtmxHttpRequest
+from ..selectors import calibration as calibration_selectors
 from ..selectors import investigations as selectors
 from ..selectors.tests import no_test_yet
 
@@ -33,6 +34,7 @@ def investigations(request: HtmxHttpRequest) -> HttpResponse:
         response = render(request, "dashboard/investigations.html#list", context)
     else:
         summary = selectors.investigation_summary(period=period, repository=repository)
+        calibration = calibration_selectors.calibration(period=period, repository=repository)
         context |= {
             "summary": summary,
             "no_test_yet": no_test_yet,  # called by the template only when the page is empty
@@ -43,6 +45,12 @@ def investigations(request: HtmxHttpRequest) -> HttpResponse:
             "facts_chart": charts.facts_by_type(
                 summary["facts_by_type"], period=period.name, repository=repository
             ),
+            "calibration": calibration,
+            # Drawn only with enough verdicts (below the bound the page says how many more).
+            "calibration_chart": charts.reliability_diagram(calibration["bins"])
+            if calibration["enough"]
+            else None,
+            "auto_outcome_days": AUTO_OUTCOME_WINDOW.days,
         }
         response = render(request, "dashboard/investigations.html", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
@@ -21,14 +22,14 @@ from django_htmx.http import push_url
 
 from events.exports import test_cases_csv_response
 from events.metrics import LABELS, band_of
-from events.models import TestCase
-from events.triage import VIA_DASHBOARD, triage_test, triage_values
+from events.models import Investigation, TestCase
+from events.triage import VIA_DASHBOARD, set_verdict, triage_test, triage_values
 from events.untrusted import safe_http_url
 
 from .. import charts
 from ..access import dashboard_reader
 from ..display import attach_display
-from ..forms import TestFilterForm, TriageForm, scope_from
+from ..forms import TestFilterForm, TriageForm, VerdictForm, scope_from
 from ..http import HtmxHttpRequest
 from ..markdown import render_markdown
 from ..selectors import tests as selectors
@@ -337,3 +338,28 @@ def test_triage(request: HtmxHttpRequest, test_id) -> HttpResponse:
         return redirect(test)
     context = _triage_context(request, test, TriageForm(instance=test, auto_id="triage_%s"), saved=saved)
     return render(request, "dashboard/test_detail.html#triage", context)
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_reader
+def investigation_verdict(request: HtmxHttpRequest, test_id, investigation_id) -> HttpResponse:
+    """GET: one investigation's verdict fragment. POST (who may triage): set the verdict
+    (confirmed, rejected, or none) through the triage service, which records author, time
+    and the triage history; answer with the fragment (htmx) or redirect back to the test's
+    page (a plain form post)."""
+    investigations = Investigation.objects.select_related("verdict__by").filter(test_case_id=test_id)
+    investigation = get_object_or_404(investigations, pk=investigation_id)
+    context: dict[str, Any] = {"investigation": investigation, "verdict_editable": can_triage(request.user)}
+    if request.method == "GET":
+        return render(request, "dashboard/_verdict.html", context)
+    user = request.user
+    if not can_triage(user):
+        raise PermissionDenied("Only users who may triage can set a verdict.")
+    form = VerdictForm(request.POST)
+    if not form.is_valid():
+        return render(request, "dashboard/_verdict.html", {**context, "error": True}, status=400)
+    saved = set_verdict(investigation, by=user, verdict=form.cleaned_data["verdict"], via=VIA_DASHBOARD)
+    if not request.htmx:
+        return redirect(f"{reverse('dashboard:test-detail', args=[test_id])}#verdict-{investigation.pk}")
+    context["investigation"] = investigations.get(pk=investigation.pk)
+    return render(request, "dashboard/_verdict.html", {**context, "saved": saved})

@@ -60,6 +60,9 @@ ENDPOINTS = [
     # flaps (names of the top 20), +1 when some interval is resolved (the middle rows).
     ("/api/v1/stats/monitors/", {"period": "all"}, 7),
     ("/api/v1/stats/confidence/", {"period": "all"}, 4),
+    # verdicts per bin, per fact type and bin, the automatic outcome (and the token)
+    ("/api/v1/stats/calibration/", {"period": "all"}, 4),
+    ("/api/v1/stats/calibration/", {"period": "30d", "repository": "{repo}"}, 5),  # + the repository
 ]
 
 

@@ -50,6 +50,7 @@ EXPECTED_PATHS = {
     "/api/v1/monitors/{id}/": ["get"],
     "/api/v1/investigations/": ["get"],
     "/api/v1/investigations/{id}/": ["get"],
+    "/api/v1/investigations/{id}/verdict/": ["patch", "put"],
     "/api/v1/quarantine-changes/": ["get"],
     "/api/v1/deliveries/": ["get"],
     "/api/v1/deliveries/{id}/": ["get"],
@@ -59,6 +60,7 @@ EXPECTED_PATHS = {
     "/api/v1/stats/monitors/": ["get"],
     "/api/v1/stats/confidence/": ["get"],
     "/api/v1/stats/quarantine/": ["get"],
+    "/api/v1/stats/calibration/": ["get"],
 }
 
 

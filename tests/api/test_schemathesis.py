@@ -73,6 +73,9 @@ def loaded(staff, settings, keep_test_connection):
             "/test-cases/{id}/timeline/": [str(pk) for pk in TestCase.objects.values_list("pk", flat=True)],
             "/monitors/{id}/": [str(pk) for pk in Monitor.objects.values_list("pk", flat=True)],
             "/investigations/{id}/": [str(pk) for pk in Investigation.objects.values_list("pk", flat=True)],
+            "/investigations/{id}/verdict/": [
+                str(pk) for pk in Investigation.objects.values_list("pk", flat=True)
+            ],
             "/deliveries/{id}/": [str(pk) for pk in Delivery.objects.values_list("pk", flat=True)[:5]],
         },
         "test_ids": [str(pk) for pk in TestCase.objects.values_list("pk", flat=True)],

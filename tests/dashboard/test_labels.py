@@ -36,7 +36,7 @@ def test_no_page_shows_an_old_label_and_each_page_its_labels(staff_client, load_
         "/codeowners/": ["median_time_to_fix", "oldest_open", "relapses", "quarantined"],
         f"/codeowners/{owner.pk}/": ["median_time_to_fix", "oldest_open", "status_since"],
         "/monitors/": ["median_time_to_resolve", "activations", "active_since", "monitor_type"],
-        "/investigations/": [],
+        "/investigations/": ["fixed_within_14_days"],
         "/deliveries/": [],
         "/quarantine/": ["quarantined_since", "quarantine_age", "ready_to_release", "active_monitors"],
         test.get_absolute_url(): ["failure_rate", "prs_impacted", "status_since", "quarantined"],
