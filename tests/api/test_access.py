@@ -188,6 +188,7 @@ def test_api_root_links_every_endpoint(db, api):
         "stats/codeowners",
         "stats/monitors",
         "stats/confidence",
+        "stats/quarantine",
         "stats/calibration",
     }
     for url in links.values():
