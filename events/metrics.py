@@ -40,6 +40,12 @@ LABELS = {
     "monitor_type": "Monitor type",
     "impact": "Impact",
     "relapses_all_time": "Relapses (all time)",
+    # Fixes that held
+    "fixes_verified": "Fixes verified",
+    "fixes_relapsed": "Relapsed",
+    "fixes_pending": "Pending",
+    "verification_rate": "Verification rate",
+    "relapse_curve": "Relapse curve",
 }
 # Spellings that once named the same concepts: no rendered page may show them
 # (tests/dashboard/test_labels.py).

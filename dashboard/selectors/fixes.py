@@ -104,6 +104,17 @@ def fix_counts(
     return _counts(row)
 
 
+def fix_counts_of_test(test_case: TestCase, *, period: Period) -> tuple[FixCounts, FixCounts]:
+    """A test's fix_counts over the period and over all history, in one query."""
+    filters = _outcome_filters(period.now)
+    inside = period.filter("ended_at")
+    row = _episodes(test_case=test_case).aggregate(
+        **{name: Count("id", filter=q & inside) for name, q in filters.items()},
+        **{f"all_{name}": Count("id", filter=q & Q(ended_at__lte=period.now)) for name, q in filters.items()},
+    )
+    return _counts(row), _counts({name: row[f"all_{name}"] for name in filters})
+
+
 def fix_counts_by_owner(*, period: Period, repository: int | None = None) -> dict[str, FixCounts]:
     """fix_counts per owner key ("" for tests without owners; an owner without a fix
     ended inside the period has no entry: EMPTY). A test with several owners counts for

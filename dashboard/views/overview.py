@@ -10,6 +10,7 @@ from ..access import dashboard_reader
 from ..forms import scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import deliveries, investigations, monitors, owners, status, tests
+from .fixes import fixes_section
 
 
 @dashboard_reader
@@ -37,5 +38,6 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "fix_first": tests.fix_first(repository=repository, now=period.now),
         "impact": impact_help(),
         "recent": recent,
+        "fixes": fixes_section(period=period, repository=repository),
     }
     return render(request, "dashboard/overview.html", context)

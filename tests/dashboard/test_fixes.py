@@ -1,14 +1,26 @@
 """Fixes that held (METRICS "Fixes that held"): verified, relapsed and pending fixes, the
 fix verification rate and the relapse curve, on a history delivered through the receiver."""
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 
 from dashboard.selectors import fixes
+from dashboard.views import fixes as views_fixes
 from events.demo import payloads
-from events.metrics import RELAPSE_CURVE_DAYS, RELAPSE_CURVE_MARKS, Period, fix_outcome, kaplan_meier
-from events.models import Episode, TestCase
+from events.metrics import (
+    LABELS,
+    RELAPSE_CURVE_DAYS,
+    RELAPSE_CURVE_MARKS,
+    Period,
+    fix_outcome,
+    kaplan_meier,
+)
+from events.models import Episode, Owner, TestCase
+from tests.conftest import DEMO_NOW
 from tests.events.factories import MONITOR, deliver, fake_test
 
 pytestmark = pytest.mark.django_db
@@ -220,3 +232,116 @@ def test_relapse_curve_censors_at_now_a_next_start_not_seen_yet(history):
             censored[d] = censored.get(d, 0) + 1
     assert curve == kaplan_meier(events, censored)
     assert censored == {48: 1, 3: 1, 76: 1} and events == {14: 2}
+
+
+def test_fix_counts_of_test_over_the_period_and_all_history(history, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        inside, all_time = fixes.fix_counts_of_test(history["tA"], period=Period("30d", NOW))
+    assert inside == counts(0, 0, 1) and all_time == counts(1, 1, 1)
+    assert fixes.fix_counts_of_test(history["tE"], period=Period("all", NOW)) == (counts(0, 0, 0),) * 2
+
+
+# ---------------------------------------------------------------- the pages
+# The pages count as of the real now (months after the history): every fix is past its
+# 14 days, so tA's last fix is verified there, not pending.
+
+
+def curve_island(body: str) -> dict:
+    match = re.search(
+        r'<script id="relapse-curve-chart-data" type="application/json">(.*?)</script>', body, re.S
+    )
+    assert match, "no relapse curve"
+    return json.loads(match.group(1))
+
+
+def test_overview_shows_the_fixes_and_the_curve(reader_client, history):
+    response = reader_client.get(reverse("dashboard:overview"), {"period": "all"})
+    body = response.content.decode()
+    assert response.context["fixes"]["counts"] == counts(5, 2, 0)
+    assert "Fixes that held" in body and LABELS["verification_rate"] in body and "71%" in body
+    figure = curve_island(body)
+    assert [trace["name"] for trace in figure["data"]] == ["All tests"]
+    trace = figure["data"][0]
+    assert trace["line"]["shape"] == "hv" and trace["x"] == list(range(RELAPSE_CURVE_DAYS + 1))
+    assert trace["y"][0] == 1 and trace["y"][5] == round(6 / 7, 4) and trace["customdata"][0] == 7
+    # The table under the chart: the number observed at each mark.
+    table = response.context["fixes"]["curve_table"]
+    assert [p.day for p in table[0]["marks"]] == list(RELAPSE_CURVE_MARKS)
+
+
+def test_owner_page_draws_its_curve_beside_the_overall_one(reader_client, history):
+    web = Owner.objects.get(key="@acme/web")
+    url = reverse("dashboard:codeowner-detail", args=[web.pk])
+    response = reader_client.get(url, {"period": "all"})
+    assert response.context["fixes"]["counts"] == counts(4, 1, 0)
+    figure = curve_island(response.content.decode())
+    assert [trace["name"] for trace in figure["data"]] == ["@acme/web", "All tests"]
+    assert figure["data"][1]["line"]["dash"] == "dash"
+    # As of now, its five fixes: new episodes after 14, 14 and 50 days, two followed past day 90.
+    assert (figure["data"][0]["y"][14], figure["data"][0]["y"][50]) == (0.6, 0.4)
+
+    # An owner whose tests were never fixed: no curve of its own, the overall one only.
+    assert reader_client.get(reverse("dashboard:codeowners")).status_code == 200
+    nobody = reader_client.get(reverse("dashboard:codeowner-detail", args=["none"]), {"period": "all"})
+    assert nobody.context["fixes"]["counts"] == counts(1, 0, 0)
+    assert [t["name"] for t in curve_island(nobody.content.decode())["data"]] == ["(no owner)", "All tests"]
+
+
+def test_codeowners_table_has_the_fix_columns(reader_client, history):
+    response = reader_client.get(reverse("dashboard:codeowners"), {"period": "all"})
+    rows = {row["owner_key"]: row["fixes"] for row in response.context["owners"]}
+    assert rows == {"@acme/web": counts(4, 1, 0), "@acme/api": counts(2, 1, 0), "": counts(1, 0, 0)}
+    body = response.content.decode()
+    for key in ("fixes_verified", "fixes_relapsed", "fixes_pending", "verification_rate"):
+        assert LABELS[key] in body
+    web = re.search(r'<th scope="row"><a [^>]*>@acme/web</a></th>(.*?)</tr>', body, re.S)
+    assert web and re.findall(r'<td class="num">([^<]*)</td>', web.group(1))[-4:] == ["4", "1", "0", "80%"]
+
+
+def test_test_page_shows_its_fixes(reader_client, history):
+    url = history["tA"].get_absolute_url()
+    response = reader_client.get(url, {"period": "all"})
+    assert response.context["test_fixes"]["rows"] == [("All time", counts(2, 1, 0))]
+    assert "Fixes that held" in response.content.decode()
+    response = reader_client.get(url)  # the default period (30 days): nothing ended in it
+    assert response.context["test_fixes"]["rows"] == [
+        ("Last 30 days", counts(0, 0, 0)),
+        ("All time", counts(2, 1, 0)),
+    ]
+
+
+def test_without_any_fix_the_pages_say_so(reader_client):
+    fresh = fake_test(9)
+    episode(fresh, day(1))  # open: no fix
+    body = reader_client.get(reverse("dashboard:overview")).content.decode()
+    assert "no fix to follow" in body and "relapse-curve-chart-data" not in body
+    body = reader_client.get(reverse("dashboard:codeowner-detail", args=["none"])).content.decode()
+    assert "no fix to follow" in body
+
+
+def test_hostile_owner_name_is_escaped_in_the_curve(reader_client):
+    hostile = fake_test(8, codeowners=["<b>x</b>%{y}"])
+    episode(hostile, day(1), day(2))
+    owner = Owner.objects.get(key="<b>x</b>%{y}")
+    body = reader_client.get(reverse("dashboard:codeowner-detail", args=[owner.pk])).content.decode()
+    assert "<b>x</b>" not in body
+    assert curve_island(body)["data"][0]["name"] == "&lt;b&gt;x&lt;/b&gt;%{y}"
+
+
+@pytest.mark.parametrize("size", [10, 40])
+def test_fixes_sections_use_a_constant_number_of_queries(load_demo, django_assert_num_queries, size):
+    load_demo(tests=size, days=60)
+    period = Period("all", DEMO_NOW)
+    test = TestCase.objects.order_by("pk").first()
+    owner_key = Owner.objects.order_by("pk").values_list("key", flat=True).first()
+    with django_assert_num_queries(2):
+        overall = views_fixes.fixes_section(period=period, repository=None)
+    assert overall["curve_chart"] is not None
+    with django_assert_num_queries(3):
+        views_fixes.fixes_section(
+            period=period, repository=test.repository_id, owner_key=owner_key, owner_name="x"
+        )
+    with django_assert_num_queries(1):
+        views_fixes.fixes_of_test(test, period=period)
+    with django_assert_num_queries(1):
+        views_fixes.owners_fixes([{"owner_key": owner_key}], period=period, repository=None)
