@@ -37,6 +37,7 @@ from dashboard.selectors import (
     status,
     tests,
 )
+from dashboard.selectors import fixes as fix_selectors
 from dashboard.selectors.common import NO_OWNER_PARAM
 from events.metrics import DEFAULT_PERIOD, HISTOGRAM_BINS, PERIODS, Period, band_counts
 from events.models import Repository
@@ -304,8 +305,22 @@ STATS_PARAMETERS = [
 ]
 
 
-def stats_schema(summary: str, response: Any) -> Callable[[_View], _View]:
-    return extend_schema(summary=summary, parameters=STATS_PARAMETERS, responses=response, tags=["stats"])
+def stats_schema(
+    summary: str, response: Any, parameters: list[OpenApiParameter] | None = None
+) -> Callable[[_View], _View]:
+    return extend_schema(
+        summary=summary,
+        parameters=[*STATS_PARAMETERS, *(parameters or [])],
+        responses=response,
+        tags=["stats"],
+    )
+
+
+class FixesParams(StatsParams):
+    owner = forms.CharField(required=False, max_length=255)
+
+
+FIXES_PARAMETERS = [OpenApiParameter("owner", OpenApiTypes.STR, description=filters.OWNER_HELP)]
 
 
 class StatsViewSet(viewsets.ViewSet):
@@ -313,14 +328,17 @@ class StatsViewSet(viewsets.ViewSet):
     with the same `period` and `repository` parameters (an invalid one is a 400 here,
     where the dashboard falls back to its default)."""
 
-    def _params(self, request: Request) -> dict:
-        form = StatsParams(request.query_params)
+    def _params(self, request: Request, form_class: type[StatsParams] = StatsParams) -> dict:
+        form = form_class(request.query_params)
         if not form.is_valid():
             raise ValidationError(
                 {name: [str(error) for error in errors] for name, errors in form.errors.items()}
             )
         period = Period(name=form.cleaned_data["period"] or DEFAULT_PERIOD, now=timezone.now())
-        return {"period": period, "repository": form.cleaned_data["repository"]}
+        extra = {
+            name: form.cleaned_data[name] for name in form.fields if name not in ("period", "repository")
+        }
+        return {"period": period, "repository": form.cleaned_data["repository"], **extra}
 
     @staticmethod
     def _meta(params: dict) -> dict:
@@ -403,6 +421,28 @@ class StatsViewSet(viewsets.ViewSet):
             bands=band_counts(histogram),
         )
         return Response(serializers.ConfidenceSerializer({**self._meta(params), **data}).data)
+
+    @stats_schema(
+        "Fixes that held: verified, relapsed and pending fixes, the verification rate, the relapse curve",
+        serializers.FixesSerializer,
+        FIXES_PARAMETERS,
+    )
+    @action(detail=False, methods=["get"])
+    def fixes(self, request: Request) -> Response:
+        params = self._params(request, FixesParams)
+        owner = params.pop("owner") or None
+        # An owner in any case, or `none` for tests without owners (as /test-cases/).
+        key = None if owner is None else ("" if owner.casefold() == NO_OWNER_PARAM else owner.casefold())
+        period, repository = params["period"], params["repository"]
+        data = {
+            "owner": owner,
+            **fix_selectors.fix_counts(period=period, repository=repository, owner_key=key),
+            "curve": fix_selectors.relapse_curve(now=period.now, repository=repository),
+            "owner_curve": None
+            if key is None
+            else fix_selectors.relapse_curve(now=period.now, repository=repository, owner_key=key),
+        }
+        return Response(serializers.FixesSerializer({**self._meta(params), **data}).data)
 
 
 # ---------------------------------------------------------------- unknown URLs

@@ -31,6 +31,7 @@ READ_URLS = [
     "/api/v1/stats/codeowners/",
     "/api/v1/stats/monitors/",
     "/api/v1/stats/confidence/",
+    "/api/v1/stats/fixes/",
 ]
 
 
@@ -187,6 +188,7 @@ def test_api_root_links_every_endpoint(db, api):
         "stats/codeowners",
         "stats/monitors",
         "stats/confidence",
+        "stats/fixes",
     }
     for url in links.values():
         assert api.get(url).status_code in (200, 403)  # deliveries: staff only

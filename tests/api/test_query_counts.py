@@ -60,6 +60,9 @@ ENDPOINTS = [
     # flaps (names of the top 20), +1 when some interval is resolved (the middle rows).
     ("/api/v1/stats/monitors/", {"period": "all"}, 7),
     ("/api/v1/stats/confidence/", {"period": "all"}, 4),
+    # the counts, the overall curve (+ the owner's curve)
+    ("/api/v1/stats/fixes/", {"period": "30d"}, 3),
+    ("/api/v1/stats/fixes/", {"period": "all", "repository": "{repo}", "owner": "@acme/team1"}, 5),
 ]
 
 

@@ -58,6 +58,7 @@ EXPECTED_PATHS = {
     "/api/v1/stats/codeowners/": ["get"],
     "/api/v1/stats/monitors/": ["get"],
     "/api/v1/stats/confidence/": ["get"],
+    "/api/v1/stats/fixes/": ["get"],
 }
 
 
