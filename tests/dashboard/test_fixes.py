@@ -5,9 +5,11 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import plotly.graph_objects as go
 import pytest
 from django.urls import reverse
 
+from dashboard.charts.fixes import relapse_curve as relapse_curve_chart
 from dashboard.selectors import fixes
 from dashboard.views import fixes as views_fixes
 from events.demo import payloads
@@ -345,3 +347,13 @@ def test_fixes_sections_use_a_constant_number_of_queries(load_demo, django_asser
         views_fixes.fixes_of_test(test, period=period)
     with django_assert_num_queries(1):
         views_fixes.owners_fixes([{"owner_key": owner_key}], period=period, repository=None)
+
+
+def test_relapse_curve_chart_is_what_plotly_gives_and_skips_empty_curves():
+    curve = kaplan_meier({5: 1, 14: 2}, {10: 1, 91: 1})
+    figure = relapse_curve_chart([("<i>team</i>", curve), ("All tests", curve), ("empty", [])])
+    assert json.loads(go.Figure(figure).to_json()) == figure
+    assert [t["name"] for t in figure["data"]] == ["&lt;i&gt;team&lt;/i&gt;", "All tests"]
+    assert figure["layout"]["yaxis"]["tickformat"] == ".0%"
+    assert figure["layout"]["xaxis"]["tickvals"] == list(RELAPSE_CURVE_MARKS)
+    assert relapse_curve_chart([("empty", [])]) is None
