@@ -17,7 +17,16 @@ class Router(DefaultRouter):
     """The browsable root at /api/v1/ also links the stats endpoints (they have no list)."""
 
     include_format_suffixes = False
-    STATS = ("summary", "status-trend", "codeowners", "monitors", "confidence", "quarantine", "calibration")
+    STATS = (
+        "summary",
+        "status-trend",
+        "codeowners",
+        "monitors",
+        "confidence",
+        "quarantine",
+        "calibration",
+        "fixes",
+    )
 
     def get_api_root_view(self, api_urls=None):
         api_root_dict = {

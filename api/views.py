@@ -39,6 +39,7 @@ from dashboard.selectors import (
     status,
     tests,
 )
+from dashboard.selectors import fixes as fix_selectors
 from dashboard.selectors.common import NO_OWNER_PARAM
 from events.metrics import DEFAULT_PERIOD, HISTOGRAM_BINS, PERIODS, Period, band_counts
 from events.models import Repository
@@ -331,12 +332,17 @@ def stats_schema(
     summary: str, response: Any, parameters: list[OpenApiParameter] | None = None
 ) -> Callable[[_View], _View]:
     return extend_schema(
-        summary=summary, parameters=STATS_PARAMETERS + (parameters or []), responses=response, tags=["stats"]
+        summary=summary,
+        parameters=[*STATS_PARAMETERS, *(parameters or [])],
+        responses=response,
+        tags=["stats"],
     )
 
 
-class QuarantineStatsParams(StatsParams):
-    owner = forms.CharField(required=False)
+class OwnerStatsParams(StatsParams):
+    """The stats parameters and `owner` (any case, or `none`: tests without owners)."""
+
+    owner = forms.CharField(required=False, max_length=255)
 
 
 OWNER_PARAMETER = OpenApiParameter(
@@ -356,7 +362,9 @@ class StatsViewSet(viewsets.ViewSet):
                 {name: [str(error) for error in errors] for name, errors in form.errors.items()}
             )
         period = Period(name=form.cleaned_data["period"] or DEFAULT_PERIOD, now=timezone.now())
-        extra = {k: v for k, v in form.cleaned_data.items() if k not in ("period", "repository")}
+        extra = {
+            name: form.cleaned_data[name] for name in form.fields if name not in ("period", "repository")
+        }
         return {"period": period, "repository": form.cleaned_data["repository"], **extra}
 
     @staticmethod
@@ -450,7 +458,7 @@ class StatsViewSet(viewsets.ViewSet):
     def quarantine(self, request: Request) -> Response:
         # Every figure is as of now: the period is accepted (like every stats endpoint) but
         # changes nothing.
-        params = self._params(request, QuarantineStatsParams)
+        params = self._params(request, OwnerStatsParams)
         owner = (params["owner"] or "").strip().casefold() or None
         summary = quarantine.quarantine_summary(
             repository=params["repository"], owner=owner, now=params["period"].now
@@ -473,6 +481,28 @@ class StatsViewSet(viewsets.ViewSet):
         params = self._params(request)
         data = calibration.calibration(**params)
         return Response(serializers.CalibrationSerializer({**self._meta(params), **data}).data)
+
+    @stats_schema(
+        "Fixes that held: verified, relapsed and pending fixes, the verification rate, the relapse curve",
+        serializers.FixesSerializer,
+        [OWNER_PARAMETER],
+    )
+    @action(detail=False, methods=["get"])
+    def fixes(self, request: Request) -> Response:
+        params = self._params(request, OwnerStatsParams)
+        owner = params.pop("owner") or None
+        # An owner in any case, or `none` for tests without owners (as /test-cases/).
+        key = None if owner is None else ("" if owner.casefold() == NO_OWNER_PARAM else owner.casefold())
+        period, repository = params["period"], params["repository"]
+        data = {
+            "owner": owner,
+            **fix_selectors.fix_counts(period=period, repository=repository, owner_key=key),
+            "curve": fix_selectors.relapse_curve(now=period.now, repository=repository),
+            "owner_curve": None
+            if key is None
+            else fix_selectors.relapse_curve(now=period.now, repository=repository, owner_key=key),
+        }
+        return Response(serializers.FixesSerializer({**self._meta(params), **data}).data)
 
 
 # ---------------------------------------------------------------- unknown URLs

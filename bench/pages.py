@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 from bench.common import ROOT, database_url, percentiles, server_env, table, write_result
 from bench.scale import database_name, ensure_built
@@ -66,6 +67,8 @@ def endpoints(test_id: str, owner_key: str, delivery_id: int) -> list[tuple[str,
         ("api-stats", "/api/v1/stats/confidence/", True),
         ("api-stats", "/api/v1/stats/quarantine/", False),
         ("api-stats", "/api/v1/stats/calibration/", True),
+        ("api-stats", "/api/v1/stats/fixes/", True),
+        ("api-stats", f"/api/v1/stats/fixes/?owner={quote(owner_key, safe='')}", True),
     ]
 
 

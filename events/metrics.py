@@ -48,6 +48,12 @@ LABELS = {
     "ece": "Expected calibration error",
     "share_confirmed": "Share confirmed",
     "fixed_within_14_days": "Fixed within 14 days",
+    # Fixes that held
+    "fixes_verified": "Fixes verified",
+    "fixes_relapsed": "Relapsed",
+    "fixes_pending": "Pending",
+    "verification_rate": "Verification rate",
+    "relapse_curve": "Relapse curve",
 }
 # Spellings that once named the same concepts: no rendered page may show them
 # (tests/dashboard/test_labels.py).

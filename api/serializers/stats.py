@@ -1,5 +1,5 @@
 """The stats endpoints: summary, status trend, codeowners, monitors, confidence,
-calibration."""
+quarantine, calibration, fixes."""
 
 from __future__ import annotations
 
@@ -272,4 +272,50 @@ class CalibrationSerializer(StatsMetaSerializer):
     auto_outcome = AutoOutcomeSerializer(
         many=True,
         help_text=f"An automatic outcome, not a verdict: fixed within {AUTO_OUTCOME_WINDOW.days} days, per confidence band.",
+    )
+
+
+# ---------------------------------------------------------------- fixes that held
+
+
+class CurvePointSerializer(serializers.Serializer):
+    day = serializers.IntegerField(help_text="Whole days since the fix (0 to 90).")
+    surviving = serializers.FloatField(
+        help_text="Kaplan-Meier estimate of the share of fixes still without a new episode after `day` days (0 to 1)."
+    )
+    at_risk = serializers.IntegerField(
+        help_text="Fixes still observed on that day (no new episode yet, not censored)."
+    )
+
+    def to_representation(self, instance) -> dict:  # 91 points a curve: built directly, see above
+        return {
+            "day": int(instance.day),
+            "surviving": float(instance.surviving),
+            "at_risk": int(instance.at_risk),
+        }
+
+
+class FixesSerializer(StatsMetaSerializer):
+    owner = serializers.CharField(
+        allow_null=True,
+        help_text="The `owner` asked for (its tests only: the counts and `owner_curve`), null without one.",
+    )
+    verified = serializers.IntegerField(
+        help_text="Fixes (closed episodes) that ended inside the period after which the test stayed out of any new episode for 14 days."
+    )
+    relapsed = serializers.IntegerField(
+        help_text="Fixes that ended inside the period followed by a new episode within 14 days."
+    )
+    pending = serializers.IntegerField(
+        help_text="Fixes that ended inside the period less than 14 days ago, without a new episode yet."
+    )
+    verification_rate = serializers.FloatField(
+        allow_null=True, help_text="verified / (verified + relapsed); null without either."
+    )
+    curve = CurvePointSerializer(
+        many=True,
+        help_text="The relapse curve over all closed episodes of every owner (not only the period), days 0 to 90; empty without any.",
+    )
+    owner_curve = CurvePointSerializer(
+        many=True, allow_null=True, help_text="The same over the owner's fixes; null without `owner`."
     )

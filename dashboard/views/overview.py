@@ -10,6 +10,7 @@ from ..access import dashboard_reader
 from ..forms import scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import deliveries, investigations, monitors, owners, quarantine, status, tests
+from .fixes import fixes_section
 
 
 @dashboard_reader
@@ -38,5 +39,6 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "impact": impact_help(),
         "recent": recent,
         "quarantine": quarantine.quarantine_summary(repository=repository, now=period.now),
+        "fixes": fixes_section(period=period, repository=repository),
     }
     return render(request, "dashboard/overview.html", context)

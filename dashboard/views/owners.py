@@ -17,6 +17,7 @@ from ..selectors import owners as selectors
 from ..selectors import status
 from ..selectors.common import NO_OWNER_PARAM
 from ..selectors.tests import filter_test_cases, test_cases
+from .fixes import fixes_section, owners_fixes
 
 TESTS_PER_PAGE = 25
 
@@ -54,6 +55,7 @@ def codeowners(request: HttpRequest) -> HttpResponse:
         "owners": [_for_display(row, scope) for row in rows],
         "owners_chart": charts.owner_statuses(rows, period=scope.period.name, repository=scope.repository_id),
     }
+    context |= owners_fixes(context["owners"], period=scope.period, repository=scope.repository_id)
     return render(request, "dashboard/codeowners.html", context)
 
 
@@ -101,6 +103,7 @@ def codeowner_detail(request: HtmxHttpRequest, owner: str) -> HttpResponse:
         context |= {
             "stats": _for_display(stats, scope),
             "trend_chart": charts.status_trend(trend, owner=param, period=period.name, repository=repository),
+            "fixes": fixes_section(period=period, repository=repository, owner_key=key, owner_name=name),
         }
         response = render(request, "dashboard/codeowner_detail.html", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))

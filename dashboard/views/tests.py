@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import push_url
 
 from events.exports import test_cases_csv_response
-from events.metrics import LABELS, band_of
+from events.metrics import LABELS, Period, band_of
 from events.models import Investigation, TestCase
 from events.triage import VIA_DASHBOARD, set_verdict, triage_test, triage_values
 from events.untrusted import safe_http_url
@@ -33,6 +33,7 @@ from ..forms import TestFilterForm, TriageForm, VerdictForm, scope_from
 from ..http import HtmxHttpRequest
 from ..markdown import render_markdown
 from ..selectors import tests as selectors
+from .fixes import fixes_of_test
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -293,6 +294,7 @@ def _detail_context(request: HttpRequest, test: TestCase, triage_form: TriageFor
         "status_changes_total": totals["status_changes"],
         "deliveries": deliveries[:DELIVERIES_SHOWN],
         "deliveries_total": totals["deliveries"],
+        "test_fixes": fixes_of_test(test, period=Period.parse(request.GET.get("period"), now=now)),
         "caps": {
             "monitor_events": MONITOR_EVENTS_SHOWN,
             "investigations": INVESTIGATIONS_SHOWN,

@@ -32,6 +32,7 @@ READ_URLS = [
     "/api/v1/stats/monitors/",
     "/api/v1/stats/confidence/",
     "/api/v1/stats/calibration/",
+    "/api/v1/stats/fixes/",
 ]
 
 
@@ -190,6 +191,7 @@ def test_api_root_links_every_endpoint(db, api):
         "stats/confidence",
         "stats/quarantine",
         "stats/calibration",
+        "stats/fixes",
     }
     for url in links.values():
         assert api.get(url).status_code in (200, 403)  # deliveries: staff only

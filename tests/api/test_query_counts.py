@@ -63,6 +63,9 @@ ENDPOINTS = [
     # verdicts per bin, per fact type and bin, the automatic outcome (and the token)
     ("/api/v1/stats/calibration/", {"period": "all"}, 4),
     ("/api/v1/stats/calibration/", {"period": "30d", "repository": "{repo}"}, 5),  # + the repository
+    # the counts, the overall curve (+ the owner's curve)
+    ("/api/v1/stats/fixes/", {"period": "30d"}, 3),
+    ("/api/v1/stats/fixes/", {"period": "all", "repository": "{repo}", "owner": "@acme/team1"}, 5),
 ]
 
 

@@ -61,6 +61,7 @@ EXPECTED_PATHS = {
     "/api/v1/stats/confidence/": ["get"],
     "/api/v1/stats/quarantine/": ["get"],
     "/api/v1/stats/calibration/": ["get"],
+    "/api/v1/stats/fixes/": ["get"],
 }
 
 

@@ -498,7 +498,7 @@ def test_triage_post_needs_the_csrf_token(staff, flaky_test):
 
 # ---------------------------------------------------------------- query budget
 
-DETAIL_BUDGET = 20
+DETAIL_BUDGET = 21  # 20, and the test's fixes that held (1)
 
 
 def busiest_test() -> TestCase:
