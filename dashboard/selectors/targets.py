@@ -194,9 +194,10 @@ def owner_targets(
         now=period.now, repository=repository, owner_key=owner_key, default=default, own=own
     ).filter(period.filter("started_at") | Q(ended_at__isnull=True))
     result = {}
-    for row in episodes.values("owner_key").annotate(**_counts(period)):
-        key = row.pop("owner_key")
-        result[key] = OwnerTargets(owner_key=key, targets=own.get(key, default), own=key in own, **row)
+    counted: Any
+    for counted in episodes.values("owner_key").annotate(**_counts(period)):
+        key = counted.pop("owner_key")
+        result[key] = OwnerTargets(owner_key=key, targets=own.get(key, default), own=key in own, **counted)
     return result
 
 
@@ -270,6 +271,7 @@ def weekly_attainment(
         .order_by("week")
     )
     weeks = []
+    row: Any
     for row in rows:
         week = WeekAttainment(
             week=as_datetime(row["week"]),
@@ -293,6 +295,7 @@ def breaching_episodes(
         .order_by("started_at", "test_case_id")[:limit]
     )
     rows = []
+    episode: Any  # with the annotations of _episodes
     for episode in episodes:
         breached = []
         if episode.triaged_at is None and episode.triage_deadline < now:
@@ -318,7 +321,7 @@ def breaching_episodes(
 def triage_history(test: TestCase, *, limit: int = TRIAGE_HISTORY_SHOWN) -> tuple[list[TriageEvent], int]:
     """The test's latest triage actions (newest first) and how many there are in all. One
     query (the total is a window count over the test's rows)."""
-    rows = list(
+    rows: list[Any] = list(
         TriageEvent.objects.filter(test_case_id=test.pk)
         .select_related("by")
         .annotate(total=Window(Count("id")))
