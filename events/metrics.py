@@ -40,6 +40,10 @@ LABELS = {
     "monitor_type": "Monitor type",
     "impact": "Impact",
     "relapses_all_time": "Relapses (all time)",
+    # Owners' targets
+    "triage_target_met": "Triage target met",
+    "fix_target_met": "Fix target met",
+    "breaching_now": "Breaching now",
 }
 # Spellings that once named the same concepts: no rendered page may show them
 # (tests/dashboard/test_labels.py).

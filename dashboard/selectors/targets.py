@@ -78,6 +78,16 @@ class OwnerTargets:
         return attainment(self.fix_met, self.fix_missed)
 
     @property
+    def triage_percent(self) -> int | None:
+        share = self.triage_attainment
+        return None if share is None else round(share * 100)
+
+    @property
+    def fix_percent(self) -> int | None:
+        share = self.fix_attainment
+        return None if share is None else round(share * 100)
+
+    @property
     def triage_decided(self) -> int:
         return self.triage_met + self.triage_missed
 
@@ -182,8 +192,15 @@ def _counts(period: Period) -> dict[str, Count]:
     }
 
 
+TargetsByOwner = tuple[Targets, dict[str, Targets]]
+
+
 def owner_targets(
-    *, period: Period, repository: int | None = None, owner_key: str | None = None
+    *,
+    period: Period,
+    repository: int | None = None,
+    owner_key: str | None = None,
+    targets: TargetsByOwner | None = None,
 ) -> dict[str, OwnerTargets]:
     """Per owner key ("" = no owner) with any episode started in the period or open now:
     its targets, triage and fix attainment over the episodes that started inside the
@@ -201,14 +218,10 @@ def owner_targets(
     return result
 
 
-def targets_of(owner_key: str) -> OwnerTargets:
-    """An owner's targets without figures (an owner without episodes). One query."""
-    target = OwnerTarget.objects.filter(owner_key=owner_key).first()
-    default = default_targets()
-    if target is None:
-        return OwnerTargets(owner_key=owner_key, targets=default, own=False)
-    targets = Targets(target.triage_days or default.triage_days, target.fix_days or default.fix_days)
-    return OwnerTargets(owner_key=owner_key, targets=targets, own=True)
+def no_figures(owner_key: str, targets: TargetsByOwner) -> OwnerTargets:
+    """An owner's targets without figures (an owner without any episode that counts)."""
+    default, own = targets
+    return OwnerTargets(owner_key=owner_key, targets=own.get(owner_key, default), own=owner_key in own)
 
 
 def owner_target_rows(
@@ -253,11 +266,12 @@ def trend_start(period: Period) -> datetime:
 
 
 def weekly_attainment(
-    *, owner_key: str, period: Period, repository: int | None = None
+    *, owner_key: str, period: Period, repository: int | None = None, targets: TargetsByOwner | None = None
 ) -> list[WeekAttainment]:
     """The owner's attainment per ISO week of episode start (see trend_start), as of now:
-    weeks without a decided episode are left out. Two queries (targets, counts)."""
-    default, own = targets_by_owner()
+    weeks without a decided episode are left out. Two queries (targets, counts; one with
+    `targets`)."""
+    default, own = targets or targets_by_owner()
     now = period.now
     since = trend_start(period)
     counts = _counts(Period(name="all", now=now))
@@ -283,11 +297,17 @@ def weekly_attainment(
 
 
 def breaching_episodes(
-    *, owner_key: str, now: datetime, repository: int | None = None, limit: int = BREACHING_SHOWN
+    *,
+    owner_key: str,
+    now: datetime,
+    repository: int | None = None,
+    limit: int = BREACHING_SHOWN,
+    targets: TargetsByOwner | None = None,
 ) -> list[dict[str, Any]]:
     """The owner's open episodes breaching a target now, oldest first (at most `limit`):
-    test, start, age, what is breached, the test's assignee. Two queries (targets, rows)."""
-    default, own = targets_by_owner()
+    test, start, age, what is breached, the test's assignee. Two queries (targets, rows;
+    one with `targets`)."""
+    default, own = targets or targets_by_owner()
     episodes = (
         _episodes(now=now, repository=repository, owner_key=owner_key, default=default, own=own)
         .filter(breaching_q(now))

@@ -2,16 +2,18 @@
 attainment and breaching on a hand-built history (through the receiver) with triage
 actions through events.triage, at controlled times."""
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 
 from dashboard.selectors import targets as selectors
 from events import metrics
 from events.demo import payloads
 from events.metrics import Period
-from events.models import Investigation, OwnerTarget, TestCase, TriageEvent
+from events.models import Investigation, Owner, OwnerTarget, TestCase, TriageEvent
 from events.triage import VIA_DASHBOARD, set_verdict, triage_test
 from tests.events.factories import MONITOR, at, deliver, fake_test
 
@@ -202,3 +204,86 @@ def test_triage_history_newest_first_bounded(history, triager):
     assert total == 26 and len(rows) == selectors.TRIAGE_HISTORY_SHOWN
     assert rows[0].message.startswith("Triage note edited") and rows[-1].at >= rows[0].at - timedelta(days=1)
     assert selectors.triage_history(TestCase.objects.get(pk=history[4].id)) == ([], 0)
+
+
+# ---------------------------------------------------------------- the pages
+
+
+def owner_url(key):
+    return reverse("dashboard:codeowner-detail", args=[Owner.objects.get(key=key).pk])
+
+
+def cells(body: str) -> list[str]:
+    """The texts of the codeowners table's rows (tags dropped, spaces squeezed)."""
+    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)[1:]
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows]
+
+
+def test_codeowners_columns_and_sorts(history, reader_client):
+    body = reader_client.get(reverse("dashboard:codeowners"), {"period": "all"}).content.decode()
+    for label in ("Triage target met", "Fix target met", "Breaching now"):
+        assert label in body
+    # Now (December 2026) every target of these May episodes has passed: @acme/web met
+    # 1 of 4 (t1), (no owner) 0 of 1; @acme/web has 4 open episodes past a target.
+    rows = cells(body)
+    assert rows[0].startswith("@acme/web") and rows[0].endswith("25% of 4 25% of 4 4")
+    assert rows[1].startswith("(no owner)") and rows[1].endswith("0% of 1 0% of 1 0")
+    assert 'href="/codeowners/?sort=triage&amp;period=all"' in body
+    by_triage = reader_client.get(reverse("dashboard:codeowners"), {"period": "all", "sort": "triage"})
+    rows = cells(by_triage.content.decode())
+    assert rows[0].startswith("(no owner)") and rows[1].startswith("@acme/web")
+    assert 'aria-sort="ascending"' in by_triage.content.decode()
+    by_breaching = reader_client.get(reverse("dashboard:codeowners"), {"period": "all", "sort": "breaching"})
+    assert cells(by_breaching.content.decode())[0].startswith("@acme/web")
+
+
+def test_owner_page_targets_trend_and_breaching(history, reader_client):
+    OwnerTarget.objects.create(owner_key=WEB.casefold(), triage_days=5)
+    response = reader_client.get(owner_url(WEB.casefold()), {"period": "all"})
+    body = response.content.decode()
+    assert "this owner&#x27;s own targets" in body or "this owner's own targets" in body
+    assert "<strong>5 days</strong>" in body and "<strong>14 days</strong>" in body
+    # t2 (triaged after 3 days 1 h) met a 5-day target now: 2 of 4.
+    assert "50%" in body and "2 of 4 episodes" in body
+    section = body[body.index('id="breaching"') : body.index('id="owner-tests-heading"')]
+    names = re.findall(r">(test_case_\d+)</a>", section)
+    assert names == ["test_case_2", "test_case_6", "test_case_3", "test_case_4"]
+    assert "since at least" in section and "alice" in section
+    chart = response.context["targets_chart"]
+    assert [trace["name"] for trace in chart["data"]] == ["Triaged within 5 d", "Fixed within 14 d"]
+    # "all": the last 104 weeks; the weeks with a decided episode (t6's start is unknown).
+    assert chart["data"][0]["x"] == ["2026-04-27", "2026-05-18"]
+    assert chart["data"][0]["y"] == [100.0, 0.0] and chart["data"][1]["y"] == [50.0, 0.0]
+    assert chart["data"][1]["customdata"] == ["1 of 2", "0 of 2"]
+    none_page = reader_client.get(reverse("dashboard:codeowner-detail", args=["none"]), {"period": "all"})
+    assert "the default targets" in none_page.content.decode()
+
+
+def test_owner_page_escapes_names_and_has_empty_states(reader_client):
+    hostile = "<script>alert(1)</script>"
+    change(fake_test(9, name=hostile, codeowners=["@quiet"]), at(1), "HEALTHY", "FLAKY")
+    body = reader_client.get(owner_url("@quiet"), {"period": "all"}).content.decode()
+    assert hostile not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def grow(extra: int, by) -> None:
+    for n in range(100, 100 + extra):
+        test = fake_test(n, codeowners=[WEB, f"@team{n % 3}"])
+        change(test, at(3), "HEALTHY", "FLAKY")
+        if n % 2:
+            change(test, at(8), "FLAKY", "HEALTHY")
+        triage_at(test, at(4), by, state="investigating")
+
+
+@pytest.mark.parametrize("extra", [0, 6])
+def test_page_query_counts_do_not_grow(history, triager, reader_client, django_assert_num_queries, extra):
+    grow(extra, triager)
+    OwnerTarget.objects.create(owner_key="@team1", fix_days=30)
+    # session and user (2), repositories (1), owner_stats (4), targets (2)
+    with django_assert_num_queries(9):
+        assert reader_client.get(reverse("dashboard:codeowners"), {"period": "all"}).status_code == 200
+    # session and user (2), repositories (1), the owner (1), tests (3), owner_stats (4:
+    # one owner), trend (1), targets (4)
+    url = owner_url(WEB.casefold())
+    with django_assert_num_queries(16):
+        assert reader_client.get(url, {"period": "all"}).status_code == 200
