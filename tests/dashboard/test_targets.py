@@ -287,3 +287,24 @@ def test_page_query_counts_do_not_grow(history, triager, reader_client, django_a
     url = owner_url(WEB.casefold())
     with django_assert_num_queries(16):
         assert reader_client.get(url, {"period": "all"}).status_code == 200
+
+
+def test_test_page_triage_history(history, triager, staff_client, admin_client):
+    test = TestCase.objects.get(pk=history[1].id)
+    url = test.get_absolute_url()
+    body = staff_client.get(url).content.decode()
+    assert "Triage history" in body and "Triage state: New → Investigating. (dashboard)" in body
+    assert "alice" in body and "Showing the latest" not in body
+    for n in range(24):
+        triage_test(test, by=triager, note=f"note {n}", via=VIA_DASHBOARD)
+    body = staff_client.get(url).content.decode()
+    section = body[body.index('id="triage-history-title"') : body.index('id="status-title"')]
+    assert section.count("<tr>") == 1 + selectors.TRIAGE_HISTORY_SHOWN
+    assert "Showing the latest 20 of 25 triage actions" in section
+    admin_link = f"/admin/events/triageevent/?test_case__id__exact={test.pk}"
+    assert admin_link not in section  # staff without the view permission
+    assert admin_link in admin_client.get(url).content.decode()
+    # Newest first: the oldest (the state change of the fixture) is not among the 20.
+    assert "Investigating" not in section
+    untriaged = staff_client.get(TestCase.objects.get(pk=history[4].id).get_absolute_url())
+    assert "Nobody has triaged this test yet." in untriaged.content.decode()
