@@ -41,6 +41,7 @@ from events.models import (
     Status,
     StatusChange,
     TestCase,
+    TriageEvent,
 )
 
 _DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
@@ -457,6 +458,28 @@ class QuarantineChangeFilterSet(EventFilterSet):
 
     class Meta:
         model = QuarantineChange
+        fields: list[str] = []
+
+
+class TriageEventFilterSet(StrictFilterSet):
+    """The triage history: by test, author, origin and time."""
+
+    test_case = filters.UUIDFilter(field_name="test_case_id", help_text="Trunk's test case id.")
+    by = filters.NumberFilter(field_name="by_id", help_text="User id of the author.")
+    via = filters.CharFilter(help_text="Where it was made: `dashboard`, `API`, `admin`, ...")
+    since = MomentFilter(
+        field_name="at", help_text="Made at or after this (ISO 8601 date-time or date, UTC)."
+    )
+    until = MomentFilter(
+        field_name="at",
+        end_of_day=True,
+        help_text="Made at or before this (a date includes that whole UTC day).",
+    )
+
+    ranges: tuple[tuple[str, str], ...] = (("since", "until"),)
+
+    class Meta:
+        model = TriageEvent
         fields: list[str] = []
 
 

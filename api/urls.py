@@ -17,7 +17,7 @@ class Router(DefaultRouter):
     """The browsable root at /api/v1/ also links the stats endpoints (they have no list)."""
 
     include_format_suffixes = False
-    STATS = ("summary", "status-trend", "codeowners", "monitors", "confidence")
+    STATS = ("summary", "status-trend", "codeowners", "monitors", "confidence", "targets")
 
     def get_api_root_view(self, api_urls=None):
         api_root_dict = {
@@ -36,6 +36,7 @@ router.register("monitor-events", views.MonitorEventViewSet, basename="monitor-e
 router.register("monitors", views.MonitorViewSet, basename="monitor")
 router.register("investigations", views.InvestigationViewSet, basename="investigation")
 router.register("quarantine-changes", views.QuarantineChangeViewSet, basename="quarantine-change")
+router.register("triage-events", views.TriageEventViewSet, basename="triage-event")
 router.register("deliveries", views.DeliveryViewSet, basename="delivery")
 router.register("stats", views.StatsViewSet, basename="stats")
 
@@ -45,6 +46,7 @@ NESTED = [
     ("monitor-events", views.MonitorEventViewSet, "test-case-monitor-events"),
     ("investigations", views.InvestigationViewSet, "test-case-investigations"),
     ("quarantine-changes", views.QuarantineChangeViewSet, "test-case-quarantine-changes"),
+    ("triage-history", views.TriageEventViewSet, "test-case-triage-history"),
 ]
 
 urlpatterns = [

@@ -35,15 +35,16 @@ from dashboard.selectors import (
     owners,
     repositories,
     status,
+    targets,
     tests,
 )
 from dashboard.selectors.common import NO_OWNER_PARAM
-from events.metrics import DEFAULT_PERIOD, HISTOGRAM_BINS, PERIODS, Period, band_counts
+from events.metrics import DEFAULT_PERIOD, HISTOGRAM_BINS, PERIODS, Period, band_counts, default_targets
 from events.models import Repository
 from events.triage import VIA_API, triage_test, triage_values
 
 from . import filters, serializers
-from .pagination import CursorPagination, DeliveryCursorPagination
+from .pagination import CursorPagination, DeliveryCursorPagination, TriageCursorPagination
 from .permissions import StaffOnly
 
 LIST_ACTIONS = frozenset({"list"})
@@ -227,6 +228,22 @@ class QuarantineChangeViewSet(EventViewSet):
         return history.quarantine_changes(test_case_id=test_case_id)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="The triage history: who changed a test's triage, when and what, newest first",
+        tags=["history"],
+    )
+)
+class TriageEventViewSet(EventViewSet):
+    queryset = targets.triage_events()
+    serializer_class = serializers.TriageEventSerializer
+    filterset_class = filters.TriageEventFilterSet
+    pagination_class = TriageCursorPagination
+
+    def base_queryset(self, *, test_case_id=None):
+        return targets.triage_events(test_case_id=test_case_id)
+
+
 # ---------------------------------------------------------------- monitors
 
 
@@ -304,6 +321,11 @@ STATS_PARAMETERS = [
 ]
 
 
+OWNER_PARAMETER = OpenApiParameter(
+    "owner", OpenApiTypes.STR, description=filters.OWNER_HELP + " Without it: every owner."
+)
+
+
 def stats_schema(summary: str, response: Any) -> Callable[[_View], _View]:
     return extend_schema(summary=summary, parameters=STATS_PARAMETERS, responses=response, tags=["stats"])
 
@@ -367,6 +389,36 @@ class StatsViewSet(viewsets.ViewSet):
             for row in owners.owner_stats(**params)
         ]
         return Response(serializers.CodeownersSerializer({**self._meta(params), "results": rows}).data)
+
+    @extend_schema(
+        summary="Per codeowner: triage and fix targets, their attainment, episodes breaching now",
+        parameters=[*STATS_PARAMETERS, OWNER_PARAMETER],
+        responses=serializers.TargetsStatsSerializer,
+        tags=["stats"],
+    )
+    @action(detail=False, methods=["get"])
+    def targets(self, request: Request) -> Response:
+        params = self._params(request)
+        owner = request.query_params.get("owner")
+        key = None if not owner else ("" if owner.casefold() == NO_OWNER_PARAM else owner.casefold())
+        default = default_targets()
+        rows = [
+            {
+                "owner": row.owner,
+                "owner_filter": row.owner_key or NO_OWNER_PARAM,
+                "targets": {**vars(row.targets), "own": row.own},
+                "triage": {
+                    "met": row.triage_met,
+                    "missed": row.triage_missed,
+                    "share": row.triage_attainment,
+                },
+                "fix": {"met": row.fix_met, "missed": row.fix_missed, "share": row.fix_attainment},
+                "breaching_now": row.breaching,
+            }
+            for row in targets.owner_target_rows(**params, owner_key=key)
+        ]
+        data = {"default_targets": {**vars(default), "own": False}, "results": rows}
+        return Response(serializers.TargetsStatsSerializer({**self._meta(params), **data}).data)
 
     @stats_schema(
         "Monitor activations, active pairs, time to resolve, flapping", serializers.MonitorStatsSerializer

@@ -16,6 +16,7 @@ this package (`serializers.X`), and the OpenAPI components are named after the c
 - investigations: investigations and their facts
 - deliveries: the delivery log
 - stats: the stats endpoints
+- targets: the triage history, owners' targets
 """
 
 from .base import EventSerializer, OptionalURLField, seconds
@@ -50,6 +51,13 @@ from .stats import (
     TransitionDaySerializer,
     TrendDaySerializer,
 )
+from .targets import (
+    AttainmentSerializer,
+    OwnerTargetsSerializer,
+    TargetDaysSerializer,
+    TargetsStatsSerializer,
+    TriageEventSerializer,
+)
 from .tests import (
     TRIAGE_FIELDS,
     TRUNK_FIELDS,
@@ -63,6 +71,11 @@ from .tests import (
 )
 
 __all__ = [
+    "AttainmentSerializer",
+    "OwnerTargetsSerializer",
+    "TargetDaysSerializer",
+    "TargetsStatsSerializer",
+    "TriageEventSerializer",
     "ActivationDaySerializer",
     "ActivePairSerializer",
     "ActorSerializer",

@@ -348,3 +348,9 @@ def triage_history(test: TestCase, *, limit: int = TRIAGE_HISTORY_SHOWN) -> tupl
         .order_by("-at", "-id")[:limit]
     )
     return rows, (rows[0].total if rows else 0)
+
+
+def triage_events(*, test_case_id: Any = None) -> QuerySet[TriageEvent]:
+    """Every triage action (the API's list), or one test's; test and user joined."""
+    rows = TriageEvent.objects.select_related("test_case", "by")
+    return rows if test_case_id is None else rows.filter(test_case_id=test_case_id)

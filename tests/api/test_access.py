@@ -31,6 +31,8 @@ READ_URLS = [
     "/api/v1/stats/codeowners/",
     "/api/v1/stats/monitors/",
     "/api/v1/stats/confidence/",
+    "/api/v1/stats/targets/",
+    "/api/v1/triage-events/",
 ]
 
 
@@ -181,12 +183,14 @@ def test_api_root_links_every_endpoint(db, api):
         "monitors",
         "investigations",
         "quarantine-changes",
+        "triage-events",
         "deliveries",
         "stats/summary",
         "stats/status-trend",
         "stats/codeowners",
         "stats/monitors",
         "stats/confidence",
+        "stats/targets",
     }
     for url in links.values():
         assert api.get(url).status_code in (200, 403)  # deliveries: staff only

@@ -44,6 +44,7 @@ EXPECTED_PATHS = {
     "/api/v1/test-cases/{test_case_id}/monitor-events/": ["get"],
     "/api/v1/test-cases/{test_case_id}/investigations/": ["get"],
     "/api/v1/test-cases/{test_case_id}/quarantine-changes/": ["get"],
+    "/api/v1/test-cases/{test_case_id}/triage-history/": ["get"],
     "/api/v1/status-changes/": ["get"],
     "/api/v1/monitor-events/": ["get"],
     "/api/v1/monitors/": ["get"],
@@ -51,6 +52,7 @@ EXPECTED_PATHS = {
     "/api/v1/investigations/": ["get"],
     "/api/v1/investigations/{id}/": ["get"],
     "/api/v1/quarantine-changes/": ["get"],
+    "/api/v1/triage-events/": ["get"],
     "/api/v1/deliveries/": ["get"],
     "/api/v1/deliveries/{id}/": ["get"],
     "/api/v1/stats/summary/": ["get"],
@@ -58,6 +60,7 @@ EXPECTED_PATHS = {
     "/api/v1/stats/codeowners/": ["get"],
     "/api/v1/stats/monitors/": ["get"],
     "/api/v1/stats/confidence/": ["get"],
+    "/api/v1/stats/targets/": ["get"],
 }
 
 
@@ -82,6 +85,7 @@ def query_parameters(schema, path, method="get") -> dict[str, dict]:
         ("/api/v1/monitor-events/", filters.MonitorEventFilterSet, {"cursor", "page_size"}),
         ("/api/v1/investigations/", filters.InvestigationFilterSet, {"cursor", "page_size"}),
         ("/api/v1/quarantine-changes/", filters.QuarantineChangeFilterSet, {"cursor", "page_size"}),
+        ("/api/v1/triage-events/", filters.TriageEventFilterSet, {"cursor", "page_size"}),
         ("/api/v1/deliveries/", filters.DeliveryFilterSet, {"cursor", "page_size"}),
         ("/api/v1/monitors/", filters.MonitorFilterSet, {"page", "page_size"}),
     ],
