@@ -229,6 +229,9 @@ def test_codeowners_columns_and_sorts(history, reader_client):
     assert rows[0].startswith("@acme/web") and rows[0].endswith("25% of 4 25% of 4 4")
     assert rows[1].startswith("(no owner)") and rows[1].endswith("0% of 1 0% of 1 0")
     assert 'href="/codeowners/?sort=triage&amp;period=all"' in body
+    OwnerTarget.objects.create(owner_key="", fix_days=20)
+    own = cells(reader_client.get(reverse("dashboard:codeowners"), {"period": "all"}).content.decode())
+    assert own[1].endswith("0% of 1 · 3 d 100% of 1 · 20 d 0")  # t5's 17 days meet its own 20
     by_triage = reader_client.get(reverse("dashboard:codeowners"), {"period": "all", "sort": "triage"})
     rows = cells(by_triage.content.decode())
     assert rows[0].startswith("(no owner)") and rows[1].startswith("@acme/web")
