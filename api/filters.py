@@ -196,6 +196,18 @@ class AssigneeField(forms.Field):
         return int(text)
 
 
+class UserIdField(forms.Field):
+    """A user id (a positive whole number that fits a bigint; it need not exist)."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip()
+        if not _DIGITS.fullmatch(text) or not 0 < int(text) <= MAX_BIGINT:
+            raise ValidationError("Enter a user id (got %(value)r).", code="invalid", params={"value": value})
+        return int(text)
+
+
 # ---------------------------------------------------------------- filters
 
 
@@ -226,6 +238,11 @@ class DocumentedFilter(filters.Filter):
 class RepositoryFilter(DocumentedFilter):
     field_class = RepositoryField
     schema = REPOSITORY_SCHEMA
+
+
+class UserIdFilter(DocumentedFilter):
+    field_class = UserIdField
+    schema = {"type": "integer", "minimum": 1}
 
 
 class MomentFilter(DocumentedFilter):
@@ -465,7 +482,7 @@ class TriageEventFilterSet(StrictFilterSet):
     """The triage history: by test, author, origin and time."""
 
     test_case = filters.UUIDFilter(field_name="test_case_id", help_text="Trunk's test case id.")
-    by = filters.NumberFilter(field_name="by_id", help_text="User id of the author.")
+    by = UserIdFilter(field_name="by_id", help_text="User id of the author.")
     via = filters.CharFilter(help_text="Where it was made: `dashboard`, `API`, `admin`, ...")
     since = MomentFilter(
         field_name="at", help_text="Made at or after this (ISO 8601 date-time or date, UTC)."

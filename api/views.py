@@ -304,6 +304,10 @@ class StatsParams(forms.Form):
     repository = filters.RepositoryField(required=False)
 
 
+class TargetsParams(forms.Form):
+    owner = forms.CharField(required=False, max_length=255)
+
+
 STATS_PARAMETERS = [
     OpenApiParameter(
         "period",
@@ -399,7 +403,10 @@ class StatsViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def targets(self, request: Request) -> Response:
         params = self._params(request)
-        owner = request.query_params.get("owner")
+        form = TargetsParams(request.query_params)
+        if not form.is_valid():
+            raise ValidationError({name: [str(e) for e in errors] for name, errors in form.errors.items()})
+        owner = form.cleaned_data["owner"]
         key = None if not owner else ("" if owner.casefold() == NO_OWNER_PARAM else owner.casefold())
         default = default_targets()
         rows = [

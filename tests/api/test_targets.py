@@ -134,3 +134,10 @@ def test_query_counts_do_not_grow(api, history, triager, django_assert_num_queri
         assert len(api.get(EVENTS, {"page_size": 200}).json()["results"]) == 2 + extra
     with django_assert_num_queries(3):  # + the test's existence
         assert api.get(f"/api/v1/test-cases/{history['t1'].id}/triage-history/").status_code == 200
+
+
+def test_bad_parameters_are_400(api, history):
+    for params in ({"by": "1.5"}, {"by": "0"}, {"by": str(2**64)}, {"by": "me"}):
+        assert api.get(EVENTS, params).status_code == 400, params
+    assert api.get(TARGETS, {"owner": "a\x00b"}).status_code == 400
+    assert api.get(TARGETS, {"owner": "x" * 256}).status_code == 400
