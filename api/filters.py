@@ -41,7 +41,6 @@ from events.models import (
     Status,
     StatusChange,
     TestCase,
-    TriageEvent,
 )
 
 _DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
@@ -196,18 +195,6 @@ class AssigneeField(forms.Field):
         return int(text)
 
 
-class UserIdField(forms.Field):
-    """A user id (a positive whole number that fits a bigint; it need not exist)."""
-
-    def to_python(self, value):
-        if value in (None, ""):
-            return None
-        text = str(value).strip()
-        if not _DIGITS.fullmatch(text) or not 0 < int(text) <= MAX_BIGINT:
-            raise ValidationError("Enter a user id (got %(value)r).", code="invalid", params={"value": value})
-        return int(text)
-
-
 # ---------------------------------------------------------------- filters
 
 
@@ -238,11 +225,6 @@ class DocumentedFilter(filters.Filter):
 class RepositoryFilter(DocumentedFilter):
     field_class = RepositoryField
     schema = REPOSITORY_SCHEMA
-
-
-class UserIdFilter(DocumentedFilter):
-    field_class = UserIdField
-    schema = {"type": "integer", "minimum": 1}
 
 
 class MomentFilter(DocumentedFilter):
@@ -475,28 +457,6 @@ class QuarantineChangeFilterSet(EventFilterSet):
 
     class Meta:
         model = QuarantineChange
-        fields: list[str] = []
-
-
-class TriageEventFilterSet(StrictFilterSet):
-    """The triage history: by test, author, origin and time."""
-
-    test_case = filters.UUIDFilter(field_name="test_case_id", help_text="Trunk's test case id.")
-    by = UserIdFilter(field_name="by_id", help_text="User id of the author.")
-    via = filters.CharFilter(help_text="Where it was made: `dashboard`, `API`, `admin`, ...")
-    since = MomentFilter(
-        field_name="at", help_text="Made at or after this (ISO 8601 date-time or date, UTC)."
-    )
-    until = MomentFilter(
-        field_name="at",
-        end_of_day=True,
-        help_text="Made at or before this (a date includes that whole UTC day).",
-    )
-
-    ranges: tuple[tuple[str, str], ...] = (("since", "until"),)
-
-    class Meta:
-        model = TriageEvent
         fields: list[str] = []
 
 

@@ -43,7 +43,7 @@ from events.metrics import DEFAULT_PERIOD, HISTOGRAM_BINS, PERIODS, Period, band
 from events.models import Repository
 from events.triage import VIA_API, triage_test, triage_values
 
-from . import filters, serializers
+from . import filters, serializers, triage_filters
 from .pagination import CursorPagination, DeliveryCursorPagination, TriageCursorPagination
 from .permissions import StaffOnly
 
@@ -237,7 +237,7 @@ class QuarantineChangeViewSet(EventViewSet):
 class TriageEventViewSet(EventViewSet):
     queryset = targets.triage_events()
     serializer_class = serializers.TriageEventSerializer
-    filterset_class = filters.TriageEventFilterSet
+    filterset_class = triage_filters.TriageEventFilterSet
     pagination_class = TriageCursorPagination
 
     def base_queryset(self, *, test_case_id=None):

@@ -8,7 +8,7 @@ import yaml
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 
-from api import filters
+from api import filters, triage_filters
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +85,7 @@ def query_parameters(schema, path, method="get") -> dict[str, dict]:
         ("/api/v1/monitor-events/", filters.MonitorEventFilterSet, {"cursor", "page_size"}),
         ("/api/v1/investigations/", filters.InvestigationFilterSet, {"cursor", "page_size"}),
         ("/api/v1/quarantine-changes/", filters.QuarantineChangeFilterSet, {"cursor", "page_size"}),
-        ("/api/v1/triage-events/", filters.TriageEventFilterSet, {"cursor", "page_size"}),
+        ("/api/v1/triage-events/", triage_filters.TriageEventFilterSet, {"cursor", "page_size"}),
         ("/api/v1/deliveries/", filters.DeliveryFilterSet, {"cursor", "page_size"}),
         ("/api/v1/monitors/", filters.MonitorFilterSet, {"page", "page_size"}),
     ],
