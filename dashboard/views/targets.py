@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import reverse
-
 from ..charts.targets import attainment_trend
 from ..forms import Scope
 from ..selectors import targets as selectors
@@ -43,11 +41,12 @@ def codeowners_context(rows: list[dict[str, Any]], scope: Scope, sort: str | Non
         row["breaching_url"] = row["url"] + "#breaching"
     if sort in SORTS:
         rows = sorted(rows, key=_sort_key(sort))
-    base = reverse("dashboard:codeowners")
+    # Query-only links ("?sort=fix&period=all"): the same page, and no extra link to
+    # /codeowners/ in the table beside the owners' own. "severity": the default order.
     links = {
         kind: {
             # A click on the sorted column goes back to the default order.
-            "url": scope.url(base if sort == kind else f"{base}?sort={kind}"),
+            "url": scope.url(f"?sort={'severity' if sort == kind else kind}"),
             "active": sort == kind,
         }
         for kind in SORTS

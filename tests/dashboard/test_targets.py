@@ -228,7 +228,7 @@ def test_codeowners_columns_and_sorts(history, reader_client):
     rows = cells(body)
     assert rows[0].startswith("@acme/web") and rows[0].endswith("25% of 4 25% of 4 4")
     assert rows[1].startswith("(no owner)") and rows[1].endswith("0% of 1 0% of 1 0")
-    assert 'href="/codeowners/?sort=triage&amp;period=all"' in body
+    assert 'href="?sort=triage&amp;period=all"' in body
     OwnerTarget.objects.create(owner_key="", fix_days=20)
     own = cells(reader_client.get(reverse("dashboard:codeowners"), {"period": "all"}).content.decode())
     assert own[1].endswith("0% of 1 · 3 d 100% of 1 · 20 d 0")  # t5's 17 days meet its own 20
@@ -236,6 +236,7 @@ def test_codeowners_columns_and_sorts(history, reader_client):
     rows = cells(by_triage.content.decode())
     assert rows[0].startswith("(no owner)") and rows[1].startswith("@acme/web")
     assert 'aria-sort="ascending"' in by_triage.content.decode()
+    assert 'href="?sort=severity&amp;period=all"' in by_triage.content.decode()  # back to the default
     by_breaching = reader_client.get(reverse("dashboard:codeowners"), {"period": "all", "sort": "breaching"})
     assert cells(by_breaching.content.decode())[0].startswith("@acme/web")
 
