@@ -17,10 +17,12 @@ when even its known part is past a target (it is certainly breaching).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -41,7 +43,7 @@ from django.db.models.functions import TruncWeek
 from events.metrics import NO_OWNER, Period, Targets, attainment, default_targets
 from events.models import Owner, OwnerEpisode, OwnerTarget, TestCase, TriageEvent
 
-from .common import as_datetime, in_repository
+from .common import as_datetime, in_repository, run_sql
 
 # The weekly trend covers at least this many ISO weeks, the whole period when longer,
 # and never more than TREND_MAX_WEEKS (the `all` period: a bounded chart).
@@ -155,21 +157,6 @@ def _episodes(
     )
 
 
-def _met(kind: str) -> Q:
-    """Met the target: done (first triage, end) at or before the deadline. As
-    events.metrics.target_met."""
-    done = "triaged_at" if kind == "triage" else "ended_at"
-    return Q(**{f"{done}__isnull": False, f"{done}__lte": F(f"{kind}_deadline")})
-
-
-def _missed(kind: str, now: datetime) -> Q:
-    """Missed: the deadline has passed (now - start > target) without it being met."""
-    done = "triaged_at" if kind == "triage" else "ended_at"
-    return Q(**{f"{kind}_deadline__lt": now}) & (
-        Q(**{f"{done}__isnull": True}) | Q(**{f"{done}__gt": F(f"{kind}_deadline")})
-    )
-
-
 def breaching_q(now: datetime) -> Q:
     """Breaching now: open, and past the fix target or still untriaged past the triage
     target."""
@@ -178,18 +165,48 @@ def breaching_q(now: datetime) -> Q:
     )
 
 
-def _counts(period: Period) -> dict[str, Count]:
-    """The conditional counts of attainment (episodes started in the period, start
-    known) and breaching."""
-    now = period.now
-    started = period.filter("started_at") & Q(start_known=True)
-    return {
-        "triage_met": Count("id", filter=started & _met("triage")),
-        "triage_missed": Count("id", filter=started & _missed("triage", now)),
-        "fix_met": Count("id", filter=started & _met("fix")),
-        "fix_missed": Count("id", filter=started & _missed("fix", now)),
-        "breaching": Count("id", filter=breaching_q(now)),
-    }
+# The counts over _episodes' rows, as SQL over them (`e`): the first triage is computed
+# once per row in the inner query (an ORM aggregate would repeat its subquery in every
+# conditional count). Met / missed as events.metrics.target_met; {started}: the episode
+# started inside the period and its start is known.
+COUNTS_SQL = {
+    "triage_met": "{started} AND e.triaged_at <= e.triage_deadline",
+    "triage_missed": "{started} AND e.triage_deadline < {now}"
+    " AND (e.triaged_at IS NULL OR e.triaged_at > e.triage_deadline)",
+    "fix_met": "{started} AND e.ended_at <= e.fix_deadline",
+    "fix_missed": "{started} AND e.fix_deadline < {now} AND (e.ended_at IS NULL OR e.ended_at > e.fix_deadline)",
+    "breaching": "e.ended_at IS NULL AND (e.fix_deadline < {now} OR (e.triaged_at IS NULL AND e.triage_deadline < {now}))",
+}
+_TOKEN = re.compile(r"\{(started|now)\}")
+
+
+def _count_rows(
+    episodes: QuerySet[OwnerEpisode], group: str, period: Period, names: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Per value of `group` (a column or annotation of `episodes`), the COUNTS_SQL counts
+    `names`, in one query over `episodes` as a derived table."""
+    inner = episodes.values(
+        group, "started_at", "ended_at", "start_known", "triaged_at", "triage_deadline", "fix_deadline"
+    )
+    inner_sql, inner_params = inner.query.sql_with_params()
+    now = connection.ops.adapt_datetimefield_value(period.now)
+    if period.start is None:
+        fragments = {"started": ("e.start_known AND e.started_at <= %s", [now])}
+    else:
+        start = connection.ops.adapt_datetimefield_value(period.start)
+        fragments = {"started": ("e.start_known AND e.started_at <= %s AND e.started_at > %s", [now, start])}
+    fragments["now"] = ("%s", [now])
+    sums, params = [], []
+    for name in names:
+        # The placeholders' values in the order the tokens appear.
+        for token in _TOKEN.findall(COUNTS_SQL[name]):
+            params += fragments[token][1]
+        condition = _TOKEN.sub(lambda m: fragments[m.group(1)][0], COUNTS_SQL[name])
+        sums.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)")
+    # Constant fragments only (COUNTS_SQL, the ORM's own SQL); every value is a parameter.
+    query = f"SELECT e.{group}, {', '.join(sums)} FROM ({inner_sql}) e GROUP BY e.{group}"  # noqa: S608
+    rows = run_sql(query, [*params, *inner_params])  # the sums come first in the text
+    return [{group: row[0], **{n: int(v or 0) for n, v in zip(names, row[1:], strict=True)}} for row in rows]
 
 
 TargetsByOwner = tuple[Targets, dict[str, Targets]]
@@ -205,14 +222,14 @@ def owner_targets(
     """Per owner key ("" = no owner) with any episode started in the period or open now:
     its targets, triage and fix attainment over the episodes that started inside the
     period (and whose target time has passed or that met it), and its episodes breaching
-    a target now. `owner_key`: only that owner. Two queries (targets, counts)."""
-    default, own = targets_by_owner()
+    a target now. `owner_key`: only that owner. Two queries (targets, counts; one with
+    `targets`, as targets_by_owner gives them)."""
+    default, own = targets or targets_by_owner()
     episodes = _episodes(
         now=period.now, repository=repository, owner_key=owner_key, default=default, own=own
     ).filter(period.filter("started_at") | Q(ended_at__isnull=True))
     result = {}
-    counted: Any
-    for counted in episodes.values("owner_key").annotate(**_counts(period)):
+    for counted in _count_rows(episodes, "owner_key", period, tuple(COUNTS_SQL)):
         key = counted.pop("owner_key")
         result[key] = OwnerTargets(owner_key=key, targets=own.get(key, default), own=key in own, **counted)
     return result
@@ -274,18 +291,17 @@ def weekly_attainment(
     default, own = targets or targets_by_owner()
     now = period.now
     since = trend_start(period)
-    counts = _counts(Period(name="all", now=now))
-    del counts["breaching"]
-    rows = (
+    episodes = (
         _episodes(now=now, repository=repository, owner_key=owner_key, default=default, own=own)
         .filter(started_at__gt=since, started_at__lte=now)
         .annotate(week=TruncWeek("started_at"))
-        .values("week")
-        .annotate(**counts)
-        .order_by("week")
+    )
+    names = ("triage_met", "triage_missed", "fix_met", "fix_missed")
+    rows = sorted(
+        _count_rows(episodes, "week", Period(name="all", now=now), names),
+        key=lambda r: as_datetime(r["week"]),
     )
     weeks = []
-    row: Any
     for row in rows:
         week = WeekAttainment(
             week=as_datetime(row["week"]),
