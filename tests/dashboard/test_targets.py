@@ -293,7 +293,7 @@ def test_page_query_counts_do_not_grow(history, triager, reader_client, django_a
         assert reader_client.get(url, {"period": "all"}).status_code == 200
 
 
-def test_test_page_triage_history(history, triager, staff_client, admin_client):
+def test_test_page_triage_history(history, triager, staff_client, admin_client, reader_client):
     test = TestCase.objects.get(pk=history[1].id)
     url = test.get_absolute_url()
     body = staff_client.get(url).content.decode()
@@ -306,9 +306,29 @@ def test_test_page_triage_history(history, triager, staff_client, admin_client):
     assert section.count("<tr>") == 1 + selectors.TRIAGE_HISTORY_SHOWN
     assert "Showing the latest 20 of 25 triage actions" in section
     admin_link = f"/admin/events/triageevent/?test_case__id__exact={test.pk}"
-    assert admin_link not in section  # staff without the view permission
+    assert admin_link in section  # staff: the admin's full list
     assert admin_link in admin_client.get(url).content.decode()
+    as_reader = reader_client.get(url).content.decode()
+    assert "Showing the latest 20 of 25" in as_reader and admin_link not in as_reader
     # Newest first: the oldest (the state change of the fixture) is not among the 20.
     assert "Investigating" not in section
     untriaged = staff_client.get(TestCase.objects.get(pk=history[4].id).get_absolute_url())
     assert "Nobody has triaged this test yet." in untriaged.content.decode()
+
+
+def test_test_page_queries_do_not_grow_with_its_triage_history(history, triager, staff_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    test = TestCase.objects.get(pk=history[1].id)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert staff_client.get(test.get_absolute_url()).status_code == 200
+        return len(ctx.captured_queries)
+
+    queries()  # warm the caches (content types, session)
+    few = queries()
+    for n in range(30):
+        triage_test(test, by=triager, note=f"note {n}")
+    assert queries() == few
