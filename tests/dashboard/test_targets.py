@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from dashboard.selectors import targets as selectors
@@ -293,7 +294,7 @@ def test_page_query_counts_do_not_grow(history, triager, reader_client, django_a
         assert reader_client.get(url, {"period": "all"}).status_code == 200
 
 
-def test_test_page_triage_history(history, triager, staff_client, admin_client, reader_client):
+def test_test_page_triage_history(history, triager, staff_client, admin_client, django_user_model):
     test = TestCase.objects.get(pk=history[1].id)
     url = test.get_absolute_url()
     body = staff_client.get(url).content.decode()
@@ -308,6 +309,8 @@ def test_test_page_triage_history(history, triager, staff_client, admin_client, 
     admin_link = f"/admin/events/triageevent/?test_case__id__exact={test.pk}"
     assert admin_link in section  # staff: the admin's full list
     assert admin_link in admin_client.get(url).content.decode()
+    reader_client = Client()  # not the `client` fixture: staff_client is that one
+    reader_client.force_login(django_user_model.objects.create_user("reader", password="pw"))
     as_reader = reader_client.get(url).content.decode()
     assert "Showing the latest 20 of 25" in as_reader and admin_link not in as_reader
     # Newest first: the oldest (the state change of the fixture) is not among the 20.
