@@ -408,23 +408,8 @@ class StatsViewSet(viewsets.ViewSet):
             raise ValidationError({name: [str(e) for e in errors] for name, errors in form.errors.items()})
         owner = form.cleaned_data["owner"]
         key = None if not owner else ("" if owner.casefold() == NO_OWNER_PARAM else owner.casefold())
-        default = default_targets()
-        rows = [
-            {
-                "owner": row.owner,
-                "owner_filter": row.owner_key or NO_OWNER_PARAM,
-                "targets": {**vars(row.targets), "own": row.own},
-                "triage": {
-                    "met": row.triage_met,
-                    "missed": row.triage_missed,
-                    "share": row.triage_attainment,
-                },
-                "fix": {"met": row.fix_met, "missed": row.fix_missed, "share": row.fix_attainment},
-                "breaching_now": row.breaching,
-            }
-            for row in targets.owner_target_rows(**params, owner_key=key)
-        ]
-        data = {"default_targets": {**vars(default), "own": False}, "results": rows}
+        rows = targets.owner_target_rows(**params, owner_key=key)
+        data = serializers.targets_data(rows, default_targets())
         return Response(serializers.TargetsStatsSerializer({**self._meta(params), **data}).data)
 
     @stats_schema(

@@ -57,6 +57,7 @@ from .targets import (
     TargetDaysSerializer,
     TargetsStatsSerializer,
     TriageEventSerializer,
+    targets_data,
 )
 from .tests import (
     TRIAGE_FIELDS,
@@ -120,4 +121,5 @@ __all__ = [
     "TriageSerializer",
     "TriggeredBySerializer",
     "seconds",
+    "targets_data",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from events.metrics import NO_OWNER
+from dashboard.selectors.common import NO_OWNER_PARAM
+from dashboard.selectors.targets import OwnerTargets
+from events.metrics import NO_OWNER, Targets
 from events.models import TriageEvent
 
 from .stats import StatsMetaSerializer
@@ -88,3 +90,25 @@ class TargetsStatsSerializer(StatsMetaSerializer):
         help_text="FLAKYBOARD_TARGET_TRIAGE_DAYS / _FIX_DAYS (own: false)."
     )
     results = OwnerTargetsSerializer(many=True)
+
+
+def targets_data(rows: list[OwnerTargets], default: Targets) -> dict:
+    """The targets stats' body (without the period's meta) from owner_target_rows."""
+    return {
+        "default_targets": {**vars(default), "own": False},
+        "results": [
+            {
+                "owner": row.owner,
+                "owner_filter": row.owner_key or NO_OWNER_PARAM,
+                "targets": {**vars(row.targets), "own": row.own},
+                "triage": {
+                    "met": row.triage_met,
+                    "missed": row.triage_missed,
+                    "share": row.triage_attainment,
+                },
+                "fix": {"met": row.fix_met, "missed": row.fix_missed, "share": row.fix_attainment},
+                "breaching_now": row.breaching,
+            }
+            for row in rows
+        ],
+    }
