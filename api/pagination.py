@@ -110,3 +110,9 @@ class DeliveryCursorPagination(CursorPagination):
     """Deliveries: newest received first (our clock, see events.models)."""
 
     ordering = ("-received_at", "-id")
+
+
+class TriageCursorPagination(CursorPagination):
+    """The triage history: newest action first (flakyboard's clock)."""
+
+    ordering = ("-at", "-id")

@@ -8,7 +8,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import stats, views
 
 app_name = "api"
 
@@ -26,6 +26,7 @@ class Router(DefaultRouter):
         "quarantine",
         "calibration",
         "fixes",
+        "targets",
     )
 
     def get_api_root_view(self, api_urls=None):
@@ -45,8 +46,9 @@ router.register("monitor-events", views.MonitorEventViewSet, basename="monitor-e
 router.register("monitors", views.MonitorViewSet, basename="monitor")
 router.register("investigations", views.InvestigationViewSet, basename="investigation")
 router.register("quarantine-changes", views.QuarantineChangeViewSet, basename="quarantine-change")
+router.register("triage-events", views.TriageEventViewSet, basename="triage-event")
 router.register("deliveries", views.DeliveryViewSet, basename="delivery")
-router.register("stats", views.StatsViewSet, basename="stats")
+router.register("stats", stats.StatsViewSet, basename="stats")
 
 # One test's history: the same viewsets, filtered to the test in the URL.
 NESTED = [
@@ -54,6 +56,7 @@ NESTED = [
     ("monitor-events", views.MonitorEventViewSet, "test-case-monitor-events"),
     ("investigations", views.InvestigationViewSet, "test-case-investigations"),
     ("quarantine-changes", views.QuarantineChangeViewSet, "test-case-quarantine-changes"),
+    ("triage-history", views.TriageEventViewSet, "test-case-triage-history"),
 ]
 
 urlpatterns = [

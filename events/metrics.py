@@ -54,6 +54,10 @@ LABELS = {
     "fixes_pending": "Pending",
     "verification_rate": "Verification rate",
     "relapse_curve": "Relapse curve",
+    # Owners' targets
+    "triage_target_met": "Triage target met",
+    "fix_target_met": "Fix target met",
+    "breaching_now": "Breaching now",
 }
 # Spellings that once named the same concepts: no rendered page may show them
 # (tests/dashboard/test_labels.py).

@@ -16,6 +16,7 @@ this package (`serializers.X`), and the OpenAPI components are named after the c
 - investigations: investigations and their facts, the verdict write's body
 - deliveries: the delivery log
 - stats: the stats endpoints
+- targets: the triage history, owners' targets
 """
 
 from .base import EventSerializer, OptionalURLField, seconds
@@ -57,6 +58,14 @@ from .stats import (
     TransitionDaySerializer,
     TrendDaySerializer,
 )
+from .targets import (
+    AttainmentSerializer,
+    OwnerTargetsSerializer,
+    TargetDaysSerializer,
+    TargetsStatsSerializer,
+    TriageEventSerializer,
+    targets_data,
+)
 from .tests import (
     TRIAGE_FIELDS,
     TRUNK_FIELDS,
@@ -70,6 +79,11 @@ from .tests import (
 )
 
 __all__ = [
+    "AttainmentSerializer",
+    "OwnerTargetsSerializer",
+    "TargetDaysSerializer",
+    "TargetsStatsSerializer",
+    "TriageEventSerializer",
     "ActivationDaySerializer",
     "ActivePairSerializer",
     "ActorSerializer",
@@ -122,4 +136,5 @@ __all__ = [
     "TriggeredBySerializer",
     "VerdictSerializer",
     "seconds",
+    "targets_data",
 ]

@@ -17,6 +17,7 @@ from ..selectors import owners as selectors
 from ..selectors import status
 from ..selectors.common import NO_OWNER_PARAM
 from ..selectors.tests import filter_test_cases, test_cases
+from . import targets as owner_targets
 from .fixes import fixes_section, owners_fixes
 
 TESTS_PER_PAGE = 25
@@ -50,12 +51,14 @@ def _owner_url(owner_id: int | None) -> str:
 def codeowners(request: HttpRequest) -> HttpResponse:
     scope = scope_from(request)
     rows = selectors.owner_stats(period=scope.period, repository=scope.repository_id)
+    shown = [_for_display(row, scope) for row in rows]
     context = {
         "scope": scope,
-        "owners": [_for_display(row, scope) for row in rows],
+        "owners": shown,
         "owners_chart": charts.owner_statuses(rows, period=scope.period.name, repository=scope.repository_id),
     }
     context |= owners_fixes(context["owners"], period=scope.period, repository=scope.repository_id)
+    context |= owner_targets.codeowners_context(shown, scope, request.GET.get("sort"))
     return render(request, "dashboard/codeowners.html", context)
 
 
@@ -104,6 +107,7 @@ def codeowner_detail(request: HtmxHttpRequest, owner: str) -> HttpResponse:
             "stats": _for_display(stats, scope),
             "trend_chart": charts.status_trend(trend, owner=param, period=period.name, repository=repository),
             "fixes": fixes_section(period=period, repository=repository, owner_key=key, owner_name=name),
+            **owner_targets.owner_section(key, scope),
         }
         response = render(request, "dashboard/codeowner_detail.html", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))

@@ -33,6 +33,7 @@ from ..forms import TestFilterForm, TriageForm, VerdictForm, scope_from
 from ..http import HtmxHttpRequest
 from ..markdown import render_markdown
 from ..selectors import tests as selectors
+from ..selectors.targets import triage_history
 from .fixes import fixes_of_test
 
 if TYPE_CHECKING:
@@ -275,6 +276,7 @@ def _detail_context(request: HttpRequest, test: TestCase, triage_form: TriageFor
     totals = selectors.history_counts(test, deliveries=deliveries)
     return {
         **_triage_context(request, test, triage_form),
+        **dict(zip(("triage_history", "triage_history_total"), triage_history(test), strict=True)),
         "now": now,
         "owners": selectors.owners_of(test),
         "trunk_url": safe_http_url(test.html_url),

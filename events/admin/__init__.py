@@ -10,7 +10,7 @@ on PostgreSQL (`helpers.EstimatedCountPaginator`).
 
 from django.contrib import admin
 
-from . import deliveries, history, investigations, monitors, repositories, tests
+from . import deliveries, history, investigations, monitors, repositories, tests, triage
 from .deliveries import DeliveryAdmin
 from .tests import TestCaseAdmin
 
@@ -29,4 +29,5 @@ __all__ = [
     "monitors",
     "repositories",
     "tests",
+    "triage",
 ]

@@ -52,6 +52,7 @@ from .helpers import (
     status_badge,
     when,
 )
+from .triage import TriageEventInline
 
 TRIAGE_FIELDS = tuple(FIELDS)  # the only editable fields
 
@@ -206,7 +207,13 @@ class TestCaseAdmin(FastChangeListAdmin):
         "clear_assignee",
         "export_csv",
     )
-    inlines = (StatusChangeInline, MonitorEventInline, InvestigationInline, QuarantineChangeInline)
+    inlines = (
+        StatusChangeInline,
+        MonitorEventInline,
+        InvestigationInline,
+        QuarantineChangeInline,
+        TriageEventInline,
+    )
     readonly_fields = TRUNK_FIELDS
     fieldsets = (
         ("Triage", {"fields": TRIAGE_FIELDS}),

@@ -47,6 +47,8 @@ VIEW_PERMS = tuple(
         "investigation",
         "investigationfact",
         "quarantinechange",
+        "triageevent",
+        "ownertarget",
     )
 )
 

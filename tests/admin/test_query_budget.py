@@ -31,8 +31,8 @@ BUDGETS = {
     "tests": 4 + 4 + 3 + E,
     "tests_filtered": 4 + 4 + 3,  # filters are subqueries of the count and page queries
     "tests_search": 4 + 4 + 3,
-    # test, its owners, assignee choices, four capped history inlines
-    "test_change": 4 + 3 + 4,
+    # test, its owners, assignee choices, five capped history inlines (triage history too)
+    "test_change": 4 + 3 + 5,
     # event types (index skip scan on PostgreSQL), count, page (size in SQL, no bodies)
     "deliveries": 4 + 3 + E,
     "deliveries_filtered": 4 + 3,
@@ -50,6 +50,9 @@ BUDGETS = {
     "monitors": 4 + 3 + E,
     "monitorstates": 4 + 3 + E,
     "facts": 4 + 3 + E,
+    # via and by filter lookups, count, page (test and user joined)
+    "triageevents": 4 + 4 + E,
+    "ownertargets": 4 + 3,  # count, the full count, page (a handful of rows)
 }
 
 
@@ -76,6 +79,8 @@ def urls() -> dict[str, str]:
         "monitors": "/admin/events/monitor/",
         "monitorstates": "/admin/events/monitorstate/",
         "facts": "/admin/events/investigationfact/",
+        "triageevents": "/admin/events/triageevent/",
+        "ownertargets": "/admin/events/ownertarget/",
     }
 
 

@@ -23,7 +23,13 @@ def change_url(test) -> str:
 
 def form_data(**overrides) -> dict:
     data = {"triage_state": "new", "assignee": "", "triage_note": ""}
-    for prefix in ("status_changes", "monitor_events", "investigations", "quarantine_changes"):
+    for prefix in (
+        "status_changes",
+        "monitor_events",
+        "investigations",
+        "quarantine_changes",
+        "triage_events",
+    ):
         data.update(
             {
                 f"{prefix}-TOTAL_FORMS": "0",
@@ -123,7 +129,13 @@ def test_the_triage_note_is_bounded(admin_client, test):
 def test_inlines_show_history_newest_first(admin_client, test):
     response = admin_client.get(change_url(test))
     formsets = {fs.formset.prefix: fs for fs in response.context["inline_admin_formsets"]}
-    assert set(formsets) == {"status_changes", "monitor_events", "investigations", "quarantine_changes"}
+    assert set(formsets) == {
+        "status_changes",
+        "monitor_events",
+        "investigations",
+        "quarantine_changes",
+        "triage_events",
+    }
     times = [form.original.occurred_at for form in formsets["status_changes"]]
     assert len(times) == 2 and times == sorted(times, reverse=True)
     html = response.content.decode()

@@ -33,6 +33,8 @@ READ_URLS = [
     "/api/v1/stats/confidence/",
     "/api/v1/stats/calibration/",
     "/api/v1/stats/fixes/",
+    "/api/v1/stats/targets/",
+    "/api/v1/triage-events/",
 ]
 
 
@@ -183,6 +185,7 @@ def test_api_root_links_every_endpoint(db, api):
         "monitors",
         "investigations",
         "quarantine-changes",
+        "triage-events",
         "deliveries",
         "stats/summary",
         "stats/status-trend",
@@ -192,6 +195,7 @@ def test_api_root_links_every_endpoint(db, api):
         "stats/quarantine",
         "stats/calibration",
         "stats/fixes",
+        "stats/targets",
     }
     for url in links.values():
         assert api.get(url).status_code in (200, 403)  # deliveries: staff only

@@ -8,7 +8,7 @@ import yaml
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 
-from api import filters
+from api import filters, triage_filters
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +44,7 @@ EXPECTED_PATHS = {
     "/api/v1/test-cases/{test_case_id}/monitor-events/": ["get"],
     "/api/v1/test-cases/{test_case_id}/investigations/": ["get"],
     "/api/v1/test-cases/{test_case_id}/quarantine-changes/": ["get"],
+    "/api/v1/test-cases/{test_case_id}/triage-history/": ["get"],
     "/api/v1/status-changes/": ["get"],
     "/api/v1/monitor-events/": ["get"],
     "/api/v1/monitors/": ["get"],
@@ -52,6 +53,7 @@ EXPECTED_PATHS = {
     "/api/v1/investigations/{id}/": ["get"],
     "/api/v1/investigations/{id}/verdict/": ["patch", "put"],
     "/api/v1/quarantine-changes/": ["get"],
+    "/api/v1/triage-events/": ["get"],
     "/api/v1/deliveries/": ["get"],
     "/api/v1/deliveries/{id}/": ["get"],
     "/api/v1/stats/summary/": ["get"],
@@ -62,6 +64,7 @@ EXPECTED_PATHS = {
     "/api/v1/stats/quarantine/": ["get"],
     "/api/v1/stats/calibration/": ["get"],
     "/api/v1/stats/fixes/": ["get"],
+    "/api/v1/stats/targets/": ["get"],
 }
 
 
@@ -86,6 +89,7 @@ def query_parameters(schema, path, method="get") -> dict[str, dict]:
         ("/api/v1/monitor-events/", filters.MonitorEventFilterSet, {"cursor", "page_size"}),
         ("/api/v1/investigations/", filters.InvestigationFilterSet, {"cursor", "page_size"}),
         ("/api/v1/quarantine-changes/", filters.QuarantineChangeFilterSet, {"cursor", "page_size"}),
+        ("/api/v1/triage-events/", triage_filters.TriageEventFilterSet, {"cursor", "page_size"}),
         ("/api/v1/deliveries/", filters.DeliveryFilterSet, {"cursor", "page_size"}),
         ("/api/v1/monitors/", filters.MonitorFilterSet, {"page", "page_size"}),
     ],

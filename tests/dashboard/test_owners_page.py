@@ -310,14 +310,16 @@ def test_codeowner_detail_pagination(reader_client):
 def test_query_budget_does_not_grow(reader_client, load_demo, django_assert_max_num_queries, size):
     load_demo(tests=size, days=30)
     named = next(r for r in owners_selectors.owner_stats(period=Period.parse("all")) if r["owner_key"])
-    # session and user (2), repositories for the selector (1), owner_stats (4), fixes by owner (1)
-    with django_assert_max_num_queries(8):
+    # session and user (2), repositories for the selector (1), owner_stats (4), targets (2),
+    # fixes by owner (1)
+    with django_assert_max_num_queries(10):
         assert reader_client.get(reverse("dashboard:codeowners"), {"period": "all"}).status_code == 200
-    # + the owner (1), tests count, page and their owners (3), the owner's trend (1), the
-    # owner's fixes and relapse curves (3)
+    # + the owner (1), tests count, page and their owners (3), the owner's trend (1),
+    # targets (4: targets, attainment, weekly, breaching), the owner's fixes and relapse
+    # curves (3)
     for owner in (named["owner_key"], "none"):
         detail = reverse("dashboard:codeowner-detail", args=[owner])
-        with django_assert_max_num_queries(15):
+        with django_assert_max_num_queries(19):
             assert reader_client.get(detail, {"period": "all"}).status_code == 200
         with django_assert_max_num_queries(6):
             assert reader_client.get(detail, {"period": "all", "page": 2}, headers=HX).status_code == 200

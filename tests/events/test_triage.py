@@ -148,7 +148,13 @@ def test_every_caller_writes_the_same_format(client, admin_client, admin_user, t
     """The admin's change form and action, the dashboard and the API: one format."""
     one, two, three = tests
     form = {"triage_state": "fixed", "assignee": "", "triage_note": ""}
-    for prefix in ("status_changes", "monitor_events", "investigations", "quarantine_changes"):
+    for prefix in (
+        "status_changes",
+        "monitor_events",
+        "investigations",
+        "quarantine_changes",
+        "triage_events",
+    ):
         form.update({f"{prefix}-{k}": "0" for k in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")})
         form[f"{prefix}-MAX_NUM_FORMS"] = "0"
     assert admin_client.post(f"/admin/events/testcase/{one.pk}/change/", form).status_code == 302
