@@ -197,7 +197,7 @@ def test_table_links_keep_the_scope(staff_client, scoped_data, monkeypatch):
 def test_overview_cards_keep_the_scope(staff_client, scoped_data):
     body = staff_client.get("/", {"period": "7d", "repository": scoped_data}).content.decode()
     cards = [a["href"] for a in parsed(body).links if "card" in a.get("class", "")]
-    assert len(cards) == 10  # the deliveries card too (staff), and the 3 quarantine figures
+    assert len(cards) == 9  # the deliveries card too (staff), and the 2 quarantine figures
     for url in cards:
         assert_scoped(url, "7d", scoped_data)
 

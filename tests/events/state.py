@@ -12,6 +12,7 @@ from events.models import (
     Investigation,
     InvestigationDay,
     InvestigationFact,
+    InvestigationVerdict,
     Monitor,
     MonitorDayCount,
     MonitorEvent,
@@ -22,6 +23,7 @@ from events.models import (
     OwnerCount,
     OwnerDayDelta,
     OwnerEpisode,
+    OwnerTarget,
     OwnerTest,
     QuarantineChange,
     Repository,
@@ -31,6 +33,7 @@ from events.models import (
     StatusInterval,
     TestCase,
     TransitionDayCount,
+    TriageEvent,
 )
 from events.rollups import BIN_FIELDS, event_days_counter
 
@@ -223,6 +226,9 @@ def wipe() -> None:
 
 def _delete_all() -> None:
     for model in (
+        TriageEvent,  # flakyboard's own rows (no database constraint to the tests)
+        InvestigationVerdict,
+        OwnerTarget,
         TestCase,
         Monitor,
         Owner,
