@@ -44,7 +44,7 @@ class FastChangeListAdmin(admin.ModelAdmin):
             format_html(gettext("Select this object for an action - {}"), str(obj)),
         )
 
-    def response_action(self, request, queryset):
+    def response_action(self, request, queryset, *args, **kwargs):
         """Django filters the selection by primary key as posted: a value that is not one
         (a UUID pk and "x") raised ValidationError, a 500. Refused with a message instead."""
         pk = self.model._meta.pk
@@ -54,7 +54,7 @@ class FastChangeListAdmin(admin.ModelAdmin):
         except ValidationError:
             self.message_user(request, "The selection holds an invalid id: nothing was done.", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
-        return super().response_action(request, queryset)
+        return super().response_action(request, queryset, *args, **kwargs)
 
     def get_search_results(self, request, queryset, search_term):
         term = parse_uuid(search_term)
