@@ -91,6 +91,12 @@ class OwnerTargetForm(forms.ModelForm):
         if not value:
             raise forms.ValidationError("Enter an owner.")
         key = "" if value.casefold() == NO_OWNER.casefold() else value.casefold()
+        longest = OwnerTarget._meta.get_field("owner_key").max_length or 255
+        if len(key) > longest:  # "ß" folds to "ss": a 255-character name can double
+            raise forms.ValidationError(
+                f"This owner is too long: its case-insensitive form has {len(key)} characters "
+                f"(at most {longest})."
+            )
         clash = OwnerTarget.objects.filter(owner_key=key).exclude(pk=self.instance.pk)
         if clash.exists():
             raise forms.ValidationError(f"{value} already has targets: change that entry instead.")
