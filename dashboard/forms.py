@@ -270,6 +270,14 @@ class VerdictForm(forms.Form):
 
     verdict = forms.ChoiceField(choices=[("", "none"), *Verdict.choices], required=False)
 
+    def clean_verdict(self) -> str:
+        # "" clears the verdict, so it must be asked for ("No verdict" sends verdict=""):
+        # a POST without the field (a careless script, a form that lost its button) had
+        # cleared an existing verdict silently.
+        if "verdict" not in self.data:
+            raise forms.ValidationError("Choose confirmed, rejected or no verdict.")
+        return self.cleaned_data["verdict"]
+
 
 class TriageForm(forms.ModelForm):
     """flakyboard's own triage data on a test: state, assignee and a note."""

@@ -420,6 +420,11 @@ def expected_calibration_error(bins: list[tuple[int, float, float]]) -> float | 
 
 TARGET_TRIAGE = "triage"
 TARGET_FIX = "fix"
+# The longest target, in days (ten years): a longer one means "no target" in practice, and
+# days past Python's timedelta range (999,999,999) or the calendar's made every page and
+# endpoint that shows targets answer 500. The admin refuses more; a row stored otherwise
+# is read as this.
+TARGET_MAX_DAYS = 3650
 
 
 @dataclass(frozen=True)

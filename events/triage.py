@@ -140,11 +140,15 @@ def set_verdicts(
         investigations = Investigation.objects.filter(pk__in=list(investigations))
     now = at or timezone.now()
     with transaction.atomic():
-        rows = list(
-            investigations.order_by("pk").values_list(
-                "pk", "test_case_id", "test_case__name", "verdict__verdict"
-            )
-        )
+        # Lock the investigations (in pk order: no deadlock between overlapping
+        # selections), then read their verdicts: two requests at once (a double click,
+        # two API clients) both read "no verdict" and both inserted one, and the second
+        # failed on the primary key (500). Read after the lock, in a statement of its
+        # own, the second sees the first's verdict (READ COMMITTED: a fresh snapshot).
+        ids = investigations.values_list("pk", flat=True)  # a subquery: any selection size
+        selected = Investigation.objects.filter(pk__in=ids).order_by("pk")
+        list(selected.select_for_update().values_list("pk", flat=True))
+        rows = list(selected.values_list("pk", "test_case_id", "test_case__name", "verdict__verdict"))
         changed = [(pk, test, name, old or "") for pk, test, name, old in rows if (old or "") != verdict]
         pks = [pk for pk, *_ in changed]
         InvestigationVerdict.objects.filter(pk__in=pks).delete()

@@ -53,9 +53,11 @@ FLAKYBOARD_DEFERRED_PROJECTION = env.bool("FLAKYBOARD_DEFERRED_PROJECTION", defa
 # FLAKYBOARD_TARGET_FIX_DAYS. An owner's own targets (admin: Owner targets) override them.
 FLAKYBOARD_TARGET_TRIAGE_DAYS = env.int("FLAKYBOARD_TARGET_TRIAGE_DAYS", default=3)
 FLAKYBOARD_TARGET_FIX_DAYS = env.int("FLAKYBOARD_TARGET_FIX_DAYS", default=14)
-if FLAKYBOARD_TARGET_TRIAGE_DAYS < 1 or FLAKYBOARD_TARGET_FIX_DAYS < 1:
+# At most 3650 (events.metrics.TARGET_MAX_DAYS, not imported here: settings load before
+# the apps): past timedelta's range every page showing targets answered 500.
+if not (1 <= FLAKYBOARD_TARGET_TRIAGE_DAYS <= 3650 and 1 <= FLAKYBOARD_TARGET_FIX_DAYS <= 3650):
     raise ImproperlyConfigured(
-        "FLAKYBOARD_TARGET_TRIAGE_DAYS and FLAKYBOARD_TARGET_FIX_DAYS must be 1 or more."
+        "FLAKYBOARD_TARGET_TRIAGE_DAYS and FLAKYBOARD_TARGET_FIX_DAYS must be from 1 to 3650 (days)."
     )
 
 FLAKYBOARD_TRUSTED_PROXY_COUNT = env.int("FLAKYBOARD_TRUSTED_PROXY_COUNT", default=0)

@@ -107,6 +107,22 @@ def test_debug_unset_means_off(tmp_path):
     assert "flakyboard.E001" in output(result)
 
 
+@pytest.mark.parametrize("days", ["0", "3651", str(2**40)])
+def test_targets_out_of_range_stop_start_up(tmp_path, days):
+    """Past timedelta's range (999,999,999 days) every page showing targets answered 500."""
+    env = project_env(tmp_path, DJANGO_DEBUG="true", FLAKYBOARD_TARGET_FIX_DAYS=days)
+    result = manage(env, "check")
+    assert result.returncode != 0
+    assert "must be from 1 to 3650" in output(result)
+
+
+def test_targets_from_settings_match_the_admins_limit():
+    from events.metrics import TARGET_MAX_DAYS
+
+    assert "<= 3650" in (ROOT / "flakyboard" / "settings.py").read_text()
+    assert TARGET_MAX_DAYS == 3650
+
+
 def test_debug_off_without_webhook_secret_is_error_e002(tmp_path):
     env = project_env(tmp_path, DJANGO_DEBUG="false", DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
     result = manage(env, "check")

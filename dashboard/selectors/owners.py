@@ -263,6 +263,8 @@ def owner_by_param(value: str) -> Owner | None:
     """The owner a URL names: by its id (the links: any name fits in a URL that way),
     else by its name in any case (older links), or None. `none` is not an owner (see
     NO_OWNER_PARAM). An id wins over a name made of digits (not a valid codeowner)."""
+    if "\x00" in value:
+        return None  # no owner has one (the receiver refuses it), and PostgreSQL raises on it
     if value.isascii() and value.isdigit() and len(value) <= 18:  # fits a bigint
         found = Owner.objects.filter(pk=int(value)).first()
         if found is not None:

@@ -40,7 +40,7 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncWeek
 
-from events.metrics import NO_OWNER, Period, Targets, attainment, default_targets
+from events.metrics import NO_OWNER, TARGET_MAX_DAYS, Period, Targets, attainment, default_targets
 from events.models import Owner, OwnerEpisode, OwnerTarget, TestCase, TriageEvent
 
 from .common import as_datetime, in_repository, run_sql
@@ -103,7 +103,9 @@ def targets_by_owner() -> tuple[Targets, dict[str, Targets]]:
     empty field takes the default). One query."""
     default = default_targets()
     own = {
-        key: Targets(triage or default.triage_days, fix or default.fix_days)
+        key: Targets(
+            min(triage or default.triage_days, TARGET_MAX_DAYS), min(fix or default.fix_days, TARGET_MAX_DAYS)
+        )
         for key, triage, fix in OwnerTarget.objects.values_list("owner_key", "triage_days", "fix_days")
     }
     return default, own

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -41,6 +43,18 @@ class FastChangeListAdmin(admin.ModelAdmin):
             str(obj.pk),
             format_html(gettext("Select this object for an action - {}"), str(obj)),
         )
+
+    def response_action(self, request, queryset, *args, **kwargs):
+        """Django filters the selection by primary key as posted: a value that is not one
+        (a UUID pk and "x") raised ValidationError, a 500. Refused with a message instead."""
+        pk = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                pk.to_python(value)
+        except ValidationError:
+            self.message_user(request, "The selection holds an invalid id: nothing was done.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset, *args, **kwargs)
 
     def get_search_results(self, request, queryset, search_term):
         term = parse_uuid(search_term)

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from ..metrics import NO_OWNER, default_targets
+from ..metrics import NO_OWNER, TARGET_MAX_DAYS, default_targets
 from ..models import Owner, OwnerTarget, TriageEvent
 from .base import CappedInlineFormSet, ReadOnlyAdmin, ReadOnlyInline
 from .helpers import admin_link
@@ -78,10 +78,12 @@ class OwnerTargetForm(forms.ModelForm):
         default = default_targets()
         for name, days in (("triage_days", default.triage_days), ("fix_days", default.fix_days)):
             field = self.fields[name]
-            field.help_text = f"Whole days, at least 1. Empty: the default ({days} days)."
+            field.help_text = f"Whole days, from 1 to {TARGET_MAX_DAYS}. Empty: the default ({days} days)."
             assert isinstance(field, forms.IntegerField)
             field.min_value = 1
-            field.validators.append(_at_least_one)
+            field.max_value = TARGET_MAX_DAYS
+            field.widget.attrs.update(min=1, max=TARGET_MAX_DAYS)
+            field.validators.extend([_at_least_one, _at_most_the_longest])
         self.known_owners = list(Owner.objects.order_by("key").values_list("name", flat=True)[:500])
 
     def clean_owner(self) -> str:
@@ -89,6 +91,12 @@ class OwnerTargetForm(forms.ModelForm):
         if not value:
             raise forms.ValidationError("Enter an owner.")
         key = "" if value.casefold() == NO_OWNER.casefold() else value.casefold()
+        longest = OwnerTarget._meta.get_field("owner_key").max_length or 255
+        if len(key) > longest:  # "ß" folds to "ss": a 255-character name can double
+            raise forms.ValidationError(
+                f"This owner is too long: its case-insensitive form has {len(key)} characters "
+                f"(at most {longest})."
+            )
         clash = OwnerTarget.objects.filter(owner_key=key).exclude(pk=self.instance.pk)
         if clash.exists():
             raise forms.ValidationError(f"{value} already has targets: change that entry instead.")
@@ -110,6 +118,11 @@ class OwnerTargetForm(forms.ModelForm):
 def _at_least_one(value: int | None) -> None:
     if value is not None and value < 1:
         raise forms.ValidationError("A target is at least 1 day.")
+
+
+def _at_most_the_longest(value: int | None) -> None:
+    if value is not None and value > TARGET_MAX_DAYS:
+        raise forms.ValidationError(f"A target is at most {TARGET_MAX_DAYS} days (ten years).")
 
 
 @admin.register(OwnerTarget)

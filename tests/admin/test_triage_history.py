@@ -114,6 +114,11 @@ def test_owner_targets_are_stored_by_key(admin_client):
         ({"owner": "@a"}, "Set a triage or a fix target"),
         ({"owner": "  ", "fix_days": 3}, "This field is required."),
         ({"owner": "@WEB", "fix_days": 3}, "already has targets"),
+        # Past the timedelta range (and the calendar's), every page showing targets answered 500.
+        ({"owner": "@a", "fix_days": 2**40}, "at most 3650 days"),
+        ({"owner": "@a", "triage_days": 3651}, "at most 3650 days"),
+        # "ß" folds to "ss": 255 characters made a 510-character key (PostgreSQL: 500).
+        ({"owner": "ß" * 255, "fix_days": 3}, "too long"),
     ],
 )
 def test_bad_owner_targets_are_refused_with_a_clear_message(admin_client, fields, message):

@@ -42,6 +42,16 @@ def verdicts() -> dict:
     return dict(InvestigationVerdict.objects.values_list("investigation_id", "verdict"))
 
 
+@pytest.mark.parametrize("bad", ["not-a-uuid", "\x00", "1"])
+def test_an_action_on_an_invalid_id_is_refused_with_a_message(admin_client, three, bad):
+    """Django filters by the posted ids as they are: "not-a-uuid" raised ValidationError (500)."""
+    data = {"action": "mark_confirmed", ACTION_CHECKBOX_NAME: [str(three[0].pk), bad], "index": 0}
+    response = admin_client.post(URL, data, follow=True)
+    assert response.status_code == 200
+    assert messages_of(response) == ["The selection holds an invalid id: nothing was done."]
+    assert verdicts() == {} and not TriageEvent.objects.exists()
+
+
 def test_mark_confirmed_goes_through_the_triage_service(admin_client, admin_user, three):
     set_verdict(three[0], by=admin_user, verdict="confirmed")
     response = act(admin_client, "mark_confirmed", three)

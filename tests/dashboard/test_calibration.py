@@ -302,6 +302,17 @@ def test_the_form_refuses_an_unknown_verdict_and_another_tests_investigation(cli
     assert not InvestigationVerdict.objects.exists()
 
 
+def test_a_post_without_a_verdict_does_not_clear_it(client, triager):
+    investigation = investigate(fake_test(1), NOW - timedelta(days=1), 0.9)
+    client.force_login(triager)
+    assert client.post(verdict_url(investigation), {"verdict": "confirmed"}).status_code == 302
+    for headers in ({}, {"HX-Request": "true"}):
+        assert client.post(verdict_url(investigation), {}, headers=headers).status_code == 400
+        assert client.post(verdict_url(investigation), {"other": ""}, headers=headers).status_code == 400
+    assert InvestigationVerdict.objects.get().verdict == "confirmed"
+    assert TriageEvent.objects.count() == 1
+
+
 def test_the_form_is_csrf_protected(triager):
     from django.test import Client
 

@@ -258,6 +258,12 @@ def test_codeowner_detail_unknown_owner_404(reader_client, owned):
     assert reader_client.get(reverse("dashboard:codeowner-detail", args=["@nobody"])).status_code == 404
 
 
+@pytest.mark.parametrize("owner", ["%00", "a%00b", "%40acme%00"])
+def test_codeowner_detail_with_a_nul_is_404(reader_client, owned, owner):
+    """PostgreSQL raised on the NUL in the owner lookup (500); no owner holds one."""
+    assert reader_client.get(f"/codeowners/{owner}/").status_code == 404
+
+
 def test_codeowner_detail_empty_states(reader_client, owned):
     # In a repository without this owner's tests: zeros, no trend, no rows.
     other = payloads.FakeRepository(uuid.UUID(int=77), "https://github.com/acme/other")

@@ -220,6 +220,21 @@ def cells(body: str) -> list[str]:
     return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows]
 
 
+@pytest.mark.parametrize("days", [metrics.TARGET_MAX_DAYS + 1, 10**6, 2**31 - 1, 2**40])
+def test_huge_stored_targets_read_as_the_longest(history, reader_client, days):
+    """A row stored outside the admin (which refuses more than TARGET_MAX_DAYS): past
+    timedelta's range or the calendar's, the codeowners pages and the endpoint answered 500."""
+    OwnerTarget.objects.create(owner_key="", triage_days=days, fix_days=days)
+    OwnerTarget.objects.create(owner_key=WEB.casefold(), fix_days=days)
+    longest = metrics.TARGET_MAX_DAYS
+    rows = selectors.owner_targets(period=Period("all", NOW))
+    assert rows[""].targets == metrics.Targets(longest, longest)
+    assert rows[WEB.casefold()].targets == metrics.Targets(3, longest)
+    web = Owner.objects.get(key=WEB.casefold())
+    for url in ("/codeowners/", "/codeowners/none/", f"/codeowners/{web.pk}/", "/api/v1/stats/targets/"):
+        assert reader_client.get(url, {"period": "all"}).status_code == 200, url
+
+
 def test_codeowners_columns_and_sorts(history, reader_client):
     body = reader_client.get(reverse("dashboard:codeowners"), {"period": "all"}).content.decode()
     for label in ("Triage target met", "Fix target met", "Breaching now"):
