@@ -32,11 +32,12 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import Investigation, InvestigationVerdict, TestCase, TriageEvent, Verdict
+from .rollups.triaged import refresh_first_triage
 
 # Where a change was made, shown in parentheses after it in the admin history. The
 # admin's change form passes nothing (the history page is the admin's own); its actions
@@ -147,6 +148,9 @@ def set_verdicts(
         # own, the second sees the first's verdict (READ COMMITTED: a fresh snapshot).
         ids = investigations.values_list("pk", flat=True)  # a subquery: any selection size
         selected = Investigation.objects.filter(pk__in=ids).order_by("pk")
+        # Their tests' rows first (the LOCK ORDER of events/rollups/: tests, then their
+        # investigations and rollup rows), as the projection takes them.
+        _lock_tests(selected.values_list("test_case_id", flat=True))
         list(selected.select_for_update().values_list("pk", flat=True))
         rows = list(selected.values_list("pk", "test_case_id", "test_case__name", "verdict__verdict"))
         changed = [(pk, test, name, old or "") for pk, test, name, old in rows if (old or "") != verdict]
@@ -169,6 +173,7 @@ def set_verdicts(
             events.append(event)
         LogEntry.objects.bulk_create(entries)
         TriageEvent.objects.bulk_create(events)
+        refresh_first_triage({e.test_case_id for e in events})
     return TriageResult(changed=len(changed), unchanged=len(rows) - len(changed))
 
 
@@ -286,7 +291,16 @@ def replay(actions: Sequence[Action]) -> Counter[str]:
         )
         LogEntry.objects.bulk_create(entries, batch_size=REPLAY_BATCH)
         TriageEvent.objects.bulk_create(events, batch_size=REPLAY_BATCH)
+        refresh_first_triage({e.test_case_id for e in events})
     return done
+
+
+def _lock_tests(test_ids: Any) -> None:
+    """Lock these tests' rows, in key order (FOR NO KEY UPDATE, as the projection does;
+    SQLite has one writer at a time)."""
+    if connection.vendor == "postgresql":
+        tests = TestCase.objects.filter(pk__in=test_ids).order_by("pk").select_for_update(no_key=True)
+        list(tests.values_list("pk", flat=True))
 
 
 def _chunks(ids: list[Any]) -> Iterable[list[Any]]:
@@ -392,6 +406,8 @@ def _log(
         events.append(event)
     LogEntry.objects.bulk_create(entries)
     TriageEvent.objects.bulk_create(events)
+    # The tests' rows are locked by the UPDATE that changed them (_write).
+    refresh_first_triage({e.test_case_id for e in events})
     return changes
 
 

@@ -30,10 +30,8 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
     Window,
@@ -126,19 +124,6 @@ def _target(kind: str, default: Targets, own: dict[str, Targets]) -> Any:
     return Case(*whens, default=fallback, output_field=DurationField())
 
 
-def first_triage(now: datetime, outer: str = "started_at") -> Subquery:
-    """The time of the first triage action on the outer row's test at or after `outer`
-    (and not after `now`), or NULL: the first entry of a (test_case, at) index range."""
-    return Subquery(
-        TriageEvent.objects.filter(
-            test_case_id=OuterRef("test_case_id"), at__gte=OuterRef(outer), at__lte=now
-        )
-        .order_by("at")
-        .values("at")[:1],
-        output_field=DateTimeField(),
-    )
-
-
 def _episodes(
     *, now: datetime, repository: int | None, owner_key: str | None, default: Targets, own: dict[str, Targets]
 ) -> QuerySet[OwnerEpisode]:
@@ -147,7 +132,13 @@ def _episodes(
     return (
         OwnerEpisode.objects.filter(one, in_repository("test_case__repository", repository))
         .annotate(
-            triaged_at=first_triage(now),
+            # Kept on the row (events/rollups/triaged.py); an action stamped after `now`
+            # (a replayed history) does not count yet.
+            triaged_at=Case(
+                When(first_triage_at__lte=now, then=F("first_triage_at")),
+                default=Value(None),
+                output_field=DateTimeField(),
+            ),
             triage_deadline=ExpressionWrapper(
                 F("started_at") + _target("triage", default, own), output_field=DateTimeField()
             ),

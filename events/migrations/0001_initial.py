@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,488 +14,1021 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='InvestigationDay',
+            name="InvestigationDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(unique=True)),
-                ('count', models.IntegerField(default=0)),
-                ('confidence_sum', models.FloatField(default=0)),
-                ('bin0', models.IntegerField(default=0)),
-                ('bin1', models.IntegerField(default=0)),
-                ('bin2', models.IntegerField(default=0)),
-                ('bin3', models.IntegerField(default=0)),
-                ('bin4', models.IntegerField(default=0)),
-                ('bin5', models.IntegerField(default=0)),
-                ('bin6', models.IntegerField(default=0)),
-                ('bin7', models.IntegerField(default=0)),
-                ('bin8', models.IntegerField(default=0)),
-                ('bin9', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField(unique=True)),
+                ("count", models.IntegerField(default=0)),
+                ("confidence_sum", models.FloatField(default=0)),
+                ("bin0", models.IntegerField(default=0)),
+                ("bin1", models.IntegerField(default=0)),
+                ("bin2", models.IntegerField(default=0)),
+                ("bin3", models.IntegerField(default=0)),
+                ("bin4", models.IntegerField(default=0)),
+                ("bin5", models.IntegerField(default=0)),
+                ("bin6", models.IntegerField(default=0)),
+                ("bin7", models.IntegerField(default=0)),
+                ("bin8", models.IntegerField(default=0)),
+                ("bin9", models.IntegerField(default=0)),
             ],
             options={
-                'ordering': ['day'],
+                "ordering": ["day"],
             },
         ),
         migrations.CreateModel(
-            name='Monitor',
+            name="Monitor",
             fields=[
-                ('id', models.UUIDField(help_text="Trunk's monitor id.", primary_key=True, serialize=False)),
-                ('type', models.CharField(db_index=True, max_length=100)),
+                ("id", models.UUIDField(help_text="Trunk's monitor id.", primary_key=True, serialize=False)),
+                ("type", models.CharField(db_index=True, max_length=100)),
             ],
             options={
-                'ordering': ['type', 'id'],
+                "ordering": ["type", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Owner',
+            name="Owner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255, unique=True)),
-                ('name', models.CharField(max_length=255)),
-                ('first_seen_at', models.DateTimeField(help_text='Event time of the earliest event naming it.')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=255, unique=True)),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "first_seen_at",
+                    models.DateTimeField(help_text="Event time of the earliest event naming it."),
+                ),
             ],
             options={
-                'ordering': ['key'],
+                "ordering": ["key"],
             },
         ),
         migrations.CreateModel(
-            name='OwnerCount',
+            name="OwnerCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner_key', models.CharField(blank=True, max_length=255, unique=True)),
-                ('tests', models.IntegerField(default=0)),
-                ('flaky', models.IntegerField(default=0)),
-                ('broken', models.IntegerField(default=0)),
-                ('quarantined', models.IntegerField(default=0)),
-                ('fixes', models.IntegerField(default=0, help_text='Closed episodes (all history).')),
-                ('relapses', models.IntegerField(default=0, help_text='Relapse episodes (all history).')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("owner_key", models.CharField(blank=True, max_length=255, unique=True)),
+                ("tests", models.IntegerField(default=0)),
+                ("flaky", models.IntegerField(default=0)),
+                ("broken", models.IntegerField(default=0)),
+                ("quarantined", models.IntegerField(default=0)),
+                ("fixes", models.IntegerField(default=0, help_text="Closed episodes (all history).")),
+                ("relapses", models.IntegerField(default=0, help_text="Relapse episodes (all history).")),
             ],
             options={
-                'ordering': ['owner_key'],
+                "ordering": ["owner_key"],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('svix_id', models.CharField(max_length=255)),
-                ('event_type', models.CharField(blank=True, max_length=255)),
-                ('body', models.TextField(help_text='The request body as text (exactly as signed unless raw_body is set).')),
-                ('raw_body', models.BinaryField(blank=True, null=True)),
-                ('headers', models.JSONField(default=dict, help_text='The svix-*/webhook-* headers and content type.')),
-                ('user_agent', models.CharField(blank=True, max_length=500)),
-                ('received_at', models.DateTimeField(db_index=True)),
-                ('occurred_at', models.DateTimeField(blank=True, help_text='Event time from the payload.', null=True)),
-                ('outcome', models.CharField(choices=[('processed', 'Processed'), ('ignored', 'Ignored (unknown type)'), ('invalid', 'Invalid payload'), ('failed', 'Failed to apply'), ('pending', 'Pending')], max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('redeliveries', models.PositiveIntegerField(default=0)),
-                ('last_redelivered_at', models.DateTimeField(blank=True, null=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("svix_id", models.CharField(max_length=255)),
+                ("event_type", models.CharField(blank=True, max_length=255)),
+                (
+                    "body",
+                    models.TextField(
+                        help_text="The request body as text (exactly as signed unless raw_body is set)."
+                    ),
+                ),
+                ("raw_body", models.BinaryField(blank=True, null=True)),
+                (
+                    "headers",
+                    models.JSONField(
+                        default=dict, help_text="The svix-*/webhook-* headers and content type."
+                    ),
+                ),
+                ("user_agent", models.CharField(blank=True, max_length=500)),
+                ("received_at", models.DateTimeField(db_index=True)),
+                (
+                    "occurred_at",
+                    models.DateTimeField(blank=True, help_text="Event time from the payload.", null=True),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("processed", "Processed"),
+                            ("ignored", "Ignored (unknown type)"),
+                            ("invalid", "Invalid payload"),
+                            ("failed", "Failed to apply"),
+                            ("pending", "Pending"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("redeliveries", models.PositiveIntegerField(default=0)),
+                ("last_redelivered_at", models.DateTimeField(blank=True, null=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
-                'ordering': ['-received_at', '-id'],
-                'permissions': [('reprocess_delivery', 'Can reprocess deliveries')],
-                'indexes': [models.Index(fields=['event_type'], name='delivery_event_type'), models.Index(fields=['outcome'], name='delivery_outcome'), models.Index(condition=models.Q(('outcome', 'pending')), fields=['id'], name='delivery_pending')],
-                'constraints': [models.UniqueConstraint(fields=('svix_id',), name='delivery_svix_id_unique')],
+                "verbose_name_plural": "deliveries",
+                "ordering": ["-received_at", "-id"],
+                "permissions": [("reprocess_delivery", "Can reprocess deliveries")],
+                "indexes": [
+                    models.Index(fields=["event_type"], name="delivery_event_type"),
+                    models.Index(fields=["outcome"], name="delivery_outcome"),
+                    models.Index(
+                        condition=models.Q(("outcome", "pending")), fields=["id"], name="delivery_pending"
+                    ),
+                ],
+                "constraints": [models.UniqueConstraint(fields=("svix_id",), name="delivery_svix_id_unique")],
             },
         ),
         migrations.CreateModel(
-            name='FactDayCount',
+            name="FactDayCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('fact_type', models.CharField(max_length=100)),
-                ('count', models.IntegerField(default=0)),
-                ('confidence_count', models.IntegerField(default=0, help_text='Facts with a confidence.')),
-                ('confidence_sum', models.FloatField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("fact_type", models.CharField(max_length=100)),
+                ("count", models.IntegerField(default=0)),
+                ("confidence_count", models.IntegerField(default=0, help_text="Facts with a confidence.")),
+                ("confidence_sum", models.FloatField(default=0)),
             ],
             options={
-                'ordering': ['day', 'fact_type'],
-                'constraints': [models.UniqueConstraint(fields=('day', 'fact_type'), name='unique_fact_day')],
+                "ordering": ["day", "fact_type"],
+                "constraints": [models.UniqueConstraint(fields=("day", "fact_type"), name="unique_fact_day")],
             },
         ),
         migrations.CreateModel(
-            name='MonitorTotal',
+            name="MonitorTotal",
             fields=[
-                ('monitor', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='total', serialize=False, to='events.monitor')),
-                ('events', models.IntegerField(default=0)),
+                (
+                    "monitor",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="total",
+                        serialize=False,
+                        to="events.monitor",
+                    ),
+                ),
+                ("events", models.IntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='OwnerDayDelta',
+            name="OwnerDayDelta",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner_key', models.CharField(blank=True, max_length=255)),
-                ('day', models.DateField()),
-                ('status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
-                ('delta', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("owner_key", models.CharField(blank=True, max_length=255)),
+                ("day", models.DateField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        max_length=8,
+                    ),
+                ),
+                ("delta", models.IntegerField(default=0)),
             ],
             options={
-                'ordering': ['owner_key', 'day', 'status'],
-                'constraints': [models.UniqueConstraint(fields=('owner_key', 'day', 'status'), name='unique_owner_status_day')],
+                "ordering": ["owner_key", "day", "status"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("owner_key", "day", "status"), name="unique_owner_status_day"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Repository',
+            name="Repository",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trunk_id', models.UUIDField(blank=True, null=True)),
-                ('html_url', models.URLField(blank=True, db_index=True, max_length=500)),
-                ('name', models.CharField(blank=True, help_text='owner/name, from the URL.', max_length=255)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("trunk_id", models.UUIDField(blank=True, null=True)),
+                ("html_url", models.URLField(blank=True, db_index=True, max_length=500)),
+                ("name", models.CharField(blank=True, help_text="owner/name, from the URL.", max_length=255)),
             ],
             options={
-                'verbose_name_plural': 'repositories',
-                'ordering': ['name', 'id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('trunk_id__isnull', False)), fields=('trunk_id',), name='repository_trunk_id_unique'), models.UniqueConstraint(condition=models.Q(('trunk_id__isnull', True)), fields=('html_url',), name='repository_url_only_unique')],
+                "verbose_name_plural": "repositories",
+                "ordering": ["name", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("trunk_id__isnull", False)),
+                        fields=("trunk_id",),
+                        name="repository_trunk_id_unique",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("trunk_id__isnull", True)),
+                        fields=("html_url",),
+                        name="repository_url_only_unique",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ResolutionBucket',
+            name="ResolutionBucket",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('monitor_type', models.CharField(max_length=100)),
-                ('bucket', models.SmallIntegerField()),
-                ('count', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("monitor_type", models.CharField(max_length=100)),
+                ("bucket", models.SmallIntegerField()),
+                ("count", models.IntegerField(default=0)),
             ],
             options={
-                'ordering': ['monitor_type', 'bucket'],
-                'constraints': [models.UniqueConstraint(fields=('monitor_type', 'bucket'), name='unique_resolution_bucket')],
+                "ordering": ["monitor_type", "bucket"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("monitor_type", "bucket"), name="unique_resolution_bucket"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StatusDayDelta',
+            name="StatusDayDelta",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
-                ('delta', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        max_length=8,
+                    ),
+                ),
+                ("delta", models.IntegerField(default=0)),
             ],
             options={
-                'ordering': ['day', 'status'],
-                'constraints': [models.UniqueConstraint(fields=('day', 'status'), name='unique_status_day')],
+                "ordering": ["day", "status"],
+                "constraints": [models.UniqueConstraint(fields=("day", "status"), name="unique_status_day")],
             },
         ),
         migrations.CreateModel(
-            name='TestCase',
+            name="TestCase",
             fields=[
-                ('id', models.UUIDField(help_text="Trunk's test case id.", primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=1000)),
-                ('classname', models.CharField(blank=True, max_length=1000)),
-                ('classname_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('classname_event_key', models.CharField(blank=True, editable=False, max_length=255)),
-                ('parent', models.CharField(blank=True, max_length=1000)),
-                ('file_path', models.CharField(blank=True, max_length=1000)),
-                ('html_url', models.URLField(blank=True, max_length=1000)),
-                ('variant', models.CharField(blank=True, max_length=255)),
-                ('codeowners', models.JSONField(blank=True, default=list, help_text='As sent in the latest event.')),
-                ('quarantined', models.BooleanField(default=False)),
-                ('quarantined_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('quarantined_event_key', models.CharField(blank=True, editable=False, max_length=255)),
-                ('failure_rate_last_7d', models.FloatField(blank=True, null=True)),
-                ('pull_requests_impacted_last_7d', models.IntegerField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], default='HEALTHY', max_length=8)),
-                ('status_since', models.DateTimeField(blank=True, help_text='Event time of the change that set the status.', null=True)),
-                ('status_event_key', models.CharField(blank=True, editable=False, max_length=255)),
-                ('attributes_at', models.DateTimeField(editable=False)),
-                ('attributes_event_key', models.CharField(blank=True, editable=False, max_length=255)),
-                ('first_event_at', models.DateTimeField()),
-                ('last_event_at', models.DateTimeField()),
-                ('triage_state', models.CharField(choices=[('new', 'New'), ('investigating', 'Investigating'), ('fixed', 'Fixed'), ('wont_fix', "Won't fix")], default='new', max_length=16)),
-                ('triage_note', models.TextField(blank=True, max_length=10000)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('repository', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='test_cases', to='events.repository')),
+                (
+                    "id",
+                    models.UUIDField(help_text="Trunk's test case id.", primary_key=True, serialize=False),
+                ),
+                ("name", models.CharField(max_length=1000)),
+                ("classname", models.CharField(blank=True, max_length=1000)),
+                ("classname_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("classname_event_key", models.CharField(blank=True, editable=False, max_length=255)),
+                ("parent", models.CharField(blank=True, max_length=1000)),
+                ("file_path", models.CharField(blank=True, max_length=1000)),
+                ("html_url", models.URLField(blank=True, max_length=1000)),
+                ("variant", models.CharField(blank=True, max_length=255)),
+                (
+                    "codeowners",
+                    models.JSONField(blank=True, default=list, help_text="As sent in the latest event."),
+                ),
+                ("quarantined", models.BooleanField(default=False)),
+                ("quarantined_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("quarantined_event_key", models.CharField(blank=True, editable=False, max_length=255)),
+                ("failure_rate_last_7d", models.FloatField(blank=True, null=True)),
+                ("pull_requests_impacted_last_7d", models.IntegerField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        default="HEALTHY",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "status_since",
+                    models.DateTimeField(
+                        blank=True, help_text="Event time of the change that set the status.", null=True
+                    ),
+                ),
+                ("status_event_key", models.CharField(blank=True, editable=False, max_length=255)),
+                ("attributes_at", models.DateTimeField(editable=False)),
+                ("attributes_event_key", models.CharField(blank=True, editable=False, max_length=255)),
+                ("first_event_at", models.DateTimeField()),
+                ("last_event_at", models.DateTimeField()),
+                (
+                    "triage_state",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("investigating", "Investigating"),
+                            ("fixed", "Fixed"),
+                            ("wont_fix", "Won't fix"),
+                        ],
+                        default="new",
+                        max_length=16,
+                    ),
+                ),
+                ("triage_note", models.TextField(blank=True, max_length=10000)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="test_cases",
+                        to="events.repository",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Investigation',
+            name="Investigation",
             fields=[
-                ('id', models.UUIDField(help_text="Trunk's investigation id.", primary_key=True, serialize=False)),
-                ('occurred_at', models.DateTimeField(help_text='created_at from the payload.')),
-                ('confidence', models.FloatField()),
-                ('markdown_summary', models.TextField(blank=True)),
-                ('failure_message', models.TextField(blank=True)),
-                ('delivery', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='investigation', to='events.delivery')),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='investigations', to='events.testcase')),
+                (
+                    "id",
+                    models.UUIDField(
+                        help_text="Trunk's investigation id.", primary_key=True, serialize=False
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField(help_text="created_at from the payload.")),
+                ("confidence", models.FloatField()),
+                ("markdown_summary", models.TextField(blank=True)),
+                ("failure_message", models.TextField(blank=True)),
+                (
+                    "delivery",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="investigation",
+                        to="events.delivery",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="investigations",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', 'id'],
+                "ordering": ["-occurred_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Episode',
+            name="Episode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, help_text='Empty while open.', null=True)),
-                ('previous_end', models.DateTimeField(blank=True, help_text="End of the test's previous episode (relapses).", null=True)),
-                ('seconds', models.FloatField(blank=True, help_text='Time to fix (closed episodes).', null=True)),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='episodes', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, help_text="Empty while open.", null=True)),
+                (
+                    "previous_end",
+                    models.DateTimeField(
+                        blank=True, help_text="End of the test's previous episode (relapses).", null=True
+                    ),
+                ),
+                (
+                    "seconds",
+                    models.FloatField(blank=True, help_text="Time to fix (closed episodes).", null=True),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="episodes",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['test_case', 'started_at'],
+                "ordering": ["test_case", "started_at"],
             },
         ),
         migrations.CreateModel(
-            name='TestCaseOwner',
+            name="TestCaseOwner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='test_links', to='events.owner')),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='owner_links', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="test_links",
+                        to="events.owner",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="owner_links",
+                        to="events.testcase",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='testcase',
-            name='owners',
-            field=models.ManyToManyField(related_name='test_cases', through='events.TestCaseOwner', to='events.owner'),
+            model_name="testcase",
+            name="owners",
+            field=models.ManyToManyField(
+                related_name="test_cases", through="events.TestCaseOwner", to="events.owner"
+            ),
         ),
         migrations.CreateModel(
-            name='TransitionDayCount',
+            name="TransitionDayCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('new_status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
-                ('count', models.IntegerField(default=0)),
-                ('fixes', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                (
+                    "new_status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        max_length=8,
+                    ),
+                ),
+                ("count", models.IntegerField(default=0)),
+                ("fixes", models.IntegerField(default=0)),
             ],
             options={
-                'ordering': ['day', 'new_status'],
-                'constraints': [models.UniqueConstraint(fields=('day', 'new_status'), name='unique_transition_day')],
+                "ordering": ["day", "new_status"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("day", "new_status"), name="unique_transition_day")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='InvestigationFact',
+            name="InvestigationFact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('fact_type', models.CharField(db_index=True, max_length=100)),
-                ('content', models.TextField(blank=True)),
-                ('confidence', models.FloatField(blank=True, null=True)),
-                ('investigation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='facts', to='events.investigation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("fact_type", models.CharField(db_index=True, max_length=100)),
+                ("content", models.TextField(blank=True)),
+                ("confidence", models.FloatField(blank=True, null=True)),
+                (
+                    "investigation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="facts",
+                        to="events.investigation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['investigation', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('investigation', 'position'), name='unique_fact_position')],
+                "ordering": ["investigation", "position"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("investigation", "position"), name="unique_fact_position")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MonitorDayCount',
+            name="MonitorDayCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('status', models.CharField(choices=[('active', 'Active'), ('resolved', 'Resolved')], max_length=16)),
-                ('count', models.IntegerField(default=0)),
-                ('resolutions', models.IntegerField(default=0, help_text='On `resolved` rows: those events that ended an active interval (MonitorInterval.resolved_at).')),
-                ('monitor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='day_counts', to='events.monitor')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                (
+                    "status",
+                    models.CharField(choices=[("active", "Active"), ("resolved", "Resolved")], max_length=16),
+                ),
+                ("count", models.IntegerField(default=0)),
+                (
+                    "resolutions",
+                    models.IntegerField(
+                        default=0,
+                        help_text="On `resolved` rows: those events that ended an active interval (MonitorInterval.resolved_at).",
+                    ),
+                ),
+                (
+                    "monitor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="day_counts",
+                        to="events.monitor",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['day', 'monitor', 'status'],
-                'constraints': [models.UniqueConstraint(fields=('monitor', 'status', 'day'), name='unique_monitor_day_count')],
+                "ordering": ["day", "monitor", "status"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("monitor", "status", "day"), name="unique_monitor_day_count"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StatusInterval',
+            name="StatusInterval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('changed', models.BooleanField(default=False, help_text='Started by a status change (TransitionDayCount counts it), not the status before the first.')),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_intervals', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        max_length=8,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "changed",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Started by a status change (TransitionDayCount counts it), not the status before the first.",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_intervals",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['test_case', 'started_at', 'id'],
-                'indexes': [models.Index(fields=['test_case', 'started_at'], name='events_stat_test_ca_58b70a_idx'), models.Index(fields=['started_at', 'ended_at'], name='events_stat_started_855531_idx'), models.Index(fields=['ended_at'], name='statusinterval_ended_idx')],
+                "ordering": ["test_case", "started_at", "id"],
+                "indexes": [
+                    models.Index(fields=["test_case", "started_at"], name="events_stat_test_ca_58b70a_idx"),
+                    models.Index(fields=["started_at", "ended_at"], name="events_stat_started_855531_idx"),
+                    models.Index(fields=["ended_at"], name="statusinterval_ended_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StatusChange',
+            name="StatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occurred_at', models.DateTimeField()),
-                ('previous_status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
-                ('new_status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
-                ('monitor_id', models.UUIDField(blank=True, null=True)),
-                ('monitor_type', models.CharField(blank=True, max_length=100)),
-                ('monitor_status', models.CharField(blank=True, max_length=32)),
-                ('reason', models.TextField(blank=True, help_text='v1 payloads only.')),
-                ('delivery', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='status_change', to='events.delivery')),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_changes', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                (
+                    "previous_status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "new_status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        max_length=8,
+                    ),
+                ),
+                ("monitor_id", models.UUIDField(blank=True, null=True)),
+                ("monitor_type", models.CharField(blank=True, max_length=100)),
+                ("monitor_status", models.CharField(blank=True, max_length=32)),
+                ("reason", models.TextField(blank=True, help_text="v1 payloads only.")),
+                (
+                    "delivery",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_change",
+                        to="events.delivery",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_changes",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
-                'indexes': [models.Index(fields=['test_case', 'occurred_at'], name='events_stat_test_ca_bc0b03_idx'), models.Index(fields=['occurred_at'], name='events_stat_occurre_7b9d4e_idx')],
+                "ordering": ["-occurred_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["test_case", "occurred_at"], name="events_stat_test_ca_bc0b03_idx"),
+                    models.Index(fields=["occurred_at"], name="events_stat_occurre_7b9d4e_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='QuarantineChange',
+            name="QuarantineChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occurred_at', models.DateTimeField()),
-                ('actor_email', models.CharField(blank=True, max_length=255)),
-                ('actor_name', models.CharField(blank=True, max_length=255)),
-                ('previous_setting', models.CharField(blank=True, max_length=64)),
-                ('updated_setting', models.CharField(blank=True, max_length=64)),
-                ('reason', models.TextField(blank=True)),
-                ('delivery', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='quarantine_change', to='events.delivery')),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quarantine_changes', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                ("actor_email", models.CharField(blank=True, max_length=255)),
+                ("actor_name", models.CharField(blank=True, max_length=255)),
+                ("previous_setting", models.CharField(blank=True, max_length=64)),
+                ("updated_setting", models.CharField(blank=True, max_length=64)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "delivery",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quarantine_change",
+                        to="events.delivery",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quarantine_changes",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
-                'indexes': [models.Index(fields=['test_case', 'occurred_at'], name='events_quar_test_ca_ceb97f_idx'), models.Index(fields=['occurred_at'], name='events_quar_occurre_20819d_idx')],
+                "ordering": ["-occurred_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["test_case", "occurred_at"], name="events_quar_test_ca_ceb97f_idx"),
+                    models.Index(fields=["occurred_at"], name="events_quar_occurre_20819d_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OwnerTest',
+            name="OwnerTest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner_key', models.CharField(blank=True, max_length=255)),
-                ('status', models.CharField(choices=[('HEALTHY', 'Healthy'), ('FLAKY', 'Flaky'), ('BROKEN', 'Broken')], max_length=8)),
-                ('quarantined', models.BooleanField(default=False)),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='owner_rollups', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("owner_key", models.CharField(blank=True, max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("HEALTHY", "Healthy"), ("FLAKY", "Flaky"), ("BROKEN", "Broken")],
+                        max_length=8,
+                    ),
+                ),
+                ("quarantined", models.BooleanField(default=False)),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="owner_rollups",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['test_case', 'owner_key'],
-                'constraints': [models.UniqueConstraint(fields=('test_case', 'owner_key'), name='unique_owner_test')],
+                "ordering": ["test_case", "owner_key"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("test_case", "owner_key"), name="unique_owner_test")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OwnerEpisode',
+            name="OwnerEpisode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner_key', models.CharField(blank=True, max_length=255)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, help_text='Empty while open.', null=True)),
-                ('seconds', models.FloatField(blank=True, help_text='Time to fix (closed episodes).', null=True)),
-                ('relapse', models.BooleanField(default=False, help_text="Started within 30 days of the end of the test's previous episode.")),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='owner_episodes', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("owner_key", models.CharField(blank=True, max_length=255)),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, help_text="Empty while open.", null=True)),
+                (
+                    "seconds",
+                    models.FloatField(blank=True, help_text="Time to fix (closed episodes).", null=True),
+                ),
+                (
+                    "relapse",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Started within 30 days of the end of the test's previous episode.",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="owner_episodes",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['test_case', 'owner_key', 'started_at'],
-                'indexes': [models.Index(fields=['ended_at', 'owner_key', 'seconds'], name='ownerepisode_fixes_idx'), models.Index(condition=models.Q(('seconds__isnull', False)), fields=['owner_key', 'seconds'], name='ownerepisode_median_idx'), models.Index(condition=models.Q(('relapse', True)), fields=['started_at', 'owner_key'], name='ownerepisode_relapse_idx'), models.Index(condition=models.Q(('ended_at__isnull', True)), fields=['owner_key', 'started_at'], name='ownerepisode_open_idx')],
+                "ordering": ["test_case", "owner_key", "started_at"],
+                "indexes": [
+                    models.Index(fields=["ended_at", "owner_key", "seconds"], name="ownerepisode_fixes_idx"),
+                    models.Index(
+                        condition=models.Q(("seconds__isnull", False)),
+                        fields=["owner_key", "seconds"],
+                        name="ownerepisode_median_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("relapse", True)),
+                        fields=["started_at", "owner_key"],
+                        name="ownerepisode_relapse_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("ended_at__isnull", True)),
+                        fields=["owner_key", "started_at"],
+                        name="ownerepisode_open_idx",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MonitorState',
+            name="MonitorState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('resolved', 'Resolved')], max_length=16)),
-                ('since', models.DateTimeField()),
-                ('event_key', models.CharField(editable=False, max_length=255)),
-                ('activations', models.IntegerField(db_default=0, default=0, editable=False, help_text='`active` events of the pair (flapping).')),
-                ('event_days', models.TextField(db_default='', default='', editable=False, help_text="The pair's events as counted in MonitorDayCount: 'YYYY-MM-DDa' or 'YYYY-MM-DDr', comma-separated.")),
-                ('monitor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='states', to='events.monitor')),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='monitor_states', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(choices=[("active", "Active"), ("resolved", "Resolved")], max_length=16),
+                ),
+                ("since", models.DateTimeField()),
+                ("event_key", models.CharField(editable=False, max_length=255)),
+                (
+                    "activations",
+                    models.IntegerField(
+                        db_default=0,
+                        default=0,
+                        editable=False,
+                        help_text="`active` events of the pair (flapping).",
+                    ),
+                ),
+                (
+                    "event_days",
+                    models.TextField(
+                        db_default="",
+                        default="",
+                        editable=False,
+                        help_text="The pair's events as counted in MonitorDayCount: 'YYYY-MM-DDa' or 'YYYY-MM-DDr', comma-separated.",
+                    ),
+                ),
+                (
+                    "monitor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="states",
+                        to="events.monitor",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="monitor_states",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['status', 'since'], name='events_moni_status_0d15b1_idx'), models.Index(fields=['-activations', 'test_case', 'monitor'], name='monitorstate_flapping_idx'), models.Index(fields=['monitor', 'status', 'since'], name='monitorstate_monitor_idx')],
-                'constraints': [models.UniqueConstraint(fields=('monitor', 'test_case'), name='unique_monitor_state')],
+                "indexes": [
+                    models.Index(fields=["status", "since"], name="events_moni_status_0d15b1_idx"),
+                    models.Index(
+                        fields=["-activations", "test_case", "monitor"], name="monitorstate_flapping_idx"
+                    ),
+                    models.Index(fields=["monitor", "status", "since"], name="monitorstate_monitor_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("monitor", "test_case"), name="unique_monitor_state")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MonitorInterval',
+            name="MonitorInterval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('monitor_type', models.CharField(max_length=100)),
-                ('started_at', models.DateTimeField()),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('seconds', models.FloatField(blank=True, help_text='Time to resolve.', null=True)),
-                ('monitor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='intervals', to='events.monitor')),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='monitor_intervals', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("monitor_type", models.CharField(max_length=100)),
+                ("started_at", models.DateTimeField()),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("seconds", models.FloatField(blank=True, help_text="Time to resolve.", null=True)),
+                (
+                    "monitor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="intervals",
+                        to="events.monitor",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="monitor_intervals",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['monitor', 'test_case', 'started_at'],
-                'indexes': [models.Index(fields=['monitor', 'test_case', 'started_at'], name='events_moni_monitor_d5395c_idx'), models.Index(fields=['resolved_at', 'monitor_type'], name='events_moni_resolve_e5dab7_idx'), models.Index(fields=['monitor_type', 'seconds'], name='events_moni_monitor_e31606_idx')],
+                "ordering": ["monitor", "test_case", "started_at"],
+                "indexes": [
+                    models.Index(
+                        fields=["monitor", "test_case", "started_at"], name="events_moni_monitor_d5395c_idx"
+                    ),
+                    models.Index(
+                        fields=["resolved_at", "monitor_type"], name="events_moni_resolve_e5dab7_idx"
+                    ),
+                    models.Index(fields=["monitor_type", "seconds"], name="events_moni_monitor_e31606_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MonitorEvent',
+            name="MonitorEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occurred_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('active', 'Active'), ('resolved', 'Resolved')], max_length=16)),
-                ('evidence', models.JSONField(blank=True, null=True)),
-                ('delivery', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='monitor_event', to='events.delivery')),
-                ('monitor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='events.monitor')),
-                ('test_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='monitor_events', to='events.testcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(choices=[("active", "Active"), ("resolved", "Resolved")], max_length=16),
+                ),
+                ("evidence", models.JSONField(blank=True, null=True)),
+                (
+                    "delivery",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="monitor_event",
+                        to="events.delivery",
+                    ),
+                ),
+                (
+                    "monitor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="events.monitor",
+                    ),
+                ),
+                (
+                    "test_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="monitor_events",
+                        to="events.testcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
-                'indexes': [models.Index(fields=['test_case', 'occurred_at'], name='events_moni_test_ca_41d8ed_idx'), models.Index(fields=['monitor', 'test_case', 'occurred_at'], name='events_moni_monitor_d16ec4_idx'), models.Index(fields=['occurred_at'], name='events_moni_occurre_1003f7_idx')],
+                "ordering": ["-occurred_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["test_case", "occurred_at"], name="events_moni_test_ca_41d8ed_idx"),
+                    models.Index(
+                        fields=["monitor", "test_case", "occurred_at"], name="events_moni_monitor_d16ec4_idx"
+                    ),
+                    models.Index(fields=["occurred_at"], name="events_moni_occurre_1003f7_idx"),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='investigation',
-            index=models.Index(fields=['test_case', 'occurred_at'], name='events_inve_test_ca_1a37be_idx'),
+            model_name="investigation",
+            index=models.Index(fields=["test_case", "occurred_at"], name="events_inve_test_ca_1a37be_idx"),
         ),
         migrations.AddIndex(
-            model_name='investigation',
-            index=models.Index(fields=['occurred_at'], name='events_inve_occurre_f3814a_idx'),
+            model_name="investigation",
+            index=models.Index(fields=["occurred_at"], name="events_inve_occurre_f3814a_idx"),
         ),
         migrations.AddIndex(
-            model_name='investigation',
-            index=models.Index(fields=['confidence'], name='events_inve_confide_d77bca_idx'),
+            model_name="investigation",
+            index=models.Index(fields=["confidence"], name="events_inve_confide_d77bca_idx"),
         ),
         migrations.AddIndex(
-            model_name='investigation',
-            index=models.Index(fields=['occurred_at', 'confidence'], name='investigation_time_conf_idx'),
+            model_name="investigation",
+            index=models.Index(fields=["occurred_at", "confidence"], name="investigation_time_conf_idx"),
         ),
         migrations.AddIndex(
-            model_name='episode',
-            index=models.Index(fields=['test_case', 'started_at'], name='events_epis_test_ca_3d5a68_idx'),
+            model_name="episode",
+            index=models.Index(fields=["test_case", "started_at"], name="events_epis_test_ca_3d5a68_idx"),
         ),
         migrations.AddIndex(
-            model_name='episode',
-            index=models.Index(fields=['ended_at'], name='events_epis_ended_a_a93472_idx'),
+            model_name="episode",
+            index=models.Index(fields=["ended_at"], name="events_epis_ended_a_a93472_idx"),
         ),
         migrations.AddIndex(
-            model_name='episode',
-            index=models.Index(fields=['started_at'], name='events_epis_started_05c8d6_idx'),
+            model_name="episode",
+            index=models.Index(fields=["started_at"], name="events_epis_started_05c8d6_idx"),
         ),
         migrations.AddIndex(
-            model_name='episode',
-            index=models.Index(condition=models.Q(('seconds__isnull', False)), fields=['seconds'], name='episode_median_idx'),
+            model_name="episode",
+            index=models.Index(
+                condition=models.Q(("seconds__isnull", False)), fields=["seconds"], name="episode_median_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='testcaseowner',
-            index=models.Index(fields=['owner', 'test_case'], name='events_test_owner_i_fd7b85_idx'),
+            model_name="testcaseowner",
+            index=models.Index(fields=["owner", "test_case"], name="events_test_owner_i_fd7b85_idx"),
         ),
         migrations.AddConstraint(
-            model_name='testcaseowner',
-            constraint=models.UniqueConstraint(fields=('test_case', 'owner'), name='unique_test_case_owner'),
+            model_name="testcaseowner",
+            constraint=models.UniqueConstraint(fields=("test_case", "owner"), name="unique_test_case_owner"),
         ),
         migrations.AddIndex(
-            model_name='testcase',
-            index=models.Index(fields=['status', 'status_since'], name='events_test_status_071937_idx'),
+            model_name="testcase",
+            index=models.Index(fields=["status", "status_since"], name="events_test_status_071937_idx"),
         ),
         migrations.AddIndex(
-            model_name='testcase',
-            index=models.Index(fields=['-status_since'], name='events_test_status__26057d_idx'),
+            model_name="testcase",
+            index=models.Index(fields=["-status_since"], name="events_test_status__26057d_idx"),
         ),
         migrations.AddIndex(
-            model_name='testcase',
-            index=models.Index(fields=['quarantined'], name='events_test_quarant_8a9c8f_idx'),
+            model_name="testcase",
+            index=models.Index(fields=["quarantined"], name="events_test_quarant_8a9c8f_idx"),
         ),
         migrations.AddIndex(
-            model_name='testcase',
-            index=models.Index(fields=['triage_state'], name='events_test_triage__0908ef_idx'),
+            model_name="testcase",
+            index=models.Index(fields=["triage_state"], name="events_test_triage__0908ef_idx"),
         ),
         migrations.AddIndex(
-            model_name='testcase',
-            index=models.Index(fields=['variant'], name='events_test_variant_80589f_idx'),
+            model_name="testcase",
+            index=models.Index(fields=["variant"], name="events_test_variant_80589f_idx"),
         ),
         migrations.AddIndex(
-            model_name='testcase',
-            index=models.Index(fields=['name'], name='events_test_name_1ee46c_idx'),
+            model_name="testcase",
+            index=models.Index(fields=["name"], name="events_test_name_1ee46c_idx"),
         ),
         migrations.AddIndex(
-            model_name='testcase',
-            index=models.Index(fields=['repository', 'status', 'quarantined'], name='testcase_repository_status_idx'),
+            model_name="testcase",
+            index=models.Index(
+                fields=["repository", "status", "quarantined"], name="testcase_repository_status_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='testcase',
-            index=models.Index(fields=['status', 'name', 'id'], name='testcase_status_name_idx'),
+            model_name="testcase",
+            index=models.Index(fields=["status", "name", "id"], name="testcase_status_name_idx"),
         ),
     ]

@@ -233,6 +233,12 @@ class OwnerEpisode(models.Model):
         default=False, help_text="Started within 30 days of the end of the test's previous episode."
     )
     start_known = models.BooleanField(default=True, help_text="As Episode.start_known.")
+    first_triage_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The first triage action on the test at or after the start (time to triage; "
+        "events/rollups/triaged.py).",
+    )
 
     class Meta:
         ordering = ["test_case", "owner_key", "started_at"]

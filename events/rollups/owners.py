@@ -21,6 +21,7 @@ from ..models import Episode, Owner, OwnerCount, OwnerEpisode, OwnerTest, Status
 from ..sql import Table, code_point_ordered
 from .shared import COUNT_FIELDS, SharedCounts, TestRollupRows, day_sql, with_rows_of_each_test
 from .status import EpisodeSpan, Interval, day_deltas
+from .triaged import refresh_first_triage
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def rebuild_owner_rollups() -> None:
         counts.update(owner_counts(owner_tests, test_spans))
     tests.flush()
     spans.flush()
+    refresh_first_triage()  # the triage history survives a rebuild; the episodes are new
     # The day deltas of each test's intervals, once per owner it is counted under.
     cast = "CAST(day AS date)" if connection.vendor == "postgresql" else "day"
     with connection.cursor() as cursor:

@@ -66,6 +66,7 @@ from ..models import (
     StatusInterval,
     TransitionDayCount,
 )
+from .triaged import refresh_first_triage
 
 COUNT_FIELDS = ("tests", "flaky", "broken", "quarantined", "fixes", "relapses", "timed_fixes")
 
@@ -158,6 +159,9 @@ class TestRollupRows:
             rows = [row for rows in by_test.values() for row in rows]
             for start in range(0, len(rows), 1000):
                 sql.insert_many(model, columns, rows[start : start + 1000])
+            if model is OwnerEpisode:
+                # New rows: their first triage action, from the test's triage history.
+                refresh_first_triage(by_test)
 
 
 @dataclass

@@ -22,8 +22,7 @@ def triaged(make_user):
     first, second = (TestCase.objects.get(pk=fake.id) for fake in make_history(2, 4))
     alice, bob = make_user("alice"), make_user("bob")
     triage_test(first, by=alice, state="investigating", via=VIA_DASHBOARD)
-    triage_test(second, by=bob, assignee=bob, via=VIA_API)
-    TriageEvent.objects.filter(test_case=second).update(at=timezone.now() - timedelta(days=10))
+    triage_test(second, by=bob, assignee=bob, via=VIA_API, at=timezone.now() - timedelta(days=10))
     return {"first": first, "second": second, "alice": alice, "bob": bob}
 
 

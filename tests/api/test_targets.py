@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from events.models import OwnerTarget, TestCase, TriageEvent
+from events.models import OwnerTarget, TestCase
 from events.triage import VIA_API, VIA_DASHBOARD, triage_test
 from tests.events.factories import at, fake_test
 
@@ -18,10 +18,9 @@ EVENTS = "/api/v1/triage-events/"
 
 
 def triage_at(test, when, by, via=VIA_DASHBOARD, **values):
-    """A triage action through the service, moved to `when` (no clock mocking)."""
+    """A triage action through the service, stamped `when` (the service's `at`)."""
     test_case = TestCase.objects.get(pk=test.id)
-    assert triage_test(test_case, by=by, via=via, **values)
-    TriageEvent.objects.filter(pk=TriageEvent.objects.latest("id").pk).update(at=when)
+    assert triage_test(test_case, by=by, via=via, at=when, **values)
 
 
 @pytest.fixture

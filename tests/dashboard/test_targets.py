@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -15,6 +16,7 @@ from events import metrics
 from events.demo import payloads
 from events.metrics import Period
 from events.models import Investigation, Owner, OwnerTarget, TestCase, TriageEvent
+from events.rollups.triaged import refresh_first_triage
 from events.triage import VIA_DASHBOARD, set_verdict, triage_test
 from tests.events.factories import MONITOR, at, deliver, fake_test
 
@@ -33,13 +35,9 @@ def change(test, when, previous, new):
 
 
 def triage_at(test, when, by, **values):
-    """A triage action through the service, then moved to `when` (no clock mocking in
-    the dev requirements): the service stamps it now."""
+    """A triage action through the service, stamped `when` (the service's `at`)."""
     test_case = TestCase.objects.get(pk=test.id)
-    before = set(TriageEvent.objects.values_list("pk", flat=True))
-    assert triage_test(test_case, by=by, via=VIA_DASHBOARD, **values)
-    (new,) = TriageEvent.objects.exclude(pk__in=before)
-    TriageEvent.objects.filter(pk=new.pk).update(at=when)
+    assert triage_test(test_case, by=by, via=VIA_DASHBOARD, at=when, **values)
 
 
 @pytest.fixture
@@ -114,6 +112,7 @@ def test_boundary_exactly_three_days(history, triager):
     period = Period("30d", NOW)
     assert selectors.owner_targets(period=period)[WEB.casefold()].triage_met == 1
     TriageEvent.objects.filter(test_case_id=history[1].id).update(at=at(4) + timedelta(milliseconds=1))
+    refresh_first_triage([history[1].id])  # what the service does after writing one
     web = selectors.owner_targets(period=period)[WEB.casefold()]
     assert (web.triage_met, web.triage_missed) == (0, 3)
     # Untriaged, exactly 3 days old: not decided yet (left out); a moment later: missed.
@@ -141,8 +140,7 @@ def test_a_verdict_is_a_triage_action(history, triager):
         )
     )
     investigation = Investigation.objects.get(pk=investigation_id)
-    assert set_verdict(investigation, by=triager, verdict="confirmed", via=VIA_DASHBOARD)
-    TriageEvent.objects.filter(investigation=investigation).update(at=at(21))
+    assert set_verdict(investigation, by=triager, verdict="confirmed", via=VIA_DASHBOARD, at=at(21))
     web = selectors.owner_targets(period=Period("30d", NOW))[WEB.casefold()]
     assert (web.triage_met, web.triage_missed, web.breaching) == (2, 1, 2)
 
@@ -224,6 +222,8 @@ def cells(body: str) -> list[str]:
 def test_huge_stored_targets_read_as_the_longest(history, reader_client, days):
     """A row stored outside the admin (which refuses more than TARGET_MAX_DAYS): past
     timedelta's range or the calendar's, the codeowners pages and the endpoint answered 500."""
+    if days > 2**31 - 1 and connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL's integer column refuses it: such a row cannot be stored there")
     OwnerTarget.objects.create(owner_key="", triage_days=days, fix_days=days)
     OwnerTarget.objects.create(owner_key=WEB.casefold(), fix_days=days)
     longest = metrics.TARGET_MAX_DAYS

@@ -183,3 +183,57 @@ def test_a_replayed_history_equals_the_same_actions_one_by_one(alice, django_use
     assert replay(actions) == {"triage actions": 4, "verdicts": 5}
     assert _history_rows() == one_by_one
     assert len(one_by_one[0]) == 9
+
+
+def _first_triage_by_definition():
+    """(owner episode id, the first triage action at or after its start), from the history."""
+    from events.models import OwnerEpisode
+
+    result = {}
+    for pk, test_id, started_at in OwnerEpisode.objects.values_list("pk", "test_case_id", "started_at"):
+        times = TriageEvent.objects.filter(test_case_id=test_id, at__gte=started_at).values_list(
+            "at", flat=True
+        )
+        result[pk] = min(times, default=None)
+    return result
+
+
+def _first_triage_kept():
+    from events.models import OwnerEpisode
+
+    return dict(OwnerEpisode.objects.values_list("pk", "first_triage_at"))
+
+
+def test_each_owner_episode_keeps_its_first_triage_through_every_writer(alice):
+    """OwnerEpisode.first_triage_at (the owners' targets read it) follows triage actions,
+    verdicts, later status changes that rewrite the episodes, and a rebuild."""
+    investigation = investigated()
+    test = TestCase.objects.get(pk=investigation.test_case_id)
+    assert set(_first_triage_kept().values()) == {None}
+    # A verdict is a triage action, then a later state change does not move the first.
+    set_verdict(investigation, by=alice, verdict="confirmed", at=at(3))
+    triage_test(test, by=alice, state="investigating", at=at(4))
+    assert set(_first_triage_kept().values()) == {at(3)}
+    # A fix and a new episode: the new episode's rows are written by the rollups, which
+    # find no action after its start yet; then one comes.
+    deliver(payloads.status_changed_v1(fake_test(1), at=at(5), previous="FLAKY", new="HEALTHY"))
+    deliver(payloads.status_changed_v1(fake_test(1), at=at(9), previous="HEALTHY", new="BROKEN"))
+    assert _first_triage_kept() == _first_triage_by_definition()
+    assert sorted(_first_triage_kept().values(), key=str) == [at(3), None]
+    triage_test(test, by=alice, state="fixed", at=at(10))
+    assert _first_triage_kept() == _first_triage_by_definition()
+    assert None not in _first_triage_kept().values()
+    kept = sorted(_first_triage_kept().values())
+    call_command("rebuild_projections", verbosity=0)
+    assert sorted(_first_triage_kept().values()) == kept
+
+
+def test_the_demo_replay_keeps_the_first_triage_of_every_owner_episode(alice, django_user_model):
+    from events.demo.triage import replay_triage
+
+    for n in (1, 2, 3):
+        investigated(n)
+    deliver(payloads.status_changed_v1(fake_test(2), at=at(6), previous="FLAKY", new="HEALTHY"))
+    replay_triage(now=at(28), seed=3)
+    assert TriageEvent.objects.exists()
+    assert _first_triage_kept() == _first_triage_by_definition()
