@@ -78,6 +78,14 @@ class OwnerStatsParams(StatsParams):
     owner = forms.CharField(required=False, max_length=255)
 
 
+def owner_key(owner: str | None) -> str | None:
+    """The owner key an `owner` parameter names: an owner in any case, `none` for tests
+    without owners ("", as /test-cases/), or None without the parameter."""
+    if not owner:
+        return None
+    return "" if owner.casefold() == NO_OWNER_PARAM else owner.casefold()
+
+
 OWNER_PARAMETER = OpenApiParameter(
     "owner", OpenApiTypes.STR, description=filters.OWNER_HELP + " Without it: every owner."
 )
@@ -154,8 +162,7 @@ class StatsViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def targets(self, request: Request) -> Response:
         params = self._params(request, OwnerStatsParams)
-        owner = params.pop("owner")
-        key = None if not owner else ("" if owner.casefold() == NO_OWNER_PARAM else owner.casefold())
+        key = owner_key(params.pop("owner"))
         rows = targets.owner_target_rows(**params, owner_key=key)
         data = serializers.targets_data(rows, default_targets())
         return Response(serializers.TargetsStatsSerializer({**self._meta(params), **data}).data)
@@ -238,8 +245,7 @@ class StatsViewSet(viewsets.ViewSet):
     def fixes(self, request: Request) -> Response:
         params = self._params(request, OwnerStatsParams)
         owner = params.pop("owner") or None
-        # An owner in any case, or `none` for tests without owners (as /test-cases/).
-        key = None if owner is None else ("" if owner.casefold() == NO_OWNER_PARAM else owner.casefold())
+        key = owner_key(owner)
         period, repository = params["period"], params["repository"]
         data = {
             "owner": owner,

@@ -222,19 +222,23 @@ class OwnerTestsForm(_Filters):
         return {"status": self.valid_data().get("status") or None}
 
 
-class InvestigationFilterForm(_Filters):
+class _OwnerInAnyCase(_Filters):
+    """Filters with an `owner` choice, given in any case (owners compare case-insensitively)."""
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and data.get("owner"):
+            data = data.copy()
+            data["owner"] = data["owner"].casefold()
+        super().__init__(data, *args, **kwargs)
+
+
+class InvestigationFilterForm(_OwnerInAnyCase):
     """Filters of the investigations list (the repository is the page's scope)."""
 
     band = forms.ChoiceField(choices=BAND_CHOICES, required=False, label="Confidence")
     owner = forms.ChoiceField(required=False)
     fact_type = forms.ChoiceField(required=False, label="Fact type")
     lazy_choices = {"owner": _owner_choices, "fact_type": _fact_type_choices}
-
-    def __init__(self, data=None, *args, **kwargs):
-        if data is not None and data.get("owner"):
-            data = data.copy()
-            data["owner"] = data["owner"].casefold()  # owners compare case-insensitively
-        super().__init__(data, *args, **kwargs)
 
     def filters(self) -> dict:
         data = self.valid_data()
@@ -300,7 +304,7 @@ class TriageForm(forms.ModelForm):
 # ---- the quarantine ledger
 
 
-class QuarantineFilterForm(_Filters):
+class QuarantineFilterForm(_OwnerInAnyCase):
     """Filters and sort of the quarantine ledger (the repository is the page's scope)."""
 
     owner = forms.ChoiceField(required=False)
@@ -311,12 +315,6 @@ class QuarantineFilterForm(_Filters):
         choices=[(s, s) for key in quarantine.SORTS for s in (key, f"-{key}")], required=False
     )
     lazy_choices = {"owner": _owner_choices}
-
-    def __init__(self, data=None, *args, **kwargs):
-        if data is not None and data.get("owner"):
-            data = data.copy()
-            data["owner"] = data["owner"].casefold()  # owners compare case-insensitively
-        super().__init__(data, *args, **kwargs)
 
     def filters(self) -> dict:
         data = self.valid_data()

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from django.db import connection
 
+from .. import sql
 from ..models import Investigation, MonitorEvent, QuarantineChange, StatusChange, TestCase
 
 # The history relations whose rows carry an event's quarantined flag.
@@ -68,7 +69,7 @@ def refresh_quarantined_since(test_ids: Iterable[uuid.UUID]) -> None:
                 # Only the quarantined (or just released) ones: the others keep null,
                 # and their rows are not rewritten.
                 _update_sql(f"id IN ({placeholders}) AND (quarantined OR quarantined_since IS NOT NULL)"),
-                [never, *(_uuid(pk) for pk in chunk)],
+                [never, *sql.adapt_many(TestCase, "id", chunk)],
             )
 
 
@@ -76,8 +77,3 @@ def rebuild_quarantined_since() -> None:
     """Compute quarantined_since of every quarantined test (a rebuild: all are null)."""
     with connection.cursor() as cursor:
         cursor.execute(_update_sql("quarantined"), [connection.ops.adapt_datetimefield_value(_NEVER)])
-
-
-def _uuid(pk: uuid.UUID) -> uuid.UUID | str:
-    # UUIDs as the backend stores them: native on PostgreSQL, 32 hex digits on SQLite.
-    return pk if connection.vendor == "postgresql" else pk.hex

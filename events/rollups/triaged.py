@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from .. import sql
 from ..models import OwnerEpisode, TriageEvent
 
 # Tests per UPDATE ... WHERE test_case_id IN (...): under SQLite's variable limit.
@@ -43,5 +44,5 @@ def refresh_first_triage(test_ids: Iterable[uuid.UUID] | None = None) -> None:
             chunk = ids[start : start + CHUNK]
             cursor.execute(
                 _update_sql(f"test_case_id IN ({', '.join(['%s'] * len(chunk))})"),
-                [pk if connection.vendor == "postgresql" else pk.hex for pk in chunk],
+                sql.adapt_many(OwnerEpisode, "test_case", chunk),
             )
