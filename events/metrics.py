@@ -337,11 +337,29 @@ FIX_RELAPSED = "relapsed"
 FIX_PENDING = "pending"
 
 
+def fix_relapsed(*, ended_at: datetime, next_started_at: datetime | None) -> bool:
+    """The test's next episode started within FIX_VERIFICATION_WINDOW after the fix."""
+    return next_started_at is not None and next_started_at - ended_at <= FIX_VERIFICATION_WINDOW
+
+
 def fix_outcome(*, ended_at: datetime, next_started_at: datetime | None, now: datetime) -> str:
     """verified, relapsed or pending, for a closed episode (METRICS "Verified fix")."""
-    if next_started_at is not None and next_started_at - ended_at <= FIX_VERIFICATION_WINDOW:
+    if fix_relapsed(ended_at=ended_at, next_started_at=next_started_at):
         return FIX_RELAPSED
     return FIX_VERIFIED if now - ended_at >= FIX_VERIFICATION_WINDOW else FIX_PENDING
+
+
+# A fix whose test has no next episode (yet): FixTally's days_to_next.
+NO_NEXT_EPISODE = -1
+
+
+def relapse_curve_day(*, ended_at: datetime, next_started_at: datetime | None) -> int:
+    """The relapse curve's day of a fix followed by a new episode: the whole days from the
+    fix to the next start (rounded down), clamped to 0..RELAPSE_CURVE_DAYS + 1 (past the
+    curve a fix only counts as at risk). NO_NEXT_EPISODE without one."""
+    if next_started_at is None:
+        return NO_NEXT_EPISODE
+    return min(max((next_started_at - ended_at) // timedelta(days=1), 0), RELAPSE_CURVE_DAYS + 1)
 
 
 def verification_rate(verified: int, relapsed: int) -> float | None:

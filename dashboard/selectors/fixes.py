@@ -2,21 +2,25 @@
 a period, per test, per owner and overall, and the relapse curve (Kaplan-Meier) over
 all closed episodes.
 
-Everything is counted in SQL over `Episode` (its `ended_at` and `next_started_at`, kept
-by the rollups): one query gives the three counts, one more grouped by owner (through
-OwnerTest, one row per test and owner key, "" for tests without owners), one per curve
-(fixes per whole day observed, capped, and whether a new episode ended the
-observation). Only the curve's at most 2 x 92 aggregated rows reach Python, for
-`events.metrics.kaplan_meier`.
+Counted in SQL over `Episode` (its `ended_at` and `next_started_at`, kept by the
+rollups), per owner through OwnerTest (one row per test and owner key, "" for tests
+without owners). Over all history and every repository, the counts and the curve read
+the fix tally instead (FixTally: fixes per owner by the days until the next episode,
+a few rows per owner whatever the history): only the fixes whose outcome still depends
+on the clock are read from the episodes, those of the last FIX_VERIFICATION_WINDOW
+(pending) or RELAPSE_CURVE_DAYS + 1 days (still observed without a new episode). The
+tally cannot say which fixes lie after `now`, so it is used only when no episode starts
+or ends after it (event times may lie up to an hour ahead of the clock). Only
+aggregated rows reach Python; the curve goes to `events.metrics.kaplan_meier`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Greatest, Least
 
 from events.metrics import (
@@ -24,6 +28,7 @@ from events.metrics import (
     FIX_RELAPSED,
     FIX_VERIFICATION_WINDOW,
     FIX_VERIFIED,
+    NO_NEXT_EPISODE,
     RELAPSE_CURVE_DAYS,
     RELAPSE_CURVE_MARKS,
     CurvePoint,
@@ -31,7 +36,7 @@ from events.metrics import (
     kaplan_meier,
     verification_rate,
 )
-from events.models import Episode, TestCase
+from events.models import Episode, FixTally, TestCase
 from events.orm import WholeDaysBetween
 
 
@@ -71,11 +76,15 @@ EMPTY = FixCounts(verified=0, relapsed=0, pending=0, verification_rate=None)
 
 
 def _episodes(
-    *, repository: int | None = None, owner_key: str | None = None, test_case: TestCase | None = None
+    *,
+    repository: int | None = None,
+    owner_key: str | None = None,
+    test_case: TestCase | None = None,
+    closed: bool = True,
 ) -> QuerySet[Episode]:
-    """The closed episodes of the scope: a repository's tests, an owner's ("" for tests
-    without owners, through OwnerTest), one test."""
-    episodes = Episode.objects.filter(ended_at__isnull=False)
+    """The closed episodes (all with closed=False) of the scope: a repository's tests,
+    an owner's ("" for tests without owners, through OwnerTest), one test."""
+    episodes = Episode.objects.filter(ended_at__isnull=False) if closed else Episode.objects.all()
     if repository is not None:
         episodes = episodes.filter(test_case__repository_id=repository)
     if owner_key is not None:
@@ -94,7 +103,11 @@ def fix_counts(
 ) -> FixCounts:
     """Verified, relapsed and pending fixes among the episodes that ended inside the
     period, and the fix verification rate (verified / (verified + relapsed); None
-    without any). One query."""
+    without any). One query; over all history from the tally, three."""
+    if test_case is None and period.start is None and not repository:
+        tallied = _tallied_counts(period.now, owner_key=owner_key)
+        if tallied is not None:
+            return tallied[owner_key or ""]
     filters = _outcome_filters(period.now)
     row = (
         _episodes(repository=repository, owner_key=owner_key, test_case=test_case)
@@ -102,6 +115,61 @@ def fix_counts(
         .aggregate(**{name: Count("id", filter=q) for name, q in filters.items()})
     )
     return _counts(row)
+
+
+def _tally(owner_key: str | None) -> QuerySet[FixTally]:
+    """The tally rows of every test (owner_key None), of one owner, or of every owner ("*")."""
+    if owner_key is None:
+        return FixTally.objects.filter(everyone=True)
+    rows = FixTally.objects.filter(everyone=False)
+    return rows if owner_key == "*" else rows.filter(owner_key=owner_key)
+
+
+def _after(now: datetime) -> Q:
+    """Episodes the tally cannot place against `now`: started or ended after it (event
+    times may lie up to an hour ahead of the clock). Read by the same query as the
+    recent episodes, on the two time indexes; any of them in the scope: the episodes
+    answer instead."""
+    return Q(started_at__gt=now) | Q(ended_at__gt=now)
+
+
+def _tallied_counts(now: datetime, *, owner_key: str | None) -> dict[str, FixCounts] | None:
+    """fix_counts over all history and every repository from the tally, by owner key (""
+    for every test when owner_key is None; every owner for "*"). Relapsed fixes are
+    settled whatever the clock; the others are pending while they ended within the
+    window (read from the episodes, a range of the ended_at index), verified after.
+    Two queries; None when an episode of the scope lies after `now`."""
+    by_owner = owner_key == "*"
+    recent = (
+        _episodes(owner_key=None if by_owner else owner_key, closed=False)
+        .filter(Q(ended_at__gt=now - FIX_VERIFICATION_WINDOW) | _after(now))
+        .values(owner=F("test_case__owner_rollups__owner_key") if by_owner else Value(owner_key or ""))
+        .annotate(
+            pending=Count("id", filter=_outcome_filters(now)[FIX_PENDING] & Q(ended_at__lte=now)),
+            after=Count("id", filter=_after(now)),
+        )
+        .order_by()
+    )
+    pending: dict[str, int] = {}
+    for row in recent:
+        if row["after"]:
+            return None
+        pending[row["owner"]] = row["pending"]
+    counts: dict[str, FixCounts] = {}
+    for tally in (
+        _tally(owner_key)
+        .values("owner_key")
+        .annotate(total=Sum("fixes"), relapsed_fixes=Sum("fixes", filter=Q(relapsed=True)))
+        .order_by()
+    ):
+        fixes, relapsed = int(tally["total"] or 0), int(tally["relapsed_fixes"] or 0)
+        waiting = pending.get(tally["owner_key"], 0)
+        counts[tally["owner_key"]] = _counts(
+            {FIX_VERIFIED: fixes - relapsed - waiting, FIX_RELAPSED: relapsed, FIX_PENDING: waiting}
+        )
+    if not by_owner:
+        counts.setdefault(owner_key or "", EMPTY)
+    return counts
 
 
 def fix_counts_of_test(test_case: TestCase, *, period: Period) -> tuple[FixCounts, FixCounts]:
@@ -118,7 +186,11 @@ def fix_counts_of_test(test_case: TestCase, *, period: Period) -> tuple[FixCount
 def fix_counts_by_owner(*, period: Period, repository: int | None = None) -> dict[str, FixCounts]:
     """fix_counts per owner key ("" for tests without owners; an owner without a fix
     ended inside the period has no entry: EMPTY). A test with several owners counts for
-    each. One query."""
+    each. One query; over all history from the tally, three."""
+    if period.start is None and not repository:
+        tallied = _tallied_counts(period.now, owner_key="*")
+        if tallied is not None:
+            return {key: counts for key, counts in tallied.items() if counts != EMPTY}
     filters = _outcome_filters(period.now)
     rows = (
         _episodes(repository=repository)
@@ -146,7 +218,14 @@ def relapse_curve(
     its next episode starts (an event after floor((next start - end) / 1 day) days) or
     until now (censored after floor((now - end) / 1 day) days). Empty without any closed
     episode. One query: fixes per (whole days, capped at RELAPSE_CURVE_DAYS + 1; event or
-    censored)."""
+    censored); from the tally (every repository, nothing after `now`), three: the fixes
+    followed by a new episode per whole days from the tally, those without one that
+    ended more than RELAPSE_CURVE_DAYS days ago as their total there less the recent
+    ones, which are read from the episodes by days observed."""
+    if not repository:
+        curve = _tallied_curve(now, owner_key=owner_key)
+        if curve is not None:
+            return curve
     # A next start after `now` (an event time ahead of our clock) is not seen yet: censored.
     relapsed = Q(next_started_at__isnull=False, next_started_at__lte=now)
     days = Case(
@@ -168,9 +247,45 @@ def relapse_curve(
     for row in rows:
         target = events if row["event"] else censored
         target[int(row["days"])] = target.get(int(row["days"]), 0) + int(row["n"])
-    if not events and not censored:
+    return _curve(events, censored)
+
+
+def _curve(events: dict[int, int], censored: dict[int, int]) -> list[CurvePoint]:
+    if not any(events.values()) and not any(censored.values()):
         return []
     return kaplan_meier(events, censored)
+
+
+def _tallied_curve(now: datetime, *, owner_key: str | None) -> list[CurvePoint] | None:
+    """relapse_curve from the tally (see there). Two queries; None when an episode of the
+    scope lies after `now`."""
+    # Without a next episode and observed for fewer than RELAPSE_CURVE_DAYS + 1 whole
+    # days: ended after this.
+    observed = Q(next_started_at__isnull=True, ended_at__gt=now - timedelta(days=RELAPSE_CURVE_DAYS + 1))
+    recent = (
+        _episodes(owner_key=owner_key, closed=False)
+        .filter(observed | _after(now))
+        .values(days=Greatest(WholeDaysBetween(F("ended_at"), Value(now)), Value(0)))
+        .annotate(n=Count("id", filter=observed), after=Count("id", filter=_after(now)))
+        .order_by()
+    )
+    censored: dict[int, int] = {}
+    for row in recent:
+        if row["after"]:
+            return None
+        if row["n"]:
+            censored[int(row["days"])] = int(row["n"])
+    events: dict[int, int] = {}
+    unfollowed = 0
+    for days, n in _tally(owner_key).values_list("days_to_next").annotate(n=Sum("fixes")).order_by():
+        if days == NO_NEXT_EPISODE:
+            unfollowed = int(n)
+        else:
+            events[int(days)] = int(n)
+    # The others have been observed for longer than the curve: its last bucket.
+    longer = unfollowed - sum(censored.values())
+    censored[RELAPSE_CURVE_DAYS + 1] = censored.get(RELAPSE_CURVE_DAYS + 1, 0) + longer
+    return _curve(events, censored)
 
 
 def curve_marks(points: list[CurvePoint]) -> list[CurvePoint]:

@@ -27,6 +27,7 @@ from .history import Investigation, InvestigationFact, MonitorEvent, QuarantineC
 from .rollups import (
     Episode,
     FactDayCount,
+    FixTally,
     InvestigationDay,
     MonitorDayCount,
     MonitorInterval,
@@ -73,6 +74,7 @@ __all__ = [
     "MonitorStatus",
     "MonitorTotal",
     "Owner",
+    "FixTally",
     "OwnerCount",
     "OwnerDayDelta",
     "OwnerEpisode",

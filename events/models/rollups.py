@@ -233,6 +233,7 @@ class OwnerEpisode(models.Model):
         default=False, help_text="Started within 30 days of the end of the test's previous episode."
     )
     start_known = models.BooleanField(default=True, help_text="As Episode.start_known.")
+    next_started_at = models.DateTimeField(null=True, blank=True, help_text="As Episode.next_started_at.")
     first_triage_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -266,6 +267,35 @@ class OwnerEpisode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_key or '(no owner)'} episode from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class FixTally(models.Model):
+    """Fixes (closed episodes) over all history, counted by what followed them: the whole
+    days until the test's next episode (events.metrics.relapse_curve_day; -1: none yet)
+    and whether that was within the verification window (a relapsed fix). Rows with
+    `everyone` count every test's fixes once (owner_key ""); the others count them per
+    owner of the test ("" for tests without owners). The fix counts and the relapse curve
+    over all history sum these few rows instead of reading every episode (fixes of the
+    last days, whose outcome still depends on the clock, are read from the episodes:
+    dashboard/selectors/fixes.py). Kept by adding differences, as OwnerCount."""
+
+    everyone = models.BooleanField()
+    owner_key = models.CharField(max_length=255, blank=True)
+    days_to_next = models.SmallIntegerField(help_text="Whole days to the next episode (0..91); -1: none yet.")
+    relapsed = models.BooleanField(help_text="The next episode started within the verification window.")
+    fixes = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["everyone", "owner_key", "days_to_next", "relapsed"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["everyone", "owner_key", "days_to_next", "relapsed"], name="unique_fix_tally"
+            )
+        ]
+
+    def __str__(self) -> str:
+        scope = "everyone" if self.everyone else self.owner_key or "(no owner)"
+        return f"{scope}: {self.fixes} fixes, next episode after {self.days_to_next} days"
 
 
 class OwnerCount(models.Model):

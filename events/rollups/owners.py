@@ -19,6 +19,7 @@ from django.db.models.lookups import GreaterThan
 from ..metrics import RELAPSE_WINDOW
 from ..models import Episode, Owner, OwnerCount, OwnerEpisode, OwnerTest, Status, TestCase
 from ..sql import Table, code_point_ordered
+from .fixes import owner_tally
 from .shared import COUNT_FIELDS, SharedCounts, TestRollupRows, day_sql, with_rows_of_each_test
 from .status import EpisodeSpan, Interval, day_deltas
 from .triaged import refresh_first_triage
@@ -33,6 +34,7 @@ class OwnerSpan:
     ended_at: datetime | None
     relapse: bool
     start_known: bool = True
+    next_started_at: datetime | None = None  # as EpisodeSpan's (the fix tally)
 
     @property
     def seconds(self) -> float | None:
@@ -57,6 +59,7 @@ def owner_spans(owner_keys: Sequence[str], episodes: Sequence[EpisodeSpan]) -> l
                 e.ended_at,
                 e.previous_end is not None and e.started_at - e.previous_end <= RELAPSE_WINDOW,
                 e.start_known,
+                e.next_started_at,
             )
             for key in owner_keys
             for e in episodes
@@ -121,11 +124,23 @@ def _refresh_owner_rows(
         touched |= set(stored_keys) | set(keys)
     shared.add_owner_counts({key: [counts[(key, f)] for f in COUNT_FIELDS] for key in touched})
     shared.owner_days.update(days)
+    if stored_spans != spans:
+        shared.fix_tally.update(owner_tally(spans))
+        shared.fix_tally.subtract(owner_tally(stored_spans))
     if stored_tests != owner_tests:
         rewritten.owner_tests[test_case_id] = [(test_case_id, *row) for row in owner_tests]
     if stored_spans != spans:
         rewritten.owner_spans[test_case_id] = [
-            (test_case_id, s.owner_key, s.started_at, s.ended_at, s.seconds, s.relapse, s.start_known)
+            (
+                test_case_id,
+                s.owner_key,
+                s.started_at,
+                s.ended_at,
+                s.seconds,
+                s.relapse,
+                s.start_known,
+                s.next_started_at,
+            )
             for s in spans
         ]
 
@@ -167,7 +182,16 @@ def rebuild_owner_rollups() -> None:
     tests = Table(OwnerTest, ["test_case", "owner_key", "status", "quarantined"])
     spans = Table(
         OwnerEpisode,
-        ["test_case", "owner_key", "started_at", "ended_at", "seconds", "relapse", "start_known"],
+        [
+            "test_case",
+            "owner_key",
+            "started_at",
+            "ended_at",
+            "seconds",
+            "relapse",
+            "start_known",
+            "next_started_at",
+        ],
     )
     counts: Counter = Counter()
     rows = (
@@ -175,7 +199,9 @@ def rebuild_owner_rollups() -> None:
     )
     episodes = (
         Episode.objects.order_by("test_case_id", "started_at", "id")
-        .values_list("test_case_id", "started_at", "ended_at", "previous_end", "start_known")
+        .values_list(
+            "test_case_id", "started_at", "ended_at", "previous_end", "start_known", "next_started_at"
+        )
         .iterator(chunk_size=5000)
     )
     for (test_id, status, quarantined), test_episodes in with_rows_of_each_test(rows, episodes, EpisodeSpan):
@@ -185,7 +211,16 @@ def rebuild_owner_rollups() -> None:
         for key, test_status, test_quarantined in owner_tests:
             tests.add(test_id, key, test_status, test_quarantined)
         for s in test_spans:
-            spans.add(test_id, s.owner_key, s.started_at, s.ended_at, s.seconds, s.relapse, s.start_known)
+            spans.add(
+                test_id,
+                s.owner_key,
+                s.started_at,
+                s.ended_at,
+                s.seconds,
+                s.relapse,
+                s.start_known,
+                s.next_started_at,
+            )
         counts.update(owner_counts(owner_tests, test_spans))
     tests.flush()
     spans.flush()

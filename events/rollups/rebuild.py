@@ -10,6 +10,7 @@ from django.db import connection
 from ..models import (
     Episode,
     FactDayCount,
+    FixTally,
     InvestigationDay,
     MonitorDayCount,
     MonitorInterval,
@@ -26,6 +27,7 @@ from ..models import (
     TransitionDayCount,
 )
 from ..sql import Table, code_point_ordered
+from .fixes import rebuild_fix_tally
 from .investigations import rebuild_investigation_rollups
 from .monitors import (
     monitor_intervals_sql,
@@ -40,6 +42,7 @@ from .status import Change, day_deltas, episodes_of, intervals_of, rebuild_trans
 
 # Every rollup table, children first.
 ROLLUP_MODELS = (
+    FixTally,
     InvestigationDay,
     FactDayCount,
     OwnerCount,
@@ -101,5 +104,6 @@ def rebuild_all() -> None:
     )
     rebuild_transition_counts()
     rebuild_owner_rollups()
+    rebuild_fix_tally()
     rebuild_investigation_rollups()
     rebuild_quarantined_since()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..models import Episode, OwnerEpisode, OwnerTest, StatusChange, StatusInterval, TestCase, TestCaseOwner
 from ..sql import code_point_ordered
+from .fixes import everyone_tally
 from .investigations import refresh_investigation_days
 from .monitors import refresh_monitor_pairs
 from .owners import OwnerSpan, _refresh_owner_rows, quarantine_changed, respell_owners
@@ -116,7 +117,7 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
     )
     stored_spans = _by_test(
         OwnerEpisode.objects.filter(test_case_id__in=ids).values_list(
-            "test_case_id", "owner_key", "started_at", "ended_at", "relapse", "start_known"
+            "test_case_id", "owner_key", "started_at", "ended_at", "relapse", "start_known", "next_started_at"
         ),
         OwnerSpan,
     )
@@ -149,6 +150,8 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
         # Compared on their own: the same intervals can hold other episodes (a first change
         # at the very time the test was first seen starts no interval but may start one).
         if counted_episodes != episodes:
+            shared.fix_tally.update(everyone_tally(episodes))
+            shared.fix_tally.subtract(everyone_tally(counted_episodes))
             rewritten.episodes[pk] = [
                 (pk, e.started_at, e.ended_at, e.previous_end, e.seconds, e.start_known, e.next_started_at)
                 for e in episodes

@@ -34,7 +34,7 @@ in this one order, so that two of them wait for each other instead of deadlockin
    event earlier than an owner's first seen, collected in Stale.owner_names), then
    SharedCounts.write (plus investigations.refresh_investigation_days): OwnerCount,
    OwnerDayDelta, StatusDayDelta, TransitionDayCount, MonitorDayCount, MonitorTotal,
-   ResolutionBucket, then InvestigationDay and the FactDayCount rows of the days locked.
+   ResolutionBucket, FixTally, then InvestigationDay and the FactDayCount rows of the days locked.
    Each table in one statement, its rows in key order: the refreshes of a transaction
    (Stale.refresh: every test, then every pair) only compute what they add to those
    rows, collected in one SharedCounts.
@@ -58,6 +58,7 @@ from django.db import connection
 from .. import sql
 from ..models import (
     Episode,
+    FixTally,
     MonitorDayCount,
     MonitorTotal,
     OwnerEpisode,
@@ -146,7 +147,16 @@ class TestRollupRows:
         (
             "owner_spans",
             OwnerEpisode,
-            ("test_case", "owner_key", "started_at", "ended_at", "seconds", "relapse", "start_known"),
+            (
+                "test_case",
+                "owner_key",
+                "started_at",
+                "ended_at",
+                "seconds",
+                "relapse",
+                "start_known",
+                "next_started_at",
+            ),
         ),
     )
 
@@ -178,6 +188,7 @@ class SharedCounts:
     monitor_resolutions: Counter = field(default_factory=Counter)  # (monitor id, day) -> resolutions
     monitor_totals: Counter = field(default_factory=Counter)  # monitor id -> events
     buckets: Counter = field(default_factory=Counter)  # (monitor type, bucket) -> resolutions
+    fix_tally: Counter = field(default_factory=Counter)  # fixes.TallyKey -> fixes
 
     def add_owner_counts(self, deltas: dict[str, list[int]]) -> None:
         for key, counts in deltas.items():
@@ -194,6 +205,7 @@ class SharedCounts:
         add_monitor_day_counts(self.monitor_days, self.monitor_resolutions)
         add_monitor_totals(self.monitor_totals)
         add_resolution_buckets(self.buckets)
+        add_fix_tally(self.fix_tally)
         for collected in vars(self).values():
             collected.clear()
 
@@ -304,4 +316,15 @@ def add_resolution_buckets(deltas: Counter) -> None:
         ("monitor_type", "bucket"),
         ("count",),
         [(kind, bucket, n) for (kind, bucket), n in sorted(deltas.items()) if n],
+    )
+
+
+def add_fix_tally(deltas: Counter) -> None:
+    """Add (everyone, owner key, days to next, relapsed) -> fixes to FixTally, rows in key
+    order."""
+    add_to_counts(
+        FixTally._meta.db_table,
+        ("everyone", "owner_key", "days_to_next", "relapsed"),
+        ("fixes",),
+        [(*key, n) for key, n in sorted(deltas.items()) if n],
     )

@@ -63,8 +63,10 @@ ENDPOINTS = [
     # verdicts per bin, per fact type and bin, the automatic outcome (and the token)
     ("/api/v1/stats/calibration/", {"period": "all"}, 4),
     ("/api/v1/stats/calibration/", {"period": "30d", "repository": "{repo}"}, 5),  # + the repository
-    # the counts, the overall curve (+ the owner's curve)
-    ("/api/v1/stats/fixes/", {"period": "30d"}, 3),
+    # the counts (1 for a period; 2 over all history: the fix tally and the recent
+    # episodes), the overall curve (2, the same; + the owner's curve), and the token
+    ("/api/v1/stats/fixes/", {"period": "30d"}, 4),
+    ("/api/v1/stats/fixes/", {"period": "all", "owner": "@acme/team1"}, 7),
     ("/api/v1/stats/fixes/", {"period": "all", "repository": "{repo}", "owner": "@acme/team1"}, 5),
 ]
 

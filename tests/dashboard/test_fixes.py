@@ -167,13 +167,71 @@ def test_fix_counts_by_owner_count_a_test_for_each_owner(history):
     assert rows[0]["fixes"] == counts(3, 1, 1) and rows[1]["fixes"] == counts(0, 0, 0)
 
 
-def test_fix_counts_one_query_each(history, django_assert_num_queries):
+def test_fix_counts_take_one_query_from_the_episodes_two_from_the_tally(history, django_assert_num_queries):
+    repository = history["tA"].repository_id
     with django_assert_num_queries(1):
-        fixes.fix_counts(period=Period("30d", NOW), repository=history["tA"].repository_id, owner_key="")
+        fixes.fix_counts(period=Period("30d", NOW), repository=repository, owner_key="")
     with django_assert_num_queries(1):
-        fixes.fix_counts_by_owner(period=Period("all", NOW), repository=history["tA"].repository_id)
+        fixes.fix_counts_by_owner(period=Period("all", NOW), repository=repository)
     with django_assert_num_queries(1):
+        fixes.relapse_curve(now=NOW, repository=repository, owner_key="@acme/web")
+    # All history and every repository: the tally and the recent episodes.
+    with django_assert_num_queries(2):
+        fixes.fix_counts(period=Period("all", NOW), owner_key="@acme/web")
+    with django_assert_num_queries(2):
+        fixes.fix_counts_by_owner(period=Period("all", NOW))
+    with django_assert_num_queries(2):
         fixes.relapse_curve(now=NOW, owner_key="@acme/web")
+    # An episode of the scope after `now` (tE started on day 99): the recent episodes
+    # say so, and the episodes answer.
+    with django_assert_num_queries(2):
+        fixes.relapse_curve(now=day(98.5))
+
+
+SCOPES = [None, "@acme/web", "@acme/api", "", "@nobody"]
+
+
+def test_the_tally_answers_as_the_episodes_at_every_now(history):
+    """Over all history, the tally (every repository) and the episodes (the one
+    repository every test of the fixture is in) give the same counts and curves, for
+    nows before, during and long after the history (fixes pending, becoming verified,
+    censored ones leaving the curve's range), per owner and overall."""
+    repository = history["tA"].repository_id
+    assert set(TestCase.objects.values_list("repository_id", flat=True)) == {repository}
+    for hours in [*range(98 * 24, 102 * 24, 7), *range(102 * 24, 230 * 24, 53)]:
+        now = T0 + timedelta(hours=hours)
+        period = Period("all", now)
+        assert fixes.fix_counts_by_owner(period=period) == fixes.fix_counts_by_owner(
+            period=period, repository=repository
+        ), now
+        for owner_key in SCOPES:
+            assert fixes.fix_counts(period=period, owner_key=owner_key) == fixes.fix_counts(
+                period=period, repository=repository, owner_key=owner_key
+            ), (now, owner_key)
+            assert fixes.relapse_curve(now=now, owner_key=owner_key) == fixes.relapse_curve(
+                now=now, repository=repository, owner_key=owner_key
+            ), (now, owner_key)
+
+
+def test_the_tally_follows_fixes_that_move(history):
+    """A late delivery that relapses a verified fix (tB's, ended day 86: a new episode on
+    day 95) and an early one that opens tD's history before its fix: the tally is kept
+    by the projection, and still answers as the episodes do."""
+    now = day(120)
+    repository = history["tA"].repository_id
+    before = fixes.fix_counts(period=Period("all", now))
+    change(fake_test(2, codeowners=["@acme/web", "@Acme/API"]), day(95), "HEALTHY", "BROKEN")
+    after = fixes.fix_counts(period=Period("all", now))
+    assert (after["verified"], after["relapsed"]) == (before["verified"] - 1, before["relapsed"] + 1)
+    change(fake_test(4, codeowners=[]), day(0.5), "HEALTHY", "FLAKY")
+    for owner_key in SCOPES:
+        period = Period("all", now)
+        assert fixes.fix_counts(period=period, owner_key=owner_key) == fixes.fix_counts(
+            period=period, repository=repository, owner_key=owner_key
+        ), owner_key
+        assert fixes.relapse_curve(now=now, owner_key=owner_key) == fixes.relapse_curve(
+            now=now, repository=repository, owner_key=owner_key
+        ), owner_key
 
 
 # ---------------------------------------------------------------- the relapse curve
@@ -335,7 +393,7 @@ def test_fixes_sections_use_a_constant_number_of_queries(load_demo, django_asser
     period = Period("all", DEMO_NOW)
     test = TestCase.objects.order_by("pk").first()
     owner_key = Owner.objects.order_by("pk").values_list("key", flat=True).first()
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(4):  # the counts and the curve: the tally, recent episodes
         overall = views_fixes.fixes_section(period=period, repository=None)
     assert overall["curve_chart"] is not None
     with django_assert_num_queries(3):
@@ -344,7 +402,7 @@ def test_fixes_sections_use_a_constant_number_of_queries(load_demo, django_asser
         )
     with django_assert_num_queries(1):
         views_fixes.fixes_of_test(test, period=period)
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         views_fixes.owners_fixes([{"owner_key": owner_key}], period=period, repository=None)
 
 

@@ -9,6 +9,7 @@ from events.models import (
     Delivery,
     Episode,
     FactDayCount,
+    FixTally,
     Investigation,
     InvestigationDay,
     InvestigationFact,
@@ -180,9 +181,15 @@ def projected_state() -> dict:
         ),
         "owner_episodes": sorted(
             (
-                (t, k, s, e, round(sec, 3) if sec is not None else None, r)
-                for t, k, s, e, sec, r in OwnerEpisode.objects.values_list(
-                    "test_case_id", "owner_key", "started_at", "ended_at", "seconds", "relapse"
+                (t, k, s, e, round(sec, 3) if sec is not None else None, r, n)
+                for t, k, s, e, sec, r, n in OwnerEpisode.objects.values_list(
+                    "test_case_id",
+                    "owner_key",
+                    "started_at",
+                    "ended_at",
+                    "seconds",
+                    "relapse",
+                    "next_started_at",
                 )
             ),
             key=str,
@@ -192,6 +199,12 @@ def projected_state() -> dict:
             OwnerCount.objects.exclude(
                 tests=0, flaky=0, broken=0, quarantined=0, fixes=0, relapses=0
             ).values_list("owner_key", "tests", "flaky", "broken", "quarantined", "fixes", "relapses")
+        ),
+        # A key whose fixes all moved to another may be kept at 0.
+        "fix_tally": sorted(
+            FixTally.objects.exclude(fixes=0).values_list(
+                "everyone", "owner_key", "days_to_next", "relapsed", "fixes"
+            )
         ),
         "owner_day_deltas": sorted(
             OwnerDayDelta.objects.exclude(delta=0).values_list("owner_key", "day", "status", "delta")
@@ -241,5 +254,6 @@ def _delete_all() -> None:
         ResolutionBucket,
         InvestigationDay,
         FactDayCount,
+        FixTally,
     ):
         model.objects.all().delete()
