@@ -37,6 +37,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import Investigation, InvestigationVerdict, TestCase, TriageEvent, Verdict
+from .rollups.calibration import add_calibration, verdict_tally
+from .rollups.calibration import change as calibration_change
 from .rollups.triaged import refresh_first_triage
 
 # Where a change was made, shown in parentheses after it in the admin history. The
@@ -155,6 +157,7 @@ def set_verdicts(
         rows = list(selected.values_list("pk", "test_case_id", "test_case__name", "verdict__verdict"))
         changed = [(pk, test, name, old or "") for pk, test, name, old in rows if (old or "") != verdict]
         pks = [pk for pk, *_ in changed]
+        counted = verdict_tally(pks)
         InvestigationVerdict.objects.filter(pk__in=pks).delete()
         if verdict:
             InvestigationVerdict.objects.bulk_create(
@@ -174,6 +177,7 @@ def set_verdicts(
         LogEntry.objects.bulk_create(entries)
         TriageEvent.objects.bulk_create(events)
         refresh_first_triage({e.test_case_id for e in events})
+        add_calibration(calibration_change(counted, verdict_tally(pks)))
     return TriageResult(changed=len(changed), unchanged=len(rows) - len(changed))
 
 
@@ -279,6 +283,7 @@ def replay(actions: Sequence[Action]) -> Counter[str]:
             ["triage_state", "assignee_id", "triage_note"],
             batch_size=UPDATE_CHUNK,
         )
+        counted = verdict_tally(changed_verdicts)
         for start_ids in _chunks(sorted(changed_verdicts)):
             InvestigationVerdict.objects.filter(pk__in=start_ids).delete()
         InvestigationVerdict.objects.bulk_create(
@@ -292,6 +297,7 @@ def replay(actions: Sequence[Action]) -> Counter[str]:
         LogEntry.objects.bulk_create(entries, batch_size=REPLAY_BATCH)
         TriageEvent.objects.bulk_create(events, batch_size=REPLAY_BATCH)
         refresh_first_triage({e.test_case_id for e in events})
+        add_calibration(calibration_change(counted, verdict_tally(changed_verdicts)))
     return done
 
 

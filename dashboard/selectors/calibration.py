@@ -11,6 +11,7 @@ outcome. Python only combines their few aggregated rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Avg, Case, Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value, When
@@ -27,7 +28,14 @@ from events.metrics import (
     bin_q,
     expected_calibration_error,
 )
-from events.models import Episode, Investigation, InvestigationFact, InvestigationVerdict, Verdict
+from events.models import (
+    CalibrationBin,
+    Episode,
+    Investigation,
+    InvestigationFact,
+    InvestigationVerdict,
+    Verdict,
+)
 
 from .common import in_repository
 
@@ -108,7 +116,17 @@ def _summary(rows: dict[int, _BinRow]) -> dict[str, Any]:
 
 def calibration(*, period: Period, repository: int | None = None) -> dict[str, Any]:
     """The calibration of the investigations inside the period (event time) that have a
-    verdict, overall and per fact type, and the automatic outcome per band."""
+    verdict, overall and per fact type, and the automatic outcome per band.
+
+    All history, every repository, and no judged investigation dated after now (one
+    probe on the occurred_at index): from the calibration tally (CalibrationBin), a few
+    rows whatever the number of verdicts. Otherwise from the verdicts of the period."""
+    if period.start is None and not repository and not _judged_after(period.now):
+        return {
+            **_calibration_from_tally(),
+            "min_verdicts": CALIBRATION_MIN_VERDICTS,
+            "auto_outcome": auto_outcome(period=period, repository=repository),
+        }
     verdicts = InvestigationVerdict.objects.filter(
         period.filter("investigation__occurred_at"),
         in_repository("investigation__test_case__repository", repository),
@@ -145,6 +163,29 @@ def calibration(*, period: Period, repository: int | None = None) -> dict[str, A
         "fact_types": fact_types,
         "auto_outcome": auto_outcome(period=period, repository=repository),
     }
+
+
+def _judged_after(now: datetime) -> bool:
+    return Investigation.objects.filter(occurred_at__gt=now, verdict__isnull=False).exists()
+
+
+def _calibration_from_tally() -> dict[str, Any]:
+    """The overall summary and the fact types' from CalibrationBin (one query)."""
+    overall: dict[int, _BinRow] = {}
+    by_type: dict[str, dict[int, _BinRow]] = {}
+    for of_facts, fact_type, bin_, n, confirmed, total, errors in CalibrationBin.objects.filter(
+        verdicts__gt=0
+    ).values_list(
+        "of_facts", "fact_type", "bin", "verdicts", "confirmed", "confidence_sum", "squared_error_sum"
+    ):
+        row = _BinRow(n=n, mean=total / n, confirmed=confirmed, sse=errors)
+        if of_facts:
+            by_type.setdefault(fact_type, {})[bin_] = row
+        else:
+            overall[bin_] = row
+    fact_types = [{"fact_type": fact_type, **_summary(rows)} for fact_type, rows in by_type.items()]
+    fact_types.sort(key=lambda row: (-row["verdicts"], row["fact_type"]))
+    return {**_summary(overall), "fact_types": fact_types}
 
 
 def auto_outcome(*, period: Period, repository: int | None = None) -> list[dict[str, Any]]:

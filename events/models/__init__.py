@@ -25,6 +25,7 @@ Everything is re-exported here: import models from `events.models`.
 from .delivery import Delivery
 from .history import Investigation, InvestigationFact, MonitorEvent, QuarantineChange, StatusChange
 from .rollups import (
+    CalibrationBin,
     Episode,
     FactDayCount,
     FixTally,
@@ -55,6 +56,7 @@ from .tests import (
 from .triage import InvestigationVerdict, OwnerTarget, TriageEvent, Verdict
 
 __all__ = [
+    "CalibrationBin",
     "Verdict",
     "TriageEvent",
     "OwnerTarget",

@@ -394,3 +394,33 @@ class FactDayCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.fact_type} x{self.count}"
+
+
+class CalibrationBin(models.Model):
+    """The verdicts on investigations over all history, per tenth of confidence (bin 9
+    holds 1.0): how many, how many confirmed, the sum of the confidences and the sum of
+    the squared errors (confidence - outcome)^2, outcome 1 confirmed and 0 rejected.
+    Rows with `of_facts` count each fact of a judged investigation that has a
+    confidence, by fact type and the fact's own confidence; the others count the
+    investigations (fact_type ""). The reliability diagram, Brier score and ECE over all
+    history read these few rows (dashboard/selectors/calibration.py). Kept by adding
+    differences (events/rollups/calibration.py): the triage service when verdicts change,
+    the projection when a judged investigation is written or removed."""
+
+    of_facts = models.BooleanField()
+    fact_type = models.CharField(max_length=100, blank=True)
+    bin = models.SmallIntegerField()
+    verdicts = models.IntegerField(default=0)
+    confirmed = models.IntegerField(default=0)
+    confidence_sum = models.FloatField(default=0)
+    squared_error_sum = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["of_facts", "fact_type", "bin"]
+        constraints = [
+            models.UniqueConstraint(fields=["of_facts", "fact_type", "bin"], name="unique_calibration_bin")
+        ]
+
+    def __str__(self) -> str:
+        scope = self.fact_type if self.of_facts else "investigations"
+        return f"{scope} bin {self.bin}: {self.verdicts} verdict(s)"

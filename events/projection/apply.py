@@ -288,6 +288,8 @@ def write_investigations(
     written = {pk: kept for pk, kept in fold.investigations.items() if kept.row is not None}
     replaced = sorted(pk for pk in written if pk in stored)
     if replaced:
+        # Their verdicts counted their old confidences (the calibration tally).
+        rollups.merge_calibration(stale.calibration, rollups.verdict_tally(replaced), -1)
         # Updated in place, not deleted: rows of flakyboard's own may point at it.
         InvestigationFact.objects.filter(investigation_id__in=replaced).delete()
         for pk in replaced:
@@ -303,6 +305,8 @@ def write_investigations(
     for start in range(0, len(facts), ROWS_PER_STATEMENT):
         sql.insert_many(InvestigationFact, FACT_COLUMNS, facts[start : start + ROWS_PER_STATEMENT])
     stale.days.update(rollups.day_of(kept.occurred_at) for kept in written.values())
+    if written:
+        rollups.merge_calibration(stale.calibration, rollups.verdict_tally(written))
 
 
 def apply_now(batch: list[Pending], stale: rollups.Stale | None = None) -> None:

@@ -118,6 +118,9 @@ def remove_projection_of(delivery: Delivery) -> rollups.Stale:
             for at in Investigation.objects.filter(delivery=delivery).values_list("occurred_at", flat=True)
         },
     )
+    # A verdict on its investigation stops counting (until it is written again).
+    judged = Investigation.objects.filter(delivery=delivery).values_list("pk", flat=True)
+    rollups.merge_calibration(stale.calibration, rollups.verdict_tally(judged), -1)
     for relation in registry.HISTORY_RELATIONS:
         related_model(Delivery, relation)._default_manager.filter(delivery=delivery).delete()
     return stale

@@ -48,11 +48,15 @@ One module per family; a module imports only those listed before it:
 - owners: owner rows, owner episodes, owner counts and day deltas, owner spellings.
 - monitors: monitor intervals, pair counts, day counts, totals, resolution buckets.
 - investigations: investigation days and fact day counts.
+- fixes: the fix tally (FixTally: fixes over all history by what followed them).
+- calibration: the calibration tally (CalibrationBin: verdicts per confidence bin).
 - refresh: Stale (a transaction's stale rollups, refreshed in the LOCK ORDER) and
   refresh_tests (a test's status and owner rows together).
 - rebuild: rebuild_all, every rollup from the history rows.
 """
 
+from .calibration import merge as merge_calibration
+from .calibration import verdict_tally
 from .investigations import BIN_FIELDS, rebuild_investigation_rollups, refresh_investigation_days
 from .monitors import (
     RESOLUTION_BUCKET_EDGES,
@@ -75,6 +79,7 @@ __all__ = [
     "Stale",
     "day_of",
     "event_days_counter",
+    "merge_calibration",
     "rebuild_all",
     "rebuild_investigation_rollups",
     "rebuild_owner_rollups",
@@ -85,4 +90,5 @@ __all__ = [
     "resolution_bucket",
     "resolution_bucket_range",
     "respell_owners",
+    "verdict_tally",
 ]

@@ -8,6 +8,7 @@ from collections import Counter
 from django.db import connection
 
 from ..models import (
+    CalibrationBin,
     Episode,
     FactDayCount,
     FixTally,
@@ -27,6 +28,7 @@ from ..models import (
     TransitionDayCount,
 )
 from ..sql import Table, code_point_ordered
+from .calibration import rebuild_calibration
 from .fixes import rebuild_fix_tally
 from .investigations import rebuild_investigation_rollups
 from .monitors import (
@@ -42,6 +44,7 @@ from .status import Change, day_deltas, episodes_of, intervals_of, rebuild_trans
 
 # Every rollup table, children first.
 ROLLUP_MODELS = (
+    CalibrationBin,
     FixTally,
     InvestigationDay,
     FactDayCount,
@@ -105,5 +108,6 @@ def rebuild_all() -> None:
     rebuild_transition_counts()
     rebuild_owner_rollups()
     rebuild_fix_tally()
+    rebuild_calibration()
     rebuild_investigation_rollups()
     rebuild_quarantined_since()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..models import Episode, OwnerEpisode, OwnerTest, StatusChange, StatusInterval, TestCase, TestCaseOwner
 from ..sql import code_point_ordered
+from .calibration import Tally, add_calibration, new_tally
 from .fixes import everyone_tally
 from .investigations import refresh_investigation_days
 from .monitors import refresh_monitor_pairs
@@ -31,6 +32,8 @@ class Stale:
     days: set = field(default_factory=set)  # UTC days of investigations written or removed
     quarantine_sent: set = field(default_factory=set)
     owner_names: dict = field(default_factory=dict)  # owner key -> earlier (time, spelling)
+    # What judged investigations written or removed change in CalibrationBin.
+    calibration: Tally = field(default_factory=new_tally)
 
     def copy(self) -> Stale:
         return Stale(
@@ -39,6 +42,7 @@ class Stale:
             set(self.days),
             set(self.quarantine_sent),
             dict(self.owner_names),
+            dict(self.calibration),
         )
 
     def refresh(self) -> None:
@@ -55,6 +59,8 @@ class Stale:
         refresh_tests(self.tests | quarantine_changed(self.quarantine_sent - self.tests), shared)
         refresh_monitor_pairs(self.pairs, shared)
         shared.write()
+        add_calibration(self.calibration)
+        self.calibration.clear()
         refresh_investigation_days(self.days)
         self.pairs.clear()
         self.tests.clear()

@@ -6,6 +6,7 @@ Trunk's ids, and the svix id of the delivery a history row came from.
 
 from events.delivery_log import delivery_changes_allowed
 from events.models import (
+    CalibrationBin,
     Delivery,
     Episode,
     FactDayCount,
@@ -206,6 +207,15 @@ def projected_state() -> dict:
                 "everyone", "owner_key", "days_to_next", "relapsed", "fixes"
             )
         ),
+        # A bin whose verdicts all went may be kept at zero (its float sums a hair off).
+        "calibration_bins": sorted(
+            (of_facts, fact_type, bin_, n, confirmed, round(total, 9), round(errors, 9))
+            for of_facts, fact_type, bin_, n, confirmed, total, errors in CalibrationBin.objects.exclude(
+                verdicts=0
+            ).values_list(
+                "of_facts", "fact_type", "bin", "verdicts", "confirmed", "confidence_sum", "squared_error_sum"
+            )
+        ),
         "owner_day_deltas": sorted(
             OwnerDayDelta.objects.exclude(delta=0).values_list("owner_key", "day", "status", "delta")
         ),
@@ -255,5 +265,6 @@ def _delete_all() -> None:
         InvestigationDay,
         FactDayCount,
         FixTally,
+        CalibrationBin,
     ):
         model.objects.all().delete()
