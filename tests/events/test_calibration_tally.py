@@ -107,9 +107,16 @@ def test_replayed_verdicts_count_as_one_call_each(judge):
         investigate(i, confidence=(i + 0.5) / 8, facts=[("oom", 0.9 - i / 10)])
     judged = list(Investigation.objects.order_by("pk").values_list("pk", flat=True))
     actions = [
-        triage.Action(at=NOW - timedelta(days=3, hours=n), by=judge, via="demo", investigation_id=pk, verdict=v)
+        triage.Action(
+            at=NOW - timedelta(days=3, hours=n), by=judge, via="demo", investigation_id=pk, verdict=v
+        )
         for n, (pk, v) in enumerate(
-            [(judged[0], "confirmed"), (judged[1], "rejected"), (judged[0], "rejected"), (judged[2], "confirmed")]
+            [
+                (judged[0], "confirmed"),
+                (judged[1], "rejected"),
+                (judged[0], "rejected"),
+                (judged[2], "confirmed"),
+            ]
         )
     ]
     triage.replay(actions)
@@ -123,7 +130,9 @@ def test_a_judged_investigation_replaced_or_reprocessed(judge):
     writes it again: counted once."""
     for i in range(6):
         investigate(i, confidence=0.15 + i / 10, facts=[("flaky_network", 0.3)])
-    triage.set_verdicts(list(Investigation.objects.values_list("pk", flat=True)), by=judge, verdict="confirmed")
+    triage.set_verdicts(
+        list(Investigation.objects.values_list("pk", flat=True)), by=judge, verdict="confirmed"
+    )
     investigate(2, confidence=0.95, facts=[("timing", 0.85), ("timing", 0.05)], msg_id="msg_cal_000a")
     assert Investigation.objects.get(pk=investigation_id(2)).confidence == 0.95
     assert_tally_is_a_count_from_scratch()
@@ -137,7 +146,9 @@ def test_a_judged_investigation_replaced_or_reprocessed(judge):
 def test_the_verdicts_survive_a_rebuild_and_count_the_same(judge):
     for i in range(6):
         investigate(i, confidence=i / 6, facts=[("oom", 0.5)])
-    triage.set_verdicts(list(Investigation.objects.values_list("pk", flat=True)[:4]), by=judge, verdict="rejected")
+    triage.set_verdicts(
+        list(Investigation.objects.values_list("pk", flat=True)[:4]), by=judge, verdict="rejected"
+    )
     before = bins()
     rebuild_projections()
     assert bins() == before != []
