@@ -11,6 +11,7 @@ anything may import it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -409,6 +410,31 @@ CALIBRATION_MIN_VERDICTS = 20
 # The automatic outcome: the episode open at the investigation's event time ended
 # within this long after it ("fixed within 14 days").
 AUTO_OUTCOME_WINDOW = timedelta(days=14)
+
+
+# The automatic outcome of one investigation: the test's episode open at its event time
+# (started at or before it, not ended at it; the latest such) ended within
+# AUTO_OUTCOME_WINDOW after it (fixed), or not (not fixed: still open, or ended later),
+# or there was none. Shown as "too recent" while a not-fixed one's window has not passed.
+AUTO_FIXED = "fixed"
+AUTO_NOT_FIXED = "not_fixed"
+AUTO_TOO_RECENT = "too_recent"
+AUTO_NO_OPEN_EPISODE = "no_open_episode"
+AUTO_OUTCOMES = (AUTO_FIXED, AUTO_NOT_FIXED, AUTO_TOO_RECENT, AUTO_NO_OPEN_EPISODE)
+
+
+def auto_outcome(at: datetime, episodes: Iterable[tuple[datetime, datetime | None]]) -> str:
+    """The automatic outcome of an investigation at `at` on a test with these episodes
+    ((started_at, ended_at or None), in any order): fixed, not_fixed or no_open_episode
+    (too_recent depends on the clock: the caller's)."""
+    open_at = [
+        (started, ended) for started, ended in episodes if started <= at and (ended is None or ended > at)
+    ]
+    if not open_at:
+        return AUTO_NO_OPEN_EPISODE
+    # The latest start; between two starting together, the one still open, then the later end.
+    _started, ended = max(open_at, key=lambda e: (e[0], e[1] is None, e[1] or e[0]))
+    return AUTO_FIXED if ended is not None and ended <= at + AUTO_OUTCOME_WINDOW else AUTO_NOT_FIXED
 
 
 def histogram_bin(confidence: float) -> int:

@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Avg, Case, Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Avg, Case, Count, F, FloatField, Q, Sum, Value, When
 
 from events.metrics import (
+    AUTO_FIXED,
+    AUTO_NO_OPEN_EPISODE,
+    AUTO_NOT_FIXED,
     AUTO_OUTCOME_WINDOW,
+    AUTO_OUTCOMES,
+    AUTO_TOO_RECENT,
     BAND_LABELS,
     CALIBRATION_MIN_VERDICTS,
     CONFIDENCE_BANDS,
@@ -30,7 +34,6 @@ from events.metrics import (
 )
 from events.models import (
     CalibrationBin,
-    Episode,
     Investigation,
     InvestigationFact,
     InvestigationVerdict,
@@ -40,11 +43,10 @@ from events.models import (
 from .common import in_repository
 
 # The automatic outcome of one investigation (the open episode at its event time).
-FIXED = "fixed"
-NOT_FIXED = "not_fixed"
-TOO_RECENT = "too_recent"
-NO_OPEN_EPISODE = "no_open_episode"
-AUTO_OUTCOMES = (FIXED, NOT_FIXED, TOO_RECENT, NO_OPEN_EPISODE)
+FIXED = AUTO_FIXED
+NOT_FIXED = AUTO_NOT_FIXED
+TOO_RECENT = AUTO_TOO_RECENT
+NO_OPEN_EPISODE = AUTO_NO_OPEN_EPISODE
 
 
 def _bin_index(field: str) -> Case:
@@ -190,33 +192,15 @@ def _calibration_from_tally() -> dict[str, Any]:
 
 def auto_outcome(*, period: Period, repository: int | None = None) -> list[dict[str, Any]]:
     """Per confidence band (highest first), the investigations inside the period by their
-    automatic outcome: the test's episode open at the investigation's event time (started
-    at or before it, not ended at it) ended within AUTO_OUTCOME_WINDOW after it (fixed),
-    or not (not fixed; too recent while the window has not passed), or there was none
-    (no open episode). One query: an outcome per investigation from a correlated
-    subquery on the (test, started_at) index, counted per outcome and band."""
-    at = OuterRef("occurred_at")
-    open_episode = (
-        Episode.objects.filter(test_case=OuterRef("test_case_id"), started_at__lte=at)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at))
-        .order_by("-started_at")
-        .annotate(
-            outcome=Case(
-                When(ended_at__lte=at + AUTO_OUTCOME_WINDOW, then=Value(FIXED)),
-                default=Value(NOT_FIXED),  # still open, or ended later
-            )
-        )
-        .values("outcome")[:1]
-    )
-    # Whether an investigation's window has passed is a filter on its own row, so the
-    # subquery runs once per investigation (not once per counted column).
+    automatic outcome (events.metrics.auto_outcome, kept in Investigation.auto_outcome):
+    fixed, not fixed (too recent while its window has not passed) or no open episode.
+    One query, on the (occurred_at, confidence, auto_outcome) index."""
     passed = Q(occurred_at__lte=period.now - AUTO_OUTCOME_WINDOW)
     rows = (
         Investigation.objects.filter(
             period.filter("occurred_at"), in_repository("test_case__repository", repository)
         )
-        .annotate(outcome=Coalesce(Subquery(open_episode), Value(NO_OPEN_EPISODE)))
-        .values("outcome")
+        .values(outcome=F("auto_outcome"))
         .annotate(
             **{f"{band}_passed": Count("pk", filter=band_q(band) & passed) for band in CONFIDENCE_BANDS},
             **{f"{band}_recent": Count("pk", filter=band_q(band) & ~passed) for band in CONFIDENCE_BANDS},
@@ -226,7 +210,8 @@ def auto_outcome(*, period: Period, repository: int | None = None) -> list[dict[
     counts = {band: dict.fromkeys(AUTO_OUTCOMES, 0) for band in CONFIDENCE_BANDS}
     row: Any
     for row in rows:
-        outcome = row["outcome"]
+        # "": not computed yet (a row being written); none in a committed state.
+        outcome = row["outcome"] or NO_OPEN_EPISODE
         for band in CONFIDENCE_BANDS:
             passed_n, recent_n = row[f"{band}_passed"], row[f"{band}_recent"]
             if outcome == NOT_FIXED:

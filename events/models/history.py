@@ -75,6 +75,13 @@ class Investigation(models.Model):
     quarantined = models.BooleanField(
         null=True, blank=True, help_text="The event's quarantined flag (empty: not sent)."
     )
+    auto_outcome = models.CharField(
+        max_length=16,
+        blank=True,
+        db_default="",  # written without it by the projection's bulk inserts; "": not yet
+        help_text="Derived: whether the episode open at its event time ended within 14 days "
+        "(events.metrics.auto_outcome; kept by events/rollups/outcomes.py).",
+    )
 
     class Meta:
         ordering = ["-occurred_at", "id"]
@@ -85,6 +92,10 @@ class Investigation(models.Model):
             # The confidence histogram and series over a period read only this index
             # (index-only scan), not the wide rows with their summaries.
             models.Index(fields=["occurred_at", "confidence"], name="investigation_time_conf_idx"),
+            # The automatic outcome per band over a period: index-only as well.
+            models.Index(
+                fields=["occurred_at", "confidence", "auto_outcome"], name="investigation_outcome_idx"
+            ),
         ]
 
     def __str__(self) -> str:

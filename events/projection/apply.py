@@ -305,6 +305,7 @@ def write_investigations(
     for start in range(0, len(facts), ROWS_PER_STATEMENT):
         sql.insert_many(InvestigationFact, FACT_COLUMNS, facts[start : start + ROWS_PER_STATEMENT])
     stale.days.update(rollups.day_of(kept.occurred_at) for kept in written.values())
+    stale.investigated.update(kept.row["test_case_id"] for kept in written.values() if kept.row)
     if written:
         rollups.merge_calibration(stale.calibration, rollups.verdict_tally(written))
 

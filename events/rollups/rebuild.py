@@ -37,6 +37,7 @@ from .monitors import (
     rebuild_monitor_totals,
     rebuild_resolution_buckets,
 )
+from .outcomes import rebuild_auto_outcomes
 from .owners import rebuild_owner_rollups
 from .quarantine import rebuild_quarantined_since
 from .shared import with_rows_of_each_test
@@ -101,6 +102,7 @@ def rebuild_all() -> None:
         flush_test(test_id, first_event_at, test_changes)
     intervals.flush()
     episodes.flush()
+    rebuild_auto_outcomes()
     StatusDayDelta.objects.bulk_create(
         [StatusDayDelta(day=day, status=status, delta=d) for (day, status), d in sorted(deltas.items()) if d],
         batch_size=1000,

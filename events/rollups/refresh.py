@@ -14,6 +14,7 @@ from .calibration import Tally, add_calibration, new_tally
 from .fixes import everyone_tally
 from .investigations import refresh_investigation_days
 from .monitors import refresh_monitor_pairs
+from .outcomes import refresh_auto_outcomes
 from .owners import OwnerSpan, _refresh_owner_rows, quarantine_changed, respell_owners
 from .quarantine import refresh_quarantined_since
 from .shared import SharedCounts, TestRollupRows
@@ -32,6 +33,7 @@ class Stale:
     days: set = field(default_factory=set)  # UTC days of investigations written or removed
     quarantine_sent: set = field(default_factory=set)
     owner_names: dict = field(default_factory=dict)  # owner key -> earlier (time, spelling)
+    investigated: set = field(default_factory=set)  # tests of investigations written
     # What judged investigations written or removed change in CalibrationBin.
     calibration: Tally = field(default_factory=new_tally)
 
@@ -42,6 +44,7 @@ class Stale:
             set(self.days),
             set(self.quarantine_sent),
             dict(self.owner_names),
+            set(self.investigated),
             dict(self.calibration),
         )
 
@@ -56,7 +59,10 @@ class Stale:
         shared = SharedCounts()
         # A test whose quarantined flag changed: its owner rows (recomputed whole, like
         # any stale test's: writes only what changed).
-        refresh_tests(self.tests | quarantine_changed(self.quarantine_sent - self.tests), shared)
+        rewritten = refresh_tests(self.tests | quarantine_changed(self.quarantine_sent - self.tests), shared)
+        # Their investigations' outcomes, from the episodes as they now are.
+        refresh_auto_outcomes(rewritten | self.investigated)
+        self.investigated.clear()
         refresh_monitor_pairs(self.pairs, shared)
         shared.write()
         add_calibration(self.calibration)
@@ -69,7 +75,7 @@ class Stale:
         self.owner_names.clear()
 
 
-def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
+def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> set[uuid.UUID]:
     """Recompute the rollup rows of these tests (status intervals, episodes, owner rows)
     from their first event time, status changes, status, quarantined flag and owner
     links, after a status change, a new first event time, new owner links or a changed
@@ -80,10 +86,11 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
     of them; what they add to the rows shared with other tests (owner counts and day
     deltas, status day deltas, transition day counts) goes to `shared`, which the caller
     writes once, in the lock order (see LOCK ORDER, shared.py). Seven reads whatever the
-    number of tests, and at most two statements per table written."""
+    number of tests, and at most two statements per table written. Returns the tests
+    whose episodes were rewritten."""
     ids = sorted(set(test_ids))
     if not ids:
-        return
+        return set()
     tests = {
         pk: (first, status, quarantined)
         for pk, first, status, quarantined in TestCase.objects.filter(pk__in=ids).values_list(
@@ -166,6 +173,7 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> None:
             shared.transitions.update(transition_counts(intervals, episodes))
             shared.transitions.subtract(transition_counts(counted, counted_episodes))
     rewritten.write()
+    return set(rewritten.episodes)
 
 
 def _by_test(rows: Iterable[tuple], make: Callable) -> dict[uuid.UUID, list]:

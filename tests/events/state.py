@@ -112,6 +112,7 @@ def projected_state() -> dict:
                 "markdown_summary",
                 "failure_message",
                 "quarantined",
+                "auto_outcome",
             ),
             key=str,
         ),
