@@ -37,6 +37,7 @@ from events.models import (
     Investigation,
     InvestigationFact,
     InvestigationVerdict,
+    OutcomeTally,
     Verdict,
 )
 
@@ -194,32 +195,79 @@ def auto_outcome(*, period: Period, repository: int | None = None) -> list[dict[
     """Per confidence band (highest first), the investigations inside the period by their
     automatic outcome (events.metrics.auto_outcome, kept in Investigation.auto_outcome):
     fixed, not fixed (too recent while its window has not passed) or no open episode.
-    One query, on the (occurred_at, confidence, auto_outcome) index."""
-    passed = Q(occurred_at__lte=period.now - AUTO_OUTCOME_WINDOW)
-    rows = (
-        Investigation.objects.filter(
-            period.filter("occurred_at"), in_repository("test_case__repository", repository)
+
+    One query on the (occurred_at, confidence, auto_outcome) index; over all history and
+    every repository two: the tally (OutcomeTally) and the investigations of the last
+    AUTO_OUTCOME_WINDOW, whose "not fixed" is still too recent (unless one lies after
+    now, which the tally cannot leave out: then the index answers)."""
+    counts = _tallied_outcomes(period.now) if period.start is None and not repository else None
+    if counts is None:
+        counts = _outcome_counts()
+        passed = Q(occurred_at__lte=period.now - AUTO_OUTCOME_WINDOW)
+        rows = (
+            Investigation.objects.filter(
+                period.filter("occurred_at"), in_repository("test_case__repository", repository)
+            )
+            .values(outcome=F("auto_outcome"))
+            .annotate(
+                **{f"{band}_passed": Count("pk", filter=band_q(band) & passed) for band in CONFIDENCE_BANDS},
+                **{f"{band}_recent": Count("pk", filter=band_q(band) & ~passed) for band in CONFIDENCE_BANDS},
+            )
+            .order_by()
         )
+        row: Any
+        for row in rows:
+            outcome = _outcome(row["outcome"])
+            for band in CONFIDENCE_BANDS:
+                passed_n, recent_n = row[f"{band}_passed"], row[f"{band}_recent"]
+                if outcome == NOT_FIXED:
+                    # Not fixed yet, and its 14 days have not passed: too recent to say.
+                    counts[band][NOT_FIXED] += passed_n
+                    counts[band][TOO_RECENT] += recent_n
+                else:
+                    counts[band][outcome] += passed_n + recent_n
+    return _outcome_rows(counts)
+
+
+def _outcome_counts() -> dict[str, dict[str, int]]:
+    return {band: dict.fromkeys(AUTO_OUTCOMES, 0) for band in CONFIDENCE_BANDS}
+
+
+def _outcome(stored: str) -> str:
+    # "": not computed yet (a row being written); none in a committed state.
+    return stored or NO_OPEN_EPISODE
+
+
+def _tallied_outcomes(now: datetime) -> dict[str, dict[str, int]] | None:
+    """auto_outcome's counts over all history from the tally (see there); None when an
+    investigation lies after `now`. Two queries."""
+    recent = (
+        Investigation.objects.filter(occurred_at__gt=now - AUTO_OUTCOME_WINDOW)
         .values(outcome=F("auto_outcome"))
         .annotate(
-            **{f"{band}_passed": Count("pk", filter=band_q(band) & passed) for band in CONFIDENCE_BANDS},
-            **{f"{band}_recent": Count("pk", filter=band_q(band) & ~passed) for band in CONFIDENCE_BANDS},
+            **{band: Count("pk", filter=band_q(band)) for band in CONFIDENCE_BANDS},
+            after=Count("pk", filter=Q(occurred_at__gt=now)),
         )
         .order_by()
     )
-    counts = {band: dict.fromkeys(AUTO_OUTCOMES, 0) for band in CONFIDENCE_BANDS}
+    too_recent = dict.fromkeys(CONFIDENCE_BANDS, 0)
     row: Any
-    for row in rows:
-        # "": not computed yet (a row being written); none in a committed state.
-        outcome = row["outcome"] or NO_OPEN_EPISODE
-        for band in CONFIDENCE_BANDS:
-            passed_n, recent_n = row[f"{band}_passed"], row[f"{band}_recent"]
-            if outcome == NOT_FIXED:
-                # Not fixed yet, and its 14 days have not passed: too recent to say.
-                counts[band][NOT_FIXED] += passed_n
-                counts[band][TOO_RECENT] += recent_n
-            else:
-                counts[band][outcome] += passed_n + recent_n
+    for row in recent:
+        if row["after"]:
+            return None
+        if _outcome(row["outcome"]) == NOT_FIXED:
+            for band in CONFIDENCE_BANDS:
+                too_recent[band] += row[band]
+    counts = _outcome_counts()
+    for band, outcome, n in OutcomeTally.objects.values_list("band", "outcome", "investigations"):
+        counts[band][_outcome(outcome)] += n
+    for band, n in too_recent.items():
+        counts[band][NOT_FIXED] -= n
+        counts[band][TOO_RECENT] += n
+    return counts
+
+
+def _outcome_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     result = []
     for band, n in counts.items():
         decided = n[FIXED] + n[NOT_FIXED]

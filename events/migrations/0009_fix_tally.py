@@ -84,12 +84,19 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="FixTally",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("everyone", models.BooleanField()),
                 ("owner_key", models.CharField(blank=True, max_length=255)),
                 (
                     "days_to_next",
-                    models.SmallIntegerField(help_text="Whole days to the next episode (0..91); -1: none yet."),
+                    models.SmallIntegerField(
+                        help_text="Whole days to the next episode (0..91); -1: none yet."
+                    ),
                 ),
                 (
                     "relapsed",

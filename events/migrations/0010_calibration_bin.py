@@ -53,27 +53,35 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('events', '0009_fix_tally'),
+        ("events", "0009_fix_tally"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CalibrationBin',
+            name="CalibrationBin",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('of_facts', models.BooleanField()),
-                ('fact_type', models.CharField(blank=True, max_length=100)),
-                ('bin', models.SmallIntegerField()),
-                ('verdicts', models.IntegerField(default=0)),
-                ('confirmed', models.IntegerField(default=0)),
-                ('confidence_sum', models.FloatField(default=0)),
-                ('squared_error_sum', models.FloatField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("of_facts", models.BooleanField()),
+                ("fact_type", models.CharField(blank=True, max_length=100)),
+                ("bin", models.SmallIntegerField()),
+                ("verdicts", models.IntegerField(default=0)),
+                ("confirmed", models.IntegerField(default=0)),
+                ("confidence_sum", models.FloatField(default=0)),
+                ("squared_error_sum", models.FloatField(default=0)),
             ],
             options={
-                'ordering': ['of_facts', 'fact_type', 'bin'],
-                'constraints': [models.UniqueConstraint(fields=('of_facts', 'fact_type', 'bin'), name='unique_calibration_bin')],
+                "ordering": ["of_facts", "fact_type", "bin"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("of_facts", "fact_type", "bin"), name="unique_calibration_bin"
+                    )
+                ],
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),

@@ -33,6 +33,7 @@ from .rollups import (
     MonitorDayCount,
     MonitorInterval,
     MonitorTotal,
+    OutcomeTally,
     OwnerCount,
     OwnerDayDelta,
     OwnerEpisode,
@@ -56,6 +57,7 @@ from .tests import (
 from .triage import InvestigationVerdict, OwnerTarget, TriageEvent, Verdict
 
 __all__ = [
+    "OutcomeTally",
     "CalibrationBin",
     "Verdict",
     "TriageEvent",

@@ -424,3 +424,22 @@ class CalibrationBin(models.Model):
     def __str__(self) -> str:
         scope = self.fact_type if self.of_facts else "investigations"
         return f"{scope} bin {self.bin}: {self.verdicts} verdict(s)"
+
+
+class OutcomeTally(models.Model):
+    """The investigations over all history per confidence band and automatic outcome
+    (Investigation.auto_outcome: fixed, not_fixed, no_open_episode): the investigations
+    page and the calibration stats over all history read these rows, and only the
+    investigations of the last 14 days (whose not_fixed is still "too recent") from the
+    index. Kept by adding differences (events/rollups/outcomes.py)."""
+
+    band = models.CharField(max_length=8)
+    outcome = models.CharField(max_length=16)
+    investigations = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["band", "outcome"]
+        constraints = [models.UniqueConstraint(fields=["band", "outcome"], name="unique_outcome_tally")]
+
+    def __str__(self) -> str:
+        return f"{self.band} {self.outcome}: {self.investigations}"

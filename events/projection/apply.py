@@ -288,13 +288,21 @@ def write_investigations(
     written = {pk: kept for pk, kept in fold.investigations.items() if kept.row is not None}
     replaced = sorted(pk for pk in written if pk in stored)
     if replaced:
-        # Their verdicts counted their old confidences (the calibration tally).
+        # Their verdicts counted their old confidences (the calibration tally), and their
+        # outcomes their old bands (recomputed, with their new rows, by the refresh).
         rollups.merge_calibration(stale.calibration, rollups.verdict_tally(replaced), -1)
+        stale.outcomes.subtract(
+            rollups.counted_outcomes(
+                Investigation.objects.filter(pk__in=replaced).values_list("confidence", "auto_outcome")
+            )
+        )
         # Updated in place, not deleted: rows of flakyboard's own may point at it.
         InvestigationFact.objects.filter(investigation_id__in=replaced).delete()
         for pk in replaced:
             row = written[pk].row or {}
-            Investigation.objects.filter(pk=pk).update(**{k: v for k, v in row.items() if k != "id"})
+            Investigation.objects.filter(pk=pk).update(
+                **{k: v for k, v in row.items() if k != "id"}, auto_outcome=""
+            )
         stale.days.update(rollups.day_of(stored[pk].occurred_at) for pk in replaced)
     sql.insert_many(
         Investigation,

@@ -121,6 +121,12 @@ def remove_projection_of(delivery: Delivery) -> rollups.Stale:
     # A verdict on its investigation stops counting (until it is written again).
     judged = Investigation.objects.filter(delivery=delivery).values_list("pk", flat=True)
     rollups.merge_calibration(stale.calibration, rollups.verdict_tally(judged), -1)
+    # And its outcome (OutcomeTally).
+    stale.outcomes.subtract(
+        rollups.counted_outcomes(
+            Investigation.objects.filter(delivery=delivery).values_list("confidence", "auto_outcome")
+        )
+    )
     for relation in registry.HISTORY_RELATIONS:
         related_model(Delivery, relation)._default_manager.filter(delivery=delivery).delete()
     return stale

@@ -66,6 +66,7 @@ from .monitors import (
     resolution_bucket,
     resolution_bucket_range,
 )
+from .outcomes import counted as counted_outcomes
 from .owners import rebuild_owner_rollups, respell_owners
 from .rebuild import ROLLUP_MODELS, rebuild_all
 from .refresh import Stale, refresh_tests
@@ -78,6 +79,7 @@ __all__ = [
     "SharedCounts",
     "Stale",
     "day_of",
+    "counted_outcomes",
     "event_days_counter",
     "merge_calibration",
     "rebuild_all",

@@ -16,6 +16,7 @@ from ..models import (
     MonitorDayCount,
     MonitorInterval,
     MonitorTotal,
+    OutcomeTally,
     OwnerCount,
     OwnerDayDelta,
     OwnerEpisode,
@@ -45,6 +46,7 @@ from .status import Change, day_deltas, episodes_of, intervals_of, rebuild_trans
 
 # Every rollup table, children first.
 ROLLUP_MODELS = (
+    OutcomeTally,
     CalibrationBin,
     FixTally,
     InvestigationDay,

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ from .calibration import Tally, add_calibration, new_tally
 from .fixes import everyone_tally
 from .investigations import refresh_investigation_days
 from .monitors import refresh_monitor_pairs
-from .outcomes import refresh_auto_outcomes
+from .outcomes import add_outcome_tally, refresh_auto_outcomes
 from .owners import OwnerSpan, _refresh_owner_rows, quarantine_changed, respell_owners
 from .quarantine import refresh_quarantined_since
 from .shared import SharedCounts, TestRollupRows
@@ -34,6 +35,7 @@ class Stale:
     quarantine_sent: set = field(default_factory=set)
     owner_names: dict = field(default_factory=dict)  # owner key -> earlier (time, spelling)
     investigated: set = field(default_factory=set)  # tests of investigations written
+    outcomes: Counter = field(default_factory=Counter)  # (band, outcome) -> investigations
     # What judged investigations written or removed change in CalibrationBin.
     calibration: Tally = field(default_factory=new_tally)
 
@@ -45,6 +47,7 @@ class Stale:
             set(self.quarantine_sent),
             dict(self.owner_names),
             set(self.investigated),
+            Counter(self.outcomes),
             dict(self.calibration),
         )
 
@@ -61,12 +64,14 @@ class Stale:
         # any stale test's: writes only what changed).
         rewritten = refresh_tests(self.tests | quarantine_changed(self.quarantine_sent - self.tests), shared)
         # Their investigations' outcomes, from the episodes as they now are.
-        refresh_auto_outcomes(rewritten | self.investigated)
+        refresh_auto_outcomes(rewritten | self.investigated, self.outcomes)
         self.investigated.clear()
         refresh_monitor_pairs(self.pairs, shared)
         shared.write()
         add_calibration(self.calibration)
         self.calibration.clear()
+        add_outcome_tally(self.outcomes)
+        self.outcomes.clear()
         refresh_investigation_days(self.days)
         self.pairs.clear()
         self.tests.clear()

@@ -35,8 +35,8 @@ in this one order, so that two of them wait for each other instead of deadlockin
    SharedCounts.write (plus investigations.refresh_investigation_days): OwnerCount,
    OwnerDayDelta, StatusDayDelta, TransitionDayCount, MonitorDayCount, MonitorTotal,
    ResolutionBucket, FixTally, CalibrationBin (the projection's, from its Stale;
-   the triage service writes it too, after its test and investigation rows), then
-   InvestigationDay and the FactDayCount rows of the days locked.
+   the triage service writes it too, after its test and investigation rows),
+   OutcomeTally, then InvestigationDay and the FactDayCount rows of the days locked.
    Each table in one statement, its rows in key order: the refreshes of a transaction
    (Stale.refresh: every test, then every pair) only compute what they add to those
    rows, collected in one SharedCounts.

@@ -60,8 +60,10 @@ ENDPOINTS = [
     # flaps (names of the top 20), +1 when some interval is resolved (the middle rows).
     ("/api/v1/stats/monitors/", {"period": "all"}, 7),
     ("/api/v1/stats/confidence/", {"period": "all"}, 4),
-    # verdicts per bin, per fact type and bin, the automatic outcome (and the token)
-    ("/api/v1/stats/calibration/", {"period": "all"}, 4),
+    # over all history: the probe for a judged investigation after now, the calibration
+    # tally, the outcome tally and the last 14 days' outcomes (and the token); for a
+    # period: verdicts per bin, per fact type and bin, the automatic outcome
+    ("/api/v1/stats/calibration/", {"period": "all"}, 5),
     ("/api/v1/stats/calibration/", {"period": "30d", "repository": "{repo}"}, 5),  # + the repository
     # the counts (1 for a period; 2 over all history: the fix tally and the recent
     # episodes), the overall curve (2, the same; + the owner's curve), and the token

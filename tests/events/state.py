@@ -21,6 +21,7 @@ from events.models import (
     MonitorInterval,
     MonitorState,
     MonitorTotal,
+    OutcomeTally,
     Owner,
     OwnerCount,
     OwnerDayDelta,
@@ -217,6 +218,10 @@ def projected_state() -> dict:
                 "of_facts", "fact_type", "bin", "verdicts", "confirmed", "confidence_sum", "squared_error_sum"
             )
         ),
+        # A (band, outcome) whose investigations all moved may be kept at 0.
+        "outcome_tally": sorted(
+            OutcomeTally.objects.exclude(investigations=0).values_list("band", "outcome", "investigations")
+        ),
         "owner_day_deltas": sorted(
             OwnerDayDelta.objects.exclude(delta=0).values_list("owner_key", "day", "status", "delta")
         ),
@@ -267,5 +272,6 @@ def _delete_all() -> None:
         FactDayCount,
         FixTally,
         CalibrationBin,
+        OutcomeTally,
     ):
         model.objects.all().delete()

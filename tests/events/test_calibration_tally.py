@@ -160,3 +160,60 @@ def test_a_judged_investigation_after_now_sends_the_page_to_the_verdicts(judge, 
     early = Period("all", at(1) - timedelta(hours=1))  # before the investigation
     assert calibration(period=early)["verdicts"] == 0
     assert calibration(period=Period("all", NOW))["verdicts"] == 1
+
+
+# ---------------------------------------------------------------- the outcome tally
+
+
+def change(test: int, when, previous: str, new: str):
+    from tests.events.factories import MONITOR
+
+    return deliver(
+        payloads.status_changed(
+            fake_test(test), at=when, previous=previous, new=new, monitor_id=MONITOR, monitor_type="x"
+        )
+    )
+
+
+def outcome_tally() -> list:
+    return projected_state()["outcome_tally"]
+
+
+def test_the_outcome_tally_follows_late_episodes_replacements_and_reprocessing():
+    """OutcomeTally (the automatic outcome per band over all history) equals a count from
+    the investigations' stored outcomes after each kind of change, and the page's
+    figures over all history (the tally and the last 14 days) equal those counted from
+    the index (one repository: every investigation) at nows around the window."""
+    from dashboard.selectors.calibration import auto_outcome
+    from events.models import OutcomeTally
+    from events.rollups.outcomes import counted
+
+    def assert_consistent():
+        kept = outcome_tally()
+        stored = counted(Investigation.objects.values_list("confidence", "auto_outcome"))
+        assert kept == sorted((band, outcome, n) for (band, outcome), n in stored.items() if n)
+        repository = Investigation.objects.values_list("test_case__repository_id", flat=True).first()
+        for days in (0, 5, 13, 14, 15, 30, 400):
+            now = at(20) + timedelta(days=days)
+            assert auto_outcome(period=Period("all", now)) == auto_outcome(
+                period=Period("all", now), repository=repository
+            ), days
+
+    change(1, at(1), "HEALTHY", "FLAKY")
+    for i in range(8):
+        investigate(i, confidence=(i + 1) / 9, test=1 + i % 2)  # days 1-2 on tests 1 and 2
+    assert_consistent()
+    change(1, at(10), "FLAKY", "HEALTHY")  # within 14 days: test 1's investigations fixed
+    change(2, at(1, 3), "HEALTHY", "BROKEN")  # late: test 2's later ones had an episode
+    assert_consistent()
+    investigate(3, confidence=0.05, test=1, msg_id="msg_cal_000b")  # replaced: another band
+    assert Investigation.objects.get(pk=investigation_id(3)).confidence == 0.05
+    assert_consistent()
+    reprocess_delivery(Delivery.objects.get(svix_id="msg_cal_000b"))
+    reprocess_delivery(Delivery.objects.get(svix_id="msg_cal_006"))
+    assert_consistent()
+    before = outcome_tally()
+    assert sum(n for *_, n in before) == 8
+    rebuild_projections()
+    assert outcome_tally() == before
+    assert OutcomeTally.objects.exists()
