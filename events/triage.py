@@ -375,6 +375,12 @@ def _write(
     for field, value in values.items():
         differs |= ~Q(**{field: value})
     with transaction.atomic():
+        # Lock the selected tests (in pk order: no deadlock between overlapping
+        # selections), then read their triage: two identical requests at once (a double
+        # click) both read the old values and both wrote a history row and a log entry.
+        # Read after the lock, in a statement of its own, the second sees the first's
+        # values (READ COMMITTED: a fresh snapshot) and writes nothing.
+        _lock_tests(base.values_list("pk", flat=True))  # a subquery: any selection size
         rows = list(
             base.filter(differs).values_list("pk", "name", "triage_state", "assignee_id", "triage_note")
         )

@@ -4,9 +4,22 @@ quarantine changes)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from rest_framework import serializers
+
+
+def usernames_shown(context: Mapping[str, Any]) -> bool:
+    """Whether a response may name flakyboard's users as authors (of triage changes, of
+    verdicts): staff account names are internal, so anonymous readers of a public
+    dashboard (FLAKYBOARD_PUBLIC_DASHBOARD) get null. No request: a server-side use."""
+    request = context.get("request")
+    if request is None:
+        return True
+    user = getattr(request, "user", None)
+    return bool(user and user.is_authenticated)
 
 
 def seconds(value: timedelta | None) -> float | None:

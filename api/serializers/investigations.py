@@ -8,7 +8,7 @@ from rest_framework import serializers
 from events.metrics import BANDS_HELP, CONFIDENCE_BANDS, band_of
 from events.models import Investigation, InvestigationFact, Verdict
 
-from .base import EventSerializer
+from .base import EventSerializer, usernames_shown
 
 
 class FactSerializer(serializers.ModelSerializer):
@@ -24,7 +24,10 @@ class InvestigationSerializer(EventSerializer):
         help_text='A person\'s verdict on the root cause: confirmed, rejected, or "" for none '
         "(set with PUT/PATCH `investigations/{id}/verdict/`)."
     )
-    verdict_by = serializers.SerializerMethodField(help_text="Username of who set the verdict; null: none.")
+    verdict_by = serializers.SerializerMethodField(
+        help_text="Username of who set the verdict; null: none, a deleted user, or an anonymous "
+        "request on a public dashboard."
+    )
     verdict_at = serializers.SerializerMethodField(help_text="When the verdict was set; null: none.")
 
     class Meta:
@@ -63,7 +66,9 @@ class InvestigationSerializer(EventSerializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_verdict_by(self, investigation: Investigation) -> str | None:
         verdict = getattr(investigation, "verdict", None)
-        return verdict.by.get_username() if verdict and verdict.by else None
+        if not (verdict and verdict.by) or not usernames_shown(self.context):
+            return None
+        return verdict.by.get_username()
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_verdict_at(self, investigation: Investigation) -> str | None:

@@ -9,6 +9,7 @@ from dashboard.selectors.targets import OwnerTargets
 from events.metrics import NO_OWNER, Targets
 from events.models import TriageEvent
 
+from .base import usernames_shown
 from .stats import StatsMetaSerializer
 
 
@@ -22,7 +23,13 @@ class TriageEventSerializer(serializers.ModelSerializer):
     by = serializers.IntegerField(
         source="by_id", read_only=True, allow_null=True, help_text="User id (null: deleted)."
     )
-    by_username = serializers.CharField(source="by.username", read_only=True, allow_null=True, default=None)
+    by_username = serializers.CharField(
+        source="by.username",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="Username of the author (null: deleted, or an anonymous request on a public dashboard).",
+    )
     investigation = serializers.UUIDField(
         source="investigation_id", read_only=True, allow_null=True, help_text="Set for a verdict."
     )
@@ -58,6 +65,12 @@ class TriageEventSerializer(serializers.ModelSerializer):
             "verdict_from": {"help_text": "Verdict before (`confirmed`, `rejected`, empty: none)."},
             "verdict_to": {"help_text": "Verdict after (`confirmed`, `rejected`, empty: none)."},
         }
+
+    def to_representation(self, instance: TriageEvent) -> dict:
+        data = super().to_representation(instance)
+        if not usernames_shown(self.context):  # staff account names are internal
+            data["by_username"] = None
+        return data
 
 
 class AttainmentSerializer(serializers.Serializer):

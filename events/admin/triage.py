@@ -100,6 +100,16 @@ class OwnerTargetForm(forms.ModelForm):
         clash = OwnerTarget.objects.filter(owner_key=key).exclude(pk=self.instance.pk)
         if clash.exists():
             raise forms.ValidationError(f"{value} already has targets: change that entry instead.")
+        # An owner flakyboard has never seen (a typo) would match no test: its targets
+        # would silently do nothing. "(no owner)" is always there; an entry kept under its
+        # own key stays editable (its owner may be gone since, e.g. during a rebuild).
+        kept = self.instance.pk is not None and key == self.instance.owner_key
+        known = key == "" or kept or Owner.objects.filter(key=key).exists()
+        if not known:
+            raise forms.ValidationError(
+                f'No owner "{value}" is known yet: owners come from the tests\' CODEOWNERS in '
+                "Trunk's webhooks."
+            )
         return key
 
     def clean(self) -> dict[str, Any]:

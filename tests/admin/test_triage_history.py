@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from events.models import OwnerTarget, TestCase, TriageEvent
+from events.models import Owner, OwnerTarget, TestCase, TriageEvent
 from events.triage import VIA_API, VIA_DASHBOARD, triage_test
 from tests.admin.factories import make_history
 
@@ -73,6 +73,10 @@ def test_the_test_change_page_shows_its_triage_history(admin_client, triaged):
 # ---------------------------------------------------------------- owners' targets
 
 
+def known_owner(name: str) -> Owner:
+    return Owner.objects.create(key=name.casefold(), name=name, first_seen_at=timezone.now())
+
+
 def post_target(client, url=f"{TARGETS}add/", **fields):
     data = {"owner": "", "triage_days": "", "fix_days": ""} | {k: str(v) for k, v in fields.items()}
     return client.post(url, data)
@@ -118,13 +122,40 @@ def test_owner_targets_are_stored_by_key(admin_client):
         ({"owner": "@a", "triage_days": 3651}, "at most 3650 days"),
         # "ß" folds to "ss": 255 characters made a 510-character key (PostgreSQL: 500).
         ({"owner": "ß" * 255, "fix_days": 3}, "too long"),
+        # An owner never seen (a typo) would match no test: its targets did nothing.
+        (
+            {"owner": "@acme/wbe", "fix_days": 3},
+            "No owner &quot;@acme/wbe&quot; is known yet: owners come from the tests&#x27; CODEOWNERS",
+        ),
     ],
 )
 def test_bad_owner_targets_are_refused_with_a_clear_message(admin_client, fields, message):
+    known_owner("@a")
     OwnerTarget.objects.create(owner_key="@web", fix_days=9)
     response = post_target(admin_client, **fields)
     assert response.status_code == 200 and message in errors(response)
     assert OwnerTarget.objects.count() == 1
+
+
+def test_only_known_owners_get_targets(admin_client):
+    known_owner("@Acme/Web")
+    response = post_target(admin_client, owner="@acme/wbe", triage_days=2)
+    assert response.status_code == 200
+    assert "No owner &quot;@acme/wbe&quot; is known yet" in errors(response)
+    assert not OwnerTarget.objects.exists()
+    # Any case of a known owner, and "(no owner)" (tests without owners), are accepted.
+    assert post_target(admin_client, owner="@ACME/WEB", triage_days=2).status_code == 302
+    assert post_target(admin_client, owner="(no owner)", fix_days=9).status_code == 302
+    assert set(OwnerTarget.objects.values_list("owner_key", flat=True)) == {"@acme/web", ""}
+    # An entry whose owner is no longer known stays editable under its own key, but is
+    # not moved to an unknown one.
+    gone = OwnerTarget.objects.create(owner_key="@gone", fix_days=5)
+    change = f"{TARGETS}{gone.pk}/change/"
+    assert post_target(admin_client, change, owner="@Gone", fix_days=6).status_code == 302
+    assert OwnerTarget.objects.get(pk=gone.pk).fix_days == 6
+    response = post_target(admin_client, change, owner="@gone2", fix_days=7)
+    assert response.status_code == 200 and "No owner &quot;@gone2&quot;" in errors(response)
+    assert OwnerTarget.objects.get(pk=gone.pk).owner_key == "@gone"
 
 
 def test_triagers_view_owner_targets_but_do_not_change_them(login, triager):

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from events.models import TestCase
+from events.models import Investigation, TestCase
+from events.triage import set_verdict, triage_test
 
 from .conftest import build_tests
 
@@ -50,6 +51,26 @@ def test_anonymous_gets_401_with_a_token_challenge(db, anon, url):
 def test_public_dashboard_opens_reads_to_anonymous(history, anon, settings, url):
     settings.FLAKYBOARD_PUBLIC_DASHBOARD = True
     assert anon.get(url).status_code == 200
+
+
+def test_public_dashboard_names_no_triager_to_anonymous_readers(history, anon, api, settings):
+    """Staff account names are internal: the authors of triage changes and verdicts are
+    null for anonymous readers of a public dashboard, named for signed-in readers."""
+    settings.FLAKYBOARD_PUBLIC_DASHBOARD = True
+    zed = User.objects.create_user("zed-the-triager", is_staff=True)
+    t1 = TestCase.objects.get(pk=history["t1"].id)
+    triage_test(t1, by=zed, state="investigating")
+    set_verdict(Investigation.objects.get(test_case=t1), by=zed, verdict="confirmed")
+    urls = ("/api/v1/triage-events/", f"/api/v1/test-cases/{t1.pk}/triage-history/")
+    for url in urls:
+        rows = anon.get(url).json()["results"]
+        assert len(rows) == 2 and {row["by_username"] for row in rows} == {None}
+        assert "zed-the-triager" not in anon.get(url).content.decode()
+        assert {row["by_username"] for row in api.get(url).json()["results"]} == {"zed-the-triager"}
+    investigations = f"/api/v1/test-cases/{t1.pk}/investigations/"
+    assert [row["verdict_by"] for row in anon.get(investigations).json()["results"]] == [None]
+    assert "zed-the-triager" not in anon.get(investigations).content.decode()
+    assert [row["verdict_by"] for row in api.get(investigations).json()["results"]] == ["zed-the-triager"]
 
 
 def test_public_dashboard_opens_neither_writes_nor_deliveries(history, anon, settings):

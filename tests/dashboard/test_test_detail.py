@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.db.models import Count
@@ -17,7 +18,8 @@ from django.urls import reverse
 from dashboard import charts
 from dashboard.selectors.tests import Interval
 from events.demo import payloads
-from events.models import TRIAGE_NOTE_MAX_LENGTH, Delivery, TestCase
+from events.models import TRIAGE_NOTE_MAX_LENGTH, Delivery, Investigation, TestCase
+from events.triage import set_verdict, triage_test
 from tests.dashboard.test_markdown import elements
 from tests.events.factories import MONITOR, at, deliver, fake_test
 
@@ -132,6 +134,22 @@ def test_public_dashboard_setting(client, settings, flaky_test):
     assert client.get(detail_url(flaky_test)).status_code == 200
     # Reading is public, editing is not.
     assert client.post(triage_url(flaky_test), {"triage_state": "fixed"}).status_code == 403
+
+
+def test_public_dashboard_names_no_triager_to_anonymous_visitors(client, settings, flaky_test, user):
+    """Staff account names are internal: an anonymous visitor of a public dashboard sees
+    that a triager made each change (triage history, verdict), not who."""
+    settings.FLAKYBOARD_PUBLIC_DASHBOARD = True
+    zed = get_user_model().objects.create_user("zed-the-triager", is_staff=True)
+    triage_test(TestCase.objects.get(pk=flaky_test.id), by=zed, state="investigating")
+    set_verdict(Investigation.objects.get(pk=INVESTIGATION), by=zed, verdict="confirmed")
+    anonymous = client.get(detail_url(flaky_test)).content.decode()
+    assert "zed-the-triager" not in anonymous
+    assert "Triage state: New → Investigating." in anonymous and "a triager" in anonymous
+    client.force_login(user)
+    assert (
+        client.get(detail_url(flaky_test)).content.decode().count("zed-the-triager") == 3
+    )  # 2 rows, 1 verdict
 
 
 def test_unknown_test_is_404(reader_client):
