@@ -39,6 +39,8 @@ from django.utils import timezone
 from .models import Investigation, InvestigationVerdict, TestCase, TriageEvent, Verdict
 from .rollups.calibration import add_calibration, verdict_tally
 from .rollups.calibration import change as calibration_change
+from .rollups.shared import add_target_tally
+from .rollups.targets import change_of
 from .rollups.triaged import refresh_first_triage
 
 # Where a change was made, shown in parentheses after it in the admin history. The
@@ -176,7 +178,7 @@ def set_verdicts(
             events.append(event)
         LogEntry.objects.bulk_create(entries)
         TriageEvent.objects.bulk_create(events)
-        refresh_first_triage({e.test_case_id for e in events})
+        _refresh_first_triage({e.test_case_id for e in events})
         add_calibration(calibration_change(counted, verdict_tally(pks)))
     return TriageResult(changed=len(changed), unchanged=len(rows) - len(changed))
 
@@ -296,9 +298,16 @@ def replay(actions: Sequence[Action]) -> Counter[str]:
         )
         LogEntry.objects.bulk_create(entries, batch_size=REPLAY_BATCH)
         TriageEvent.objects.bulk_create(events, batch_size=REPLAY_BATCH)
-        refresh_first_triage({e.test_case_id for e in events})
+        _refresh_first_triage({e.test_case_id for e in events})
         add_calibration(calibration_change(counted, verdict_tally(changed_verdicts)))
     return done
+
+
+def _refresh_first_triage(test_ids: set[Any]) -> None:
+    """The first triage of these tests' owner episodes after new actions, and what that
+    changes in the target tally (a shared row: written after the tests' own rows, LOCK
+    ORDER of events/rollups/)."""
+    add_target_tally(change_of(test_ids, lambda: refresh_first_triage(test_ids)))
 
 
 def _lock_tests(test_ids: Any) -> None:
@@ -419,7 +428,7 @@ def _log(
     LogEntry.objects.bulk_create(entries)
     TriageEvent.objects.bulk_create(events)
     # The tests' rows are locked by the UPDATE that changed them (_write).
-    refresh_first_triage({e.test_case_id for e in events})
+    _refresh_first_triage({e.test_case_id for e in events})
     return changes
 
 

@@ -39,7 +39,8 @@ from django.db.models import (
 from django.db.models.functions import TruncWeek
 
 from events.metrics import NO_OWNER, TARGET_MAX_DAYS, Period, Targets, attainment, default_targets
-from events.models import Owner, OwnerEpisode, OwnerTarget, TestCase, TriageEvent
+from events.models import Owner, OwnerEpisode, OwnerTarget, TargetTally, TestCase, TriageEvent
+from events.rollups.targets import START_UNKNOWN, TRIAGE
 
 from .common import as_datetime, in_repository, run_sql
 
@@ -169,7 +170,15 @@ COUNTS_SQL = {
     "fix_met": "{started} AND e.ended_at <= e.fix_deadline",
     "fix_missed": "{started} AND e.fix_deadline < {now} AND (e.ended_at IS NULL OR e.ended_at > e.fix_deadline)",
     "breaching": "e.ended_at IS NULL AND (e.fix_deadline < {now} OR (e.triaged_at IS NULL AND e.triage_deadline < {now}))",
+    # For the tally (_tallied_targets): not met, and the deadline not passed yet; and
+    # episodes the tally cannot place against now.
+    "triage_pending": "{started} AND e.triage_deadline >= {now}"
+    " AND (e.triaged_at IS NULL OR e.triaged_at > e.triage_deadline)",
+    "fix_pending": "{started} AND e.fix_deadline >= {now} AND (e.ended_at IS NULL OR e.ended_at > e.fix_deadline)",
+    "after": "e.started_at > {now} OR e.ended_at > {now}",
 }
+# The figures of OwnerTargets.
+FIGURES = ("triage_met", "triage_missed", "fix_met", "fix_missed", "breaching")
 _TOKEN = re.compile(r"\{(started|now)\}")
 
 
@@ -216,15 +225,70 @@ def owner_targets(
     its targets, triage and fix attainment over the episodes that started inside the
     period (and whose target time has passed or that met it), and its episodes breaching
     a target now. `owner_key`: only that owner. Two queries (targets, counts; one with
-    `targets`, as targets_by_owner gives them)."""
+    `targets`, as targets_by_owner gives them); over all history and every repository,
+    from the target tally, four (see _tallied_targets)."""
     default, own = targets or targets_by_owner()
+    if period.start is None and not repository:
+        tallied = _tallied_targets(now=period.now, owner_key=owner_key, default=default, own=own)
+        if tallied is not None:
+            return tallied
     episodes = _episodes(
         now=period.now, repository=repository, owner_key=owner_key, default=default, own=own
     ).filter(period.filter("started_at") | Q(ended_at__isnull=True))
     result = {}
-    for counted in _count_rows(episodes, "owner_key", period, tuple(COUNTS_SQL)):
+    for counted in _count_rows(episodes, "owner_key", period, FIGURES):
         key = counted.pop("owner_key")
         result[key] = OwnerTargets(owner_key=key, targets=own.get(key, default), own=key in own, **counted)
+    return result
+
+
+def _tallied_targets(
+    *, now: datetime, owner_key: str | None, default: Targets, own: dict[str, Targets]
+) -> dict[str, OwnerTargets] | None:
+    """owner_targets over all history and every repository from the target tally
+    (TargetTally: each owner's episodes by whole days to their first triage and to their
+    end): met is the episodes within the target's days; missed, the others less those
+    whose deadline has not passed yet, which are read from the episodes started within
+    the longest target, with the open ones (breaching). None when the tally cannot
+    answer for `now`: an episode started or ended after it, or a triage action stamped
+    after it. Three queries."""
+    if TriageEvent.objects.filter(at__gt=now).exists():
+        return None
+    longest = max(t for targets in (default, *own.values()) for t in (targets.triage_days, targets.fix_days))
+    unsettled = _episodes(now=now, repository=None, owner_key=owner_key, default=default, own=own).filter(
+        Q(started_at__gte=now - timedelta(days=longest)) | Q(ended_at__isnull=True) | Q(ended_at__gt=now)
+    )
+    names = ("breaching", "triage_pending", "fix_pending", "after")
+    recent = {}
+    for counted in _count_rows(unsettled, "owner_key", Period(name="all", now=now), names):
+        if counted["after"]:
+            return None
+        recent[counted["owner_key"]] = counted
+    tally = TargetTally.objects.filter(episodes__gt=0)
+    if owner_key is not None:
+        tally = tally.filter(owner_key=owner_key)
+    counts: dict[str, dict[str, int]] = {}
+    for key, kind, days, n in tally.values_list("owner_key", "kind", "days", "episodes"):
+        owner = counts.setdefault(key, {"triage": 0, "fix": 0, "triage_met": 0, "fix_met": 0})
+        if days == START_UNKNOWN:
+            continue  # in no attainment; the owner has episodes
+        owner[kind] += n
+        target = own.get(key, default)
+        if 0 <= days <= (target.triage_days if kind == TRIAGE else target.fix_days):
+            owner[f"{kind}_met"] += n
+    result = {}
+    for key, owner in counts.items():
+        pending = recent.get(key, {})
+        result[key] = OwnerTargets(
+            owner_key=key,
+            targets=own.get(key, default),
+            own=key in own,
+            triage_met=owner["triage_met"],
+            triage_missed=owner["triage"] - owner["triage_met"] - pending.get("triage_pending", 0),
+            fix_met=owner["fix_met"],
+            fix_missed=owner["fix"] - owner["fix_met"] - pending.get("fix_pending", 0),
+            breaching=pending.get("breaching", 0),
+        )
     return result
 
 

@@ -41,6 +41,7 @@ from .rollups import (
     ResolutionBucket,
     StatusDayDelta,
     StatusInterval,
+    TargetTally,
     TransitionDayCount,
 )
 from .tests import (
@@ -57,6 +58,7 @@ from .tests import (
 from .triage import InvestigationVerdict, OwnerTarget, TriageEvent, Verdict
 
 __all__ = [
+    "TargetTally",
     "OutcomeTally",
     "CalibrationBin",
     "Verdict",

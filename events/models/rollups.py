@@ -443,3 +443,29 @@ class OutcomeTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.band} {self.outcome}: {self.investigations}"
+
+
+class TargetTally(models.Model):
+    """Owner episodes over all history by how long they took to be triaged and fixed:
+    per owner ("" for none) and kind ("triage": from the start to the first triage
+    action; "fix": to the end), the episodes per whole days rounded up (-1: not yet;
+    capped past the longest target), counting only episodes whose start is known (-2,
+    under "triage": those whose start is unknown, which only say the owner has
+    episodes). Attainment over all history for any target of whole days is then a sum
+    over these rows (dashboard/selectors/targets.py). Kept by adding differences
+    whenever a test's owner episodes or their first triage change
+    (events/rollups/targets.py)."""
+
+    owner_key = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=8)
+    days = models.SmallIntegerField()
+    episodes = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["owner_key", "kind", "days"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner_key", "kind", "days"], name="unique_target_tally")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_key or '(no owner)'} {self.kind} {self.days}d: {self.episodes}"

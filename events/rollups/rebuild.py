@@ -25,6 +25,7 @@ from ..models import (
     StatusChange,
     StatusDayDelta,
     StatusInterval,
+    TargetTally,
     TestCase,
     TransitionDayCount,
 )
@@ -43,9 +44,11 @@ from .owners import rebuild_owner_rollups
 from .quarantine import rebuild_quarantined_since
 from .shared import with_rows_of_each_test
 from .status import Change, day_deltas, episodes_of, intervals_of, rebuild_transition_counts
+from .targets import rebuild_target_tally
 
 # Every rollup table, children first.
 ROLLUP_MODELS = (
+    TargetTally,
     OutcomeTally,
     CalibrationBin,
     FixTally,
@@ -111,6 +114,7 @@ def rebuild_all() -> None:
     )
     rebuild_transition_counts()
     rebuild_owner_rollups()
+    rebuild_target_tally()
     rebuild_fix_tally()
     rebuild_calibration()
     rebuild_investigation_rollups()

@@ -20,6 +20,7 @@ from .owners import OwnerSpan, _refresh_owner_rows, quarantine_changed, respell_
 from .quarantine import refresh_quarantined_since
 from .shared import SharedCounts, TestRollupRows
 from .status import Change, EpisodeSpan, Interval, day_deltas, episodes_of, intervals_of, transition_counts
+from .targets import change_of
 
 
 @dataclass
@@ -177,7 +178,8 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> set[uu
         if counted != intervals or counted_episodes != episodes:
             shared.transitions.update(transition_counts(intervals, episodes))
             shared.transitions.subtract(transition_counts(counted, counted_episodes))
-    rewritten.write()
+    # Rewritten owner episodes (and their first triage) change the target tally.
+    shared.targets.update(change_of(rewritten.owner_spans, rewritten.write))
     return set(rewritten.episodes)
 
 

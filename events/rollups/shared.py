@@ -34,7 +34,7 @@ in this one order, so that two of them wait for each other instead of deadlockin
    event earlier than an owner's first seen, collected in Stale.owner_names), then
    SharedCounts.write (plus investigations.refresh_investigation_days): OwnerCount,
    OwnerDayDelta, StatusDayDelta, TransitionDayCount, MonitorDayCount, MonitorTotal,
-   ResolutionBucket, FixTally, CalibrationBin (the projection's, from its Stale;
+   ResolutionBucket, FixTally, TargetTally, CalibrationBin (the projection's, from its Stale;
    the triage service writes it too, after its test and investigation rows),
    OutcomeTally, then InvestigationDay and the FactDayCount rows of the days locked.
    Each table in one statement, its rows in key order: the refreshes of a transaction
@@ -67,6 +67,7 @@ from ..models import (
     OwnerTest,
     StatusDayDelta,
     StatusInterval,
+    TargetTally,
     TransitionDayCount,
 )
 from .triaged import refresh_first_triage
@@ -191,6 +192,7 @@ class SharedCounts:
     monitor_totals: Counter = field(default_factory=Counter)  # monitor id -> events
     buckets: Counter = field(default_factory=Counter)  # (monitor type, bucket) -> resolutions
     fix_tally: Counter = field(default_factory=Counter)  # fixes.TallyKey -> fixes
+    targets: Counter = field(default_factory=Counter)  # (owner key, kind, days) -> episodes
 
     def add_owner_counts(self, deltas: dict[str, list[int]]) -> None:
         for key, counts in deltas.items():
@@ -208,6 +210,7 @@ class SharedCounts:
         add_monitor_totals(self.monitor_totals)
         add_resolution_buckets(self.buckets)
         add_fix_tally(self.fix_tally)
+        add_target_tally(self.targets)
         for collected in vars(self).values():
             collected.clear()
 
@@ -328,5 +331,16 @@ def add_fix_tally(deltas: Counter) -> None:
         FixTally._meta.db_table,
         ("everyone", "owner_key", "days_to_next", "relapsed"),
         ("fixes",),
+        [(*key, n) for key, n in sorted(deltas.items()) if n],
+    )
+
+
+def add_target_tally(deltas: Counter) -> None:
+    """Add (owner key, kind, days) -> episodes to TargetTally (targets.py), rows in key
+    order. The triage service adds its own differences with it too."""
+    add_to_counts(
+        TargetTally._meta.db_table,
+        ("owner_key", "kind", "days"),
+        ("episodes",),
         [(*key, n) for key, n in sorted(deltas.items()) if n],
     )

@@ -299,15 +299,16 @@ def grow(extra: int, by) -> None:
 def test_page_query_counts_do_not_grow(history, triager, reader_client, django_assert_num_queries, extra):
     grow(extra, triager)
     OwnerTarget.objects.create(owner_key="@team1", fix_days=30)
-    # session and user (2), repositories (1), owner_stats (4), targets (1), counts (1),
+    # session and user (2), repositories (1), owner_stats (4), targets (1), counts (3: a
+    # probe for triage actions after now, the unsettled episodes, the target tally),
     # fixes by owner (2: the fix tally and the recent episodes)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(12):
         assert reader_client.get(reverse("dashboard:codeowners"), {"period": "all"}).status_code == 200
     # session and user (2), repositories (1), the owner (1), tests (3), owner_stats (4:
-    # one owner), trend (1), targets (1), attainment, weekly, breaching (3), fixes and the
-    # relapse curves (6: each the fix tally and the recent episodes)
+    # one owner), trend (1), targets (1), attainment (3, as above), weekly, breaching (2),
+    # fixes and the relapse curves (6: each the fix tally and the recent episodes)
     url = owner_url(WEB.casefold())
-    with django_assert_num_queries(21):
+    with django_assert_num_queries(23):
         assert reader_client.get(url, {"period": "all"}).status_code == 200
 
 
@@ -352,3 +353,61 @@ def test_test_page_queries_do_not_grow_with_its_triage_history(history, triager,
     for n in range(30):
         triage_test(test, by=triager, note=f"note {n}")
     assert queries() == few
+
+
+# ---------------------------------------------------------------- the target tally
+
+
+def target_tally() -> list:
+    from tests.events.state import projected_state
+
+    return projected_state()["target_tally"]
+
+
+def assert_the_tally_answers_as_the_episodes():
+    """Over all history, the target tally (every repository) gives the figures the owner
+    episodes give (the one repository every test of the fixture is in), for every owner
+    and each alone, at nows before, around and long after the targets' deadlines; and
+    the tally is what a count from scratch gives."""
+    from events.models import TargetTally
+    from events.rollups.targets import rebuild_target_tally
+
+    repository = TestCase.objects.values_list("repository_id", flat=True).first()
+    assert set(TestCase.objects.values_list("repository_id", flat=True)) == {repository}
+    for now in [at(24, 12), at(25), at(27), at(30), at(31, 5), NOW + timedelta(days=400)]:
+        tallied = selectors.owner_targets(period=Period("all", now))
+        counted = selectors.owner_targets(period=Period("all", now), repository=repository)
+        assert {k: figures(v) for k, v in tallied.items()} == {k: figures(v) for k, v in counted.items()}, now
+        for key in (WEB.casefold(), "", "@nobody"):
+            one = selectors.owner_targets(period=Period("all", now), owner_key=key)
+            assert {k: figures(v) for k, v in one.items()} == {
+                k: figures(v) for k, v in counted.items() if k == key
+            }, (now, key)
+    kept = target_tally()
+    TargetTally.objects.all().delete()
+    rebuild_target_tally()
+    assert target_tally() == kept
+
+
+def test_the_target_tally_answers_as_the_episodes(history, triager):
+    assert_the_tally_answers_as_the_episodes()
+    # Own targets for one owner; a late status change reopening t1's history; triage
+    # actions on t3 (its first) and on t2 (not its first: changes nothing).
+    OwnerTarget.objects.create(owner_key=WEB.casefold(), triage_days=6, fix_days=30)
+    change(history[1], at(12), "HEALTHY", "BROKEN")
+    triage_at(history[3], at(22, 5), triager, note="looking")
+    triage_at(history[2], at(23), triager, note="again")
+    assert_the_tally_answers_as_the_episodes()
+    assert any(days == 3 for _k, kind, days, _n in target_tally() if kind == "triage")
+
+
+def test_a_triage_action_after_now_sends_the_figures_to_the_episodes(
+    history, triager, django_assert_num_queries
+):
+    triage_at(history[4], NOW + timedelta(hours=1), triager, note="from the future")
+    default, own = selectors.targets_by_owner()
+    with django_assert_num_queries(2):  # the probe, then the episodes
+        rows = selectors.owner_targets(period=Period("all", NOW), targets=(default, own))
+    repository = TestCase.objects.values_list("repository_id", flat=True).first()
+    counted = selectors.owner_targets(period=Period("all", NOW), repository=repository)
+    assert {k: figures(v) for k, v in rows.items()} == {k: figures(v) for k, v in counted.items()}

@@ -34,6 +34,7 @@ from events.models import (
     StatusChange,
     StatusDayDelta,
     StatusInterval,
+    TargetTally,
     TestCase,
     TransitionDayCount,
     TriageEvent,
@@ -222,6 +223,10 @@ def projected_state() -> dict:
         "outcome_tally": sorted(
             OutcomeTally.objects.exclude(investigations=0).values_list("band", "outcome", "investigations")
         ),
+        # A bucket whose episodes all moved may be kept at 0.
+        "target_tally": sorted(
+            TargetTally.objects.exclude(episodes=0).values_list("owner_key", "kind", "days", "episodes")
+        ),
         "owner_day_deltas": sorted(
             OwnerDayDelta.objects.exclude(delta=0).values_list("owner_key", "day", "status", "delta")
         ),
@@ -273,5 +278,6 @@ def _delete_all() -> None:
         FixTally,
         CalibrationBin,
         OutcomeTally,
+        TargetTally,
     ):
         model.objects.all().delete()

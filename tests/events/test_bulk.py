@@ -13,7 +13,18 @@ from django.core.management import CommandError, call_command
 from django.db import DataError
 
 from events import demo, sql
-from events.models import Delivery, Episode, MonitorInterval, StatusDayDelta, StatusInterval, TestCase
+from events.models import (
+    CalibrationBin,
+    Delivery,
+    Episode,
+    FixTally,
+    MonitorInterval,
+    OutcomeTally,
+    StatusDayDelta,
+    StatusInterval,
+    TargetTally,
+    TestCase,
+)
 from events.projection import rebuild
 from tests.events.state import projected_state, wipe
 
@@ -102,11 +113,26 @@ def test_rebuild_falls_back_to_one_delivery_at_a_time_when_the_database_refuses_
     }
 
 
+# Tallies kept by adding differences may keep a row at zero (the triage after the seed
+# moved its episodes on); a rebuild writes none. Counted without them.
+TALLY_COUNTS = {
+    FixTally: "fixes",
+    CalibrationBin: "verdicts",
+    OutcomeTally: "investigations",
+    TargetTally: "episodes",
+}
+
+
+def rows(model) -> int:
+    field = TALLY_COUNTS.get(model)
+    return (model.objects.exclude(**{field: 0}) if field else model.objects).count()
+
+
 def test_rebuild_empties_every_projected_table_first():
     seed("--bulk")
-    projected = {model: model.objects.count() for model in rebuild.PROJECTED_MODELS}
+    projected = {model: rows(model) for model in rebuild.PROJECTED_MODELS}
     call_command("rebuild_projections", verbosity=0)
-    assert {model: model.objects.count() for model in rebuild.PROJECTED_MODELS} == projected
+    assert {model: rows(model) for model in rebuild.PROJECTED_MODELS} == projected
 
 
 def test_rebuild_refills_missing_rollups_and_migrate_leaves_data_alone():
