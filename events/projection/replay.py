@@ -12,12 +12,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from events import rollups
-from events.models import Delivery, Investigation, MonitorEvent, StatusChange
+from events.models import Delivery, Investigation, MonitorEvent, StatusChange, TestCase
 from events.orm import related_model
 from events.trunk import parsing, registry
 from events.trunk.classify import classify
@@ -90,6 +90,12 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
         delivery.refresh_from_db(
             from_queryset=Delivery.objects.select_for_update(), fields=[*parsed, "processed_at"]
         )
+        if not projections_empty:
+            # Then the test rows it concerns, before any row of theirs is read or deleted
+            # (LOCK ORDER 2 before 3): the triage service and the projection of the same
+            # tests lock them first too, so neither deadlocks with this nor changes what
+            # removing this delivery's projection reads (its verdicts, its outcomes).
+            _lock_tests_of(delivery, event)
         removed = rollups.Stale() if projections_empty else remove_projection_of(delivery)
         changed = [name for name, value in parsed.items() if getattr(delivery, name) != value]
         if changed:
@@ -102,6 +108,24 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
         else:
             removed.refresh()
     return delivery.outcome
+
+
+def _lock_tests_of(delivery: Delivery, event: parsing.Event | None) -> None:
+    """Lock (FOR NO KEY UPDATE, in key order) the stored tests this delivery projected
+    rows of, and the test its event names now (the projection locks it again)."""
+    test_ids = {event.test_case.id} if event is not None else set()
+    for relation in registry.HISTORY_RELATIONS:
+        model = related_model(Delivery, relation)
+        test_ids.update(
+            model._default_manager.filter(delivery=delivery).values_list("test_case_id", flat=True)
+        )
+    if test_ids and connection.vendor == "postgresql":
+        list(
+            TestCase.objects.filter(pk__in=test_ids)
+            .order_by("pk")
+            .select_for_update(no_key=True)
+            .values_list("pk", flat=True)
+        )
 
 
 def remove_projection_of(delivery: Delivery) -> rollups.Stale:
