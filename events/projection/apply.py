@@ -94,6 +94,11 @@ class TestCreatedConcurrently(Exception):
     __test__ = False
 
 
+class InvestigationMovedConcurrently(TestCreatedConcurrently):
+    """Another transaction moved one of the batch's stored investigations to another test
+    (a replacement naming it) between the look at its test and the lock: retried too."""
+
+
 @dataclass(frozen=True)
 class Pending:
     """One event to apply, with its delivery's id and svix id."""
@@ -115,12 +120,17 @@ def apply_events(batch: Sequence[Pending], stale: rollups.Stale) -> None:
             monitors.setdefault(event.monitor_id, event.monitor_type)
     entities.insert_monitors(list(monitors.items()))
     fold = Fold()
-    stored_tests = load_tests(fold, sorted({e.test_case.id for e in events}))
+    event_tests = {e.test_case.id for e in events}
+    # A replacement may name another test than the stored investigation's: that test's
+    # lock guards the investigation's rows and verdict too (LOCK ORDER 3), so it is
+    # locked with the batch's tests, in one key order.
+    investigated = stored_investigation_tests(events)
+    stored_tests = load_tests(fold, sorted(event_tests), also_lock=investigated - event_tests)
     resolve = entities.RepositoryResolver()
     # In arrival order: a renamed repository's URL follows the latest sender.
     repositories = {e.test_case.repository: resolve(e.test_case.repository) for e in events}
     stored_states = load_monitor_states(fold, events)
-    stored_investigations = load_investigations(fold, events)
+    stored_investigations = load_investigations(fold, events, locked=event_tests | investigated)
     for p in batch:
         repository_id = repositories[p.event.test_case.repository]
         registry.fold_event(fold, p.event, p.delivery_id, p.svix_id, repository_id)
@@ -141,9 +151,20 @@ def apply_events(batch: Sequence[Pending], stale: rollups.Stale) -> None:
 # ---------------------------------------------------------------- loading
 
 
-def load_tests(fold: Fold, test_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+def load_tests(
+    fold: Fold, test_ids: list[uuid.UUID], also_lock: Iterable[uuid.UUID] = ()
+) -> dict[uuid.UUID, dict[str, Any]]:
     """Lock and load the rows of those of these tests that exist, in key order (FOR NO
-    KEY UPDATE on PostgreSQL; SQLite has one writer at a time). Returns them as stored."""
+    KEY UPDATE on PostgreSQL; SQLite has one writer at a time), locking `also_lock` with
+    them in the same order. Returns them as stored."""
+    also_lock = set(also_lock)
+    if also_lock and connection.vendor == "postgresql":
+        list(
+            TestCase.objects.filter(pk__in=[*test_ids, *also_lock])
+            .order_by("id")
+            .select_for_update(no_key=True)
+            .values_list("id", flat=True)
+        )
     rows = TestCase.objects.filter(pk__in=test_ids).order_by("id").values_list(*TEST_COLUMNS)
     if connection.vendor == "postgresql":
         rows = rows.select_for_update(no_key=True)
@@ -168,16 +189,29 @@ def load_monitor_states(fold: Fold, events: Iterable[parsing.Event]) -> dict[tup
     return stored
 
 
-def load_investigations(fold: Fold, events: Iterable[parsing.Event]) -> dict[uuid.UUID, KeptInvestigation]:
+def stored_investigation_tests(events: Iterable[parsing.Event]) -> set[uuid.UUID]:
+    """The tests the events' investigations are stored under now (none for new ones)."""
+    ids = {e.investigation_id for e in events if isinstance(e, parsing.InvestigationCompleted)}
+    if not ids:
+        return set()
+    return set(Investigation.objects.filter(pk__in=ids).values_list("test_case_id", flat=True))
+
+
+def load_investigations(
+    fold: Fold, events: Iterable[parsing.Event], *, locked: set[uuid.UUID]
+) -> dict[uuid.UUID, KeptInvestigation]:
+    """The events' stored investigations, whose tests must be among the `locked` ones
+    (else another transaction moved one meanwhile: InvestigationMovedConcurrently)."""
     ids = {e.investigation_id for e in events if isinstance(e, parsing.InvestigationCompleted)}
     if not ids:
         return {}
-    stored = {
-        pk: KeptInvestigation(svix_id, occurred_at)
-        for pk, svix_id, occurred_at in Investigation.objects.filter(pk__in=ids).values_list(
-            "id", "delivery__svix_id", "occurred_at"
-        )
-    }
+    stored = {}
+    for pk, svix_id, occurred_at, test_id in Investigation.objects.filter(pk__in=ids).values_list(
+        "id", "delivery__svix_id", "occurred_at", "test_case_id"
+    ):
+        if test_id not in locked:
+            raise InvestigationMovedConcurrently([pk])
+        stored[pk] = KeptInvestigation(svix_id, occurred_at)
     fold.investigations.update(stored)
     return stored
 

@@ -104,9 +104,9 @@ def test_reprocessing_races_a_verdict_without_deadlock(monkeypatch):
 
     original_load_tests = projection_apply.load_tests
 
-    def load_tests_after_removal(fold, ids):
+    def load_tests_after_removal(fold, ids, **kwargs):
         reprocess_removed.set()  # the investigation row is deleted (locked) by now
-        return original_load_tests(fold, ids)
+        return original_load_tests(fold, ids, **kwargs)
 
     monkeypatch.setattr(triage, "_lock_tests", lock_tests_then_wait)
     monkeypatch.setattr(projection_apply, "load_tests", load_tests_after_removal)
@@ -162,6 +162,63 @@ def test_reprocessing_beside_a_verdict_keeps_the_calibration_tally(monkeypatch):
     b.join(60)
     assert not errors, errors
     assert Investigation.objects.get().verdict.verdict == "rejected"
+    kept = _bins()
+    assert kept == _bins_from_scratch()
+
+
+def test_a_replacement_naming_another_test_beside_a_verdict_keeps_the_calibration_tally(monkeypatch):
+    """An investigation redelivered under a smaller svix id that names ANOTHER test: the
+    projection locks the new test's row, not the one the triage service locks (the
+    investigation's stored test), and reads the verdict (verdict_tally(replaced))
+    before it locks the investigation row (its UPDATE). A verdict committed in between
+    is taken away as it was and added as it is now: the tally is off."""
+    _investigate()  # msg_attack_inv, on test 1
+    user = get_user_model().objects.create_user("judge")
+    triage.set_verdicts([INVESTIGATION], by=user, verdict="confirmed")
+    triage_ready = threading.Event()
+    projection_read = threading.Event()
+
+    original_add = triage.add_calibration
+
+    def add_then_wait(deltas):
+        original_add(deltas)
+        triage_ready.set()
+        projection_read.wait(5)  # a fixed lock order never signals: go on
+
+    original_tally = rollups.verdict_tally
+
+    def tally_and_signal(ids=None):
+        result = original_tally(ids)
+        if threading.current_thread().name == "deliver":
+            projection_read.set()
+        return result
+
+    monkeypatch.setattr(triage, "add_calibration", add_then_wait)
+    monkeypatch.setattr(rollups, "verdict_tally", tally_and_signal)
+
+    def redeliver():
+        deliver(
+            payloads.investigation_completed(
+                fake_test(2),
+                at=at(2),
+                investigation_id=INVESTIGATION,
+                confidence=0.25,
+                markdown_summary="s",
+                failure_message="f",
+                facts=[],
+            ),
+            msg_id="msg_attack_ina",  # smaller than msg_attack_inv: it replaces it
+        )
+
+    errors: list = []
+    a = _run(lambda: triage.set_verdicts([INVESTIGATION], by=user, verdict="rejected"), errors, "triage")
+    assert triage_ready.wait(20)
+    b = _run(redeliver, errors, "deliver")
+    a.join(60)
+    b.join(60)
+    assert not errors, errors
+    investigation = Investigation.objects.get()
+    assert investigation.confidence == 0.25 and investigation.verdict.verdict == "rejected"
     kept = _bins()
     assert kept == _bins_from_scratch()
 
@@ -251,11 +308,11 @@ def test_reprocessing_an_investigation_beside_a_status_change_does_not_deadlock(
 
     original_load_tests = projection_apply.load_tests
 
-    def load_tests_after_removal(fold, ids):
+    def load_tests_after_removal(fold, ids, **kwargs):
         if threading.current_thread().name == "reprocess":
             removed.set()
             outcomes_next.wait(5)  # a fixed lock order never signals: go on
-        return original_load_tests(fold, ids)
+        return original_load_tests(fold, ids, **kwargs)
 
     original_refresh = refresh_module.refresh_auto_outcomes
 
