@@ -19,9 +19,12 @@ in this one order, so that two of them wait for each other instead of deadlockin
    row of a new test (inserted; owners are only inserted here, re-spelled in 4). A
    projector batch takes each of these at once, before applying its events (the
    projection's apply_events, events/projection/): monitors and owners in key order,
-   existing test rows in key order, repositories in arrival order (only a batch takes
-   more than one); then it applies its events sorted by test, so its new tests are
-   inserted in key order. An entity row is never given a new key while others may
+   existing test rows in key order (with them, the tests its stored investigations
+   are under, when a replacement names another test; reprocessing locks the tests of
+   what its delivery projected before removing it; the triage service locks the tests
+   it writes for, in key order, before their investigations), repositories in arrival
+   order (only a batch takes more than one); then it applies its events sorted by
+   test, so its new tests are inserted in key order. An entity row is never given a new key while others may
    reference it (Repository.trunk_id is unique through a partial index): the foreign key
    checks deferred to COMMIT take key-share locks on referenced rows, which wait for
    nobody.
