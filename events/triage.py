@@ -42,6 +42,7 @@ from .rollups.calibration import change as calibration_change
 from .rollups.shared import add_target_tally
 from .rollups.targets import change_of
 from .rollups.triaged import refresh_first_triage
+from .triage_messages import change_message
 
 # Where a change was made, shown in parentheses after it in the admin history. The
 # admin's change form passes nothing (the history page is the admin's own); its actions
@@ -321,41 +322,6 @@ def _lock_tests(test_ids: Any) -> None:
 def _chunks(ids: list[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(ids), UPDATE_CHUNK):
         yield ids[start : start + UPDATE_CHUNK]
-
-
-def verdict_label(value: str) -> str:
-    return Verdict(value).label if value else "none"
-
-
-def change_message(
-    *,
-    state: tuple[str, str] | None = None,
-    assignee: tuple[Any, Any] | None = None,
-    note_edited: bool = False,
-    verdict: tuple[str, str, str] | None = None,
-    via: str | None = None,
-) -> str:
-    """The admin history's text for one triage change: old → new state and assignee
-    ("nobody" for none), whether the note was edited (not its text: notes can be long),
-    then where it was made. E.g. "Triage state: New → Fixed. Assignee: nobody → alice.
-    Triage note edited. (dashboard)"."""
-    parts = []
-    if state is not None:
-        old, new = (TestCase.Triage(value).label for value in state)
-        parts.append(f"Triage state: {old} → {new}.")
-    if assignee is not None:
-        old, new = (user or "nobody" for user in assignee)
-        parts.append(f"Assignee: {old} → {new}.")
-    if note_edited:
-        parts.append("Triage note edited.")
-    if verdict is not None:
-        investigation, old, new = verdict
-        parts.append(
-            f"Verdict on investigation {investigation[:8]}: {verdict_label(old)} → {verdict_label(new)}."
-        )
-    if via:
-        parts.append(f"({via})")
-    return " ".join(parts)
 
 
 # ---------------------------------------------------------------- the write

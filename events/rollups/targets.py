@@ -17,11 +17,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
-from ..metrics import TARGET_MAX_DAYS
+from ..metrics import TARGET_FIX, TARGET_MAX_DAYS, TARGET_TRIAGE
 from ..models import OwnerEpisode, TargetTally
 
-TRIAGE = "triage"
-FIX = "fix"
+TRIAGE = TARGET_TRIAGE
+FIX = TARGET_FIX
 NOT_YET = -1
 START_UNKNOWN = -2
 CHUNK = 1000
