@@ -117,12 +117,13 @@ def fix_counts(
     return _counts(row)
 
 
-def _tally(owner_key: str | None) -> QuerySet[FixTally]:
-    """The tally rows of every test (owner_key None), of one owner, or of every owner ("*")."""
-    if owner_key is None:
+def _tally(owner_key: str | None, *, by_owner: bool = False) -> QuerySet[FixTally]:
+    """The tally rows of every test (owner_key None), of one owner, or of every owner
+    (by_owner)."""
+    if owner_key is None and not by_owner:
         return FixTally.objects.filter(everyone=True)
     rows = FixTally.objects.filter(everyone=False)
-    return rows if owner_key == "*" else rows.filter(owner_key=owner_key)
+    return rows if by_owner else rows.filter(owner_key=owner_key)
 
 
 def _after(now: datetime) -> Q:
@@ -133,13 +134,14 @@ def _after(now: datetime) -> Q:
     return Q(started_at__gt=now) | Q(ended_at__gt=now)
 
 
-def _tallied_counts(now: datetime, *, owner_key: str | None) -> dict[str, FixCounts] | None:
+def _tallied_counts(
+    now: datetime, *, owner_key: str | None, by_owner: bool = False
+) -> dict[str, FixCounts] | None:
     """fix_counts over all history and every repository from the tally, by owner key (""
-    for every test when owner_key is None; every owner for "*"). Relapsed fixes are
+    for every test when owner_key is None; every owner with by_owner). Relapsed fixes are
     settled whatever the clock; the others are pending while they ended within the
     window (read from the episodes, a range of the ended_at index), verified after.
     Two queries; None when an episode of the scope lies after `now`."""
-    by_owner = owner_key == "*"
     recent = (
         _episodes(owner_key=None if by_owner else owner_key, closed=False)
         .filter(Q(ended_at__gt=now - FIX_VERIFICATION_WINDOW) | _after(now))
@@ -157,7 +159,7 @@ def _tallied_counts(now: datetime, *, owner_key: str | None) -> dict[str, FixCou
         pending[row["owner"]] = row["pending"]
     counts: dict[str, FixCounts] = {}
     for tally in (
-        _tally(owner_key)
+        _tally(owner_key, by_owner=by_owner)
         .values("owner_key")
         .annotate(total=Sum("fixes"), relapsed_fixes=Sum("fixes", filter=Q(relapsed=True)))
         .order_by()
@@ -188,7 +190,7 @@ def fix_counts_by_owner(*, period: Period, repository: int | None = None) -> dic
     ended inside the period has no entry: EMPTY). A test with several owners counts for
     each. One query; over all history from the tally, three."""
     if period.start is None and not repository:
-        tallied = _tallied_counts(period.now, owner_key="*")
+        tallied = _tallied_counts(period.now, owner_key=None, by_owner=True)
         if tallied is not None:
             return {key: counts for key, counts in tallied.items() if counts != EMPTY}
     filters = _outcome_filters(period.now)

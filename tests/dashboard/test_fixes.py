@@ -188,7 +188,7 @@ def test_fix_counts_take_one_query_from_the_episodes_two_from_the_tally(history,
         fixes.relapse_curve(now=day(98.5))
 
 
-SCOPES = [None, "@acme/web", "@acme/api", "", "@nobody"]
+SCOPES = [None, "@acme/web", "@acme/api", "", "@nobody", "*"]
 
 
 def test_the_tally_answers_as_the_episodes_at_every_now(history):
@@ -211,6 +211,13 @@ def test_the_tally_answers_as_the_episodes_at_every_now(history):
             assert fixes.relapse_curve(now=now, owner_key=owner_key) == fixes.relapse_curve(
                 now=now, repository=repository, owner_key=owner_key
             ), (now, owner_key)
+
+
+def test_an_owner_named_like_a_wildcard_is_one_owner(history):
+    """ "*" is an owner like any other (a hostile CODEOWNERS entry), not "every owner"."""
+    assert fixes.fix_counts(period=Period("all", NOW), owner_key="*") == counts(0, 0, 0)
+    episode(fake_test(9, codeowners=["*"]), day(3), day(5))
+    assert fixes.fix_counts(period=Period("all", NOW), owner_key="*") == counts(1, 0, 0)
 
 
 def test_the_tally_follows_fixes_that_move(history):
