@@ -20,7 +20,14 @@ from ..metrics import RELAPSE_WINDOW
 from ..models import Episode, Owner, OwnerCount, OwnerEpisode, OwnerTest, Status, TestCase
 from ..sql import Table, code_point_ordered
 from .fixes import owner_tally
-from .shared import COUNT_FIELDS, SharedCounts, TestRollupRows, day_sql, with_rows_of_each_test
+from .shared import (
+    COUNT_FIELDS,
+    OWNER_SPAN_COLUMNS,
+    SharedCounts,
+    TestRollupRows,
+    day_sql,
+    with_rows_of_each_test,
+)
 from .status import EpisodeSpan, Interval, day_deltas
 from .triaged import refresh_first_triage
 
@@ -42,6 +49,19 @@ class OwnerSpan:
         if self.ended_at is None or not self.start_known:
             return None
         return (self.ended_at - self.started_at).total_seconds()
+
+    def row(self, test_case_id: uuid.UUID) -> tuple:
+        """Its OwnerEpisode row, in OWNER_SPAN_COLUMNS order."""
+        return (
+            test_case_id,
+            self.owner_key,
+            self.started_at,
+            self.ended_at,
+            self.seconds,
+            self.relapse,
+            self.start_known,
+            self.next_started_at,
+        )
 
     def sort_key(self) -> tuple:
         # Two episodes of a test may start at one time (ties): open ones after closed ones.
@@ -130,19 +150,7 @@ def _refresh_owner_rows(
     if stored_tests != owner_tests:
         rewritten.owner_tests[test_case_id] = [(test_case_id, *row) for row in owner_tests]
     if stored_spans != spans:
-        rewritten.owner_spans[test_case_id] = [
-            (
-                test_case_id,
-                s.owner_key,
-                s.started_at,
-                s.ended_at,
-                s.seconds,
-                s.relapse,
-                s.start_known,
-                s.next_started_at,
-            )
-            for s in spans
-        ]
+        rewritten.owner_spans[test_case_id] = [s.row(test_case_id) for s in spans]
 
 
 def respell_owners(first_seen: dict) -> None:
@@ -180,19 +188,7 @@ def rebuild_owner_rollups() -> None:
     ):
         owners.setdefault(test_id, []).append(key)
     tests = Table(OwnerTest, ["test_case", "owner_key", "status", "quarantined"])
-    spans = Table(
-        OwnerEpisode,
-        [
-            "test_case",
-            "owner_key",
-            "started_at",
-            "ended_at",
-            "seconds",
-            "relapse",
-            "start_known",
-            "next_started_at",
-        ],
-    )
+    spans = Table(OwnerEpisode, list(OWNER_SPAN_COLUMNS))
     counts: Counter = Counter()
     rows = (
         TestCase.objects.order_by("id").values_list("id", "status", "quarantined").iterator(chunk_size=5000)
@@ -211,16 +207,7 @@ def rebuild_owner_rollups() -> None:
         for key, test_status, test_quarantined in owner_tests:
             tests.add(test_id, key, test_status, test_quarantined)
         for s in test_spans:
-            spans.add(
-                test_id,
-                s.owner_key,
-                s.started_at,
-                s.ended_at,
-                s.seconds,
-                s.relapse,
-                s.start_known,
-                s.next_started_at,
-            )
+            spans.add(*s.row(test_id))
         counts.update(owner_counts(owner_tests, test_spans))
     tests.flush()
     spans.flush()

@@ -75,6 +75,17 @@ from ..models import (
 )
 from .triaged import refresh_first_triage
 
+# An OwnerEpisode row as the rollups write it (owners.OwnerSpan.row).
+OWNER_SPAN_COLUMNS = (
+    "test_case",
+    "owner_key",
+    "started_at",
+    "ended_at",
+    "seconds",
+    "relapse",
+    "start_known",
+    "next_started_at",
+)
 COUNT_FIELDS = ("tests", "flaky", "broken", "quarantined", "fixes", "relapses", "timed_fixes")
 
 
@@ -150,20 +161,7 @@ class TestRollupRows:
             ),
         ),
         ("owner_tests", OwnerTest, ("test_case", "owner_key", "status", "quarantined")),
-        (
-            "owner_spans",
-            OwnerEpisode,
-            (
-                "test_case",
-                "owner_key",
-                "started_at",
-                "ended_at",
-                "seconds",
-                "relapse",
-                "start_known",
-                "next_started_at",
-            ),
-        ),
+        ("owner_spans", OwnerEpisode, OWNER_SPAN_COLUMNS),
     )
 
     def write(self) -> None:
