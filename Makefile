@@ -34,7 +34,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy events dashboard api
+	$(BIN)/mypy events dashboard api notifications
 
 format: install
 	$(BIN)/ruff format .

@@ -82,10 +82,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "csp",  # django-csp: its system checks (outdated CSP_* settings)
+    "django_tasks",
+    "django_tasks_db",
     "events",
     "dashboard",
     "api",
     "limits",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +279,34 @@ LOGGING = {
     # django-axes announces its version at every start of every command; its login
     # failures and lockouts (axes.handlers) are still logged.
     "loggers": {"axes.apps": {"level": "WARNING"}},
+}
+
+# --- Notifications (notifications/): alerts and weekly digests to subscriptions.
+
+# The address users reach flakyboard at: messages link to a test's page from there.
+FLAKYBOARD_BASE_URL = env.str("FLAKYBOARD_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# An alert whose moment (the event time of the change, or the time a deadline passed) lies
+# further back than this when it is recorded is not sent: a late or replayed delivery, a
+# rebuild or a catch-up after downtime shows in the digest only.
+FLAKYBOARD_NOTIFY_MAX_AGE_MINUTES = env.int("FLAKYBOARD_NOTIFY_MAX_AGE_MINUTES", default=60)
+# Bursts: a subscription's alerts wait this long after the first of them, and go out as one
+# message (ten tests turning flaky in one minute make one message).
+FLAKYBOARD_NOTIFY_GROUP_SECONDS = env.int("FLAKYBOARD_NOTIFY_GROUP_SECONDS", default=60)
+# Attempts per message before it is marked failed (back-off doubles from 30 s between them).
+FLAKYBOARD_NOTIFY_ATTEMPTS = env.int("FLAKYBOARD_NOTIFY_ATTEMPTS", default=5)
+FLAKYBOARD_NOTIFY_RETRY_SECONDS = env.int("FLAKYBOARD_NOTIFY_RETRY_SECONDS", default=30)
+# A destination that does not answer is given up on after this many seconds (connect and read).
+FLAKYBOARD_NOTIFY_TIMEOUT_SECONDS = env.float("FLAKYBOARD_NOTIFY_TIMEOUT_SECONDS", default=8.0)
+
+# django-tasks (the backport of Django 6's task framework) runs the sends. The default is its
+# database queue: no extra server; `manage.py db_worker` runs them. FLAKYBOARD_TASKS=immediate
+# runs each send inside the process that enqueues it (tests, one-off commands).
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend"
+        if env.str("FLAKYBOARD_TASKS", default="database") == "immediate"
+        else "django_tasks_db.DatabaseBackend"
+    }
 }
 
 # --- Caches. Nothing caches pages or queries; the API throttle counters need a cache that
