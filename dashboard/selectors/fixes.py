@@ -293,3 +293,36 @@ def _tallied_curve(now: datetime, *, owner_key: str | None) -> list[CurvePoint] 
 def curve_marks(points: list[CurvePoint]) -> list[CurvePoint]:
     """The curve's points at RELAPSE_CURVE_MARKS (the days its table quotes)."""
     return [points[day] for day in RELAPSE_CURVE_MARKS if day < len(points)]
+
+
+def fixes_settled(
+    *, periods: list[Period], repository: int | None = None, owner_key: str | None = None
+) -> list[dict[str, int]]:
+    """Per period (each with a start), what happened to fixes inside it: `fixed`, the
+    episodes that ended inside it; `verified`, the fixes whose FIX_VERIFICATION_WINDOW
+    ran out inside it without a new episode (end + window inside the period: verified
+    as of the period's end, _outcome_filters); `relapsed`, the fixes whose next episode
+    started inside it, within the window after the fix. One query, on the ended_at index
+    (every fix counted ended after the earliest start less the window)."""
+    aggregates: dict[str, Count] = {}
+    for i, period in enumerate(periods):
+        if period.start is None:
+            raise ValueError("fixes_settled needs periods with a start")
+        outcome = _outcome_filters(period.now)
+        aggregates |= {
+            f"fixed_{i}": Count("id", filter=period.filter("ended_at")),
+            f"verified_{i}": Count(
+                "id", filter=outcome[FIX_VERIFIED] & Q(ended_at__gt=period.start - FIX_VERIFICATION_WINDOW)
+            ),
+            f"relapsed_{i}": Count("id", filter=outcome[FIX_RELAPSED] & period.filter("next_started_at")),
+        }
+    earliest = min(period.start for period in periods if period.start is not None)
+    row = (
+        _episodes(repository=repository, owner_key=owner_key)
+        .filter(ended_at__gt=earliest - FIX_VERIFICATION_WINDOW)
+        .aggregate(**aggregates)
+    )
+    return [
+        {name: int(row[f"{name}_{i}"] or 0) for name in ("fixed", "verified", "relapsed")}
+        for i in range(len(periods))
+    ]
