@@ -323,3 +323,9 @@ class QuarantineFilterForm(_OwnerInAnyCase):
             "ready": data.get("ready") == "1",
             "sort": data.get("sort") or None,
         }
+
+
+def owner_choices() -> list[tuple[str, str]]:
+    """The owner choices of the filters ("" any owner, "none" tests without owners, then
+    each owner's key and name): the digest's owner selector. One query."""
+    return _owner_choices()

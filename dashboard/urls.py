@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from .views import deliveries, investigations, monitors, overview, owners, quarantine, tests
+from .views import deliveries, digest, investigations, monitors, overview, owners, quarantine, tests
 
 
 class AnyTextConverter:
@@ -39,6 +39,7 @@ urlpatterns = [
     path("monitors/", monitors.monitors, name="monitors"),
     path("investigations/", investigations.investigations, name="investigations"),
     path("quarantine/", quarantine.quarantine, name="quarantine"),
+    path("digest/", digest.digest, name="digest"),
     path("deliveries/", deliveries.deliveries, name="deliveries"),
     path("deliveries/<int:delivery_id>/", deliveries.delivery_detail, name="delivery-detail"),
 ]

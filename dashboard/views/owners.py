@@ -88,6 +88,8 @@ def codeowner_detail(request: HtmxHttpRequest, owner: str) -> HttpResponse:
         "scope": scope,
         "owner_name": name,
         "owner_url": _owner_url(owner_id),
+        # The digest's owner parameter: by id, as the links name owners (or "none").
+        "digest_owner": owner_id or NO_OWNER_PARAM,
         "back_url": scope.url(reverse("dashboard:codeowners")),
         "form": form,
         "page": page,
