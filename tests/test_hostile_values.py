@@ -319,6 +319,7 @@ HOSTILE_PARAMS = {
     "/api/v1/stats/targets/": ("owner", "period", "repository"),
     "/api/v1/triage-events/": ("test_case", "by", "via", "since", "until", "page_size", "cursor"),
     "/quarantine/": ("owner", "ready", "sort", "page", "repository"),
+    "/digest/": ("owner", "period", "repository"),
     "/codeowners/": ("sort", "period", "repository"),
     "/investigations/": ("period", "repository", "verdict", "fact_type", "page"),
 }

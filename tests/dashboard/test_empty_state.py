@@ -7,7 +7,16 @@ from events.models import TestCase
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/", "/tests/", "/codeowners/", "/monitors/", "/investigations/", "/deliveries/", "/quarantine/"]
+PAGES = [
+    "/",
+    "/tests/",
+    "/codeowners/",
+    "/monitors/",
+    "/investigations/",
+    "/deliveries/",
+    "/quarantine/",
+    "/digest/",
+]
 DOCS = "https://docs.trunk.io/flaky-tests/webhooks"
 
 

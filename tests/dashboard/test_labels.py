@@ -39,6 +39,7 @@ def test_no_page_shows_an_old_label_and_each_page_its_labels(staff_client, load_
         "/investigations/": ["fixed_within_14_days"],
         "/deliveries/": [],
         "/quarantine/": ["quarantined_since", "quarantine_age", "ready_to_release", "active_monitors"],
+        "/digest/": ["relapses", "fixes_verified", "triage_target_met", "fix_target_met", "ready_to_release"],
         test.get_absolute_url(): ["failure_rate", "prs_impacted", "status_since", "quarantined"],
     }
     for url, keys in pages.items():
