@@ -50,6 +50,7 @@ PAGES = {
     "investigations": "/investigations/?period=all",
     "deliveries": "/deliveries/",
     "quarantine": "/quarantine/",
+    "digest": "/digest/",
     "delivery": lambda p, b: _first_link(p, b, "/deliveries/", "#table tbody a[href^='/deliveries/']"),
     "api-docs": "/api/docs/",
     "login": "/accounts/login/",
