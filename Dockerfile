@@ -54,7 +54,7 @@ COPY . .
 # DEBUG is off by default, so this writes the hashed, compressed manifest that
 # WhiteNoise serves (DJANGO_MANIFEST_STATIC defaults to on when DEBUG is off).
 # The app's bytecode is compiled now because the app user cannot write it later.
-RUN chmod 0755 bin/start-server bin/start-projector \
+RUN chmod 0755 bin/start-server bin/start-projector bin/start-worker \
     && python manage.py collectstatic --noinput \
     && python -m compileall -q . \
     && mkdir -p /app/data \

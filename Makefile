@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The demo server's port: `make demo PORT=8001` when 8000 is taken.
 PORT ?= 8000
+# The demo's local webhook receiver, which prints the notifications it is sent.
+RECEIVER_PORT ?= 8025
 # The demo's own secret: signs the demo deliveries. Never use it for a real endpoint.
 DEMO_ENV := DJANGO_DEBUG=true TRUNK_WEBHOOK_SECRET=whsec_ZGVtby1zZWNyZXQtZm9yLWZsYWt5Ym9hcmQtb25seQ==
 
@@ -24,7 +26,14 @@ install: $(VENV)/.installed
 demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	$(DEMO_ENV) $(BIN)/python manage.py create_demo_subscriptions --receiver-port $(RECEIVER_PORT)
 	$(DEMO_ENV) $(BIN)/python manage.py create_demo_user --port $(PORT)
+	@# Beside the server: the receiver that prints notifications, the task worker that sends
+	@# them and the notification schedule; all stopped with the server (Ctrl-C).
+	trap 'kill 0' EXIT; \
+	$(DEMO_ENV) $(BIN)/python manage.py demo_receiver --port $(RECEIVER_PORT) & \
+	$(DEMO_ENV) $(BIN)/python manage.py db_worker --no-reload --interval 2 & \
+	$(DEMO_ENV) FLAKYBOARD_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/python manage.py notify --follow --every 5 & \
 	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install

@@ -8,7 +8,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from . import stats, views
+from . import stats, subscriptions, views
 
 app_name = "api"
 
@@ -49,6 +49,7 @@ router.register("quarantine-changes", views.QuarantineChangeViewSet, basename="q
 router.register("triage-events", views.TriageEventViewSet, basename="triage-event")
 router.register("deliveries", views.DeliveryViewSet, basename="delivery")
 router.register("stats", stats.StatsViewSet, basename="stats")
+router.register("subscriptions", subscriptions.SubscriptionViewSet, basename="subscription")
 
 # One test's history: the same viewsets, filtered to the test in the URL.
 NESTED = [

@@ -297,6 +297,15 @@ FLAKYBOARD_NOTIFY_ATTEMPTS = env.int("FLAKYBOARD_NOTIFY_ATTEMPTS", default=5)
 FLAKYBOARD_NOTIFY_RETRY_SECONDS = env.int("FLAKYBOARD_NOTIFY_RETRY_SECONDS", default=30)
 # A destination that does not answer is given up on after this many seconds (connect and read).
 FLAKYBOARD_NOTIFY_TIMEOUT_SECONDS = env.float("FLAKYBOARD_NOTIFY_TIMEOUT_SECONDS", default=8.0)
+EMAIL_TIMEOUT = FLAKYBOARD_NOTIFY_TIMEOUT_SECONDS  # a mail server that hangs fails like a webhook
+
+# The weekly digest goes out once per ISO week, after this weekday (0 Monday) and UTC hour.
+FLAKYBOARD_DIGEST_WEEKDAY = env.int("FLAKYBOARD_DIGEST_WEEKDAY", default=0)
+FLAKYBOARD_DIGEST_HOUR = env.int("FLAKYBOARD_DIGEST_HOUR", default=8)
+if not (0 <= FLAKYBOARD_DIGEST_WEEKDAY <= 6 and 0 <= FLAKYBOARD_DIGEST_HOUR <= 23):
+    raise ImproperlyConfigured(
+        "FLAKYBOARD_DIGEST_WEEKDAY must be 0-6 (Monday 0) and FLAKYBOARD_DIGEST_HOUR 0-23."
+    )
 
 # django-tasks (the backport of Django 6's task framework) runs the sends. The default is its
 # database queue: no extra server; `manage.py db_worker` runs them. FLAKYBOARD_TASKS=immediate

@@ -16,12 +16,14 @@ One module per family, each importing only from the ones before it:
   investigations and their facts, quarantine changes);
 - rollups.py: every table derived from the history (intervals, episodes, day deltas
   and counts, buckets, the per-owner and per-day rollups);
+- alerts.py: the outbox of notifications (`Alert`), flakyboard's own data;
 - triage.py: flakyboard's own data beside the projections (verdicts on investigations,
   each test's triage history, owners' targets), kept through a rebuild.
 
 Everything is re-exported here: import models from `events.models`.
 """
 
+from .alerts import Alert
 from .delivery import Delivery
 from .history import Investigation, InvestigationFact, MonitorEvent, QuarantineChange, StatusChange
 from .rollups import (
@@ -58,6 +60,7 @@ from .tests import (
 from .triage import InvestigationVerdict, OwnerTarget, TriageEvent, Verdict
 
 __all__ = [
+    "Alert",
     "TargetTally",
     "OutcomeTally",
     "CalibrationBin",

@@ -98,7 +98,8 @@ def _apply_batch(limit: int) -> int:
             pending.append(Pending(event, delivery.pk, delivery.svix_id))
         # One fold for the batch (events.projection.apply), in the LOCK ORDER; then the rollups of
         # every test, pair and day it touched, once each.
-        stale = rollups.Stale()
+        # Live: the episodes this starts are alerts (events/alerts.py), if still recent.
+        stale = rollups.Stale(alerts_at=timezone.now())
         with _failure_of(batch[0] if len(batch) == 1 else None):
             apply_events(pending, stale)
             stale.refresh()

@@ -34,7 +34,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F
 from django.utils import timezone
 
-from events import sql
+from events import rollups, sql
 from events.models import Delivery
 from events.projection.apply import Pending, TestCreatedConcurrently, apply_now, error_text
 from events.trunk import parsing, reader
@@ -240,7 +240,9 @@ def _store_and_apply(delivery: Delivery, event: parsing.Event | None, *, attempt
                 delivery.processed_at = timezone.now() if event else None
                 sql.insert_instance(delivery)  # save(force_insert=True), without the ORM's CPU
                 if event is not None:
-                    apply_now([Pending(event, delivery.pk, delivery.svix_id)])
+                    # Live: an episode this starts is an alert (events/alerts.py).
+                    live = rollups.Stale(alerts_at=delivery.processed_at)
+                    apply_now([Pending(event, delivery.pk, delivery.svix_id)], live)
             return
         except TestCreatedConcurrently:
             if attempt == attempts:

@@ -8,7 +8,9 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from ..alerts import NewAlert, episode_started, record_alerts
 from ..models import Episode, OwnerEpisode, OwnerTest, StatusChange, StatusInterval, TestCase, TestCaseOwner
 from ..sql import code_point_ordered
 from .calibration import Tally, add_calibration, new_tally
@@ -39,6 +41,10 @@ class Stale:
     outcomes: Counter = field(default_factory=Counter)  # (band, outcome) -> investigations
     # What judged investigations written or removed change in CalibrationBin.
     calibration: Tally = field(default_factory=new_tally)
+    # Live projection (the receiver, the projector) sets its time here: the episodes it
+    # starts are recorded as alerts (events/alerts.py). A rebuild or a reprocess leaves it
+    # None: they tell no one.
+    alerts_at: datetime | None = None
 
     def copy(self) -> Stale:
         return Stale(
@@ -50,6 +56,7 @@ class Stale:
             set(self.investigated),
             Counter(self.outcomes),
             dict(self.calibration),
+            self.alerts_at,
         )
 
     def refresh(self) -> None:
@@ -61,9 +68,12 @@ class Stale:
         # The tests' own rows first (LOCK ORDER: their rows are locked by the batch).
         refresh_quarantined_since(self.quarantine_sent)
         shared = SharedCounts()
+        started: list[NewAlert] | None = [] if self.alerts_at else None
         # A test whose quarantined flag changed: its owner rows (recomputed whole, like
         # any stale test's: writes only what changed).
-        rewritten = refresh_tests(self.tests | quarantine_changed(self.quarantine_sent - self.tests), shared)
+        rewritten = refresh_tests(
+            self.tests | quarantine_changed(self.quarantine_sent - self.tests), shared, started=started
+        )
         # Their investigations' outcomes, from the episodes as they now are.
         refresh_auto_outcomes(rewritten | self.investigated, self.outcomes)
         self.investigated.clear()
@@ -74,6 +84,8 @@ class Stale:
         add_outcome_tally(self.outcomes)
         self.outcomes.clear()
         refresh_investigation_days(self.days)
+        if started and self.alerts_at:
+            record_alerts(started, now=self.alerts_at)
         self.pairs.clear()
         self.tests.clear()
         self.days.clear()
@@ -81,7 +93,9 @@ class Stale:
         self.owner_names.clear()
 
 
-def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> set[uuid.UUID]:
+def refresh_tests(
+    test_ids: Iterable[uuid.UUID], shared: SharedCounts, *, started: list[NewAlert] | None = None
+) -> set[uuid.UUID]:
     """Recompute the rollup rows of these tests (status intervals, episodes, owner rows)
     from their first event time, status changes, status, quarantined flag and owner
     links, after a status change, a new first event time, new owner links or a changed
@@ -93,7 +107,8 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> set[uu
     deltas, status day deltas, transition day counts) goes to `shared`, which the caller
     writes once, in the lock order (see LOCK ORDER, shared.py). Seven reads whatever the
     number of tests, and at most two statements per table written. Returns the tests
-    whose episodes were rewritten."""
+    whose episodes were rewritten; adds to `started`, if given, an alert for each test
+    now in an episode that was not counted before (it started one)."""
     ids = sorted(set(test_ids))
     if not ids:
         return set()
@@ -168,6 +183,15 @@ def refresh_tests(test_ids: Iterable[uuid.UUID], shared: SharedCounts) -> set[uu
             rewritten.intervals[pk] = [(pk, i.status, i.started_at, i.ended_at, i.changed) for i in intervals]
         # Compared on their own: the same intervals can hold other episodes (a first change
         # at the very time the test was first seen starts no interval but may start one).
+        latest = episodes[-1] if episodes else None
+        # A test now in an episode that was not counted before started one (an alert).
+        if (
+            started is not None
+            and latest
+            and latest.ended_at is None
+            and latest.started_at not in {e.started_at for e in counted_episodes}
+        ):
+            started.append(episode_started(pk, latest, status=status))
         if counted_episodes != episodes:
             shared.fix_tally.update(everyone_tally(episodes))
             shared.fix_tally.subtract(everyone_tally(counted_episodes))

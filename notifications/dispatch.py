@@ -1,0 +1,154 @@
+"""From alerts to messages: match each new alert to the subscriptions (a notice each),
+group a subscription's notices of one burst into one message, queue the weekly digests,
+and recover sends that a crash left behind. `tick` runs all of it; `manage.py notify
+--follow` runs `tick` every few seconds (the schedule), the task workers send."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Min
+
+from events.models import Alert, TestCaseOwner
+
+from . import render, sending
+from .models import Message, Notice, Subscription
+from .routing import Scope, matches
+from .triggers import record_due_alerts
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+# A send claimed this long ago and never finished (a worker killed mid-send) is tried again.
+STUCK_AFTER = timedelta(minutes=5)
+
+
+@dataclass
+class TickResult:
+    recorded: int = 0
+    dispatched: int = 0
+    messages: int = 0
+    digests: int = 0
+    requeued: int = 0
+
+
+def tick(*, now: datetime) -> TickResult:
+    from .digests import queue_digests
+
+    result = TickResult()
+    result.recorded = record_due_alerts(now=now)
+    result.dispatched = dispatch_alerts(now=now)
+    result.messages = len(group_notices(now=now))
+    result.digests = len(queue_digests(now=now))
+    result.requeued = requeue_overdue(now=now)
+    return result
+
+
+def _skip_locked() -> bool:
+    return bool(connection.features.has_select_for_update_skip_locked)
+
+
+def dispatch_alerts(*, now: datetime) -> int:
+    """A notice for each (new alert, real-time subscription it matches). Alerts are taken
+    under a lock that other dispatchers skip, and a notice is unique per (subscription,
+    alert): two dispatchers never notify twice."""
+    subscriptions = list(Subscription.objects.filter(enabled=True, mode=Subscription.Mode.REALTIME))
+    with transaction.atomic():
+        alerts = list(
+            Alert.objects.select_for_update(skip_locked=_skip_locked())
+            .filter(dispatched_at__isnull=True)
+            .order_by("recorded_at", "id")[:BATCH]
+        )
+        if not alerts:
+            return 0
+        scopes = _scopes_of(alerts)
+        notices = [
+            Notice(subscription=s, alert=a, created_at=now)
+            for a in alerts
+            for s in subscriptions
+            if matches(s, a, scopes[a.test_case_id])
+        ]
+        Notice.objects.bulk_create(notices, ignore_conflicts=True)
+        Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(dispatched_at=now)
+    return len(alerts)
+
+
+def _scopes_of(alerts: list[Alert]) -> dict[uuid.UUID, Scope]:
+    from events.models import TestCase
+
+    ids = {a.test_case_id for a in alerts}
+    owners: dict[uuid.UUID, list[str]] = {pk: [] for pk in ids}
+    for pk, key in TestCaseOwner.objects.filter(test_case_id__in=ids).values_list(
+        "test_case_id", "owner__key"
+    ):
+        owners[pk].append(key)
+    repos = dict(TestCase.objects.filter(pk__in=ids).values_list("pk", "repository__name"))
+    return {pk: Scope(tuple(owners[pk]), (repos.get(pk) or "").lower()) for pk in ids}
+
+
+def group_notices(*, now: datetime) -> list[int]:
+    """For each subscription whose oldest ungrouped alert was recorded a group window ago:
+    one message with all its ungrouped notices (a burst). Returns the new messages' ids."""
+    window = timedelta(seconds=settings.FLAKYBOARD_NOTIFY_GROUP_SECONDS)
+    due = (
+        Notice.objects.filter(message__isnull=True)
+        .values("subscription")
+        .annotate(oldest=Min("alert__recorded_at"), first=Min("id"))
+        .filter(oldest__lte=now - window)
+    )
+    created = []
+    for row in due:
+        message_id = _group(row["subscription"], first_notice=row["first"], now=now)
+        if message_id is not None:
+            created.append(message_id)
+    return created
+
+
+def _group(subscription_id: int, *, first_notice: int, now: datetime) -> int | None:
+    try:
+        with transaction.atomic():
+            subscription = Subscription.objects.select_for_update().get(pk=subscription_id)
+            notices = list(
+                Notice.objects.select_related("alert")
+                .filter(subscription=subscription, message__isnull=True)
+                .order_by("alert__moment", "id")
+            )
+            if not notices:  # another dispatcher grouped them meanwhile
+                return None
+            content = render.alerts_message([n.alert for n in notices], subscription_name=subscription.name)
+            message = Message.objects.create(
+                subscription=subscription,
+                kind=Message.Kind.ALERTS,
+                key=f"alerts:{subscription.pk}:{first_notice}",
+                title=content.title,
+                content=render.to_json(content),
+                created_at=now,
+            )
+            Notice.objects.filter(pk__in=[n.pk for n in notices]).update(message=message)
+            sending.enqueue_on_commit(message.pk)
+            return message.pk
+    except IntegrityError:  # the same burst, grouped by another dispatcher
+        return None
+
+
+def requeue_overdue(*, now: datetime) -> int:
+    """Sends a crash left behind: claimed long ago and never finished (back to pending),
+    and pending ones long past their time (their task was lost): queued again. The claim
+    in `sending.attempt` makes a duplicate task harmless."""
+    Message.objects.filter(state=Message.State.SENDING, claimed_at__lt=now - STUCK_AFTER).update(
+        state=Message.State.PENDING, next_attempt_at=now
+    )
+    overdue = list(
+        Message.objects.filter(
+            state=Message.State.PENDING, next_attempt_at__lt=now - STUCK_AFTER
+        ).values_list("pk", flat=True)[:BATCH]
+    )
+    for pk in overdue:
+        Message.objects.filter(pk=pk).update(next_attempt_at=now)
+        sending.enqueue_on_commit(pk)
+    return len(overdue)

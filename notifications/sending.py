@@ -1,0 +1,111 @@
+"""Sending one message: the claim, the attempt and its outcome (sent; pending again with
+back-off; failed with the error after the last attempt). The task workers call `attempt`
+(notifications/tasks.py); everything that queues a send calls `enqueue_on_commit`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import render
+from .destinations import SendFailed, send
+from .models import Message
+
+logger = logging.getLogger(__name__)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 60 s, 120 s ... after the 1st, 2nd, 3rd failed attempt (at most a day)."""
+    return timedelta(seconds=min(settings.FLAKYBOARD_NOTIFY_RETRY_SECONDS * 2 ** max(attempts - 1, 0), 86400))
+
+
+def enqueue_on_commit(message_id: int, *, run_after: datetime | None = None) -> None:
+    """Queue its send once the transaction that created or changed it commits (a worker
+    must see the row)."""
+    from .tasks import send_message
+
+    def enqueue() -> None:
+        task = send_message.using(run_after=run_after) if run_after else send_message
+        task.enqueue(message_id)
+
+    transaction.on_commit(enqueue)
+
+
+def attempt(message_id: int, *, now: datetime | None = None) -> str:
+    """One attempt. Claimed first (pending and due -> sending, in one statement): a second
+    worker given the same message finds nothing to do. Returns the state it left."""
+    now = now or timezone.now()
+    claimed = Message.objects.filter(
+        pk=message_id, state=Message.State.PENDING, next_attempt_at__lte=now
+    ).update(state=Message.State.SENDING, attempts=F("attempts") + 1, claimed_at=now)
+    if not claimed:
+        return "skipped"
+    message = Message.objects.select_related("subscription").get(pk=message_id)
+    subscription = message.subscription
+    try:
+        if not subscription.enabled:
+            raise SendFailed("The subscription is off.")
+        send(subscription.destination, render.from_json(message.content))
+    except SendFailed as failure:
+        return _failed(message, str(failure), now=now)
+    except Exception as exc:  # a bug or a library error: kept like a failed send, never the URL
+        logger.exception("sending message %s failed unexpectedly", message.pk)
+        return _failed(message, f"Unexpected error: {type(exc).__name__}", now=now)
+    Message.objects.filter(pk=message.pk).update(
+        state=Message.State.SENT, sent_at=timezone.now(), last_error=""
+    )
+    logger.info("sent message %s (%s) to subscription %s", message.pk, message.kind, subscription.pk)
+    return Message.State.SENT
+
+
+def _failed(message: Message, error: str, *, now: datetime) -> str:
+    error = error[:2000]
+    if message.attempts >= settings.FLAKYBOARD_NOTIFY_ATTEMPTS:
+        Message.objects.filter(pk=message.pk).update(state=Message.State.FAILED, last_error=error)
+        logger.warning("message %s failed after %s attempts", message.pk, message.attempts)
+        return Message.State.FAILED
+    retry_at = now + backoff(message.attempts)
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(
+            state=Message.State.PENDING, next_attempt_at=retry_at, last_error=error
+        )
+        enqueue_on_commit(message.pk, run_after=retry_at)
+    logger.info("message %s attempt %s failed; next at %s", message.pk, message.attempts, retry_at)
+    return Message.State.PENDING
+
+
+def retry(message_ids: list[int]) -> int:
+    """The admin's "retry": failed (or pending) messages start again with fresh attempts."""
+    now = timezone.now()
+    with transaction.atomic():
+        count = Message.objects.filter(
+            pk__in=message_ids, state__in=[Message.State.FAILED, Message.State.PENDING]
+        ).update(state=Message.State.PENDING, attempts=0, next_attempt_at=now)
+        for pk in message_ids:
+            enqueue_on_commit(pk)
+    return count
+
+
+def send_test_message(subscription_id: int) -> Message:
+    """The admin's "send a test message": a message like any other (a worker sends it)."""
+    import uuid
+
+    from .models import Subscription
+
+    subscription = Subscription.objects.get(pk=subscription_id)
+    content = render.test_message(subscription_name=subscription.name)
+    with transaction.atomic():
+        message = Message.objects.create(
+            subscription=subscription,
+            kind=Message.Kind.TEST,
+            key=f"test:{subscription.pk}:{uuid.uuid4()}",
+            title=content.title,
+            content=render.to_json(content),
+        )
+        enqueue_on_commit(message.pk)
+    return message

@@ -1,0 +1,84 @@
+"""bin/start-worker as docker-compose runs it: the task worker sends a queued message to a
+receiver on 127.0.0.1, the schedule runs, and both stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.notifications.receivers import Receiver
+from tests.test_deploy import ROOT, free_port, server_env, stop
+
+START_WORKER = ROOT / "bin" / "start-worker"
+
+
+def manage(tmp_path: Path, env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def start(tmp_path: Path, env: dict[str, str], *args: str, name: str) -> tuple[subprocess.Popen, Path]:
+    log = tmp_path / f"{name}.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(START_WORKER), *args],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, log
+
+
+def test_start_worker_sends_a_queued_message_and_the_schedule_runs(tmp_path):
+    receiver = Receiver().start()
+    try:
+        env = server_env(tmp_path, free_port(), WORKER_WAIT_SECONDS="0.2")
+        manage(tmp_path, env, "migrate", "--noinput", "-v", "0")
+        manage(
+            tmp_path,
+            env,
+            "shell",
+            "-c",
+            "from notifications.models import Subscription; from notifications.sending import send_test_message; "
+            f"s = Subscription.objects.create(name='team', destination='{receiver.url('json', '/team')}'); "
+            "send_test_message(s.pk)",
+        )
+        worker, worker_log = start(tmp_path, env, name="worker")
+        schedule, schedule_log = start(tmp_path, env, "schedule", "--every", "0.2", name="schedule")
+        try:
+            deadline = time.monotonic() + 40
+            while not receiver.posts("/team"):
+                assert worker.poll() is None, worker_log.read_text()
+                assert time.monotonic() < deadline, worker_log.read_text()
+                time.sleep(0.2)
+            while "Notifications: running every 0.2 s." not in schedule_log.read_text():
+                assert schedule.poll() is None, schedule_log.read_text()
+                assert time.monotonic() < deadline, schedule_log.read_text()
+                time.sleep(0.2)
+        finally:
+            codes = [stop(p) if p.poll() is None else p.returncode for p in (worker, schedule)]
+        [post] = receiver.posts("/team")
+        assert "test message" in post.json["title"]
+        assert codes == [0, 0], worker_log.read_text() + schedule_log.read_text()
+        state = manage(
+            tmp_path,
+            env,
+            "shell",
+            "-c",
+            "from notifications.models import Message; print(Message.objects.get().state)",
+        )
+        assert state.strip().splitlines()[-1] == "sent"
+    finally:
+        receiver.stop()
