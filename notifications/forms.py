@@ -28,7 +28,7 @@ class SubscriptionForm(forms.ModelForm):
         required=False,
         max_length=2000,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "size": 80}),
-        help_text="An apprise URL (slack://..., msteams://..., discord://..., json://host/path, "
+        help_text="An apprise URL (slack://..., workflows://... for Teams, discord://..., json://host/path, "
         "mailto://... via SMTP) or mailto:team@example.com through flakyboard's own email "
         "settings. It holds secrets: it is never shown again after saving. Leave empty to keep "
         "the current one.",

@@ -165,7 +165,7 @@ def test_batches_refresh_each_test_rollup_once(deferred, monkeypatch):
     monkeypatch.setattr(
         rollups_refresh,
         "refresh_tests",
-        lambda ids, shared: refreshed.append(sorted(map(str, ids))) or refresh_tests(ids, shared),
+        lambda ids, shared, **kw: refreshed.append(sorted(map(str, ids))) or refresh_tests(ids, shared, **kw),
     )
     assert projector.project_pending() == 3
     assert refreshed == [[str(test.id)]]
