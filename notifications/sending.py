@@ -1,6 +1,7 @@
-"""Sending one message: the claim, the attempt and its outcome (sent; pending again with
-back-off; failed with the error after the last attempt). The task workers call `attempt`
-(notifications/tasks.py); everything that queues a send calls `enqueue_on_commit`."""
+"""Sending one message: the task the workers run (django-tasks; `manage.py db_worker` with
+the database queue), the claim, the attempt and its outcome (sent; pending again with
+back-off; failed with the error after the last attempt). Everything that queues a send
+calls `enqueue_on_commit`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django_tasks import task
 
 from . import render
 from .destinations import SendFailed, send
@@ -27,13 +29,18 @@ def backoff(attempts: int) -> timedelta:
 def enqueue_on_commit(message_id: int, *, run_after: datetime | None = None) -> None:
     """Queue its send once the transaction that created or changed it commits (a worker
     must see the row)."""
-    from .tasks import send_message
 
     def enqueue() -> None:
         task = send_message.using(run_after=run_after) if run_after else send_message
         task.enqueue(message_id)
 
     transaction.on_commit(enqueue)
+
+
+@task()
+def send_message(message_id: int) -> str:
+    """One attempt at sending a message; a failure queues the next attempt itself (back-off)."""
+    return attempt(message_id)
 
 
 def attempt(message_id: int, *, now: datetime | None = None) -> str:

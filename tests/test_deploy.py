@@ -460,3 +460,12 @@ def test_docker_compose_defines_db_and_web():
     assert web["environment"]["FLAKYBOARD_DEFERRED_PROJECTION"] == "true"
     assert projector["environment"] == web["environment"]
     assert projector["healthcheck"] == {"disable": True}
+
+    # Notifications: the task worker and the schedule, with the same settings.
+    worker, scheduler = compose["services"]["worker"], compose["services"]["scheduler"]
+    assert worker["command"] == ["bin/start-worker"]
+    assert scheduler["command"] == ["bin/start-worker", "schedule"]
+    for service in (worker, scheduler):
+        assert service["environment"] == web["environment"]
+        assert service["depends_on"]["db"]["condition"] == "service_healthy"
+        assert service["healthcheck"] == {"disable": True}

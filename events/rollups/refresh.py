@@ -184,13 +184,7 @@ def refresh_tests(
         # Compared on their own: the same intervals can hold other episodes (a first change
         # at the very time the test was first seen starts no interval but may start one).
         latest = episodes[-1] if episodes else None
-        # A test now in an episode that was not counted before started one (an alert).
-        if (
-            started is not None
-            and latest
-            and latest.ended_at is None
-            and latest.started_at not in {e.started_at for e in counted_episodes}
-        ):
+        if started is not None and latest and _started_now(latest, counted_episodes):
             started.append(episode_started(pk, latest, status=status))
         if counted_episodes != episodes:
             shared.fix_tally.update(everyone_tally(episodes))
@@ -205,6 +199,17 @@ def refresh_tests(
     # Rewritten owner episodes (and their first triage) change the target tally.
     shared.targets.update(change_of(rewritten.owner_spans, rewritten.write))
     return set(rewritten.episodes)
+
+
+def _started_now(latest: EpisodeSpan, counted: list[EpisodeSpan]) -> bool:
+    """The test is in an episode now that it was not in before: an alert. Not when the
+    episode was open already and an older event only moved its start earlier (deliveries
+    out of order: FLAKY -> BROKEN first, then the HEALTHY -> FLAKY that began it)."""
+    if latest.ended_at is not None:
+        return False
+    if counted and counted[-1].ended_at is None and counted[-1].started_at >= latest.started_at:
+        return False
+    return latest.started_at not in {e.started_at for e in counted}
 
 
 def _by_test(rows: Iterable[tuple], make: Callable) -> dict[uuid.UUID, list]:

@@ -71,6 +71,23 @@ def test_a_late_older_change_does_not_alert_for_an_episode_already_told():
     assert len(starts) == Alert.objects.count()
 
 
+def test_an_episode_told_once_when_its_start_arrives_after_its_middle():
+    test = fake_test(10)
+    deliver(change(test, ago(minutes=1), "FLAKY", "BROKEN"))  # first seen already FLAKY
+    deliver(change(test, ago(minutes=2), "HEALTHY", "FLAKY"))  # then the change that began it
+    assert Alert.objects.count() == 1
+
+
+def test_a_new_episode_after_a_fix_inside_one_batch_is_told(settings):
+    test = fake_test(11)
+    deliver(change(test, ago(minutes=10), "HEALTHY", "FLAKY"))
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    deliver(change(test, ago(minutes=5), "FLAKY", "HEALTHY"))
+    deliver(change(test, ago(minutes=4), "HEALTHY", "BROKEN"))
+    call_command("project_pending", verbosity=0)
+    assert sorted(Alert.objects.values_list("facts__status", flat=True)) == ["BROKEN", "FLAKY"]
+
+
 def test_an_episode_that_ended_in_the_same_batch_is_not_told():
     test = fake_test(6)
     deliver(change(test, ago(minutes=5), "FLAKY", "HEALTHY"))  # first seen FLAKY, then fixed
