@@ -101,6 +101,10 @@ class MessageAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # A message is the record of what was sent (and its notices point at it).
+        return False
+
     @admin.display(description="Error")
     def error_display(self, obj: Message) -> str:
         return obj.last_error[:120]

@@ -76,7 +76,7 @@ def sections_of(subscription: Subscription) -> list[tuple[str | None, str, int |
     """(owner key, owner label, repository id) per section: every test when the
     subscription names no owner; patterns expand to the owners flakyboard knows."""
     owners: list[tuple[str | None, str]] = []
-    patterns = [p.lower() for p in subscription.owner_patterns()]
+    patterns = [p.casefold() for p in subscription.owner_patterns()]
     if not patterns:
         owners = [(None, "every test")]
     for pattern in patterns:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Min
 
 from events.models import Alert, TestCaseOwner
@@ -22,10 +24,14 @@ from .routing import Scope, matches
 from .triggers import record_due_alerts
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH = 500
-# A send claimed this long ago and never finished (a worker killed mid-send) is tried again.
-STUCK_AFTER = timedelta(minutes=5)
+# A send claimed this long ago and never finished (a worker killed mid-send) is tried again:
+# far longer than a send may take (FLAKYBOARD_NOTIFY_TIMEOUT_SECONDS, under 10 s).
+STUCK_AFTER = timedelta(minutes=15)
+# A burst lists at most this many alerts in one message; the rest follow in the next.
+MAX_ALERTS_PER_MESSAGE = 50
 
 
 @dataclass
@@ -38,15 +44,29 @@ class TickResult:
 
 
 def tick(*, now: datetime) -> TickResult:
+    """Each step on its own: a bug in one (a hostile stored value, a digest that cannot be
+    rendered) is logged and the others still run; a database error stops the tick (the
+    caller waits and tries again: nothing is lost, every step is idempotent)."""
     from .digests import queue_digests
 
+    none: list[int] = []
     result = TickResult()
-    result.recorded = record_due_alerts(now=now)
-    result.dispatched = dispatch_alerts(now=now)
-    result.messages = len(group_notices(now=now))
-    result.digests = len(queue_digests(now=now))
-    result.requeued = requeue_overdue(now=now)
+    result.recorded = _step(record_due_alerts, now, 0)
+    result.dispatched = _step(dispatch_alerts, now, 0)
+    result.messages = len(_step(group_notices, now, none))
+    result.digests = len(_step(queue_digests, now, none))
+    result.requeued = _step(requeue_overdue, now, 0)
     return result
+
+
+def _step(step: Callable[..., T], now: datetime, failed: T) -> T:
+    try:
+        return step(now=now)
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception("notifications: %s failed", step.__name__)
+        return failed
 
 
 def _skip_locked() -> bool:
@@ -88,13 +108,18 @@ def _scopes_of(alerts: list[Alert]) -> dict[uuid.UUID, Scope]:
     ):
         owners[pk].append(key)
     repos = dict(TestCase.objects.filter(pk__in=ids).values_list("pk", "repository__name"))
-    return {pk: Scope(tuple(owners[pk]), (repos.get(pk) or "").lower()) for pk in ids}
+    return {pk: Scope(tuple(owners[pk]), (repos.get(pk) or "").casefold()) for pk in ids}
 
 
 def group_notices(*, now: datetime) -> list[int]:
     """For each subscription whose oldest ungrouped alert was recorded a group window ago:
     one message with all its ungrouped notices (a burst). Returns the new messages' ids."""
     window = timedelta(seconds=settings.FLAKYBOARD_NOTIFY_GROUP_SECONDS)
+    # Notices of a subscription turned off or to digest mode since: old news by the time it
+    # would be turned back on (the digest tells them).
+    Notice.objects.filter(message__isnull=True).exclude(
+        subscription__enabled=True, subscription__mode=Subscription.Mode.REALTIME
+    ).delete()
     due = (
         Notice.objects.filter(message__isnull=True)
         .values("subscription")
@@ -116,8 +141,9 @@ def _group(subscription_id: int, *, first_notice: int, now: datetime) -> int | N
             notices = list(
                 Notice.objects.select_related("alert")
                 .filter(subscription=subscription, message__isnull=True)
-                .order_by("alert__moment", "id")
+                .order_by("alert__recorded_at", "id")[:MAX_ALERTS_PER_MESSAGE]
             )
+            notices.sort(key=lambda n: (n.alert.moment, n.pk))
             if not notices:  # another dispatcher grouped them meanwhile
                 return None
             content = render.alerts_message([n.alert for n in notices], subscription_name=subscription.name)
@@ -137,18 +163,25 @@ def _group(subscription_id: int, *, first_notice: int, now: datetime) -> int | N
 
 
 def requeue_overdue(*, now: datetime) -> int:
-    """Sends a crash left behind: claimed long ago and never finished (back to pending),
-    and pending ones long past their time (their task was lost): queued again. The claim
-    in `sending.attempt` makes a duplicate task harmless."""
-    Message.objects.filter(state=Message.State.SENDING, claimed_at__lt=now - STUCK_AFTER).update(
+    """Sends a crash left behind: claimed long ago and never finished (a worker killed, or
+    the outcome not recorded) go back to pending, or to failed after the last attempt; and
+    pending ones long past their time (their task was lost) are queued again. The claim in
+    `sending.attempt` makes a duplicate task harmless."""
+    stuck = Message.objects.filter(state=Message.State.SENDING, claimed_at__lt=now - STUCK_AFTER)
+    stuck.filter(attempts__gte=settings.FLAKYBOARD_NOTIFY_ATTEMPTS).update(
+        state=Message.State.FAILED, last_error="The worker stopped during the last attempt."
+    )
+    revived = list(stuck.values_list("pk", flat=True)[:BATCH])
+    Message.objects.filter(pk__in=revived, state=Message.State.SENDING).update(
         state=Message.State.PENDING, next_attempt_at=now
     )
-    overdue = list(
+    overdue = revived + list(
         Message.objects.filter(
-            state=Message.State.PENDING, next_attempt_at__lt=now - STUCK_AFTER
+            state=Message.State.PENDING, next_attempt_at__lt=now - STUCK_AFTER / 3
         ).values_list("pk", flat=True)[:BATCH]
     )
-    for pk in overdue:
-        Message.objects.filter(pk=pk).update(next_attempt_at=now)
-        sending.enqueue_on_commit(pk)
+    with transaction.atomic():
+        for pk in overdue:
+            Message.objects.filter(pk=pk).update(next_attempt_at=now)
+            sending.enqueue_on_commit(pk)
     return len(overdue)

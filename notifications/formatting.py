@@ -78,7 +78,7 @@ _SLACK_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-|~])")
 # brackets, quotes, backticks, |) is percent-encoded so the URL cannot end a Markdown link
 # or a Slack <url|label> early.
 _URL_SAFE = ":/?#&=%+@,;~$.-_!*'"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 
 
 def neutralize_mentions(text: str) -> str:

@@ -62,7 +62,7 @@ class Subscription(models.Model):
         return set(self.triggers or TRIGGERS) & set(TRIGGERS)
 
     def repository_names(self) -> list[str]:
-        return [line.strip().lower() for line in self.repositories.splitlines() if line.strip()]
+        return [line.strip().casefold() for line in self.repositories.splitlines() if line.strip()]
 
 
 class Message(models.Model):
@@ -76,6 +76,7 @@ class Message(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Not sent (subscription off)"
 
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="messages")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -88,6 +89,9 @@ class Message(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The attempt that holds the message: only it may record the outcome (a worker that
+    # stalled past STUCK_AFTER, whose message another worker took over, records nothing).
+    claim = models.CharField(max_length=32, blank=True, editable=False)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -109,8 +113,10 @@ class Notice(models.Model):
 
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="notices")
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notices")
+    # PROTECT: a message that carried notices is history; deleting it would free its
+    # notices to be grouped and sent again.
     message = models.ForeignKey(
-        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="notices"
+        Message, on_delete=models.PROTECT, null=True, blank=True, related_name="notices"
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -37,9 +37,10 @@ class Scope:
 
 def owner_matches(pattern: str, owner_keys: Iterable[str]) -> bool:
     """`(no owner)` matches a test without owners; `@org/*` (fnmatch) any owner it covers;
-    anything else one owner, compared case-insensitively (METRICS "Owners")."""
+    anything else one owner, compared case-insensitively (METRICS "Owners": keys are
+    casefolded, events.projection.fold)."""
     keys = list(owner_keys)
-    wanted = pattern.strip().lower()
+    wanted = pattern.strip().casefold()
     if wanted == NO_OWNER:
         return not keys
     if any(ch in wanted for ch in "*?["):

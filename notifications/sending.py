@@ -6,11 +6,12 @@ calls `enqueue_on_commit`."""
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django_tasks import task
 
@@ -44,54 +45,62 @@ def send_message(message_id: int) -> str:
 
 
 def attempt(message_id: int, *, now: datetime | None = None) -> str:
-    """One attempt. Claimed first (pending and due -> sending, in one statement): a second
-    worker given the same message finds nothing to do. Returns the state it left."""
+    """One attempt. Claimed first (pending and due -> sending, with a token, in one
+    statement): a second worker given the same message finds nothing to do, and only the
+    attempt holding the claim records the outcome. Returns the state it left.
+
+    Delivery is at least once: a destination that accepted the message while the database
+    could not record it (or a worker killed after sending) gets it again after STUCK_AFTER."""
     now = now or timezone.now()
+    token = uuid.uuid4().hex
     claimed = Message.objects.filter(
         pk=message_id, state=Message.State.PENDING, next_attempt_at__lte=now
-    ).update(state=Message.State.SENDING, attempts=F("attempts") + 1, claimed_at=now)
+    ).update(state=Message.State.SENDING, attempts=F("attempts") + 1, claimed_at=now, claim=token)
     if not claimed:
         return "skipped"
     message = Message.objects.select_related("subscription").get(pk=message_id)
+    mine = Message.objects.filter(pk=message_id, state=Message.State.SENDING, claim=token)
     subscription = message.subscription
+    if not subscription.enabled:
+        mine.update(
+            state=Message.State.CANCELLED, last_error="The subscription was turned off before it was sent."
+        )
+        return Message.State.CANCELLED
     try:
-        if not subscription.enabled:
-            raise SendFailed("The subscription is off.")
         send(subscription.destination, render.from_json(message.content))
     except SendFailed as failure:
-        return _failed(message, str(failure), now=now)
+        return _failed(message, mine, str(failure), now=now)
     except Exception as exc:  # a bug or a library error: kept like a failed send, never the URL
         logger.exception("sending message %s failed unexpectedly", message.pk)
-        return _failed(message, f"Unexpected error: {type(exc).__name__}", now=now)
-    Message.objects.filter(pk=message.pk).update(
-        state=Message.State.SENT, sent_at=timezone.now(), last_error=""
-    )
+        return _failed(message, mine, f"Unexpected error: {type(exc).__name__}", now=now)
+    if not mine.update(state=Message.State.SENT, sent_at=timezone.now(), last_error=""):
+        logger.warning("message %s was sent, but another worker had taken it over meanwhile", message.pk)
+        return "taken over"
     logger.info("sent message %s (%s) to subscription %s", message.pk, message.kind, subscription.pk)
     return Message.State.SENT
 
 
-def _failed(message: Message, error: str, *, now: datetime) -> str:
+def _failed(message: Message, mine: QuerySet[Message], error: str, *, now: datetime) -> str:
     error = error[:2000]
     if message.attempts >= settings.FLAKYBOARD_NOTIFY_ATTEMPTS:
-        Message.objects.filter(pk=message.pk).update(state=Message.State.FAILED, last_error=error)
-        logger.warning("message %s failed after %s attempts", message.pk, message.attempts)
+        if mine.update(state=Message.State.FAILED, last_error=error):
+            logger.warning("message %s failed after %s attempts", message.pk, message.attempts)
         return Message.State.FAILED
     retry_at = now + backoff(message.attempts)
     with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(
-            state=Message.State.PENDING, next_attempt_at=retry_at, last_error=error
-        )
-        enqueue_on_commit(message.pk, run_after=retry_at)
+        if mine.update(state=Message.State.PENDING, next_attempt_at=retry_at, last_error=error):
+            enqueue_on_commit(message.pk, run_after=retry_at)
     logger.info("message %s attempt %s failed; next at %s", message.pk, message.attempts, retry_at)
     return Message.State.PENDING
 
 
 def retry(message_ids: list[int]) -> int:
-    """The admin's "retry": failed (or pending) messages start again with fresh attempts."""
+    """The admin's "retry": failed, not sent or pending messages start again with fresh attempts."""
     now = timezone.now()
     with transaction.atomic():
         count = Message.objects.filter(
-            pk__in=message_ids, state__in=[Message.State.FAILED, Message.State.PENDING]
+            pk__in=message_ids,
+            state__in=[Message.State.FAILED, Message.State.CANCELLED, Message.State.PENDING],
         ).update(state=Message.State.PENDING, attempts=0, next_attempt_at=now)
         for pk in message_ids:
             enqueue_on_commit(pk)
@@ -100,8 +109,6 @@ def retry(message_ids: list[int]) -> int:
 
 def send_test_message(subscription_id: int) -> Message:
     """The admin's "send a test message": a message like any other (a worker sends it)."""
-    import uuid
-
     from .models import Subscription
 
     subscription = Subscription.objects.get(pk=subscription_id)

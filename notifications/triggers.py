@@ -73,6 +73,8 @@ def _ready_to_release(now: datetime) -> list[NewAlert]:
             last_resolved=Max("monitor_states__since"),
             ready_since=Greatest(healthy_from, Coalesce("quarantined_since", healthy_from)),
         )
+        # Only those whose readiness began in the recent window (whatever the number ready).
+        .filter(Q(ready_since__gte=now - max_age()) | Q(last_resolved__gte=now - max_age()))
         .values_list("pk", "ready_since", "last_resolved", "quarantined_since")
     )
     alerts = []
@@ -81,7 +83,8 @@ def _ready_to_release(now: datetime) -> list[NewAlert]:
         alerts.append(
             NewAlert(
                 kind=Alert.Kind.READY_TO_RELEASE,
-                key=f"{Alert.Kind.READY_TO_RELEASE}:{test_id}:{(quarantined_since or moment).isoformat()}",
+                # Ready again later (a relapse, then 14 healthy days) is a new alert.
+                key=f"{Alert.Kind.READY_TO_RELEASE}:{test_id}:{moment.isoformat()}",
                 test_case_id=test_id,
                 moment=moment,
                 facts={"quarantined_since": quarantined_since.isoformat() if quarantined_since else None},
@@ -95,8 +98,9 @@ def _targets_missed(now: datetime) -> list[NewAlert]:
     (METRICS "Owner targets"): one query per distinct pair of targets in use (the
     defaults, and each owner's own)."""
     defaults = metrics.default_targets()
+    most = metrics.TARGET_MAX_DAYS  # a longer stored target is read as this (events.metrics.targets)
     own = {
-        key: metrics.Targets(triage or defaults.triage_days, fix or defaults.fix_days)
+        key: metrics.Targets(min(triage or defaults.triage_days, most), min(fix or defaults.fix_days, most))
         for key, triage, fix in OwnerTarget.objects.values_list("owner_key", "triage_days", "fix_days")
     }
     groups: dict[metrics.Targets, list[str]] = {}
