@@ -20,6 +20,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ("name", "owners", "repositories")
     fields = ("name", "enabled", "mode", "destination_url", "owners", "repositories", "triggers")
     actions = ("send_test_message", "turn_on", "turn_off")
+    TEST_MESSAGES_AT_ONCE = 5
 
     def get_queryset(self, request):
         return (
@@ -47,13 +48,29 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test message")
     def send_test_message(self, request, queryset):
-        for subscription in queryset:
-            sending.send_test_message(subscription.pk)
-        self.message_user(
-            request,
-            f"Queued a test message to {queryset.count()} subscription(s): see Messages for the outcome.",
-            messages.SUCCESS,
-        )
+        """Sent at once, so the outcome shows here (each send gives up after the notify
+        timeout; a few subscriptions at a time)."""
+        chosen = list(queryset[: self.TEST_MESSAGES_AT_ONCE])
+        for subscription in chosen:
+            message = sending.send_test_message(subscription.pk)
+            hint = subscription.destination_hint or "its destination"
+            if message.state == Message.State.SENT:
+                self.message_user(
+                    request, f"{subscription}: the test message reached {hint}.", messages.SUCCESS
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"{subscription}: the test message did not arrive ({message.last_error or message.state}); "
+                    "the workers will try again (see Messages).",
+                    messages.ERROR,
+                )
+        if queryset.count() > len(chosen):
+            self.message_user(
+                request,
+                f"Only the first {len(chosen)} were tested: select fewer at a time.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Turn on")
     def turn_on(self, request, queryset):

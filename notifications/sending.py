@@ -108,18 +108,20 @@ def retry(message_ids: list[int]) -> int:
 
 
 def send_test_message(subscription_id: int) -> Message:
-    """The admin's "send a test message": a message like any other (a worker sends it)."""
+    """The admin's "send a test message": a message like any other, attempted at once (the
+    person who asked sees the outcome: sent, or the destination's error); a failure is
+    retried by the workers like any send."""
     from .models import Subscription
 
     subscription = Subscription.objects.get(pk=subscription_id)
     content = render.test_message(subscription_name=subscription.name)
-    with transaction.atomic():
-        message = Message.objects.create(
-            subscription=subscription,
-            kind=Message.Kind.TEST,
-            key=f"test:{subscription.pk}:{uuid.uuid4()}",
-            title=content.title,
-            content=render.to_json(content),
-        )
-        enqueue_on_commit(message.pk)
+    message = Message.objects.create(
+        subscription=subscription,
+        kind=Message.Kind.TEST,
+        key=f"test:{subscription.pk}:{uuid.uuid4()}",
+        title=content.title,
+        content=render.to_json(content),
+    )
+    attempt(message.pk)
+    message.refresh_from_db()
     return message

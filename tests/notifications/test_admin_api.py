@@ -91,3 +91,25 @@ def test_the_message_admin_lists_failed_messages_with_their_error(admin_client):
     )
     page = admin_client.get(reverse("admin:notifications_message_changelist")).content.decode()
     assert "failed" in page.lower() and "s3cr3t" not in page
+
+
+def test_send_a_test_message_shows_the_outcome_at_once(admin_client, receiver):
+    receiver.ok("/ok")
+    receiver.always_fail("/down/s3cr3t")
+    good = Subscription.objects.create(
+        name="good", destination=receiver.url("json", "/ok"), destination_hint="json://…"
+    )
+    bad = Subscription.objects.create(name="bad", destination=receiver.url("json", "/down/s3cr3t"))
+    changelist = reverse("admin:notifications_subscription_changelist")
+    response = admin_client.post(
+        changelist,
+        {"action": "send_test_message", "index": 0, "_selected_action": [good.pk, bad.pk]},
+        follow=True,
+    )
+    text = response.content.decode().lower()  # the admin capitalises its messages
+    assert "good: the test message reached json://…" in text
+    assert "bad: the test message did not arrive" in text
+    assert "s3cr3t" not in text
+    assert len(receiver.posts("/ok")) == 1
+    assert Message.objects.get(subscription=good).state == Message.State.SENT
+    assert Message.objects.get(subscription=bad).state == Message.State.PENDING  # the workers retry

@@ -217,3 +217,16 @@ def test_the_weekly_digest_goes_once_per_week_with_the_dashboard_figures(receive
     assert "New flaky or broken tests: 1" in post.json["message"]
     assert "https://flakyboard.example.com/digest/?owner=%40acme%2Fpayments" in post.json["message"]
     assert len(queue_digests(now=monday_8 + timedelta(days=7))) == 1  # the next week
+
+
+def test_email_goes_through_djangos_email_backend(mailoutbox):
+    subscribe("mailto:team@example.com,lead@example.com")
+    turn_flaky(1, name="checkout <b>total</b> @channel")
+    tick(now=later())
+    run_workers()
+    [mail] = mailoutbox
+    assert mail.to == ["team@example.com", "lead@example.com"]
+    assert "checkout <b>total</b>" in mail.subject + mail.body  # plain text: shown as sent
+    html = mail.alternatives[0][0]
+    assert "<b>total</b>" not in html and "&lt;b&gt;total&lt;/b&gt;" in html
+    assert Message.objects.get().state == Message.State.SENT
