@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "csp",  # django-csp: its system checks (outdated CSP_* settings)
     "django_tasks",
     "django_tasks_db",
+    "django_rq",
     "events",
     "dashboard",
     "api",
@@ -308,14 +309,21 @@ if not (0 <= FLAKYBOARD_DIGEST_WEEKDAY <= 6 and 0 <= FLAKYBOARD_DIGEST_HOUR <= 2
     )
 
 # django-tasks (the backport of Django 6's task framework) runs the sends. The default is its
-# database queue: no extra server; `manage.py db_worker` runs them. FLAKYBOARD_TASKS=immediate
-# runs each send inside the process that enqueues it (tests, one-off commands).
-TASKS = {
-    "default": {
-        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend"
-        if env.str("FLAKYBOARD_TASKS", default="database") == "immediate"
-        else "django_tasks_db.DatabaseBackend"
-    }
+# database queue: no extra server; `manage.py db_worker` runs them. With
+# FLAKYBOARD_TASKS_REDIS_URL (redis://host:6379/0) the queue is Redis instead (django-tasks-rq;
+# `manage.py rqworker default --with-scheduler` runs them; bin/start-worker picks the right one).
+# FLAKYBOARD_TASKS=immediate runs each send inside the process that enqueues it (one-off scripts).
+FLAKYBOARD_TASKS_REDIS_URL = env.str("FLAKYBOARD_TASKS_REDIS_URL", default="")
+if FLAKYBOARD_TASKS_REDIS_URL:
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+elif env.str("FLAKYBOARD_TASKS", default="database") == "immediate":
+    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+else:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# django-rq's queues (used only with FLAKYBOARD_TASKS_REDIS_URL). A job may run 60 s: a send
+# gives up after FLAKYBOARD_NOTIFY_TIMEOUT_SECONDS.
+RQ_QUEUES = {
+    "default": {"URL": FLAKYBOARD_TASKS_REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 60}
 }
 
 # --- Caches. Nothing caches pages or queries; the API throttle counters need a cache that

@@ -208,6 +208,7 @@ def test_api_root_links_every_endpoint(db, api):
         "quarantine-changes",
         "triage-events",
         "deliveries",
+        "subscriptions",
         "stats/summary",
         "stats/status-trend",
         "stats/codeowners",

@@ -56,6 +56,8 @@ EXPECTED_PATHS = {
     "/api/v1/triage-events/": ["get"],
     "/api/v1/deliveries/": ["get"],
     "/api/v1/deliveries/{id}/": ["get"],
+    "/api/v1/subscriptions/": ["get"],
+    "/api/v1/subscriptions/{id}/": ["get"],
     "/api/v1/stats/summary/": ["get"],
     "/api/v1/stats/status-trend/": ["get"],
     "/api/v1/stats/codeowners/": ["get"],
