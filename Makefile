@@ -27,6 +27,7 @@ demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
 	$(DEMO_ENV) $(BIN)/python manage.py create_demo_subscriptions --receiver-port $(RECEIVER_PORT)
+	$(DEMO_ENV) $(BIN)/python manage.py demo_alert
 	$(DEMO_ENV) $(BIN)/python manage.py create_demo_user --port $(PORT)
 	@# Beside the server: the receiver that prints notifications, the task worker that sends
 	@# them and the notification schedule; all stopped with the server (Ctrl-C).

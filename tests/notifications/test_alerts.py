@@ -118,3 +118,11 @@ def test_the_deferred_projector_records_alerts(settings):
     assert not Alert.objects.exists()
     call_command("project_pending", verbosity=0)
     assert Alert.objects.count() == 1
+
+
+def test_the_demos_live_alert_goes_through_the_receiver():
+    for n in range(1, 4):
+        deliver(change(fake_test(20 + n), ago(days=3), "FLAKY", "HEALTHY"))
+    call_command("demo_alert", "--tests", "2", verbosity=0)
+    assert Alert.objects.filter(kind=Alert.Kind.EPISODE_STARTED).count() == 2
+    assert Delivery.objects.filter(svix_id__startswith="msg_demo_alert_").count() == 2
