@@ -84,7 +84,6 @@ INSTALLED_APPS = [
     "csp",  # django-csp: its system checks (outdated CSP_* settings)
     "django_tasks",
     "django_tasks_db",
-    "django_rq",
     "events",
     "dashboard",
     "api",
@@ -271,11 +270,34 @@ if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
 # Svix cannot follow redirects; the receiver must stay reachable over the scheme it is
 # configured with, so the SSL redirect exempts nothing: configure Svix with https://.
 
+# Prometheus metrics at /metrics (flakyboard/observability.py): off unless a token is set;
+# scrapers send `Authorization: Bearer <token>`.
+FLAKYBOARD_METRICS_TOKEN = env.str("FLAKYBOARD_METRICS_TOKEN", default="")
+
+# Logs go to stderr, as text or (DJANGO_LOG_FORMAT=json) one JSON object per line, for log
+# collectors. Every line written while a delivery is received carries its svix id.
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured("DJANGO_LOG_FORMAT must be text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"svix_id": {"()": "flakyboard.observability.SvixIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(svix_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["svix_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     # django-axes announces its version at every start of every command; its login
     # failures and lockouts (axes.handlers) are still logged.
@@ -316,6 +338,8 @@ if not (0 <= FLAKYBOARD_DIGEST_WEEKDAY <= 6 and 0 <= FLAKYBOARD_DIGEST_HOUR <= 2
 FLAKYBOARD_TASKS_REDIS_URL = env.str("FLAKYBOARD_TASKS_REDIS_URL", default="")
 if FLAKYBOARD_TASKS_REDIS_URL:
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    # django-rq: its queues and `manage.py rqworker` (only then: its admin page needs Redis).
+    INSTALLED_APPS.append("django_rq")
 elif env.str("FLAKYBOARD_TASKS", default="database") == "immediate":
     TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 else:

@@ -27,6 +27,7 @@ from django.utils import timezone
 from events import rollups
 from events.models import Delivery
 from events.trunk.classify import classify
+from flakyboard import observability
 
 from .apply import Pending, TestCreatedConcurrently, apply_events, error_text
 
@@ -52,11 +53,23 @@ def project_pending(*, batch_size: int = BATCH_SIZE, attempts: int = 3) -> int:
     in inline mode), for `reprocess_deliveries --status failed`; the rest of its batch
     still lands, applied one at a time. Raises OperationalError when the database is
     unavailable or a deadlock aborted the batch: nothing is lost, the caller retries.
-    """
+    Counted in flakyboard.observability (batches, deliveries, errors)."""
+    try:
+        taken = _project_pending(batch_size, attempts)
+    except Exception:
+        observability.PROJECTOR_ERRORS.inc()
+        raise
+    if taken:
+        observability.PROJECTOR_BATCHES.inc()
+        observability.PROJECTOR_DELIVERIES.inc(taken)
+    return taken
+
+
+def _project_pending(batch_size: int, attempts: int) -> int:
     try:
         return _retried(batch_size, attempts)
     except _ApplyFailed:
-        pass
+        observability.PROJECTOR_ERRORS.inc()
     taken = 0
     for _ in range(batch_size):
         try:

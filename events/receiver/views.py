@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from flakyboard import observability
 from flakyboard.db import database_unreachable
 
 from .receive import Result, ingest_delivery
@@ -30,11 +31,35 @@ STATUS_FOR = {
 @csrf_exempt
 @require_POST
 def trunk_webhook(request: HttpRequest) -> JsonResponse:
-    """Receive one Trunk webhook delivered by Svix. 2xx means the delivery is committed."""
+    """Receive one Trunk webhook delivered by Svix. 2xx means the delivery is committed.
+    Every log line written meanwhile carries its svix id; each answer is counted and timed
+    (flakyboard.observability)."""
+    svix_id = observability.svix_id_var.set(request.headers.get("svix-id", "")[:120])
+    try:
+        with observability.Timer() as timer:
+            response, event_type, outcome = _receive(request)
+        observability.RECEIVER_SECONDS.observe(timer.seconds)
+        observability.DELIVERIES.labels(observability.type_label(event_type), outcome).inc()
+        if outcome == "duplicate":
+            observability.REDELIVERIES.inc()
+        logger.info(
+            "delivery %s: %s %s in %.1f ms",
+            outcome,
+            event_type or "-",
+            response.status_code,
+            timer.seconds * 1000,
+        )
+        return response
+    finally:
+        observability.svix_id_var.reset(svix_id)
+
+
+def _receive(request: HttpRequest) -> tuple[JsonResponse, str, str]:
+    """The answer, the delivery's event type ("" unknown) and its outcome for the metrics."""
     limit = settings.TRUNK_WEBHOOK_MAX_BODY_BYTES
     body = _read_body(request, limit)
     if isinstance(body, JsonResponse):
-        return body
+        return body, "", "refused"
 
     try:
         outcome = ingest_delivery(body, request.headers, user_agent=request.headers.get("User-Agent", ""))
@@ -42,16 +67,18 @@ def trunk_webhook(request: HttpRequest) -> JsonResponse:
         # Nothing was committed: answer 503 so Svix retries later and nothing is lost.
         database_unreachable(exc)
         logger.exception("database unavailable while storing a delivery")
-        return JsonResponse({"error": "storage unavailable, retry later"}, status=503)
+        return JsonResponse({"error": "storage unavailable, retry later"}, status=503), "", "unavailable"
 
     status = STATUS_FOR[outcome.result]
     if status >= 400:
-        return JsonResponse({"error": outcome.detail}, status=status)
+        return JsonResponse({"error": outcome.detail}, status=status), "", outcome.result.name.lower()
     if outcome.result is Result.REDELIVERY:
-        return JsonResponse({"status": "duplicate", "detail": "already stored; not applied again"})
+        answer = JsonResponse({"status": "duplicate", "detail": "already stored; not applied again"})
+        return answer, "", "duplicate"
     delivery = outcome.delivery
     assert delivery is not None, "a stored delivery is returned with its row"
-    return JsonResponse({"status": delivery.outcome, "delivery": delivery.pk, "error": delivery.error})
+    answer = JsonResponse({"status": delivery.outcome, "delivery": delivery.pk, "error": delivery.error})
+    return answer, delivery.event_type, delivery.outcome
 
 
 def _too_large(limit: int) -> JsonResponse:

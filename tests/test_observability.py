@@ -1,0 +1,134 @@
+"""Operators' view: /metrics (Prometheus, off by default, a bearer token), /readyz with
+the backlog, and the svix id on every log line written while a delivery is received."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from events.demo import payloads
+from tests.events.factories import MONITOR, at, fake_test
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "metrics-t0ken"
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.content
+    samples = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def status_change(n: int = 1) -> dict:
+    return payloads.status_changed(
+        fake_test(n), at=at(3), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="x"
+    )
+
+
+def test_metrics_are_off_without_a_token_and_need_it_when_on(client, settings):
+    settings.FLAKYBOARD_METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404
+    settings.FLAKYBOARD_METRICS_TOKEN = TOKEN
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_deliveries_are_counted_by_type_and_outcome_with_redeliveries_and_latency(
+    client, settings, signed_post
+):
+    settings.FLAKYBOARD_METRICS_TOKEN = TOKEN
+    before = scrape(client)
+    key = ("flakyboard_deliveries_total", (("outcome", "processed"), ("type", "v2.test_case.status_changed")))
+    signed_post(status_change(1), msg_id="msg_m1")
+    signed_post(status_change(1), msg_id="msg_m1")  # a redelivery
+    hostile = dict(status_change(2), type="made.up.type." + "x" * 50)
+    signed_post(hostile)
+    after = scrape(client)
+    assert after[key] - before.get(key, 0) == 1
+    duplicate = ("flakyboard_deliveries_total", (("outcome", "duplicate"), ("type", "other")))
+    assert after[duplicate] - before.get(duplicate, 0) == 1
+    assert (
+        after[("flakyboard_redeliveries_total", ())] - before.get(("flakyboard_redeliveries_total", ()), 0)
+        == 1
+    )
+    # An unknown type is one label, "other", whatever it says.
+    assert not any("made.up" in str(labels) for _, labels in after)
+    count = ("flakyboard_receiver_seconds_count", ())
+    assert after[count] - before.get(count, 0) == 3
+
+
+def test_the_backlog_and_the_outbox_are_read_at_each_scrape(client, settings, signed_post):
+    settings.FLAKYBOARD_METRICS_TOKEN = TOKEN
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    signed_post(status_change(1))
+    signed_post(status_change(2))
+    samples = scrape(client)
+    assert samples[("flakyboard_pending_deliveries", ())] == 2
+    assert samples[("flakyboard_oldest_pending_seconds", ())] >= 0
+    assert samples[("flakyboard_notification_messages", (("state", "failed"),))] == 0
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ok" and ready["backlog"]["pending"] == 2
+
+
+def test_every_line_written_while_receiving_carries_the_svix_id(signed_post, caplog):
+    with caplog.at_level(logging.INFO):
+        signed_post(status_change(1), msg_id="msg_logged_1")
+    lines = [r for r in caplog.records if r.name.startswith("events.receiver")]
+    assert lines and all(getattr(r, "svix_id", "") == "msg_logged_1" for r in lines)
+
+
+def test_json_logs_are_one_object_per_line_with_the_svix_id(capsys):
+    from pythonjsonlogger.json import JsonFormatter
+
+    from flakyboard.observability import SvixIdFilter, svix_id_var
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(svix_id)s"))
+    handler.addFilter(SvixIdFilter())
+    logger = logging.getLogger("flakyboard.test.json")
+    logger.addHandler(handler)
+    token = svix_id_var.set("msg_json_1")
+    try:
+        logger.warning("stored")
+    finally:
+        svix_id_var.reset(token)
+        logger.removeHandler(handler)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert (line["message"], line["svix_id"]) == ("stored", "msg_json_1")
+
+
+def test_the_servers_workers_add_up_in_metrics_and_logs_can_be_json(tmp_path):
+    """bin/start-server with a token: gunicorn's workers (processes) count into one
+    multiprocess directory; DJANGO_LOG_FORMAT=json writes JSON lines with the svix id."""
+    from tests.conftest import WEBHOOK_URL, svix_headers
+    from tests.test_deploy import start_server
+
+    env = {"FLAKYBOARD_METRICS_TOKEN": TOKEN, "WEB_CONCURRENCY": "2", "DJANGO_LOG_FORMAT": "json"}
+    with start_server(tmp_path, **env) as server:
+        for n in range(6):
+            body = json.dumps(status_change(n + 1))
+            headers = {"Content-Type": "application/json", **svix_headers(body, msg_id=f"msg_mp_{n}")}
+            assert server.request("POST", WEBHOOK_URL, body=body.encode(), headers=headers).status == 200
+        response = server.request("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status == 200
+        text = response.body.decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        processed = [
+            s.value
+            for s in families["flakyboard_deliveries"].samples
+            if s.name.endswith("_total") and s.labels.get("outcome") == "processed"
+        ]
+        assert sum(processed) == 6
+        log = server.output()
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    receipts = [r for r in records if r.get("logger") == "events.receiver.views"]
+    assert {r["svix_id"] for r in receipts} == {f"msg_mp_{n}" for n in range(6)}
