@@ -3,11 +3,9 @@
 (svix id, body, raw body, headers, user agent, received time). The application never
 does either; it updates only what processing decides and the redelivery count.
 
-`delivery_changes_allowed()` lifts it for one block, e.g. for a retention job:
-
-    with delivery_changes_allowed():
-        Delivery.objects.filter(received_at__lt=cutoff).delete()
-    call_command("rebuild_projections")
+`delivery_changes_allowed()` lifts it for one block. The application does so only to prune
+old bodies (events/retention.py, `manage.py prune_deliveries`); the demo's re-run deletes
+its own earlier deliveries with it, and tests use it to set up deliveries received long ago.
 
 It sets the session variable the trigger checks, `flakyboard.allow_delivery_changes`,
 for the block's transaction only (`set_config(..., true)`, as `SET LOCAL`): it never

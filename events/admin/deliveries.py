@@ -65,7 +65,16 @@ class DeliveryAdmin(ReadOnlyAdmin):
         (None, {"fields": ("svix_id", "event_type", "outcome_column", "error_display", "projection")}),
         (
             "Times",
-            {"fields": ("occurred_at", "received_at", "processed_at", "redeliveries", "last_redelivered_at")},
+            {
+                "fields": (
+                    "occurred_at",
+                    "received_at",
+                    "processed_at",
+                    "redeliveries",
+                    "last_redelivered_at",
+                    "pruned_at",
+                )
+            },
         ),
         ("Request", {"fields": ("user_agent", "headers_display", "size_column", "body_display")}),
     )
@@ -80,6 +89,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "processed_at",
         "redeliveries",
         "last_redelivered_at",
+        "pruned_at",
         "user_agent",
         "headers_display",
         "size_column",
@@ -174,6 +184,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Body")
     def body_display(self, obj):
+        if obj.pruned_at:
+            return f"Dropped by retention on {obj.pruned_at:%Y-%m-%d %H:%M} UTC: not replayable."
         return pre(pretty_body(obj.body))
 
     @admin.display(description="Projected as")

@@ -30,6 +30,12 @@ class Delivery(models.Model):
     redeliveries = models.PositiveIntegerField(default=0)
     last_redelivered_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Retention (`manage.py prune_deliveries`, events/retention.py): when the body and headers
+    # were dropped. The row stays (id, svix id, type, times, outcome) and so does everything
+    # projected from it, but it can no longer be replayed.
+    pruned_at = models.DateTimeField(
+        null=True, blank=True, help_text="Body and headers dropped by retention: not replayable."
+    )
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -44,6 +50,8 @@ class Delivery(models.Model):
             models.Index(fields=["outcome"], name="delivery_outcome"),
             # The projector's queue, in arrival order: small (empty when caught up).
             models.Index(fields=["id"], condition=models.Q(outcome="pending"), name="delivery_pending"),
+            # "Is anything pruned?" (a rebuild asks) without reading the log: empty until pruning.
+            models.Index(fields=["id"], condition=models.Q(pruned_at__isnull=False), name="delivery_pruned"),
         ]
 
     def __str__(self) -> str:

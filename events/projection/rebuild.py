@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from events import rollups
+from events import retention, rollups
 from events.models import (
     Delivery,
     Investigation,
@@ -174,8 +174,15 @@ PROJECTED_MODELS = (
 )
 
 
-def rebuild_projections(*, progress: Callable[[int], None] | None = None, batch_size: int = 2000) -> Counter:
-    """Delete every projected row and replay all deliveries. Returns outcome counts."""
+def rebuild_projections(
+    *, progress: Callable[[int], None] | None = None, batch_size: int = 2000, replayable_only: bool = False
+) -> Counter:
+    """Delete every projected row and replay all deliveries. Returns outcome counts.
+
+    Raises retention.NotReplayable while some deliveries were pruned, unless
+    `replayable_only`: then only the others are replayed (what the pruned ones projected
+    is gone)."""
+    retention.check_replayable(replayable_only=replayable_only)
     with transaction.atomic():
         triage = {
             row["id"]: row
@@ -184,7 +191,7 @@ def rebuild_projections(*, progress: Callable[[int], None] | None = None, batch_
             ).values("id", "triage_state", "assignee_id", "triage_note")
         }
         _delete_projections()
-        deliveries = Delivery.objects.order_by("received_at", "id")
+        deliveries = Delivery.objects.filter(pruned_at__isnull=True).order_by("received_at", "id")
         try:
             # The bulk path decides every guard in memory and writes each table once.
             with transaction.atomic():

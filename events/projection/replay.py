@@ -22,7 +22,11 @@ from events.orm import related_model
 from events.trunk import parsing, registry
 from events.trunk.classify import classify
 
+from ..retention import NotReplayable
 from .apply import Pending, apply_now, error_text
+
+# What replay() reports for the pruned deliveries it was given.
+PRUNED = "pruned (not replayable)"
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +38,13 @@ def replay(
     batch_size: int = 2000,
     projections_empty: bool = False,
 ) -> Counter:
-    """Reprocess each delivery; the outcome of each is recomputed and stored."""
+    """Reprocess each delivery; the outcome of each is recomputed and stored. Pruned
+    deliveries (events/retention.py) cannot be: counted apart, left as they are."""
     outcomes: Counter = Counter()
-    for i, delivery in enumerate(deliveries.iterator(chunk_size=batch_size), 1):
+    if pruned := deliveries.filter(pruned_at__isnull=False).count():
+        outcomes[PRUNED] = pruned
+    replayable = deliveries.filter(pruned_at__isnull=True)
+    for i, delivery in enumerate(replayable.iterator(chunk_size=batch_size), 1):
         outcomes[reprocess_delivery(delivery, projections_empty=projections_empty)] += 1
         if progress and i % batch_size == 0:
             progress(i)
@@ -71,7 +79,10 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
     rebuild, which starts from empty projections, skips that (`projections_empty`).
     The delivery row is written only when its outcome or parsed fields change, so
     `processed_at` stays the time it was first applied. Returns the new outcome.
+    A pruned delivery has no body left to parse: NotReplayable.
     """
+    if delivery.pruned_at is not None:
+        raise NotReplayable(f"delivery {delivery.svix_id} was pruned: its body is gone")
     received_at = delivery.received_at
     event_type, payload, event, outcome, error = classify(delivery.raw_bytes, received_at=received_at)
     parsed = {

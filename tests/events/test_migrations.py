@@ -154,7 +154,10 @@ def history(signed_post, settings, django_user_model):
 @pytest.mark.parametrize("target", EARLIER)
 def test_migrating_from_an_earlier_state_keeps_the_history(migrator, history, target):
     call_command("migrate", "events", target, verbosity=0)
-    assert delivery_rows() == history["deliveries"]
+    # Every column the earlier state has keeps its values (a later migration may add some).
+    earlier = delivery_rows()
+    columns = {name for name, _ in earlier[0]}
+    assert earlier == [tuple(p for p in row if p[0] in columns) for row in history["deliveries"]]
     call_command("migrate", verbosity=0)
     assert snapshot() == history
     # The derived state is what the deliveries give: apply the pending one, then a
