@@ -74,12 +74,12 @@ bench: install
 	$(BIN)/python -m bench.pages S M L --rounds 3
 	$(BIN)/python -m bench.rebuild M L
 	$(BIN)/python -m bench.ingest --duration 60
-	$(BIN)/python -m bench.projector --deliveries 30000
-	$(BIN)/python -m bench.projector --deliveries 30000 --owners 5 --name projector-monorepo
+	$(BIN)/python -m bench.projector --deliveries 30000 --projectors 1 2 4
+	$(BIN)/python -m bench.projector --deliveries 30000 --owners 5 --name projector-monorepo --projectors 1 2 4
 
 bench-smoke: install
 	$(BIN)/python -m bench.scale XS
 	$(BIN)/python -m bench.pages XS --requests 2 --rounds 2
 	$(BIN)/python -m bench.rebuild XS
 	$(BIN)/python -m bench.ingest --duration 3 --concurrency 4 --max-requests 800 --name ingest-smoke
-	$(BIN)/python -m bench.projector --deliveries 400 --name projector-smoke
+	$(BIN)/python -m bench.projector --deliveries 400 --name projector-smoke --projectors 1 2

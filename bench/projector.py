@@ -10,7 +10,9 @@ at once and applied by one `manage.py project_pending` (its default batches of 1
 pause for a receiver). The figure is that half's deliveries over the command's time,
 less the time the command takes with nothing pending (Django's start-up).
 
-`--compare REV` also runs the same deliveries through the code of another git revision
+`--projectors 1 2 4` runs the backlog with that many projector processes at once (each
+row: the wall time until the last exits, and how many stopped on a database error such as
+a deadlock). `--compare REV` also runs the same deliveries through the code of another git revision
 (checked out in a temporary worktree), one after the other in the same run: the before
 and after of a change. `--owners N` gives every test one of N owners (a monorepo whose
 tests share a few large owners: every batch then updates the same owner rollups).
@@ -82,7 +84,29 @@ def manage(code: Path, url: str, *args: str) -> float:
     return time.monotonic() - started
 
 
-def measure(code: Path, label: str, deliveries: list[tuple[str, str, str]]) -> dict:
+def drain(code: Path, url: str, projectors: int) -> tuple[float, int]:
+    """`projectors` processes of `manage.py project_pending` started at once on the backlog:
+    (seconds until the last one exits, how many of them stopped on a database error such as
+    a deadlock). Whatever such a stop left pending is applied afterwards, untimed."""
+    started = time.monotonic()
+    processes = [
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, "manage.py", "project_pending"],
+            cwd=code,
+            env=server_env(url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(projectors)
+    ]
+    failures = sum(1 for p in processes if p.wait() != 0)
+    seconds = time.monotonic() - started
+    if failures:
+        manage(code, url, "project_pending")
+    return seconds, failures
+
+
+def measure(code: Path, label: str, deliveries: list[tuple[str, str, str]], *, projectors: int = 1) -> dict:
     url = recreate_database(DATABASE)
     manage(code, url, "migrate", "-v0")
     half = len(deliveries) // 2
@@ -90,13 +114,16 @@ def measure(code: Path, label: str, deliveries: list[tuple[str, str, str]]) -> d
     manage(code, url, "project_pending")  # warm-up: the tests exist, as on a running installation
     startup = min(manage(code, url, "project_pending") for _ in range(2))  # nothing pending
     store_pending(url, deliveries[half:])
-    seconds = manage(code, url, "project_pending") - startup
+    elapsed, failures = drain(code, url, projectors)
+    seconds = elapsed - startup
     with psycopg.connect(url) as conn:
         outcomes = dict(conn.execute("SELECT outcome, count(*) FROM events_delivery GROUP BY 1").fetchall())
         tests = conn.execute("SELECT count(*) FROM events_testcase").fetchone()[0]
     applied = len(deliveries) - half
     return {
         "code": label,
+        "projectors": projectors,
+        "stopped_on_error": failures,
         "deliveries": applied,
         "tests": tests,
         "seconds": round(seconds, 2),
@@ -116,6 +143,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--owners", type=int, default=None, help="every test owned by one of N owners")
     parser.add_argument("--compare", nargs="*", default=[], metavar="REV", help="also run these revisions")
     parser.add_argument("--name", default="projector")
+    parser.add_argument(
+        "--projectors", nargs="*", type=int, default=[1], metavar="N", help="also N projectors at once (this checkout)"
+    )
     args = parser.parse_args(argv)
     deliveries = build_deliveries(args.deliveries, owners=args.owners)
     rows = []
@@ -126,10 +156,16 @@ def main(argv=None) -> dict:
                 rows.append(measure(tree, rev, deliveries))
             finally:
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)  # noqa: S603,S607
-        rows.append(measure(ROOT, "this checkout", deliveries))
+        for projectors in args.projectors:
+            rows.append(measure(ROOT, "this checkout", deliveries, projectors=projectors))
     result = {"owners": args.owners, "runs": rows, "database": database_url(DATABASE)}
     write_result(args.name, result)
-    print(table(rows, ["code", "deliveries", "tests", "seconds", "deliveries_per_second"]))
+    print(
+        table(
+            rows,
+            ["code", "projectors", "stopped_on_error", "deliveries", "tests", "seconds", "deliveries_per_second"],
+        )
+    )
     return result
 
 
