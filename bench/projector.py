@@ -144,7 +144,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--compare", nargs="*", default=[], metavar="REV", help="also run these revisions")
     parser.add_argument("--name", default="projector")
     parser.add_argument(
-        "--projectors", nargs="*", type=int, default=[1], metavar="N", help="also N projectors at once (this checkout)"
+        "--projectors",
+        nargs="*",
+        type=int,
+        default=[1],
+        metavar="N",
+        help="also N projectors at once (this checkout)",
     )
     args = parser.parse_args(argv)
     deliveries = build_deliveries(args.deliveries, owners=args.owners)
@@ -163,7 +168,15 @@ def main(argv=None) -> dict:
     print(
         table(
             rows,
-            ["code", "projectors", "stopped_on_error", "deliveries", "tests", "seconds", "deliveries_per_second"],
+            [
+                "code",
+                "projectors",
+                "stopped_on_error",
+                "deliveries",
+                "tests",
+                "seconds",
+                "deliveries_per_second",
+            ],
         )
     )
     return result

@@ -3,9 +3,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Window,
+)
+from django.db.models.functions import Lag
 
 from events.metrics import Period
 from events.models import Delivery
@@ -85,3 +99,66 @@ def deliveries(*, with_body: bool = True) -> QuerySet[Delivery]:
     caller); without their bodies and headers for a list."""
     rows = Delivery.objects.all()
     return rows if with_body else rows.defer("body", "headers")
+
+
+# ---------------------------------------------------------------- gaps (outages)
+
+# Gaps are looked for in the deliveries of the last GAP_WINDOW (Svix retries a failed message
+# for about 27 hours and disables an endpoint after 5 days of failures).
+GAP_WINDOW = timedelta(days=14)
+# A gap is unusual when it is longer than this many times the window's mean interval
+# between deliveries, and at least GAP_MIN long.
+GAP_FACTOR = 20
+GAP_MIN = timedelta(hours=1)
+# Below this many deliveries in the window the rate says nothing.
+GAP_MIN_DELIVERIES = 50
+GAPS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Gap:
+    start: datetime  # the last delivery before it
+    end: datetime | None  # the first after it; None: nothing since (still going on)
+    seconds: float
+
+    @property
+    def length(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
+
+
+@dataclass(frozen=True)
+class DeliveryGaps:
+    deliveries: int
+    per_hour: float
+    threshold: timedelta
+    gaps: tuple[Gap, ...]  # longest first
+    enough: bool  # False: too few deliveries to know the installation's rate
+
+
+def delivery_gaps(*, now: datetime) -> DeliveryGaps:
+    """Periods without any delivery that are unusual for this installation's rate over the
+    last 14 days: longer than 20 times the mean interval and at least an hour, including one
+    still going on. Three queries, in the database (a window function over the window's
+    received times)."""
+    window = Delivery.objects.filter(received_at__gt=now - GAP_WINDOW, received_at__lte=now)
+    totals = window.aggregate(n=Count("id"), first=Min("received_at"), last=Max("received_at"))
+    count = totals["n"] or 0
+    span = (now - totals["first"]) if totals["first"] else GAP_WINDOW
+    if count < GAP_MIN_DELIVERIES:
+        return DeliveryGaps(count, count / (span.total_seconds() / 3600 or 1), GAP_MIN, (), False)
+    threshold = max(GAP_MIN, span / count * GAP_FACTOR)
+    previous = Window(Lag("received_at"), order_by=[F("received_at").asc(), F("id").asc()])
+    rows = (
+        window.annotate(previous=previous)
+        .annotate(gap=ExpressionWrapper(F("received_at") - F("previous"), output_field=DurationField()))
+        .filter(gap__gt=threshold)
+        .order_by("-gap")
+        .values_list("previous", "received_at", "gap")[:GAPS_SHOWN]
+    )
+    gaps = [Gap(start, end, gap.total_seconds()) for start, end, gap in rows]
+    if totals["last"] and now - totals["last"] > threshold:
+        gaps.append(Gap(totals["last"], None, (now - totals["last"]).total_seconds()))
+    gaps.sort(key=lambda g: -g.seconds)
+    return DeliveryGaps(
+        count, count / (span.total_seconds() / 3600), threshold, tuple(gaps[:GAPS_SHOWN]), True
+    )

@@ -50,6 +50,8 @@ def deliveries(request: HtmxHttpRequest) -> HttpResponse:
     # no_test_yet: called by the template only when the page is empty
     context = {"scope": scope, "form": form, "page": page, "filtered": filtered, "no_test_yet": no_test_yet}
     partial = "#table" if request.htmx and request.htmx.target == "table" else ""
+    if not partial:  # the outage card is outside the swapped table
+        context["gaps"] = selectors.delivery_gaps(now=scope.period.now)
     response = render(request, f"dashboard/deliveries.html{partial}", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response

@@ -145,7 +145,8 @@ def _shared_owners(payload):
     owner rollup rows, the worst case for concurrent projectors."""
     if isinstance(payload, dict):
         return {
-            k: (["@mono/platform", "@mono/web"] if k == "codeowners" else _shared_owners(v)) for k, v in payload.items()
+            k: (["@mono/platform", "@mono/web"] if k == "codeowners" else _shared_owners(v))
+            for k, v in payload.items()
         }
     if isinstance(payload, list):
         return [_shared_owners(v) for v in payload]
