@@ -29,13 +29,15 @@ demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py create_demo_subscriptions --receiver-port $(RECEIVER_PORT)
 	$(DEMO_ENV) $(BIN)/python manage.py demo_alert
 	$(DEMO_ENV) $(BIN)/python manage.py create_demo_user --port $(PORT)
-	@# Beside the server: the receiver that prints notifications, the task worker that sends
-	@# them and the notification schedule; all stopped with the server (Ctrl-C).
+	@# Beside the server: the projector (fast by default: the server stores each delivery, the
+	@# projector applies it), the receiver that prints notifications, the task worker that
+	@# sends them and the notification schedule; all stopped with the server (Ctrl-C).
 	trap 'kill 0' EXIT; \
+	$(DEMO_ENV) $(BIN)/python manage.py project_pending --follow & \
 	$(DEMO_ENV) $(BIN)/python manage.py demo_receiver --port $(RECEIVER_PORT) & \
 	$(DEMO_ENV) $(BIN)/python manage.py db_worker --no-reload --interval 2 & \
 	$(DEMO_ENV) FLAKYBOARD_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/python manage.py notify --follow --every 5 & \
-	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(DEMO_ENV) FLAKYBOARD_DEFERRED_PROJECTION=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
