@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After sessions and auth (always read from the primary): the dashboard's and API's reads.
+    "flakyboard.db_router.ReplicaReadsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -153,6 +155,26 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+
+# A read replica (optional; flakyboard/db_router.py): the dashboard's and the API's reads go
+# to it, writes and everything else to the primary; a user's reads stay on the primary for
+# FLAKYBOARD_REPLICA_STICKY_SECONDS after their own write (longer than the replica's lag).
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+FLAKYBOARD_REPLICA_STICKY_SECONDS = env.int("FLAKYBOARD_REPLICA_STICKY_SECONDS", default=30)
+if DATABASE_REPLICA_URL:
+    _replica = environ.Env.db_url_config(DATABASE_REPLICA_URL)
+    if _replica["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL must be a replica of DATABASE_URL (the same engine)."
+        )
+    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if _key in DATABASES["default"]:
+            _replica[_key] = DATABASES["default"][_key]
+    _replica["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), **_replica.get("OPTIONS", {})}
+    # Test databases: the replica alias reads the primary's (a real replica is tested apart).
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+DATABASE_ROUTERS = ["flakyboard.db_router.ReplicaRouter"]
 
 # Web server processes only (flakyboard/wsgi.py): PostgreSQL's statement_timeout on their
 # connections, and the longest they wait for any answer from the database (this plus

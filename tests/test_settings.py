@@ -333,6 +333,7 @@ def test_env_example_production_section_passes_check_deploy(tmp_path):
         TRUNK_WEBHOOK_SECRET=TEST_SECRET,
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
+    example.pop("DATABASE_REPLICA_URL")  # a replica of a PostgreSQL primary (tests/test_replica.py)
     result = manage(project_env(tmp_path, **example), "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, output(result)
 
