@@ -77,6 +77,7 @@ bench: install
 	$(BIN)/python -m bench.rebuild M L
 	$(BIN)/python -m bench.ingest --duration 60
 	$(BIN)/python -m bench.projector --deliveries 30000 --projectors 1 2 4
+	$(BIN)/python -m bench.mixed --size L --duration 60
 	$(BIN)/python -m bench.projector --deliveries 30000 --owners 5 --name projector-monorepo --projectors 1 2 4
 
 bench-smoke: install
@@ -85,3 +86,4 @@ bench-smoke: install
 	$(BIN)/python -m bench.rebuild XS
 	$(BIN)/python -m bench.ingest --duration 3 --concurrency 4 --max-requests 800 --name ingest-smoke
 	$(BIN)/python -m bench.projector --deliveries 400 --name projector-smoke --projectors 1 2
+	$(BIN)/python -m bench.mixed --size XS --duration 3 --senders 2 --readers 2 --max-requests 400

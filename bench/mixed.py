@@ -1,0 +1,205 @@
+"""Load held: deliveries and readers at once on a large data set.
+
+    python -m bench.mixed [--size L] [--duration 60] [--senders 12] [--readers 8]
+
+The production server as it starts by default (bin/start-server: gunicorn, 3 gthread
+workers x 4 threads, deferred projection with its projector beside it) on the size's
+benchmark database (bench.scale builds it if needed). For `--duration` seconds, `--senders`
+connections send unique, validly signed deliveries (bench.ingest's mix) while `--readers`
+connections read dashboard pages and API endpoints in turn (a public dashboard, the API
+with a token; the API throttle off: the readers model many users). Reports the receiver's
+and the pages' latency percentiles and errors, the slowest pages, and how long the
+projector took to apply what arrived. Targets (issue 17): receiver p99 < 100 ms, page p99
+< 1 s, 0 errors. Writes bench/results/mixed-<size>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import quote
+
+import psycopg
+
+from bench.common import ROOT, percentiles, production_server, server_env, table, write_result
+from bench.ingest import build_plan, drive, pending, wait_until_projected
+from bench.scale import ensure_built
+
+
+def reader_paths(database: str) -> list[str]:
+    with psycopg.connect(database) as conn:
+        test_id = conn.execute(
+            "SELECT test_case_id FROM events_statuschange GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]
+        owner = conn.execute(
+            "SELECT o.key FROM events_owner o JOIN events_testcaseowner l ON l.owner_id = o.id "
+            "GROUP BY o.key ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]
+    return [
+        "/",
+        "/?period=all",
+        "/tests/",
+        "/tests/?status=FLAKY&sort=-failure_rate",
+        "/tests/?sort=-impact",
+        f"/tests/{test_id}/",
+        "/codeowners/",
+        f"/codeowners/{quote(owner, safe='')}/",
+        "/monitors/",
+        "/investigations/",
+        "/quarantine/",
+        "/digest/",
+        "/api/v1/test-cases/",
+        "/api/v1/test-cases/?status=FLAKY",
+        "/api/v1/status-changes/",
+        "/api/v1/stats/summary/",
+        "/api/v1/stats/codeowners/",
+        "/api/v1/stats/fixes/?period=all",
+    ]
+
+
+def api_token(database: str) -> str:
+    script = (
+        "from django.contrib.auth import get_user_model; from rest_framework.authtoken.models import Token; "
+        "u, _ = get_user_model().objects.get_or_create(username='bench-reader'); "
+        "print(Token.objects.get_or_create(user=u)[0].key)"
+    )
+    out = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=server_env(database),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
+def read(base: str, paths: list[str], token: str, *, duration: float, readers: int) -> dict:
+    host, port = base.removeprefix("http://").split(":")
+    stop_at = time.monotonic() + duration
+    lock = threading.Lock()
+    latencies: list[float] = []
+    by_path: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    turn = itertools.count()
+
+    def reader() -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        mine: list[tuple[str, float, int]] = []
+        while time.monotonic() < stop_at:
+            with lock:
+                path = paths[next(turn) % len(paths)]
+            headers = {"Authorization": f"Token {token}"} if path.startswith("/api/") else {}
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status = 0
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            mine.append((path, (time.perf_counter() - started) * 1000, status))
+        conn.close()
+        with lock:
+            for path, ms, status in mine:
+                latencies.append(ms)
+                by_path.setdefault(path, []).append(ms)
+                if status != 200:
+                    errors[f"{status} {path}"] = errors.get(f"{status} {path}", 0) + 1
+
+    threads = [threading.Thread(target=reader) for _ in range(readers)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    slowest = sorted(
+        ({"path": p, **percentiles(ms), "requests": len(ms)} for p, ms in by_path.items()),
+        key=lambda row: -row["p99"],
+    )
+    return {
+        "requests": len(latencies),
+        "per_second": round(len(latencies) / elapsed, 1),
+        "latency_ms": percentiles(latencies),
+        "errors": sum(errors.values()),
+        "error_detail": errors,
+        "slowest": slowest[:5],
+    }
+
+
+def main(argv=None) -> dict:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="L")
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--senders", type=int, default=12)
+    parser.add_argument("--readers", type=int, default=8)
+    parser.add_argument("--max-requests", type=int, default=150_000)
+    args = parser.parse_args(argv)
+
+    database = ensure_built(args.size)
+    token = api_token(database)
+    paths = reader_paths(database)
+    plan = build_plan(args.max_requests, seed=int(time.time()) % 1000)
+    env = {"FLAKYBOARD_PUBLIC_DASHBOARD": "true", "FLAKYBOARD_API_THROTTLE_USER": "off"}
+    with production_server(database, settings="bench.settings", **env) as (base, _):
+        # Warm-up: every page once, and a few deliveries.
+        read(base, paths, token, duration=5, readers=2)
+        drive(base, "/webhooks/trunk/", plan[:100], duration=5, concurrency=2)
+        wait_until_projected(database)
+        results: dict[str, dict] = {}
+
+        def send() -> None:
+            results["receiver"] = drive(
+                base, "/webhooks/trunk/", plan[100:], duration=args.duration, concurrency=args.senders
+            )
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        results["pages"] = read(base, paths, token, duration=args.duration, readers=args.readers)
+        sender.join()
+        results["receiver"].pop("_acked")
+        results["receiver"]["pending_at_end"] = pending(database)
+        results["receiver"]["caught_up_after_s"] = wait_until_projected(database)
+    receiver, pages = results["receiver"], results["pages"]
+    result = {
+        "settings": vars(args),
+        "receiver": receiver,
+        "pages": pages,
+        "targets_met": receiver["latency_ms"]["p99"] < 100
+        and pages["latency_ms"]["p99"] < 1000
+        and receiver["errors"] == 0
+        and pages["errors"] == 0,
+    }
+    rows = [
+        {
+            "load": name,
+            "requests/s": r["per_second"],
+            "p50 ms": r["latency_ms"]["p50"],
+            "p95 ms": r["latency_ms"]["p95"],
+            "p99 ms": r["latency_ms"]["p99"],
+            "errors": r["errors"],
+        }
+        for name, r in (("receiver", receiver), ("pages and API", pages))
+    ]
+    print(table(rows, list(rows[0])))
+    print(table(pages["slowest"], ["path", "p50", "p95", "p99", "requests"]))
+    print(
+        f"projector: {receiver['pending_at_end']} pending at the end, all applied "
+        f"{receiver['caught_up_after_s']} s later; targets met: {result['targets_met']}"
+    )
+    print("results:", write_result(f"mixed-{args.size}", result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
