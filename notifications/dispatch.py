@@ -123,34 +123,37 @@ def group_notices(*, now: datetime) -> list[int]:
     due = (
         Notice.objects.filter(message__isnull=True)
         .values("subscription")
-        .annotate(oldest=Min("alert__recorded_at"), first=Min("id"))
+        .annotate(oldest=Min("alert__recorded_at"))
         .filter(oldest__lte=now - window)
     )
     created = []
     for row in due:
-        message_id = _group(row["subscription"], first_notice=row["first"], now=now)
+        message_id = _group(row["subscription"], now=now)
         if message_id is not None:
             created.append(message_id)
     return created
 
 
-def _group(subscription_id: int, *, first_notice: int, now: datetime) -> int | None:
+def _group(subscription_id: int, *, now: datetime) -> int | None:
     try:
         with transaction.atomic():
             subscription = Subscription.objects.select_for_update().get(pk=subscription_id)
             notices = list(
                 Notice.objects.select_related("alert")
                 .filter(subscription=subscription, message__isnull=True)
-                .order_by("alert__recorded_at", "id")[:MAX_ALERTS_PER_MESSAGE]
+                .order_by("id")[:MAX_ALERTS_PER_MESSAGE]
             )
-            notices.sort(key=lambda n: (n.alert.moment, n.pk))
             if not notices:  # another dispatcher grouped them meanwhile
                 return None
+            # Keyed by its first notice (the oldest: notices are taken in creation order),
+            # which no other message can hold.
+            key = f"alerts:{subscription.pk}:{notices[0].pk}"
+            notices.sort(key=lambda n: (n.alert.moment, n.pk))
             content = render.alerts_message([n.alert for n in notices], subscription_name=subscription.name)
             message = Message.objects.create(
                 subscription=subscription,
                 kind=Message.Kind.ALERTS,
-                key=f"alerts:{subscription.pk}:{first_notice}",
+                key=key,
                 title=content.title,
                 content=render.to_json(content),
                 created_at=now,

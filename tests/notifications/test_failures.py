@@ -137,3 +137,17 @@ def test_owner_patterns_compare_as_the_projection_folds_case():
     assert owner_matches("@ACME/*", ["@acme/web"])
     assert owner_matches("(No Owner)", [])
     assert not owner_matches("@acme/web", [])
+
+
+def test_a_burst_over_the_cap_goes_out_as_several_messages(subscription, receiver, monkeypatch):
+    monkeypatch.setattr(dispatch, "MAX_ALERTS_PER_MESSAGE", 4)
+    for n in range(1, 11):
+        turn_flaky(n)
+    for _ in range(3):
+        tick(now=later())
+    run_workers()
+    assert Message.objects.count() == 3
+    assert sorted(
+        Message.objects.values_list("notices__alert__test_case_id", flat=True).distinct()
+    ) == sorted(Alert.objects.values_list("test_case_id", flat=True))
+    assert len(receiver.posts("/team")) == 3
