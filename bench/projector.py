@@ -84,7 +84,7 @@ def manage(code: Path, url: str, *args: str) -> float:
     return time.monotonic() - started
 
 
-def drain(code: Path, url: str, projectors: int) -> tuple[float, int]:
+def drain(code: Path, url: str, projectors: int) -> tuple[float, list[str]]:
     """`projectors` processes of `manage.py project_pending` started at once on the backlog:
     (seconds until the last one exits, how many of them stopped on a database error such as
     a deadlock). Whatever such a stop left pending is applied afterwards, untimed."""
@@ -99,7 +99,11 @@ def drain(code: Path, url: str, projectors: int) -> tuple[float, int]:
         )
         for _ in range(projectors)
     ]
-    failures = sum(1 for p in processes if p.wait() != 0)
+    failures = []
+    for process in processes:
+        _, stderr = process.communicate()
+        if process.returncode != 0:
+            failures.append((stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1][:300])
     seconds = time.monotonic() - started
     if failures:
         manage(code, url, "project_pending")
@@ -123,7 +127,8 @@ def measure(code: Path, label: str, deliveries: list[tuple[str, str, str]], *, p
     return {
         "code": label,
         "projectors": projectors,
-        "stopped_on_error": failures,
+        "stopped_on_error": len(failures),
+        "errors": failures,
         "deliveries": applied,
         "tests": tests,
         "seconds": round(seconds, 2),

@@ -45,10 +45,17 @@ class Command(BaseCommand):
                     time.sleep(
                         pause_after_batch(applied=applied, arrived=arrived, batch_seconds=batch_seconds)
                     )
-            except (DatabaseError, TestCreatedConcurrently) as exc:
-                # Database down, a deadlock with another writer, or another projector
-                # creating the batch's tests three times over: nothing was lost (the batch
-                # rolled back, its deliveries are still pending). Retry.
+            except TestCreatedConcurrently:
+                # Another projector created some of the batch's new tests three times over
+                # while this one tried: nothing was lost (the batch rolled back, its
+                # deliveries are still pending) and the next try finds those tests. Retry,
+                # also without --follow (several projectors draining one backlog).
+                close_old_connections()
+                time.sleep(0.1)
+                continue
+            except DatabaseError as exc:
+                # Database down, or a deadlock with another writer: nothing was lost (the
+                # batch rolled back, its deliveries are still pending). Retry.
                 if not follow:
                     raise
                 self.stderr.write(f"Projection paused: {exc}")
