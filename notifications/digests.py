@@ -57,13 +57,12 @@ def queue_digests(*, now: datetime) -> list[int]:
         content = digest_message(subscription, now=now)
         try:
             with transaction.atomic():
-                message = Message.objects.create(
-                    subscription=subscription,
+                message = sending.store_message(
+                    subscription,
                     kind=Message.Kind.DIGEST,
                     key=f"digest:{subscription.pk}:{week}",
-                    title=content.title,
-                    content=render.to_json(content),
-                    created_at=now,
+                    content=content,
+                    now=now,
                 )
                 sending.enqueue_on_commit(message.pk)
         except IntegrityError:  # queued by another scheduler meanwhile

@@ -150,13 +150,8 @@ def _group(subscription_id: int, *, now: datetime) -> int | None:
             key = f"alerts:{subscription.pk}:{notices[0].pk}"
             notices.sort(key=lambda n: (n.alert.moment, n.pk))
             content = render.alerts_message([n.alert for n in notices], subscription_name=subscription.name)
-            message = Message.objects.create(
-                subscription=subscription,
-                kind=Message.Kind.ALERTS,
-                key=key,
-                title=content.title,
-                content=render.to_json(content),
-                created_at=now,
+            message = sending.store_message(
+                subscription, kind=Message.Kind.ALERTS, key=key, content=content, now=now
             )
             Notice.objects.filter(pk__in=[n.pk for n in notices]).update(message=message)
             sending.enqueue_on_commit(message.pk)

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django_tasks import task
 
 from . import render
-from .destinations import SendFailed, send
-from .models import Message
+from .destinations import Outgoing, SendFailed, send
+from .models import Message, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -107,20 +107,28 @@ def retry(message_ids: list[int]) -> int:
     return count
 
 
+def store_message(
+    subscription: Subscription, *, kind: str, key: str, content: Outgoing, now: datetime | None = None
+) -> Message:
+    """The one write of a message: its content rendered once, as every attempt sends it."""
+    return Message.objects.create(
+        subscription=subscription,
+        kind=kind,
+        key=key,
+        title=content.title,
+        content=render.to_json(content),
+        created_at=now or timezone.now(),
+    )
+
+
 def send_test_message(subscription_id: int) -> Message:
     """The admin's "send a test message": a message like any other, attempted at once (the
     person who asked sees the outcome: sent, or the destination's error); a failure is
     retried by the workers like any send."""
-    from .models import Subscription
-
     subscription = Subscription.objects.get(pk=subscription_id)
     content = render.test_message(subscription_name=subscription.name)
-    message = Message.objects.create(
-        subscription=subscription,
-        kind=Message.Kind.TEST,
-        key=f"test:{subscription.pk}:{uuid.uuid4()}",
-        title=content.title,
-        content=render.to_json(content),
+    message = store_message(
+        subscription, kind=Message.Kind.TEST, key=f"test:{subscription.pk}:{uuid.uuid4()}", content=content
     )
     attempt(message.pk)
     message.refresh_from_db()

@@ -6,11 +6,10 @@ given one message send it once."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from events.demo import payloads
 from events.models import Alert
@@ -19,6 +18,7 @@ from notifications import sending
 from notifications.dispatch import tick
 from notifications.models import Message, Notice, Subscription
 from tests.events.factories import MONITOR, deliver, fake_test
+from tests.events.test_concurrency import _race
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -27,28 +27,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 def _postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (.ci/run does)")
-
-
-def race(work, n: int) -> list:
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-
-    def run(i):
-        try:
-            barrier.wait()
-            results.append(work(i))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 def backlog(tests: int) -> None:
@@ -87,7 +65,7 @@ def test_two_projectors_on_one_backlog_record_one_alert_per_episode(settings):
         while projector.project_pending(batch_size=7):
             pass
 
-    race(drain, 2)
+    _race(drain, 2)
     assert projector.pending_count() == 0
     assert Alert.objects.count() == 30
     assert set(Alert.objects.values_list("kind", flat=True)) == {Alert.Kind.EPISODE_STARTED}
@@ -101,13 +79,13 @@ def test_concurrent_schedulers_and_workers_send_each_burst_once(receiver, settin
     Subscription.objects.create(name="b", destination=receiver.url("json", "/b"))
     backlog(12)
     later = datetime.now(UTC) + timedelta(seconds=5)
-    race(lambda _: tick(now=later), 4)
+    _race(lambda _: tick(now=later), 4)
     assert Notice.objects.count() == 24
     assert Notice.objects.filter(message__isnull=True).count() == 0
     messages = list(Message.objects.values_list("pk", flat=True))
     assert len(messages) == 2
     # Every message given to four workers at once (duplicate tasks): each sent once.
-    outcomes = race(lambda i: sending.attempt(messages[i % 2]), 4)
+    outcomes = _race(lambda i: sending.attempt(messages[i % 2]), 4)
     assert sorted(outcomes).count(Message.State.SENT) == 2
     assert len(receiver.posts("/a")) == 1 and len(receiver.posts("/b")) == 1
     assert set(Message.objects.values_list("state", flat=True)) == {Message.State.SENT}
