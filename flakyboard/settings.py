@@ -110,7 +110,10 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "flakyboard.urls"
+# A receiver-only server (bin/start-server's receiver pool, RECEIVER_PORT) serves the
+# webhook endpoint and the health checks, nothing else (flakyboard/receiver_urls.py).
+FLAKYBOARD_RECEIVER_ONLY = env.bool("FLAKYBOARD_RECEIVER_ONLY", default=False)
+ROOT_URLCONF = "flakyboard.receiver_urls" if FLAKYBOARD_RECEIVER_ONLY else "flakyboard.urls"
 
 TEMPLATES = [
     {

@@ -262,6 +262,72 @@ def test_start_server_behind_tls_proxy_and_docker_healthcheck(tmp_path):
         assert probe.returncode == 0, probe.stderr
 
 
+def test_start_server_runs_a_receiver_pool_of_its_own_when_asked(tmp_path):
+    """RECEIVER_BIND: a second gunicorn serves deliveries only, the pages' one runs at a
+    lower CPU priority, and both stop with the process group."""
+    receiver_port = free_port()
+    with start_server(tmp_path, RECEIVER_BIND=f"127.0.0.1:{receiver_port}") as server:
+        receiver = Server(receiver_port, server.process, server.log)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert receiver.request("GET", "/healthz").status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline, server.output()
+                time.sleep(0.2)
+
+        body = FIXTURE.read_text()
+        headers = {"Content-Type": "application/json", **svix_headers(body)}
+        delivered = receiver.request("POST", WEBHOOK_URL, body=body.encode(), headers=headers)
+        assert (delivered.status, delivered.json()["status"]) == (200, "pending"), server.output()
+        deadline = time.monotonic() + 30
+        while _outcome(tmp_path / "db.sqlite3", delivered.json()["delivery"]) != "processed":
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.2)
+        # The same delivery on the main port: one endpoint, one log, stored once.
+        again = server.request("POST", WEBHOOK_URL, body=body.encode(), headers=headers)
+        assert (again.status, again.json()["status"]) == (200, "duplicate")
+
+        # The receiver's pool serves nothing a reader could keep busy; the main port does.
+        for path in ("/", "/tests/", "/accounts/login/", "/api/v1/test-cases/", "/admin/"):
+            assert receiver.request("GET", path).status == 404, path
+        assert server.request("GET", "/accounts/login/").status == 200
+
+        # The pages' gunicorn (the script's own process, exec'd) yields the CPU to the
+        # receiver's: nice 10 against 0.
+        assert os.getpriority(os.PRIO_PROCESS, server.process.pid) == 10
+        receivers = [pid for pid in group_members(server.process.pid) if receiver_only(pid)]
+        assert receivers, "no receiver-only gunicorn in the process group"
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in receivers} == {0}
+
+        pgid = server.process.pid
+        assert stop(server.process) == 0, server.output()
+        deadline = time.monotonic() + 15
+        while group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not group_alive(pgid), "the receiver's pool outlived the server"
+
+
+def group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError):
+                if os.getpgid(int(entry.name)) == pgid:
+                    members.append(int(entry.name))
+    return members
+
+
+def receiver_only(pid: int) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"FLAKYBOARD_RECEIVER_ONLY=true" in environ and b"gunicorn" in command
+
+
 def test_the_api_throttle_holds_across_gunicorn_workers(tmp_path):
     """Three worker processes, one anonymous limit of 5 a minute: 5 answers in all, not 5
     per worker. The access log names the worker (pid) of each request, to show that more
@@ -435,7 +501,7 @@ def test_start_scripts_are_executable_and_start_gunicorn_and_the_projector():
     script = START_SERVER.read_text()
     assert script.startswith("#!/bin/sh")
     assert "migrate --noinput" in script
-    assert "exec gunicorn flakyboard.wsgi:application" in script
+    assert 'exec nice -n "${WEB_NICE:-$web_nice_default}" gunicorn flakyboard.wsgi:application' in script
 
 
 def test_dockerignore_keeps_local_state_out():
@@ -472,6 +538,21 @@ def test_docker_compose_defines_db_and_web():
     assert web["environment"]["FLAKYBOARD_PROJECTOR"] == "off"
     assert projector["environment"] == web["environment"]
     assert projector["healthcheck"] == {"disable": True}
+
+    # The receiver's own capacity: the same image and settings, deliveries only, on 8001,
+    # started once web (which migrates) is healthy; the pages run at a lower priority.
+    receiver = compose["services"]["receiver"]
+    assert receiver["command"] == ["bin/start-server"]
+    assert receiver["environment"] == {
+        **web["environment"],
+        "FLAKYBOARD_RECEIVER_ONLY": "true",
+        "PORT": "8001",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "6",
+    }
+    assert receiver["depends_on"]["web"]["condition"] == "service_healthy"
+    assert "8001:8001" in receiver["ports"]
+    assert web["command"] == ["nice", "-n", "10", "bin/start-server"]
 
     # Notifications: the task worker and the schedule, with the same settings.
     worker, scheduler = compose["services"]["worker"], compose["services"]["scheduler"]
