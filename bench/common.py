@@ -144,15 +144,21 @@ def production_server(
         GUNICORN_CMD_ARGS="--access-logfile /dev/null",
         **extra_env,
     )
-    proc = subprocess.Popen(  # noqa: S603
-        [str(ROOT / "bin" / "start-server")],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Its warnings and errors go to a file (a pipe nobody reads would fill and block the
+    # workers): bench/results/server-<port>.log, kept for a look at any error.
+    RESULTS.mkdir(exist_ok=True)
+    log_path = RESULTS / f"server-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [str(ROOT / "bin" / "start-server")],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
+    proc.log_path = log_path  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -164,7 +170,7 @@ def production_server(
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+                raise RuntimeError(f"server did not start: {log_path.read_text(errors='replace')}")
             time.sleep(0.3)
         yield base, proc
     finally:

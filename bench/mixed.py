@@ -146,11 +146,12 @@ SETUPS = {
 def run_setup(database: str, token: str, paths: list[str], setup: str, args) -> dict:
     """One set-up of the default server: `--duration` s of senders and readers at once."""
     env = {"FLAKYBOARD_PUBLIC_DASHBOARD": "true", "FLAKYBOARD_API_THROTTLE_USER": "off"}
+    env.update(item.split("=", 1) for item in args.env)
     receiver_port = free_port() if setup == "receiver-pool" else None
     if receiver_port:
         env["RECEIVER_BIND"] = f"127.0.0.1:{receiver_port}"
     plan = build_plan(args.max_requests, seed=int(time.time()) % 1000)
-    with production_server(database, settings="bench.settings", **env) as (base, _):
+    with production_server(database, settings="bench.settings", **env) as (base, server):
         receiver_base = f"http://127.0.0.1:{receiver_port}" if receiver_port else base
         wait_for_health(receiver_base)
         # Warm-up: every page once, and a few deliveries.
@@ -176,9 +177,12 @@ def run_setup(database: str, token: str, paths: list[str], setup: str, args) -> 
         results["receiver"]["pending_at_end"] = pending(database)
         results["receiver"]["caught_up_after_s"] = wait_until_projected(database)
     receiver, pages = results["receiver"], results["pages"]
+    log = server.log_path.read_text(errors="replace").splitlines()
     return {
         "receiver": receiver,
         "pages": pages,
+        "server_errors": [line for line in log if "ERROR" in line or "Error" in line][:20],
+        "server_log": str(server.log_path),
         "targets_met": receiver["latency_ms"]["p99"] < 100
         and pages["latency_ms"]["p99"] < 1000
         and receiver["errors"] == 0
@@ -206,6 +210,8 @@ def report(outcome: dict) -> None:
         f"{receiver['caught_up_after_s']} s later; targets met: {outcome['targets_met']}",
         flush=True,
     )
+    if outcome["server_errors"]:
+        print(f"server errors ({outcome['server_log']}):", *outcome["server_errors"][:5], sep="\n  ")
 
 
 def wait_for_health(base: str, timeout: float = 60) -> None:
@@ -231,6 +237,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--readers", type=int, default=8)
     parser.add_argument("--max-requests", type=int, default=150_000)
     parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS))
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="passed to bin/start-server (repeat)"
+    )
     args = parser.parse_args(argv)
 
     database = ensure_built(args.size)
