@@ -62,7 +62,8 @@ RUN chmod 0755 bin/start-server bin/start-projector bin/start-worker \
 
 USER flakyboard:flakyboard
 
-EXPOSE 8000
+# 8000: the site; 8001: the receiver pool when RECEIVER_PORT=8001 (docker-compose's receiver).
+EXPOSE 8000 8001
 
 # No curl in the slim image: python's urllib asks /healthz (app up, database answers).
 # It sends the first DJANGO_ALLOWED_HOSTS entry as Host (a request for Host 127.0.0.1

@@ -137,12 +137,14 @@ def production_server(
     port = free_port()
     env = server_env(
         database,
-        BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY=str(workers),
-        GUNICORN_THREADS=str(threads),
-        DJANGO_SETTINGS_MODULE=settings,
-        GUNICORN_CMD_ARGS="--access-logfile /dev/null",
-        **extra_env,
+        **{
+            "BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": str(workers),
+            "GUNICORN_THREADS": str(threads),
+            "DJANGO_SETTINGS_MODULE": settings,
+            "GUNICORN_CMD_ARGS": "--access-logfile /dev/null",
+            **extra_env,  # may override the ones above
+        },
     )
     # Its warnings and errors go to a file (a pipe nobody reads would fill and block the
     # workers): bench/results/server-<port>.log, kept for a look at any error.

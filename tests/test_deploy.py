@@ -477,7 +477,7 @@ def test_dockerfile_essentials():
     final_stage = instructions[max(i for i, (name, _) in enumerate(instructions) if name == "FROM") :]
     users = [args for name, args in final_stage if name == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
-    assert ("EXPOSE", "8000") in final_stage
+    assert ("EXPOSE", "8000 8001") in final_stage
     assert json.loads(by_name["CMD"][-1]) == ["bin/start-server"]
     assert "/healthz" in healthcheck_code() and "urllib" in healthcheck_code()
     assert "127.0.0.1" in healthcheck_code()
