@@ -17,6 +17,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Value,
     Window,
 )
 from django.db.models.functions import Lag
@@ -28,20 +29,35 @@ from events.orm import distinct_values, related_model
 # The overview's deliveries card, and the deliveries page's "received=24h": ingest health
 # over the last day, whatever the period.
 HEALTH_WINDOW = timedelta(hours=24)
+# The rare outcomes the card counts from their partial index (Delivery.Meta: delivery_unhealthy).
+UNHEALTHY = (Delivery.Outcome.INVALID.value, Delivery.Outcome.FAILED.value)
 
 
 def delivery_health(*, repository: int | None = None, now: datetime | None = None) -> dict:
     """Deliveries received in the last 24 h (of a repository: see `delivery_list`), and
     how many were invalid, failed, or are still waiting for the projector
     (FLAKYBOARD_DEFERRED_PROJECTION). The rows the deliveries page lists with
-    `received=24h`, counted."""
-    rows = delivery_list(period=Period.parse(None, now=now), repository=repository, last_24h=True)
-    return rows.order_by().aggregate(
-        total=Count("id"),
-        invalid=Count("id", filter=Q(outcome=Delivery.Outcome.INVALID)),
-        failed=Count("id", filter=Q(outcome=Delivery.Outcome.FAILED)),
-        pending=Count("id", filter=Q(outcome=Delivery.Outcome.PENDING)),
+    `received=24h`, counted.
+
+    One query of three counts, each planned on its own (UNION ALL) rather than one pass
+    with FILTERs that reads every row of the window from the heap: the total from the
+    received_at index (an index-only scan: the heap only for the visibility of pages
+    not yet all-visible), invalid and failed from their partial index (delivery_unhealthy),
+    pending from the projector's queue (delivery_pending). Exact: the same rows counted."""
+    rows = delivery_list(period=Period.parse(None, now=now), repository=repository, last_24h=True).order_by()
+    total = rows.annotate(group=Value("total")).values("group").annotate(n=Count("*"))
+    unhealthy = (
+        rows.filter(outcome__in=UNHEALTHY).annotate(group=F("outcome")).values("group").annotate(n=Count("*"))
     )
+    pending = (
+        rows.filter(outcome=Delivery.Outcome.PENDING)
+        .annotate(group=Value(Delivery.Outcome.PENDING.value))
+        .values("group")
+        .annotate(n=Count("*"))
+    )
+    counts = {"total": 0, **dict.fromkeys(UNHEALTHY, 0), Delivery.Outcome.PENDING.value: 0}
+    counts.update(total.union(unhealthy, pending, all=True).values_list("group", "n"))
+    return counts
 
 
 def delivery_event_types() -> list[str]:

@@ -50,6 +50,15 @@ class Delivery(models.Model):
             models.Index(fields=["outcome"], name="delivery_outcome"),
             # The projector's queue, in arrival order: small (empty when caught up).
             models.Index(fields=["id"], condition=models.Q(outcome="pending"), name="delivery_pending"),
+            # The overview's last-24-hours invalid and failed counts (dashboard/selectors/
+            # deliveries.py, delivery_health) without reading the window's rows: rare outcomes,
+            # so small, and never written for a delivery that is processed.
+            models.Index(
+                fields=["received_at"],
+                include=["outcome"],
+                condition=models.Q(outcome__in=["invalid", "failed"]),
+                name="delivery_unhealthy",
+            ),
             # "Is anything pruned?" (a rebuild asks) without reading the log: empty until pruning.
             models.Index(fields=["id"], condition=models.Q(pruned_at__isnull=False), name="delivery_pruned"),
         ]

@@ -219,6 +219,11 @@ class MonitorState(models.Model):
             models.Index(fields=["-activations", "test_case", "monitor"], name="monitorstate_flapping_idx"),
             # The monitor list: active pairs and the latest event per monitor.
             models.Index(fields=["monitor", "status", "since"], name="monitorstate_monitor_idx"),
+            # "Has this test an active monitor?" (ready to release: the quarantine summary and
+            # ledger) from a small index instead of every state of the test.
+            models.Index(
+                fields=["test_case"], condition=models.Q(status="active"), name="monitorstate_active_test_idx"
+            ),
         ]
 
     def __str__(self) -> str:

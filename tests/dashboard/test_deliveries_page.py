@@ -216,3 +216,36 @@ def test_query_budget_does_not_grow(staff_client, load_demo, django_assert_max_n
     # session and user (2), the delivery with its projections (1), repositories (1)
     with django_assert_max_num_queries(4):
         assert staff_client.get(reverse("dashboard:delivery-detail", args=[delivery.pk])).status_code == 200
+
+
+def test_the_health_card_counts_the_last_24_hours_exactly(staff_client):
+    """delivery_health counts each outcome from its own index (dashboard/selectors/
+    deliveries.py): every figure is still the rows the deliveries page lists with
+    received=24h (and that outcome), at both ends of the window, for every outcome."""
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard.selectors.deliveries import HEALTH_WINDOW, delivery_health, delivery_list
+    from events.metrics import Period
+
+    now = datetime(2026, 5, 20, 12, tzinfo=UTC)
+    assert delivery_health(now=now) == {"total": 0, "invalid": 0, "failed": 0, "pending": 0}
+    tick = timedelta(microseconds=1)
+    # Per outcome, a different number inside the window, and one just outside each end.
+    inside = {"processed": 3, "ignored": 1, "invalid": 2, "failed": 4, "pending": 5}
+    times = [now - HEALTH_WINDOW + tick, now, now - timedelta(hours=3)]
+    for outcome, n in inside.items():
+        received = [times[i % len(times)] for i in range(n)] + [now - HEALTH_WINDOW, now + tick]
+        for i, when in enumerate(received):
+            Delivery.objects.create(
+                svix_id=f"msg_{outcome}_{i}", body="{}", received_at=when, outcome=outcome
+            )
+    health = delivery_health(now=now)
+    assert health == {"total": 15, "invalid": 2, "failed": 4, "pending": 5}
+    period = Period.parse(None, now=now)
+    assert health["total"] == delivery_list(period=period, last_24h=True).count()
+    for outcome in ("invalid", "failed", "pending"):
+        assert health[outcome] == delivery_list(period=period, outcome=outcome, last_24h=True).count()
+    # A moment later the oldest (7: one in three of each outcome) have left the window
+    # and the one just after `now` of each outcome (5) has entered it.
+    later = delivery_health(now=now + tick)
+    assert later == {"total": 15 - 7 + 5, "invalid": 2 - 1 + 1, "failed": 4 - 2 + 1, "pending": 5 - 2 + 1}
