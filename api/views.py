@@ -37,7 +37,12 @@ from events.models import Repository
 from events.triage import VIA_API, set_verdict, triage_test, triage_values
 
 from . import filters, serializers, triage_filters
-from .pagination import CursorPagination, DeliveryCursorPagination, TriageCursorPagination
+from .pagination import (
+    CursorPagination,
+    DeliveryCursorPagination,
+    PageNumberPagination,
+    TriageCursorPagination,
+)
 from .permissions import StaffOnly
 
 LIST_ACTIONS = frozenset({"list"})
@@ -94,6 +99,15 @@ class RepositoryViewSet(
 # ---------------------------------------------------------------- test cases
 
 
+class TestCasePagination(PageNumberPagination):
+    """The tests page's paginator: `sort=-impact` pages without sorting every test by its
+    score (dashboard.selectors.tests.TestPaginator)."""
+
+    __test__ = False
+
+    django_paginator_class = tests.TestPaginator
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="Tests, with the dashboard's filters and sort orders",
@@ -118,6 +132,8 @@ class TestCaseViewSet(
     """Tests by Trunk's id (`test-cases/<uuid>/`). PATCH writes triage fields only."""
 
     __test__ = False
+
+    pagination_class = TestCasePagination
 
     queryset = tests.test_cases()
     serializer_class = serializers.TestCaseSerializer

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from django.db.models import Expression, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Expression, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from events.metrics import (
     IMPACT_STATUS_POINTS,
@@ -58,6 +61,14 @@ SORTS = {
 
 DEFAULT_SORT = "-status_since"
 
+# `sort=-impact`: the highest score first (never empty: the expression's default is 0),
+# ties by name, then id. TestPaginator recognises a list in this order.
+IMPACT_FIRST = (F("impact").desc(nulls_last=True), "name", "id")
+# The statuses that score: every other test's impact is exactly 0, and each of these
+# tests scores more than 0 (at least its status points times the quarantine factor).
+_SCORING = list(IMPACT_STATUS_POINTS)
+_NOT_SCORING = [status for status in Status.values if status not in IMPACT_STATUS_POINTS]
+
 
 def filter_test_cases(
     tests: QuerySet[TestCase],
@@ -105,8 +116,69 @@ def sort_test_cases(tests: QuerySet[TestCase], sort: str | None) -> QuerySet[Tes
     if key == "status":
         # Descending severity is ascending values (MOST_SEVERE_FIRST): the index order.
         return tests.order_by(field.asc() if sort.startswith("-") else field.desc(), "name", "id")
+    if sort == "-impact":
+        return tests.order_by(*IMPACT_FIRST)
     primary = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_first=True)
     return tests.order_by(primary, "name", "id")
+
+
+class TestPaginator(Paginator):
+    """Django's Paginator over a test list (the tests page, the API), the same pages
+    and counts. A list sorted by `-impact` is paged without sorting every row by its
+    score (which computes it, two subqueries, for every FLAKY or BROKEN test and sorts
+    every row with all its columns): its order is the scoring (FLAKY and BROKEN) tests
+    by impact, then every other test (impact 0) by name and id, the order of the
+    (status, name, id) index. So the count query also counts the scoring tests, and a
+    page selects its ids from the part(s) it falls in, narrow (ids only), then reads the
+    rows of those ids, in the list's order, with every annotation: the same number of
+    queries."""
+
+    __test__ = False
+
+    _scoring: int
+
+    def _impact_first(self) -> bool:
+        tests = self.object_list
+        return (
+            isinstance(tests, QuerySet)
+            and tests.model is TestCase
+            and not tests.query.is_sliced
+            and tuple(tests.query.order_by) == IMPACT_FIRST
+        )
+
+    @property
+    def _tests(self) -> QuerySet[TestCase]:
+        return cast("QuerySet[TestCase]", self.object_list)
+
+    @cached_property
+    def count(self) -> int:
+        if not self._impact_first():
+            return super().count
+        counts = self._tests.order_by().aggregate(
+            total=Count("pk"), scoring=Count("pk", filter=Q(status__in=_SCORING))
+        )
+        self._scoring = counts["scoring"]
+        return counts["total"]
+
+    def page(self, number) -> Page:
+        if not self._impact_first():
+            return super().page(number)
+        number = self.validate_number(number)  # counts
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        return Page(self._rows(bottom, top), number, self)
+
+    def _rows(self, bottom: int, top: int) -> QuerySet[TestCase]:
+        tests, scoring = self._tests, self._scoring
+        ids = Q()
+        if bottom < scoring:
+            ids |= Q(pk__in=tests.filter(status__in=_SCORING).values("pk")[bottom : min(top, scoring)])
+        if top > scoring:
+            rest = tests.filter(status__in=_NOT_SCORING).order_by("name", "id").values("pk")
+            ids |= Q(pk__in=rest[max(bottom - scoring, 0) : top - scoring])
+        return tests.filter(ids) if ids else tests.none()
 
 
 def _open_episode_start() -> Subquery:
@@ -166,10 +238,15 @@ def fix_first(
     """The FLAKY and BROKEN tests with the highest impact, as `sort=-impact` orders them
     (ties by name, then id), with their score's inputs, owners and repository: two
     queries."""
-    tests = test_cases().filter(
-        in_repository("repository", repository), status__in=list(IMPACT_STATUS_POINTS)
+    now = now or timezone.now()
+    tests = sort_test_cases(
+        with_impact(
+            test_cases().filter(in_repository("repository", repository), status__in=_SCORING), now=now
+        ),
+        "-impact",
     )
-    return list(sort_test_cases(with_impact(tests, now=now, inputs=True), "-impact")[:limit])
+    # Ranked narrow (ids only), then the rows of the first ones, with their inputs.
+    return list(with_impact(tests.filter(pk__in=tests.values("pk")[:limit]), now=now, inputs=True))
 
 
 def status_history(test_case: TestCase, *, limit: int = 200) -> QuerySet[StatusChange]:

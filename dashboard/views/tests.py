@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeGuard, cast
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -135,7 +134,7 @@ def test_list(request: HtmxHttpRequest) -> HttpResponse:
     sort = filters["sort"] or selectors.DEFAULT_SORT
     # The impact column: computed for the page's rows (and for every row only to sort by it).
     tests = selectors.with_impact(tests, now=scope.period.now)
-    page = Paginator(tests, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = selectors.TestPaginator(tests, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "scope": scope,
         "form": form,

@@ -122,3 +122,53 @@ def test_the_csv_sorted_by_impact_has_the_pages_order(reader_client):
     rows = read_csv(reader_client.get(reverse("dashboard:tests-csv"), {"sort": "-impact"}))
     names = [row[rows[0].index("name")] for row in rows[1:]]
     assert names == [*(data.tests[k].name for k in FIX_FIRST_ORDER), data.tests["healthy"].name]
+
+
+def _impact_sorted(**filters):
+    from dashboard.selectors import tests as selectors
+
+    return selectors.with_impact(
+        selectors.filter_test_cases(selectors.test_cases(), sort="-impact", **filters)
+    )
+
+
+@pytest.mark.parametrize("per_page", [1, 3, 7, 50])
+@pytest.mark.parametrize("filters", [{}, {"quarantined": False}, {"status": "HEALTHY"}, {"status": "FLAKY"}])
+def test_impact_pages_are_the_pages_of_the_full_sort(load_demo, per_page, filters):
+    """TestPaginator pages `sort=-impact` in two parts (the scoring tests by impact, then
+    the others by name): every page, across the boundary, is the full sort's."""
+    from django.core.paginator import Paginator
+
+    from dashboard.selectors.tests import TestPaginator
+
+    load_demo(tests=40, days=30)
+    tests = _impact_sorted(**filters)
+    scores = list(tests.values_list("pk", "impact"))  # one query: the full sort in SQL
+    if not filters:  # the boundary falls inside a page
+        scoring = sum(1 for _, score in scores if score > 0)
+        assert 0 < scoring < len(scores) and (per_page == 1 or scoring % per_page)
+    paginator, plain = TestPaginator(tests, per_page), Paginator(tests, per_page)
+    assert paginator.count == plain.count == len(scores)
+    pages = [[(t.pk, t.impact) for t in paginator.page(n)] for n in paginator.page_range]
+    assert [row for page in pages for row in page] == scores
+    assert pages == [[(t.pk, t.impact) for t in plain.page(n)] for n in plain.page_range]
+
+
+def test_the_tests_page_sorted_by_impact_pages_across_the_boundary(reader_client, monkeypatch):
+    from dashboard.views import tests as views
+
+    data = build()
+    monkeypatch.setattr(views, "PAGE_SIZE", 3)
+    pages = [reader_client.get(TESTS, {"sort": "-impact", "page": n}).context["page"] for n in (1, 2)]
+    assert [[t.name for t in page] for page in pages] == [
+        [data.tests[k].name for k in FIX_FIRST_ORDER[:3]],
+        [*(data.tests[k].name for k in FIX_FIRST_ORDER[3:]), data.tests["healthy"].name],
+    ]
+    assert pages[1][-1].impact == 0 and pages[0].paginator.count == 5
+
+
+def test_an_empty_list_sorted_by_impact_has_one_empty_page(db):
+    from dashboard.selectors.tests import TestPaginator
+
+    page = TestPaginator(_impact_sorted(), 50).get_page(1)
+    assert list(page) == [] and page.paginator.count == 0
