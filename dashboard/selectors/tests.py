@@ -182,7 +182,7 @@ class TestPaginator(Paginator):
 
 
 def _open_episode_start() -> Subquery:
-    """The start of the test's open episode (the (test_case, started_at) index)."""
+    """The start of the test's open episode (episode_open_idx: an index-only read)."""
     return Subquery(
         EpisodeRow.objects.filter(test_case=OuterRef("pk"), ended_at__isnull=True)
         .order_by("-started_at")

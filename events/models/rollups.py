@@ -97,6 +97,12 @@ class Episode(models.Model):
             models.Index(fields=["test_case", "started_at"]),
             models.Index(fields=["ended_at"]),
             models.Index(fields=["started_at"]),
+            # The open episode of each test (its start: the impact score, Fix first).
+            models.Index(
+                fields=["test_case", "-started_at"],
+                condition=models.Q(ended_at__isnull=True),
+                name="episode_open_idx",
+            ),
             # All history: the middle fix at its offset.
             models.Index(
                 fields=["seconds"], condition=models.Q(seconds__isnull=False), name="episode_median_idx"
