@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("events", "0014_delivery_pruned_at"),
+        ("events", "0015_delivery_unhealthy_monitorstate_active"),
     ]
 
     operations = [
