@@ -114,6 +114,9 @@ MIDDLEWARE = [
 # webhook endpoint and the health checks, nothing else (flakyboard/receiver_urls.py).
 FLAKYBOARD_RECEIVER_ONLY = env.bool("FLAKYBOARD_RECEIVER_ONLY", default=False)
 ROOT_URLCONF = "flakyboard.receiver_urls" if FLAKYBOARD_RECEIVER_ONLY else "flakyboard.urls"
+if FLAKYBOARD_RECEIVER_ONLY:
+    # WhiteNoise answers /static/ before the URLs are read: not this server's business.
+    MIDDLEWARE.remove("whitenoise.middleware.WhiteNoiseMiddleware")
 
 TEMPLATES = [
     {

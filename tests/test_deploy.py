@@ -290,7 +290,14 @@ def test_start_server_runs_a_receiver_pool_of_its_own_when_asked(tmp_path):
         assert (again.status, again.json()["status"]) == (200, "duplicate")
 
         # The receiver's pool serves nothing a reader could keep busy; the main port does.
-        for path in ("/", "/tests/", "/accounts/login/", "/api/v1/test-cases/", "/admin/"):
+        for path in (
+            "/",
+            "/tests/",
+            "/accounts/login/",
+            "/api/v1/test-cases/",
+            "/admin/",
+            "/static/flakyboard/app.css",
+        ):
             assert receiver.request("GET", path).status == 404, path
         assert server.request("GET", "/accounts/login/").status == 200
 
@@ -307,6 +314,20 @@ def test_start_server_runs_a_receiver_pool_of_its_own_when_asked(tmp_path):
         while group_alive(pgid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not group_alive(pgid), "the receiver's pool outlived the server"
+
+
+def test_start_server_refuses_a_receiver_pool_on_the_site_port(tmp_path):
+    port = free_port()
+    result = subprocess.run(
+        [str(START_SERVER)],
+        cwd=tmp_path,
+        env=server_env(tmp_path, port, RECEIVER_BIND=f"127.0.0.1:{port}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the receiver pool needs a port of its own" in result.stderr
 
 
 def group_members(pgid: int) -> list[int]:
