@@ -18,7 +18,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, Window
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    Subquery,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce
 
 from events.metrics import RELAPSE_WINDOW, Period, attainment
 from events.models import Episode, TestCase
@@ -233,11 +244,14 @@ def _new_episodes(scope: Q, this: Period, last: Period) -> NewEpisodes:
 
 
 def _open_episodes(scope: Q, now: datetime) -> OpenEpisodes:
-    """One query: the oldest open episodes, with the count of all (a window count)."""
+    """One query: the oldest open episodes, with the count of all (a subquery of its
+    own, counted once; a window count made PostgreSQL join every open episode to its
+    test before keeping the first few: 60-330 ms at L instead of 5)."""
+    open_now = Episode.objects.filter(scope, ended_at__isnull=True, started_at__lte=now)
+    count = open_now.order_by().annotate(one=Value(1)).values("one").annotate(n=Count("*")).values("n")
     rows = list(
-        Episode.objects.filter(scope, ended_at__isnull=True, started_at__lte=now)
-        .select_related("test_case")
-        .annotate(total=Window(Count("id")))
+        open_now.select_related("test_case")
+        .annotate(total=Coalesce(Subquery(count, output_field=IntegerField()), 0))
         .order_by("started_at", "test_case__name", "id")[:OPEN_SHOWN]
     )
     shown = tuple(
