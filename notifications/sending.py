@@ -27,6 +27,18 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(settings.FLAKYBOARD_NOTIFY_RETRY_SECONDS * 2 ** max(attempts - 1, 0), 86400))
 
 
+def next_attempt(now: datetime, attempts: int) -> datetime:
+    """When the attempt after `attempts` failed ones is due: `now` plus the back-off, rounded
+    up to a whole second. rq schedules by whole seconds (it truncates the time), so an
+    unrounded time would wake the task up to a second early; it would find the message
+    not yet due, do nothing, and leave it to `requeue_overdue` minutes later."""
+    delay = backoff(attempts)
+    if not delay:
+        return now
+    due = now + delay
+    return due if not due.microsecond else due.replace(microsecond=0) + timedelta(seconds=1)
+
+
 def enqueue_on_commit(message_id: int, *, run_after: datetime | None = None) -> None:
     """Queue its send once the transaction that created or changed it commits (a worker
     must see the row)."""
@@ -86,7 +98,7 @@ def _failed(message: Message, mine: QuerySet[Message], error: str, *, now: datet
         if mine.update(state=Message.State.FAILED, last_error=error):
             logger.warning("message %s failed after %s attempts", message.pk, message.attempts)
         return Message.State.FAILED
-    retry_at = now + backoff(message.attempts)
+    retry_at = next_attempt(now, message.attempts)
     with transaction.atomic():
         if mine.update(state=Message.State.PENDING, next_attempt_at=retry_at, last_error=error):
             enqueue_on_commit(message.pk, run_after=retry_at)

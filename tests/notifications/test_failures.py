@@ -151,3 +151,18 @@ def test_a_burst_over_the_cap_goes_out_as_several_messages(subscription, receive
         Message.objects.values_list("notices__alert__test_case_id", flat=True).distinct()
     ) == sorted(Alert.objects.values_list("test_case_id", flat=True))
     assert len(receiver.posts("/team")) == 3
+
+
+def test_a_retry_is_due_at_a_whole_second_so_a_queue_of_whole_seconds_never_wakes_it_early(settings):
+    """rq truncates a scheduled time to the second: a retry due at 12:00:01.300 ran at
+    12:00:01.28, found the message not yet due and did nothing (the Redis queue test
+    caught it, now and then)."""
+    settings.FLAKYBOARD_NOTIFY_RETRY_SECONDS = 1
+    now = datetime(2026, 12, 6, 12, 0, 0, 300_000, tzinfo=UTC)
+    due = sending.next_attempt(now, 1)
+    assert due == datetime(2026, 12, 6, 12, 0, 2, tzinfo=UTC)
+    assert due >= now + sending.backoff(1)
+    assert sending.next_attempt(now.replace(microsecond=0), 1) == datetime(2026, 12, 6, 12, 0, 1, tzinfo=UTC)
+    # No back-off (the tests' setting): due at once, not a second later.
+    settings.FLAKYBOARD_NOTIFY_RETRY_SECONDS = 0
+    assert sending.next_attempt(now, 1) == now
