@@ -52,9 +52,13 @@ def test_start_worker_sends_a_queued_message_and_the_schedule_runs(tmp_path):
             env,
             "shell",
             "-c",
-            "from notifications.models import Subscription; from notifications.sending import send_test_message; "
+            # Queued, not sent at once (send_test_message would post from this shell, and
+            # the worker could then be stopped before it had even started: exit -15).
+            "from notifications.models import Message, Subscription; from notifications import render, sending; "
             f"s = Subscription.objects.create(name='team', destination='{receiver.url('json', '/team')}'); "
-            "send_test_message(s.pk)",
+            "c = render.test_message(subscription_name='team'); "
+            "m = Message.objects.create(subscription=s, kind='test', key='k', title=c.title, content=render.to_json(c)); "
+            "sending.enqueue_on_commit(m.pk)",
         )
         worker, worker_log = start(tmp_path, env, name="worker")
         schedule, schedule_log = start(tmp_path, env, "schedule", "--every", "0.2", name="schedule")
