@@ -163,20 +163,27 @@ def production_server(
     proc.log_path = log_path  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:  # noqa: S310
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {log_path.read_text(errors='replace')}")
-            time.sleep(0.3)
+        wait_for_health(base, proc)
         yield base, proc
     finally:
         stop_group(proc, timeout=20)
+
+
+def wait_for_health(base: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Until `base` answers /healthz with 200; fails with the server's log if `proc` (the
+    start script) exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:  # noqa: S310
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log = proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+            raise RuntimeError(f"{base} did not answer /healthz: {log}")
+        time.sleep(0.3)
 
 
 def stop_group(proc: subprocess.Popen, *, timeout: float) -> None:

@@ -23,12 +23,20 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from urllib.parse import quote
 
 import psycopg
 
-from bench.common import ROOT, free_port, percentiles, production_server, server_env, table, write_result
+from bench.common import (
+    ROOT,
+    free_port,
+    percentiles,
+    production_server,
+    server_env,
+    table,
+    wait_for_health,
+    write_result,
+)
 from bench.ingest import build_plan, drive, pending, wait_until_projected
 from bench.scale import ensure_built
 
@@ -154,7 +162,7 @@ def run_setup(database: str, token: str, paths: list[str], setup: str, args) -> 
     vacuum(database)
     with production_server(database, settings="bench.settings", **env) as (base, server):
         receiver_base = f"http://127.0.0.1:{receiver_port}" if receiver_port else base
-        wait_for_health(receiver_base)
+        wait_for_health(receiver_base, server)
         # Warm-up: every page once, and a few deliveries.
         read(base, paths, token, duration=5, readers=2)
         drive(receiver_base, "/webhooks/trunk/", plan[:100], duration=5, concurrency=2)
@@ -223,20 +231,6 @@ def vacuum(database: str) -> None:
     and set-ups measured one after the other are not comparable."""
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-
-
-def wait_for_health(base: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:  # noqa: S310
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{base} did not answer /healthz")
-        time.sleep(0.3)
 
 
 def main(argv=None) -> dict:
