@@ -6,7 +6,8 @@ the replica; everything else goes to the primary.
   session, user, token and throttle tables (so logging in works whatever the replica's lag).
 - Right after a user's own write (any POST, PATCH... through the app), their reads stay on
   the primary for FLAKYBOARD_REPLICA_STICKY_SECONDS (a cookie), so they see their own
-  triage at once although the replica lags a little behind.
+  triage at once although the replica lags a little behind. The same cookie keeps them off
+  the shared pages (dashboard/shared_pages.py), which are set with or without a replica.
 
 The choice is made per request by ReplicaReadsMiddleware and read by the router through a
 context variable: no thread-local state leaks between requests."""
@@ -32,6 +33,13 @@ _from_replica: contextvars.ContextVar[bool] = contextvars.ContextVar("reads_from
 
 def replica_configured() -> bool:
     return REPLICA in settings.DATABASES
+
+
+def wants_fresh_reads(request: HttpRequest) -> bool:
+    """Whether this user wrote in the last FLAKYBOARD_REPLICA_STICKY_SECONDS: their reads
+    then come from the primary, and not from the pages shared between readers either
+    (dashboard/shared_pages.py), so that they see their own triage at once."""
+    return bool(request.COOKIES.get(STICKY_COOKIE))
 
 
 class ReplicaRouter:
@@ -63,7 +71,9 @@ class ReplicaReadsMiddleware:
             response = self.get_response(request)
         finally:
             _from_replica.reset(token)
-        if replica_configured() and request.method not in SAFE_METHODS:
+        if (
+            replica_configured() or settings.FLAKYBOARD_SHARED_PAGE_SECONDS > 0
+        ) and request.method not in SAFE_METHODS:
             response.set_cookie(
                 STICKY_COOKIE,
                 "1",
@@ -79,7 +89,7 @@ class ReplicaReadsMiddleware:
         if (
             replica_configured()
             and request.method in SAFE_METHODS
-            and not request.COOKIES.get(STICKY_COOKIE)
+            and not wants_fresh_reads(request)
             and match is not None
             and match.namespace in READ_NAMESPACES
         ):

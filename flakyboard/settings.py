@@ -378,12 +378,25 @@ RQ_QUEUES = {
     "default": {"URL": FLAKYBOARD_TASKS_REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 60}
 }
 
-# --- Caches. Nothing caches pages or queries; the API throttle counters need a cache that
-# every server process shares, or each of N workers would allow the whole limit again.
+# --- Caches. The API throttle counters need a cache that every server process shares, or
+# each of N workers would allow the whole limit again. The dashboard's aggregate pages share
+# their rendered content between readers for FLAKYBOARD_SHARED_PAGE_SECONDS
+# (dashboard/shared_pages.py; 0 turns it off): under many readers a page is computed about
+# once per interval instead of once per request. Never longer than the sticky interval
+# below, so that a user's own write is on every page once their fresh-reads cookie ends.
 
 THROTTLE_CACHE = "throttle"
+SHARED_PAGE_CACHE = "shared_pages"
+FLAKYBOARD_SHARED_PAGE_SECONDS = min(
+    env.int("FLAKYBOARD_SHARED_PAGE_SECONDS", default=10), FLAKYBOARD_REPLICA_STICKY_SECONDS
+)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Each process's memory by default (nothing to run, pages of a few tens of KB, at
+    # most one entry per page, filter and audience); a redis:// URL shares them.
+    SHARED_PAGE_CACHE: env.cache_url(
+        "FLAKYBOARD_SHARED_PAGE_CACHE_URL", default="locmemcache://shared-pages"
+    ),
     # The database by default (no other service to run); its table is created by
     # `migrate` (limits/apps.py). Any cache URL django-environ reads works, e.g. redis://.
     # max_entries: past Django's default of 300 rows (clients counted in the last

@@ -21,6 +21,10 @@ WEBHOOK_URL = "/webhooks/trunk/"
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     settings.TRUNK_WEBHOOK_SECRETS = [TEST_SECRET]
+    # Pages are not shared between readers here: a test writes and reads within a second,
+    # where a shared page would still show the state before its write (by design:
+    # dashboard/shared_pages.py). tests/dashboard/test_shared_pages.py turns it on.
+    settings.FLAKYBOARD_SHARED_PAGE_SECONDS = 0
     # No collectstatic in tests: serve assets by name, without the manifest.
     settings.STORAGES = {
         **settings.STORAGES,

@@ -2,7 +2,6 @@
 the week before, for everyone, one owner or the tests without owners."""
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
@@ -14,6 +13,7 @@ from ..selectors import digest as selectors
 from ..selectors.common import NO_OWNER_PARAM
 from ..selectors.owners import owner_by_param
 from ..selectors.tests import no_test_yet
+from ..shared_pages import render_shared
 
 
 def _owner(value: str) -> tuple[str | None, str, str | None] | None:
@@ -36,25 +36,29 @@ def _owner(value: str) -> tuple[str | None, str, str | None] | None:
 def digest(request: HttpRequest) -> HttpResponse:
     # The week always ends now: no period selector (the period travels on in links).
     scope = scope_from(request, period_applies=False)
-    asked = request.GET.get("owner", "")
-    owner = _owner(asked)
-    context = {
-        "scope": scope,
-        "asked_owner": asked,
-        "owner_choices": owner_choices(),
-        "ready_days": READY_TO_RELEASE_HEALTHY.days,
-        "digest": None,
-        "no_test_yet": no_test_yet,  # called by the template only when nothing happened
-    }
-    if owner is not None:
-        key, name, owner_url = owner
-        context |= {
-            "owner_key": key,
-            "owner_param": NO_OWNER_PARAM if key == "" else (key or ""),
-            "owner_name": name,
-            "owner_url": owner_url,
-            "digest": selectors.weekly_digest(
-                owner_key=key, now=scope.period.now, repository=scope.repository_id
-            ),
+
+    def content() -> dict:
+        asked = request.GET.get("owner", "")
+        owner = _owner(asked)
+        context = {
+            "scope": scope,
+            "asked_owner": asked,
+            "owner_choices": owner_choices(),
+            "ready_days": READY_TO_RELEASE_HEALTHY.days,
+            "digest": None,
+            "no_test_yet": no_test_yet,  # called by the template only when nothing happened
         }
-    return render(request, "dashboard/digest.html", context)
+        if owner is not None:
+            key, name, owner_url = owner
+            context |= {
+                "owner_key": key,
+                "owner_param": NO_OWNER_PARAM if key == "" else (key or ""),
+                "owner_name": name,
+                "owner_url": owner_url,
+                "digest": selectors.weekly_digest(
+                    owner_key=key, now=scope.period.now, repository=scope.repository_id
+                ),
+            }
+        return context
+
+    return render_shared(request, "dashboard/digest.html", content, {"scope": scope})

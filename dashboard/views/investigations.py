@@ -15,6 +15,7 @@ from ..http import HtmxHttpRequest
 from ..selectors import calibration as calibration_selectors
 from ..selectors import investigations as selectors
 from ..selectors.tests import no_test_yet
+from ..shared_pages import render_shared
 
 PER_PAGE = 25
 
@@ -23,19 +24,20 @@ PER_PAGE = 25
 def investigations(request: HtmxHttpRequest) -> HttpResponse:
     scope = scope_from(request)
     period, repository = scope.period, scope.repository_id
-    form = InvestigationFilterForm(request.GET)
-    filters = form.filters()
-    items = selectors.investigation_list(period=period, repository=repository, **filters)
-    page = Paginator(items, PER_PAGE).get_page(request.GET.get("page"))
-    for investigation in page:  # one fetched page: the band of each row for its badge
-        attach_display(investigation, band=band_of(investigation.confidence))
-    context = {"scope": scope, "form": form, "page": page, "filtered": any(filters.values())}
-    if request.htmx and request.htmx.target == "list":
-        response = render(request, "dashboard/investigations.html#list", context)
-    else:
+
+    def list_context() -> dict:
+        form = InvestigationFilterForm(request.GET)
+        filters = form.filters()
+        items = selectors.investigation_list(period=period, repository=repository, **filters)
+        page = Paginator(items, PER_PAGE).get_page(request.GET.get("page"))
+        for investigation in page:  # one fetched page: the band of each row for its badge
+            attach_display(investigation, band=band_of(investigation.confidence))
+        return {"scope": scope, "form": form, "page": page, "filtered": any(filters.values())}
+
+    def content() -> dict:
         summary = selectors.investigation_summary(period=period, repository=repository)
         calibration = calibration_selectors.calibration(period=period, repository=repository)
-        context |= {
+        return list_context() | {
             "summary": summary,
             "no_test_yet": no_test_yet,  # called by the template only when the page is empty
             "histogram_chart": charts.confidence_histogram(
@@ -52,6 +54,10 @@ def investigations(request: HtmxHttpRequest) -> HttpResponse:
             else None,
             "auto_outcome_days": AUTO_OUTCOME_WINDOW.days,
         }
-        response = render(request, "dashboard/investigations.html", context)
+
+    if request.htmx and request.htmx.target == "list":
+        response = render(request, "dashboard/investigations.html#list", list_context())
+    else:
+        response = render_shared(request, "dashboard/investigations.html", content, {"scope": scope})
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response

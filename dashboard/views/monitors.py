@@ -11,6 +11,7 @@ from ..forms import scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import monitors as selectors
 from ..selectors.tests import no_test_yet
+from ..shared_pages import render_shared
 
 PAIRS_PER_PAGE = 25
 
@@ -33,34 +34,36 @@ def monitors(request: HtmxHttpRequest) -> HttpResponse:
         patch_vary_headers(response, ("HX-Request", "HX-Target"))
         return response
 
-    summary = selectors.monitor_summary(period=period, repository=repository)
-    active_by_type = selectors.active_monitors_by_type(repository=repository)
-    activations_by_type: dict[str, int] = {}
-    for row in summary["activations"]:  # already aggregated per (day, type) in SQL
-        activations_by_type[row["type"]] = activations_by_type.get(row["type"], 0) + row["count"]
-    medians = summary["median_time_to_resolve"]
-    types = sorted(set(activations_by_type) | set(active_by_type) | set(medians))
-    context = {
-        "scope": scope,
-        "no_test_yet": no_test_yet,  # called by the template only when the page is empty
-        "active": _active_page(request, summary["active_now"], period.now),
-        "types": [
-            {
-                "type": t,
-                "activations": activations_by_type.get(t, 0),
-                "active_now": active_by_type.get(t, 0),
-                "median_time_to_resolve": medians.get(t),
-            }
-            for t in types
-        ],
-        "flapping": summary["flapping"],
-        "activations_chart": charts.monitor_activations(
-            summary["activations"],
-            start=period.start.date() if period.start else None,
-            end=period.now.date(),
-        ),
-        "resolve_chart": charts.monitor_resolve_times(medians),
-    }
-    response = render(request, "dashboard/monitors.html", context)
+    def content() -> dict:
+        summary = selectors.monitor_summary(period=period, repository=repository)
+        active_by_type = selectors.active_monitors_by_type(repository=repository)
+        activations_by_type: dict[str, int] = {}
+        for row in summary["activations"]:  # already aggregated per (day, type) in SQL
+            activations_by_type[row["type"]] = activations_by_type.get(row["type"], 0) + row["count"]
+        medians = summary["median_time_to_resolve"]
+        types = sorted(set(activations_by_type) | set(active_by_type) | set(medians))
+        return {
+            "scope": scope,
+            "no_test_yet": no_test_yet,  # called by the template only when the page is empty
+            "active": _active_page(request, summary["active_now"], period.now),
+            "types": [
+                {
+                    "type": t,
+                    "activations": activations_by_type.get(t, 0),
+                    "active_now": active_by_type.get(t, 0),
+                    "median_time_to_resolve": medians.get(t),
+                }
+                for t in types
+            ],
+            "flapping": summary["flapping"],
+            "activations_chart": charts.monitor_activations(
+                summary["activations"],
+                start=period.start.date() if period.start else None,
+                end=period.now.date(),
+            ),
+            "resolve_chart": charts.monitor_resolve_times(medians),
+        }
+
+    response = render_shared(request, "dashboard/monitors.html", content, {"scope": scope})
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response

@@ -1,29 +1,39 @@
 """The overview page: counts, trends and the recent changes that refresh themselves."""
 
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import render
 
 from events.metrics import impact_help
+from events.models import StatusChange
 
 from .. import charts
 from ..access import dashboard_reader
-from ..forms import scope_from
+from ..forms import Scope, scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import deliveries, investigations, monitors, owners, quarantine, status, tests
+from ..shared_pages import render_shared
 from .fixes import fixes_section
 
 
 @dashboard_reader
 def overview(request: HtmxHttpRequest) -> HttpResponse:
     scope = scope_from(request)
-    period, repository = scope.period, scope.repository_id
-    recent = status.recent_status_changes(repository=repository)
+    recent = status.recent_status_changes(repository=scope.repository_id)
     if request.htmx and request.htmx.target == "recent-changes":
         return render(request, "dashboard/overview.html#recent-changes", {"recent": recent, "scope": scope})
+    return render_shared(
+        request, "dashboard/overview.html", lambda: _content(scope, recent), {"scope": scope}
+    )
+
+
+def _content(scope: Scope, recent: QuerySet[StatusChange]) -> dict:
+    """The page's figures, charts and lists (shared between readers: shared_pages)."""
+    period, repository = scope.period, scope.repository_id
     trend = status.status_trend(period=period, repository=repository)
     transitions = status.transitions_per_day(period=period, repository=repository)
     top_owners = owners.problem_tests_by_owner(repository=repository)
-    context = {
+    return {
         "scope": scope,
         "summary": status.status_summary(period=period, repository=repository),
         "active_monitors": monitors.active_monitor_count(repository=repository),
@@ -41,4 +51,3 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "quarantine": quarantine.quarantine_summary(repository=repository, now=period.now),
         "fixes": fixes_section(period=period, repository=repository),
     }
-    return render(request, "dashboard/overview.html", context)

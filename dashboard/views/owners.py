@@ -17,6 +17,7 @@ from ..selectors import owners as selectors
 from ..selectors import status
 from ..selectors.common import NO_OWNER_PARAM
 from ..selectors.tests import filter_test_cases, test_cases
+from ..shared_pages import render_shared
 from . import targets as owner_targets
 from .fixes import fixes_section, owners_fixes
 
@@ -50,16 +51,21 @@ def _owner_url(owner_id: int | None) -> str:
 @dashboard_reader
 def codeowners(request: HttpRequest) -> HttpResponse:
     scope = scope_from(request)
-    rows = selectors.owner_stats(period=scope.period, repository=scope.repository_id)
-    shown = [_for_display(row, scope) for row in rows]
-    context = {
-        "scope": scope,
-        "owners": shown,
-        "owners_chart": charts.owner_statuses(rows, period=scope.period.name, repository=scope.repository_id),
-    }
-    context |= owners_fixes(context["owners"], period=scope.period, repository=scope.repository_id)
-    context |= owner_targets.codeowners_context(shown, scope, request.GET.get("sort"))
-    return render(request, "dashboard/codeowners.html", context)
+
+    def content() -> dict:
+        rows = selectors.owner_stats(period=scope.period, repository=scope.repository_id)
+        shown = [_for_display(row, scope) for row in rows]
+        context = {
+            "scope": scope,
+            "owners": shown,
+            "owners_chart": charts.owner_statuses(
+                rows, period=scope.period.name, repository=scope.repository_id
+            ),
+        }
+        context |= owners_fixes(context["owners"], period=scope.period, repository=scope.repository_id)
+        return context | owner_targets.codeowners_context(shown, scope, request.GET.get("sort"))
+
+    return render_shared(request, "dashboard/codeowners.html", content, {"scope": scope})
 
 
 @dashboard_reader
@@ -75,28 +81,27 @@ def codeowner_detail(request: HtmxHttpRequest, owner: str) -> HttpResponse:
         key, name, owner_id = found.key, found.name, found.pk
     param = key or NO_OWNER_PARAM
 
-    form = OwnerTestsForm(request.GET)
-    tests = filter_test_cases(
-        test_cases(), repository=repository, owner=param, sort="-status", **form.filters()
-    )
-    paginator = Paginator(tests, TESTS_PER_PAGE)
-    if repository is None:
-        # All repositories: the owner's counts are kept (OwnerCount), no need to count rows.
-        paginator.count = selectors.owner_test_count(key, **form.filters())
-    page = paginator.get_page(request.GET.get("page"))
-    context = {
-        "scope": scope,
-        "owner_name": name,
-        "owner_url": _owner_url(owner_id),
-        # The digest's owner parameter: by id, as the links name owners (or "none").
-        "digest_owner": owner_id or NO_OWNER_PARAM,
-        "back_url": scope.url(reverse("dashboard:codeowners")),
-        "form": form,
-        "page": page,
-    }
-    if request.htmx and request.htmx.target == "owner-tests":
-        response = render(request, "dashboard/codeowner_detail.html#owner-tests", context)
-    else:
+    def tests_context() -> dict:
+        form = OwnerTestsForm(request.GET)
+        tests = filter_test_cases(
+            test_cases(), repository=repository, owner=param, sort="-status", **form.filters()
+        )
+        paginator = Paginator(tests, TESTS_PER_PAGE)
+        if repository is None:
+            # All repositories: the owner's counts are kept (OwnerCount), no need to count rows.
+            paginator.count = selectors.owner_test_count(key, **form.filters())
+        return {
+            "scope": scope,
+            "owner_name": name,
+            "owner_url": _owner_url(owner_id),
+            # The digest's owner parameter: by id, as the links name owners (or "none").
+            "digest_owner": owner_id or NO_OWNER_PARAM,
+            "back_url": scope.url(reverse("dashboard:codeowners")),
+            "form": form,
+            "page": paginator.get_page(request.GET.get("page")),
+        }
+
+    def content() -> dict:
         # owner_stats has no row for an owner without tests in the scope: show zeros.
         stats = next(
             iter(selectors.owner_stats(period=period, repository=repository, owner_key=key)),
@@ -105,12 +110,17 @@ def codeowner_detail(request: HtmxHttpRequest, owner: str) -> HttpResponse:
             | {"median_time_to_fix": None, "oldest_open_since": None, "relapses": 0},
         )
         trend = status.status_trend(period=period, repository=repository, owner_key=key)
-        context |= {
+        return tests_context() | {
             "stats": _for_display(stats, scope),
             "trend_chart": charts.status_trend(trend, owner=param, period=period.name, repository=repository),
             "fixes": fixes_section(period=period, repository=repository, owner_key=key, owner_name=name),
             **owner_targets.owner_section(key, scope),
         }
-        response = render(request, "dashboard/codeowner_detail.html", context)
+
+    if request.htmx and request.htmx.target == "owner-tests":
+        response = render(request, "dashboard/codeowner_detail.html#owner-tests", tests_context())
+    else:
+        shell = {"scope": scope, "owner_name": name}
+        response = render_shared(request, "dashboard/codeowner_detail.html", content, shell)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response

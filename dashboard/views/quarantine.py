@@ -17,6 +17,7 @@ from ..forms import QuarantineFilterForm, scope_from
 from ..http import HtmxHttpRequest
 from ..selectors import quarantine as selectors
 from ..selectors.tests import no_test_yet
+from ..shared_pages import render_shared
 
 PER_PAGE = 50
 
@@ -53,34 +54,37 @@ def quarantine(request: HtmxHttpRequest) -> HttpResponse:
     # Every figure is as of now: no period selector (the period travels on in links).
     scope = scope_from(request, period_applies=False)
     now = scope.period.now
-    form = QuarantineFilterForm(request.GET)
-    filters = form.filters()
-    sort = filters["sort"] or selectors.DEFAULT_SORT
-    rows = selectors.ledger(repository=scope.repository_id, now=now, **filters)
-    page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
-    changes = selectors.latest_changes(test.latest_change_id for test in page)  # type: ignore[attr-defined]
-    for test in page:  # one fetched page: its age and latest quarantine change
-        since = test.quarantined_since
-        attach_display(
-            test,
-            # An event time a little ahead of our clock: quarantined for no time yet.
-            age=max(now - since, timedelta(0)) if since else None,
-            change=changes.get(test.latest_change_id),  # type: ignore[attr-defined]
-        )
-    context = {
-        "scope": scope,
-        "form": form,
-        "page": page,
-        "sort": sort,
-        "headers": _headers(sort),
-        "now": now,
-        "ready_days": READY_TO_RELEASE_HEALTHY.days,
-        "filtered": bool(filters["owner"] or filters["ready"]),
-        "no_test_yet": no_test_yet,  # called by the template only when the page is empty
-    }
+
+    def content() -> dict:
+        form = QuarantineFilterForm(request.GET)
+        filters = form.filters()
+        sort = filters["sort"] or selectors.DEFAULT_SORT
+        rows = selectors.ledger(repository=scope.repository_id, now=now, **filters)
+        page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
+        changes = selectors.latest_changes(test.latest_change_id for test in page)  # type: ignore[attr-defined]
+        for test in page:  # one fetched page: its age and latest quarantine change
+            since = test.quarantined_since
+            attach_display(
+                test,
+                # An event time a little ahead of our clock: quarantined for no time yet.
+                age=max(now - since, timedelta(0)) if since else None,
+                change=changes.get(test.latest_change_id),  # type: ignore[attr-defined]
+            )
+        return {
+            "scope": scope,
+            "form": form,
+            "page": page,
+            "sort": sort,
+            "headers": _headers(sort),
+            "now": now,
+            "ready_days": READY_TO_RELEASE_HEALTHY.days,
+            "filtered": bool(filters["owner"] or filters["ready"]),
+            "no_test_yet": no_test_yet,  # called by the template only when the page is empty
+        }
+
     if request.htmx and request.htmx.target == "ledger" and not request.htmx.history_restore_request:
-        response = render(request, "dashboard/quarantine.html#ledger", context)
+        response = render(request, "dashboard/quarantine.html#ledger", content())
     else:
-        response = render(request, "dashboard/quarantine.html", context)
+        response = render_shared(request, "dashboard/quarantine.html", content, {"scope": scope})
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response

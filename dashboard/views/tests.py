@@ -33,6 +33,7 @@ from ..http import HtmxHttpRequest
 from ..markdown import render_markdown
 from ..selectors import tests as selectors
 from ..selectors.targets import triage_history
+from ..shared_pages import render_shared
 from .fixes import fixes_of_test
 
 if TYPE_CHECKING:
@@ -130,28 +131,32 @@ def _filtered_tests(request: HttpRequest):
 @dashboard_reader
 def test_list(request: HtmxHttpRequest) -> HttpResponse:
     request.GET = _without_empty(request.GET)
-    scope, form, filters, tests = _filtered_tests(request)
-    sort = filters["sort"] or selectors.DEFAULT_SORT
-    # The impact column: computed for the page's rows (and for every row only to sort by it).
-    tests = selectors.with_impact(tests, now=scope.period.now)
-    page = selectors.TestPaginator(tests, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {
-        "scope": scope,
-        "form": form,
-        "page": page,
-        "sort": sort,
-        "headers": _headers(sort),
-        "filtered": scope.repository is not None
-        or any(v is not None for k, v in filters.items() if k != "sort"),
-    }
+
+    def content() -> dict:
+        # The filters' form reads its choices (owners, variants): only when computing.
+        scope, form, filters, tests = _filtered_tests(request)
+        sort = filters["sort"] or selectors.DEFAULT_SORT
+        # The impact column: computed for the page's rows (and for every row only to sort by it).
+        with_impact = selectors.with_impact(tests, now=scope.period.now)
+        return {
+            "scope": scope,
+            "form": form,
+            "page": selectors.TestPaginator(with_impact, PAGE_SIZE).get_page(request.GET.get("page")),
+            "sort": sort,
+            "headers": _headers(sort),
+            "filtered": scope.repository is not None
+            or any(v is not None for k, v in filters.items() if k != "sort"),
+        }
+
     htmx = request.htmx
     if htmx and htmx.target == "table" and not htmx.history_restore_request:
-        response = render(request, "dashboard/test_list.html#table", context)
+        response = render(request, "dashboard/test_list.html#table", content())
         # Push the clean URL (empty fields dropped) rather than the raw form submission.
         query = request.GET.urlencode()
         response = push_url(response, request.path + (f"?{query}" if query else ""))
     else:
-        response = render(request, "dashboard/test_list.html", context)
+        scope = scope_from(request, period_applies=False)
+        response = render_shared(request, "dashboard/test_list.html", content, {"scope": scope})
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
 

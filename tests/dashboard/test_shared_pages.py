@@ -1,0 +1,142 @@
+"""Pages shared between readers (dashboard/shared_pages.py): the same page as computed for
+each reader, shared within one audience for FLAKYBOARD_SHARED_PAGE_SECONDS, never across
+audiences, never older than a user's own write; fragments are never shared."""
+
+import re
+import time
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tests.dashboard.test_test_detail import change, triage_url
+from tests.events.factories import at, fake_test
+
+pytestmark = pytest.mark.django_db
+
+SHARED_URLS = [
+    "/",
+    "/?period=all",
+    "/tests/",
+    "/tests/?status=FLAKY&sort=-failure_rate",
+    "/tests/?sort=-impact",
+    "/codeowners/",
+    "/codeowners/none/",
+    "/monitors/",
+    "/investigations/",
+    "/quarantine/",
+    "/digest/",
+]
+
+
+@pytest.fixture
+def shared(settings):
+    settings.FLAKYBOARD_SHARED_PAGE_SECONDS = 10
+    caches[settings.SHARED_PAGE_CACHE].clear()
+    yield settings
+    caches[settings.SHARED_PAGE_CACHE].clear()
+
+
+def main(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return re.search(r"<main>(.*)</main>", response.content.decode(), re.S).group(1)
+
+
+def client_of(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_shared_page_is_the_page_each_reader_would_have_computed(load_demo, settings, staff, user):
+    load_demo(tests=12, days=20)
+    owner = reverse("dashboard:codeowner-detail", args=[1])
+    for who in (staff, user):
+        client = client_of(who)
+        for url in [*SHARED_URLS, owner]:
+            settings.FLAKYBOARD_SHARED_PAGE_SECONDS = 0
+            computed = main(client.get(url))
+            settings.FLAKYBOARD_SHARED_PAGE_SECONDS = 10
+            caches[settings.SHARED_PAGE_CACHE].clear()
+            with CaptureQueriesContext(connection) as first:
+                assert main(client.get(url)) == computed, url
+            with CaptureQueriesContext(connection) as again:
+                assert main(client.get(url)) == computed, url
+            # Taken from the shared copy: only the shell's queries (the session, the user,
+            # the repositories of the scope selector; the owner page finds its owner first).
+            assert len(again) <= 3 + (url == owner) < len(first), (url, [q["sql"] for q in again])
+
+
+def test_readers_of_one_audience_share_a_page_until_it_expires(shared, staff, django_user_model):
+    one, two = (client_of(django_user_model.objects.create_user(name)) for name in ("one", "two"))
+    change(fake_test(1), at(3), "HEALTHY", "FLAKY")
+    assert "test_case_1" in main(one.get("/tests/"))
+    change(fake_test(2), at(4), "HEALTHY", "BROKEN")
+    # Another reader of the same audience gets the page as it was computed a moment ago...
+    page = main(two.get("/tests/"))
+    assert "test_case_1" in page and "test_case_2" not in page
+    # ...staff are another audience (their page links to deliveries): computed for them.
+    assert "test_case_2" in main(client_of(staff).get("/tests/"))
+    # Another page, or the same page with other filters, is computed anew.
+    assert "test_case_2" in main(two.get("/tests/?status=BROKEN"))
+
+
+def test_an_expired_page_is_computed_again(shared, user):
+    reader = client_of(user)
+    shared.FLAKYBOARD_SHARED_PAGE_SECONDS = 1
+    change(fake_test(1), at(3), "HEALTHY", "FLAKY")
+    assert "test_case_2" not in main(reader.get("/tests/"))
+    change(fake_test(2), at(4), "HEALTHY", "BROKEN")
+    assert "test_case_2" not in main(reader.get("/tests/"))
+    time.sleep(1.1)
+    assert "test_case_2" in main(reader.get("/tests/"))
+
+
+def test_a_user_sees_their_own_triage_at_once_and_the_others_after_it(shared, staff, django_user_model):
+    test = fake_test(1)
+    change(test, at(3), "HEALTHY", "FLAKY")
+    colleague = client_of(django_user_model.objects.create_user("colleague", is_staff=True))
+    triager = client_of(staff)
+    assert "triage-new" in main(colleague.get("/tests/"))
+    assert "triage-new" in main(triager.get("/tests/"))  # the shared copy
+    response = triager.post(triage_url(test), {"triage_state": "investigating", "triage_note": "on it"})
+    assert response.status_code in (200, 302)
+    assert response.cookies["flakyboard_primary"].value == "1"
+    # Their own write: the page is computed for them, and replaces the shared copy.
+    page = main(triager.get("/tests/"))
+    assert "triage-investigating" in page and "triage-new" not in page
+    assert "triage-investigating" in main(colleague.get("/tests/"))
+
+
+def test_fragments_are_never_shared(shared, user):
+    reader = client_of(user)
+    change(fake_test(1), at(3), "HEALTHY", "FLAKY")
+    assert "test_case_1" in main(reader.get("/"))
+    change(fake_test(2), at(4), "HEALTHY", "BROKEN")
+    assert "test_case_2" not in main(reader.get("/"))  # the shared page
+    fragment = reader.get("/", headers={"HX-Request": "true", "HX-Target": "recent-changes"})
+    assert "test_case_2" in fragment.content.decode()
+    table = reader.get("/tests/", headers={"HX-Request": "true", "HX-Target": "table"})
+    assert "test_case_2" in table.content.decode()
+
+
+def test_a_hostile_query_string_is_a_key_like_any_other(shared, user):
+    """The key is a hash: any query string (long, with newlines, control or non-ASCII
+    characters) names its own entry, and a bad filter value is the page's own error."""
+    reader = client_of(user)
+    change(fake_test(1), at(3), "HEALTHY", "FLAKY")
+    for query in ("?q=" + "x" * 5000, "?status=%0A%00%FF", "?owner=%E2%80%AE%F0%9F%92%A5", "?page=-1"):
+        assert reader.get("/tests/" + query).status_code in (200, 400)
+        assert reader.get("/tests/" + query).status_code in (200, 400)
+
+
+def test_shared_pages_are_off_at_zero(settings, user):
+    settings.FLAKYBOARD_SHARED_PAGE_SECONDS = 0
+    reader = client_of(user)
+    change(fake_test(1), at(3), "HEALTHY", "FLAKY")
+    main(reader.get("/tests/"))
+    change(fake_test(2), at(4), "HEALTHY", "BROKEN")
+    assert "test_case_2" in main(reader.get("/tests/"))
