@@ -8,16 +8,20 @@ and as much of Python (figures, charts, a table's template), so under many reade
 readers beside a flood of deliveries, the server spent its cores computing the same page
 again for each of them. Shared, a page is computed about once per interval per process.
 
-What a reader may see: figures at most FLAKYBOARD_SHARED_PAGE_SECONDS old (10 s by
-default), on top of the projection's own delay (deliveries are applied in batches). What
-they never see:
+Computing never makes a reader wait once a page has been computed: a copy older than
+FLAKYBOARD_SHARED_PAGE_SECONDS is served once more while it is computed again in the
+background (one thread per process, one computation per page at a time: stale while
+revalidate, as RFC 5861 names it for HTTP caches). A copy twice that age is dropped, and
+the next reader computes it. So a reader may see figures up to twice
+FLAKYBOARD_SHARED_PAGE_SECONDS old (20 s by default; usually less than the interval) on top
+of the projection's own delay (deliveries are applied in batches). What they never see:
 - another audience's page: the key holds whether the reader is signed in and is staff,
   the only things of the user that the content shows (the shell around it, with the
   user's name and the log-out form's CSRF token, is rendered for each request);
 - a page older than their own write: for FLAKYBOARD_REPLICA_STICKY_SECONDS after a write
   (the fresh-reads cookie of flakyboard/db_router.py) they get a freshly computed page,
-  which then replaces the shared one. The interval is capped at the sticky one (settings),
-  so when the cookie ends, every shared copy is younger than the write.
+  which then replaces the shared one. Twice the interval is capped at the sticky one
+  (settings), so when the cookie ends, every shared copy is younger than the write.
 
 The content is a template's `content` partial (`{% partialdef content inline %}` inside its
 `content` block); `_base.html` shows `shared_content` in its place when it is given.
@@ -25,12 +29,18 @@ The content is a template's `content` partial (`{% partialdef content inline %}`
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import logging
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -38,7 +48,15 @@ from django.utils.safestring import mark_safe
 
 from flakyboard.db_router import wants_fresh_reads
 
-KEY_PREFIX = "shared-page:v1:"
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "shared-page:v2:"
+
+# The background computations: one thread per process, so that they take one core at
+# most whatever the number of readers; each page at most once at a time.
+_refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shared-pages")
+_refreshing: set[str] = set()
+_refreshing_lock = threading.Lock()
 
 
 def render_shared(
@@ -51,17 +69,53 @@ def render_shared(
 
     `content_context` computes the content's context (called only when the content is
     computed); `shell_context` is what the page around it needs (its scope, its title)."""
-    max_age = settings.FLAKYBOARD_SHARED_PAGE_SECONDS
-    if max_age <= 0:
+    fresh_for = settings.FLAKYBOARD_SHARED_PAGE_SECONDS
+    if fresh_for <= 0:
         return render(request, template_name, content_context())
-    cache = caches[settings.SHARED_PAGE_CACHE]
     key = shared_key(request, template_name)
-    content = None if wants_fresh_reads(request) else cache.get(key)
-    if content is None:
+
+    def compute() -> str:
         content = render_to_string(f"{template_name}#content", content_context(), request)
-        cache.set(key, content, max_age)
+        caches[settings.SHARED_PAGE_CACHE].set(key, (time.time(), content), 2 * fresh_for)
+        return content
+
+    entry = None if wants_fresh_reads(request) else caches[settings.SHARED_PAGE_CACHE].get(key)
+    if entry is None:
+        content = compute()
+    else:
+        computed_at, content = entry
+        if time.time() - computed_at >= fresh_for:
+            refresh_in_background(key, compute)
     # Our own rendering, already escaped: safe to show as it is whatever the cache returns.
     return render(request, template_name, {**shell_context, "shared_content": mark_safe(content)})  # noqa: S308
+
+
+def refresh_in_background(key: str, compute: Callable[[], object]) -> None:
+    """Run `compute` on the refresher thread unless this page is already being computed."""
+    with _refreshing_lock:
+        if key in _refreshing:
+            return
+        _refreshing.add(key)
+
+    def run() -> None:
+        close_old_connections()  # as around a request: a connection past its age is renewed
+        try:
+            compute()
+        except Exception:
+            # The stored copy stays until it expires; then a reader computes the page and
+            # sees the error as a request would.
+            logger.exception("shared page: computing it in the background failed")
+        finally:
+            with _refreshing_lock:
+                _refreshing.discard(key)
+            close_old_connections()
+
+    # The request's context variables go along (the replica router's choice of database).
+    _submit(contextvars.copy_context().run, run)
+
+
+def _submit(fn: Callable[..., object], *args: object) -> None:
+    _refresher.submit(fn, *args)
 
 
 def shared_key(request: HttpRequest, template_name: str) -> str:

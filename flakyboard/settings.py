@@ -382,13 +382,14 @@ RQ_QUEUES = {
 # each of N workers would allow the whole limit again. The dashboard's aggregate pages share
 # their rendered content between readers for FLAKYBOARD_SHARED_PAGE_SECONDS
 # (dashboard/shared_pages.py; 0 turns it off): under many readers a page is computed about
-# once per interval instead of once per request. Never longer than the sticky interval
-# below, so that a user's own write is on every page once their fresh-reads cookie ends.
+# once per interval instead of once per request. A copy lives twice the interval at most,
+# never longer than the sticky interval above, so that a user's own write is on every page
+# once their fresh-reads cookie ends.
 
 THROTTLE_CACHE = "throttle"
 SHARED_PAGE_CACHE = "shared_pages"
 FLAKYBOARD_SHARED_PAGE_SECONDS = min(
-    env.int("FLAKYBOARD_SHARED_PAGE_SECONDS", default=10), FLAKYBOARD_REPLICA_STICKY_SECONDS
+    env.int("FLAKYBOARD_SHARED_PAGE_SECONDS", default=10), FLAKYBOARD_REPLICA_STICKY_SECONDS // 2
 )
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

@@ -12,6 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from dashboard import shared_pages
 from tests.dashboard.test_test_detail import change, triage_url
 from tests.events.factories import at, fake_test
 
@@ -33,8 +34,11 @@ SHARED_URLS = [
 
 
 @pytest.fixture
-def shared(settings):
+def shared(settings, monkeypatch):
     settings.FLAKYBOARD_SHARED_PAGE_SECONDS = 10
+    # The background computation runs at once, in the test's thread and transaction (one
+    # test below runs it on the refresher thread).
+    monkeypatch.setattr(shared_pages, "_submit", lambda fn, *args: fn(*args))
     caches[settings.SHARED_PAGE_CACHE].clear()
     yield settings
     caches[settings.SHARED_PAGE_CACHE].clear()
@@ -84,15 +88,60 @@ def test_readers_of_one_audience_share_a_page_until_it_expires(shared, staff, dj
     assert "test_case_2" in main(two.get("/tests/?status=BROKEN"))
 
 
-def test_an_expired_page_is_computed_again(shared, user):
+def test_an_old_page_is_served_once_more_while_it_is_computed_again(shared, user):
     reader = client_of(user)
     shared.FLAKYBOARD_SHARED_PAGE_SECONDS = 1
     change(fake_test(1), at(3), "HEALTHY", "FLAKY")
     assert "test_case_2" not in main(reader.get("/tests/"))
     change(fake_test(2), at(4), "HEALTHY", "BROKEN")
-    assert "test_case_2" not in main(reader.get("/tests/"))
+    assert "test_case_2" not in main(reader.get("/tests/"))  # younger than 1 s
     time.sleep(1.1)
+    # Older than the interval: served as it is, and computed again behind it...
+    assert "test_case_2" not in main(reader.get("/tests/"))
+    # ...for the next reader.
     assert "test_case_2" in main(reader.get("/tests/"))
+
+
+def test_a_page_twice_the_interval_old_is_computed_for_its_reader(shared, user):
+    reader = client_of(user)
+    shared.FLAKYBOARD_SHARED_PAGE_SECONDS = 1
+    change(fake_test(1), at(3), "HEALTHY", "FLAKY")
+    assert "test_case_2" not in main(reader.get("/tests/"))
+    change(fake_test(2), at(4), "HEALTHY", "BROKEN")
+    time.sleep(2.1)
+    assert "test_case_2" in main(reader.get("/tests/"))
+
+
+def test_a_failed_background_computation_is_logged_and_tried_again(shared, caplog):
+    def fails() -> None:
+        raise RuntimeError("database went away")
+
+    shared_pages.refresh_in_background("k", fails)
+    assert "computing it in the background failed" in caplog.text
+    assert "k" not in shared_pages._refreshing  # the next old copy tries again
+    computed = []
+    shared_pages.refresh_in_background("k", lambda: computed.append(1))
+    assert computed == [1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_computation_runs_on_its_own_thread(settings, django_user_model):
+    """The real refresher thread with its own database connection: the reader gets the old
+    copy at once, and the copy in the cache is replaced soon after."""
+    settings.FLAKYBOARD_SHARED_PAGE_SECONDS = 1
+    cache = caches[settings.SHARED_PAGE_CACHE]
+    cache.clear()
+    reader = client_of(django_user_model.objects.create_user("reader"))
+    change(fake_test(1), at(3), "HEALTHY", "FLAKY")
+    main(reader.get("/tests/"))
+    change(fake_test(2), at(4), "HEALTHY", "BROKEN")
+    time.sleep(1.1)
+    assert "test_case_2" not in main(reader.get("/tests/"))
+    deadline = time.monotonic() + 30
+    while "test_case_2" not in main(reader.get("/tests/")):
+        assert time.monotonic() < deadline, "the page was not computed again in the background"
+        time.sleep(0.05)
+    cache.clear()
 
 
 def test_a_user_sees_their_own_triage_at_once_and_the_others_after_it(shared, staff, django_user_model):
