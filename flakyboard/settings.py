@@ -393,10 +393,11 @@ FLAKYBOARD_SHARED_PAGE_SECONDS = min(
 )
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    # Each process's memory by default (nothing to run, pages of a few tens of KB, at
-    # most one entry per page, filter and audience); a redis:// URL shares them.
+    # The database by default, like the throttle's: every process (and host) shares one
+    # copy of a page and one computation of it, with nothing else to run. One entry per
+    # page, filters and audience, tens to hundreds of KB each; a redis:// URL works too.
     SHARED_PAGE_CACHE: env.cache_url(
-        "FLAKYBOARD_SHARED_PAGE_CACHE_URL", default="locmemcache://shared-pages"
+        "FLAKYBOARD_SHARED_PAGE_CACHE_URL", default="dbcache://flakyboard_shared_pages?max_entries=2000"
     ),
     # The database by default (no other service to run); its table is created by
     # `migrate` (limits/apps.py). Any cache URL django-environ reads works, e.g. redis://.
