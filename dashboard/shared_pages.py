@@ -1,5 +1,6 @@
 """Pages shared between readers: the rendered main content of the aggregate pages (the
-overview, tests, codeowners, monitors, investigations, quarantine, digest), kept for
+overview, tests, codeowners, monitors, investigations, quarantine, digest; a test's page
+for readers who cannot triage, as the triagers' holds their forms), kept for
 FLAKYBOARD_SHARED_PAGE_SECONDS and served to every reader of the same page, filters and
 audience.
 

@@ -320,7 +320,13 @@ def _get_test(test_id) -> TestCase:
 @dashboard_reader
 def test_detail(request: HttpRequest, test_id) -> HttpResponse:
     test = _get_test(test_id)
-    return render(request, "dashboard/test_detail.html", _detail_context(request, test))
+    if can_triage(request.user):
+        # Their page holds the triage and verdict forms, with their CSRF token: their own.
+        return render(request, "dashboard/test_detail.html", _detail_context(request, test))
+    # Readers who cannot triage see the same page: shared (shared_pages).
+    return render_shared(
+        request, "dashboard/test_detail.html", lambda: _detail_context(request, test), {"test": test}
+    )
 
 
 @require_http_methods(["GET", "POST"])
