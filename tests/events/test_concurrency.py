@@ -327,3 +327,42 @@ def test_a_pending_delivery_reprocessed_while_the_projector_applies_it_is_applie
     assert StatusChange.objects.filter(delivery=delivery).count() == 1
     assert Delivery.objects.get(pk=delivery.pk).outcome == "processed"
     assert TestCase.objects.get(pk=uuid.UUID(int=10)).status == "BROKEN"
+
+
+def test_a_redelivery_while_a_projector_holds_the_row_is_answered_at_once(settings, caplog):
+    """A projector's batch holds its deliveries' rows until it commits (seconds under
+    load). A redelivery of one of them is answered as a redelivery at once instead of
+    waiting for that lock until the statement timeout (503); its row's counter misses it
+    and the log says so. Once the lock is gone, redeliveries are counted again."""
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    body = json.dumps(
+        payloads.status_changed(
+            fake_test(1), at=at(3), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="x"
+        )
+    )
+    assert deliver(body, msg_id="msg_locked").result.value == "stored"
+    holding, release = threading.Event(), threading.Event()
+
+    def projector_batch() -> None:
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():  # the projector's claim: FOR UPDATE, held for its batch
+                list(Delivery.objects.select_for_update().filter(svix_id="msg_locked"))
+                holding.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    projector = threading.Thread(target=projector_batch)
+    projector.start()
+    try:
+        assert holding.wait(30)
+        assert deliver(body, msg_id="msg_locked").result.value == "redelivery"
+        assert "while a projector applies it" in caplog.text
+        assert Delivery.objects.get(svix_id="msg_locked").redeliveries == 0
+    finally:
+        release.set()
+        projector.join(30)
+    assert deliver(body, msg_id="msg_locked").result.value == "redelivery"
+    assert Delivery.objects.get(svix_id="msg_locked").redeliveries == 1
