@@ -302,8 +302,8 @@ def test_start_server_runs_a_receiver_pool_of_its_own_when_asked(tmp_path):
         assert server.request("GET", "/accounts/login/").status == 200
 
         # The pages' gunicorn (the script's own process, exec'd) yields the CPU to the
-        # receiver's: nice 5 against 0.
-        assert os.getpriority(os.PRIO_PROCESS, server.process.pid) == 5
+        # receiver's: nice 3 against 0.
+        assert os.getpriority(os.PRIO_PROCESS, server.process.pid) == 3
         receivers = [pid for pid in group_members(server.process.pid) if receiver_only(pid)]
         assert receivers, "no receiver-only gunicorn in the process group"
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in receivers} == {0}
@@ -573,7 +573,7 @@ def test_docker_compose_defines_db_and_web():
     }
     assert receiver["depends_on"]["web"]["condition"] == "service_healthy"
     assert "8001:8001" in receiver["ports"]
-    assert web["command"] == ["nice", "-n", "5", "bin/start-server"]
+    assert web["command"] == ["nice", "-n", "3", "bin/start-server"]
 
     # Notifications: the task worker and the schedule, with the same settings.
     worker, scheduler = compose["services"]["worker"], compose["services"]["scheduler"]
