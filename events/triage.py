@@ -34,6 +34,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import Investigation, InvestigationVerdict, TestCase, TriageEvent, Verdict
@@ -181,6 +182,8 @@ def set_verdicts(
         TriageEvent.objects.bulk_create(events)
         _refresh_first_triage({e.test_case_id for e in events})
         add_calibration(calibration_change(counted, verdict_tally(pks)))
+        if changed:
+            _announce()
     return TriageResult(changed=len(changed), unchanged=len(rows) - len(changed))
 
 
@@ -304,6 +307,17 @@ def replay(actions: Sequence[Action]) -> Counter[str]:
     return done
 
 
+# Sent once a triage write (a test's triage, a verdict; from the dashboard, the API or
+# the admin) has committed: the dashboard forgets the pages it shares between readers
+# (dashboard/shared_pages.py), so that the change shows at once for everyone, including
+# an API client's user in their browser.
+triage_written = Signal()
+
+
+def _announce() -> None:
+    transaction.on_commit(lambda: triage_written.send(sender=TriageEvent))
+
+
 def _refresh_first_triage(test_ids: set[Any]) -> None:
     """The first triage of these tests' owner episodes after new actions, and what that
     changes in the target tally (a shared row: written after the tests' own rows, LOCK
@@ -365,6 +379,8 @@ def _write(
         for start in range(0, len(pks), UPDATE_CHUNK):
             TestCase.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK]).update(**values)
         changes = _log(rows, values, by=by, via=via, at=at)
+        if rows:
+            _announce()
     return changes, total
 
 

@@ -276,26 +276,35 @@ def _count_redelivery(msg_id: str) -> bool:
     it is answered as a redelivery (it is one: the row exists) and logged, and only the
     row's counter misses it (flakyboard_redeliveries_total counts it). Concurrent
     redeliveries of one message hold the row a moment each and are all counted."""
+    postgresql = connection.vendor == "postgresql"  # SQLite has no row locks
+    callers = ""
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":  # SQLite has no row locks
+            if postgresql:
                 with connection.cursor() as cursor:
+                    cursor.execute("SELECT current_setting('lock_timeout')")
+                    callers = cursor.fetchone()[0]
                     cursor.execute(f"SET LOCAL lock_timeout = '{REDELIVERY_LOCK_WAIT_MS}ms'")
             counted = Delivery.objects.filter(svix_id=msg_id).update(
                 redeliveries=F("redeliveries") + 1, last_redelivered_at=timezone.now()
             )
-            if connection.vendor == "postgresql":  # back to the session's, in a caller's transaction
+            if postgresql:  # back to what it was, in a caller's transaction
                 with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL lock_timeout = DEFAULT")
+                    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [callers])
             return bool(counted)
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
-        logger.warning(
-            "redelivery of %s while a projector applies it: answered as a redelivery, not counted on its row",
-            msg_id,
-        )
-        return True
+    # Some lock was busy: the row's, held by a projector's batch, or the table's (a
+    # migration). A redelivery only if the message is stored: a plain read takes no row
+    # lock (and waits for a table lock as any statement would, up to the statement timeout).
+    if not Delivery.objects.filter(svix_id=msg_id).exists():
+        return False
+    logger.warning(
+        "redelivery of %s while a projector applies it: answered as a redelivery, not counted on its row",
+        msg_id,
+    )
+    return True
 
 
 REDELIVERY_LOCK_WAIT_MS = 200

@@ -366,3 +366,32 @@ def test_a_redelivery_while_a_projector_holds_the_row_is_answered_at_once(settin
         projector.join(30)
     assert deliver(body, msg_id="msg_locked").result.value == "redelivery"
     assert Delivery.objects.get(svix_id="msg_locked").redeliveries == 1
+
+
+def test_a_busy_table_lock_is_no_redelivery_of_a_message_never_stored(settings):
+    """Waiting for a lock that is not the stored row's (a migration holding the table)
+    says nothing about the message: counted as a redelivery only if it is stored."""
+    from events.receiver.receive import _count_redelivery
+
+    holding, release = threading.Event(), threading.Event()
+
+    def migration() -> None:
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("LOCK TABLE events_delivery IN SHARE MODE")
+                holding.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    locker = threading.Thread(target=migration)
+    locker.start()
+    try:
+        assert holding.wait(30)
+        assert _count_redelivery("msg_never_stored") is False
+    finally:
+        release.set()
+        locker.join(30)
