@@ -307,10 +307,8 @@ def replay(actions: Sequence[Action]) -> Counter[str]:
     return done
 
 
-# Sent once a triage write (a test's triage, a verdict; from the dashboard, the API or
-# the admin) has committed: the dashboard forgets the pages it shares between readers
-# (dashboard/shared_pages.py), so that the change shows at once for everyone, including
-# an API client's user in their browser.
+# Sent once a triage write (any way it came) has committed: the dashboard drops the pages
+# it shares between readers (dashboard/shared_pages.py), so it shows at once for everyone.
 triage_written = Signal()
 
 
