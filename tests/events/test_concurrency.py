@@ -5,6 +5,7 @@ first attempt). Exactly one delivery row must result, every request must get a 2
 the event must be applied once. SQLite serialises writers, so this needs PostgreSQL.
 """
 
+import contextlib
 import json
 import threading
 import uuid
@@ -341,29 +342,11 @@ def test_a_redelivery_while_a_projector_holds_the_row_is_answered_at_once(settin
         )
     )
     assert deliver(body, msg_id="msg_locked").result.value == "stored"
-    holding, release = threading.Event(), threading.Event()
-
-    def projector_batch() -> None:
-        from django.db import transaction
-
-        try:
-            with transaction.atomic():  # the projector's claim: FOR UPDATE, held for its batch
-                list(Delivery.objects.select_for_update().filter(svix_id="msg_locked"))
-                holding.set()
-                release.wait(30)
-        finally:
-            connections.close_all()
-
-    projector = threading.Thread(target=projector_batch)
-    projector.start()
-    try:
-        assert holding.wait(30)
+    # The projector's claim: FOR UPDATE, held for its batch.
+    with _held_elsewhere("SELECT id FROM events_delivery WHERE svix_id = 'msg_locked' FOR UPDATE"):
         assert deliver(body, msg_id="msg_locked").result.value == "redelivery"
         assert "while a projector applies it" in caplog.text
         assert Delivery.objects.get(svix_id="msg_locked").redeliveries == 0
-    finally:
-        release.set()
-        projector.join(30)
     assert deliver(body, msg_id="msg_locked").result.value == "redelivery"
     assert Delivery.objects.get(svix_id="msg_locked").redeliveries == 1
 
@@ -373,25 +356,31 @@ def test_a_busy_table_lock_is_no_redelivery_of_a_message_never_stored(settings):
     says nothing about the message: counted as a redelivery only if it is stored."""
     from events.receiver.receive import _count_redelivery
 
+    with _held_elsewhere("LOCK TABLE events_delivery IN SHARE MODE"):
+        assert _count_redelivery("msg_never_stored") is False
+
+
+@contextlib.contextmanager
+def _held_elsewhere(sql: str):
+    """Another connection runs `sql` in a transaction and holds its locks until the block ends."""
+    from django.db import transaction
+
     holding, release = threading.Event(), threading.Event()
 
-    def migration() -> None:
-        from django.db import transaction
-
+    def hold() -> None:
         try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("LOCK TABLE events_delivery IN SHARE MODE")
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql)
                 holding.set()
                 release.wait(30)
         finally:
             connections.close_all()
 
-    locker = threading.Thread(target=migration)
-    locker.start()
+    holder = threading.Thread(target=hold)
+    holder.start()
     try:
         assert holding.wait(30)
-        assert _count_redelivery("msg_never_stored") is False
+        yield
     finally:
         release.set()
-        locker.join(30)
+        holder.join(30)
