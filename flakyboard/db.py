@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError
 from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -53,7 +53,12 @@ _bounds: tuple[float, float | None] | None = None  # (statement timeout, wait bo
 
 
 class DatabaseStalled(OperationalError):
-    """The database did not answer within the bound; the connection was dropped."""
+    """The database did not answer within the bound; the connection was dropped. `alias`:
+    which of the process's databases (the primary, "default", or the read replica)."""
+
+    def __init__(self, message: str, alias: str = DEFAULT_DB_ALIAS) -> None:
+        super().__init__(message)
+        self.alias = alias
 
 
 def bound_database_waits() -> None:
@@ -94,9 +99,16 @@ def _bound_connection(sender, connection, **kwargs) -> None:
             # No answer within the bound (psycopg's wait deadline): the connection is in
             # the middle of an exchange, unusable; drop it without waiting any longer.
             raw.pgconn.finish()
-            logger.error("the database did not answer within %g s: connection dropped", bound)
-            BREAKER.trip()
-            raise DatabaseStalled(f"the database did not answer within {bound:g} s") from None
+            logger.error(
+                "the database %r did not answer within %g s: connection dropped", connection.alias, bound
+            )
+            if connection.alias == DEFAULT_DB_ALIAS:
+                BREAKER.trip()
+            # A stalled read replica is not an outage: its reads go to the primary meanwhile
+            # (flakyboard.db_router.ReplicaReadsMiddleware).
+            raise DatabaseStalled(
+                f"the database did not answer within {bound:g} s", connection.alias
+            ) from None
 
     # Every network wait of a psycopg connection goes through Connection.wait.
     raw.wait = bounded_wait
@@ -166,13 +178,14 @@ def database_unreachable(exc: BaseException) -> bool:
     """The database did not answer or could not be reached (not a statement the server
     cancelled, which means it answers): note it for the breaker."""
     if isinstance(exc, OperationalError | InterfaceError) and not statement_timed_out(exc):
-        if _bounds is not None:  # a web server (flakyboard/wsgi.py)
+        # A web server (flakyboard/wsgi.py); a stalled replica is the router's to note.
+        if _bounds is not None and getattr(exc, "alias", DEFAULT_DB_ALIAS) == DEFAULT_DB_ALIAS:
             BREAKER.trip()
         return True
     return False
 
 
-def _unavailable() -> JsonResponse:
+def unavailable_response() -> JsonResponse:
     response = JsonResponse({"error": "database unavailable, retry later"}, status=503)
     response["Retry-After"] = str(round(OPEN_SECONDS))
     return response
@@ -190,7 +203,7 @@ class StalledDatabaseMiddleware:
             return self.get_response(request)
         admitted, probing = BREAKER.admit()
         if not admitted:
-            return _unavailable()
+            return unavailable_response()
         stalls = BREAKER.stalls
         response = self.get_response(request)
         if probing and BREAKER.stalls == stalls:
@@ -198,4 +211,4 @@ class StalledDatabaseMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        return _unavailable() if database_unreachable(exception) else None
+        return unavailable_response() if database_unreachable(exception) else None

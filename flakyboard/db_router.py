@@ -9,16 +9,32 @@ the replica; everything else goes to the primary.
   triage at once although the replica lags a little behind. The same cookie keeps them off
   the shared pages (dashboard/shared_pages.py), which are set with or without a replica.
 
+- A replica that fails to answer (down, restarting, stalled past the statement bound of
+  flakyboard/db.py) costs no page: the read is run again on the primary, and this
+  process reads from the primary for FLAKYBOARD_REPLICA_RETRY_SECONDS before trying the
+  replica again (logged, and counted in flakyboard_replica_failures). It never trips
+  the primary's breaker: the receiver does not read the replica.
+
 The choice is made per request by ReplicaReadsMiddleware and read by the router through a
 context variable: no thread-local state leaks between requests."""
 
 from __future__ import annotations
 
 import contextvars
+import logging
+import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse
+
+from flakyboard import observability
+from flakyboard.db import DatabaseStalled, database_unreachable, statement_timed_out, unavailable_response
+
+logger = logging.getLogger(__name__)
 
 REPLICA = "replica"
 STICKY_COOKIE = "flakyboard_primary"
@@ -29,6 +45,10 @@ READ_NAMESPACES = frozenset({"dashboard", "api"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _from_replica: contextvars.ContextVar[bool] = contextvars.ContextVar("reads_from_replica", default=False)
+# The view a replica read serves (view, args, kwargs), to run it again on the primary.
+_replica_view: contextvars.ContextVar[tuple[Callable[..., Any], tuple, dict] | None] = contextvars.ContextVar(
+    "replica_view", default=None
+)
 
 
 def replica_configured() -> bool:
@@ -40,6 +60,44 @@ def wants_fresh_reads(request: HttpRequest) -> bool:
     then come from the primary, and not from the pages shared between readers either
     (dashboard/shared_pages.py), so that they see their own triage at once."""
     return bool(request.COOKIES.get(STICKY_COOKIE))
+
+
+class _ReplicaHealth:
+    """Whether this process reads from the replica: not for FLAKYBOARD_REPLICA_RETRY_SECONDS
+    after it failed to answer; then the next read tries it again (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+
+    def usable(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def failed(self, exc: BaseException) -> None:
+        seconds = settings.FLAKYBOARD_REPLICA_RETRY_SECONDS
+        with self._lock:
+            self._down_until = time.monotonic() + seconds
+        observability.REPLICA_FAILURES.inc()
+        logger.warning("the read replica failed (%s): reads go to the primary for %g s", exc, seconds)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._down_until = 0.0
+
+
+REPLICA_HEALTH = _ReplicaHealth()
+
+
+def failed_on_replica(exc: BaseException) -> bool:
+    """Whether `exc` is the replica failing to answer: a stall (flakyboard/db.py), or a
+    connection error on the replica's connection (refused, closed, a recovery conflict).
+    Not a statement the replica cancelled at the statement timeout: it answers."""
+    if isinstance(exc, DatabaseStalled):
+        return exc.alias == REPLICA
+    if not isinstance(exc, OperationalError | InterfaceError) or statement_timed_out(exc):
+        return False
+    # Django marks the connection whose call raised it.
+    return connections[REPLICA].errors_occurred
 
 
 class ReplicaRouter:
@@ -67,9 +125,11 @@ class ReplicaReadsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = _from_replica.set(False)
+        view_token = _replica_view.set(None)
         try:
             response = self.get_response(request)
         finally:
+            _replica_view.reset(view_token)
             _from_replica.reset(token)
         if (
             replica_configured() or settings.FLAKYBOARD_SHARED_PAGE_SECONDS > 0
@@ -92,5 +152,26 @@ class ReplicaReadsMiddleware:
             and not wants_fresh_reads(request)
             and match is not None
             and match.namespace in READ_NAMESPACES
+            and REPLICA_HEALTH.usable()
         ):
             _from_replica.set(True)
+            _replica_view.set((view_func, view_args, view_kwargs))
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A read the replica failed to answer: noted (this process reads from the primary
+        for a while) and the view run again on the primary, so the reader gets the page.
+        A GET view only reads, so running it again is safe."""
+        view = _replica_view.get()
+        if view is None or not _from_replica.get() or not failed_on_replica(exception):
+            return None
+        REPLICA_HEALTH.failed(exception)
+        _from_replica.set(False)
+        view_func, view_args, view_kwargs = view
+        try:
+            response = view_func(request, *view_args, **view_kwargs)
+            render = getattr(response, "render", None)  # a TemplateResponse (DRF's Response)
+            return render() if callable(render) else response
+        except Exception as retry_error:
+            if database_unreachable(retry_error):  # the primary too: as any page would
+                return unavailable_response()
+            raise

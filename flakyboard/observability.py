@@ -49,6 +49,10 @@ PROJECTOR_ERRORS = Counter(
     "flakyboard_projector_errors",
     "Projector batches that failed (rolled back and retried, or marked failed).",
 )
+REPLICA_FAILURES = Counter(
+    "flakyboard_replica_failures",
+    "Reads the read replica failed to answer (run again on the primary; flakyboard/db_router.py).",
+)
 
 
 def type_label(event_type: str) -> str:

@@ -167,6 +167,8 @@ else:
 # FLAKYBOARD_REPLICA_STICKY_SECONDS after their own write (longer than the replica's lag).
 DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
 FLAKYBOARD_REPLICA_STICKY_SECONDS = env.int("FLAKYBOARD_REPLICA_STICKY_SECONDS", default=30)
+# After the replica failed to answer, a process reads from the primary for this long.
+FLAKYBOARD_REPLICA_RETRY_SECONDS = env.float("FLAKYBOARD_REPLICA_RETRY_SECONDS", default=30.0)
 if DATABASE_REPLICA_URL:
     _replica = environ.Env.db_url_config(DATABASE_REPLICA_URL)
     if _replica["ENGINE"] != DATABASES["default"]["ENGINE"]:

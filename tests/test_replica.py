@@ -13,7 +13,9 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -24,7 +26,7 @@ from events.demo import payloads
 from tests.conftest import WEBHOOK_URL, svix_headers
 from tests.events.factories import MONITOR, at, fake_test
 from tests.notifications.test_processes import manage
-from tests.test_deploy import free_port, server_env, start_server
+from tests.test_deploy import Server, free_port, server_env, start_server
 from tests.test_faults import PG_BIN, _as_cluster_owner, _signal_cluster, scratch_cluster
 
 pytestmark = pytest.mark.postgres
@@ -40,7 +42,8 @@ def _postgres_only():
 
 @contextmanager
 def streaming_replica(primary_port: int):
-    """A hot standby of the primary on a free port, following it by streaming replication."""
+    """A hot standby of the primary on a free port, following it by streaming replication:
+    yields (port, data directory)."""
     directory = Path(tempfile.mkdtemp(prefix="fb-replica-pg-"))
     data = directory / "data"
     port = free_port()
@@ -50,7 +53,8 @@ def streaming_replica(primary_port: int):
     try:
         _as_cluster_owner(
             [str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres"]
-            + ["-D", str(data), "-R", "-X", "stream"]
+            # A fast checkpoint: the default (spread) waits out most of checkpoint_timeout.
+            + ["-D", str(data), "-R", "-X", "stream", "--checkpoint=fast"]
         )
         options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c hot_standby=on"
         _as_cluster_owner(
@@ -66,7 +70,7 @@ def streaming_replica(primary_port: int):
                 "start",
             ]
         )
-        yield port
+        yield port, data
     finally:
         with suppress(Exception):
             _signal_cluster(data, signal.SIGCONT)
@@ -95,23 +99,53 @@ def wait_until(check, what: str, timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
-def test_reads_come_from_the_replica_and_a_user_sees_their_own_write(tmp_path):
+@dataclass
+class Deployment:
+    """A server reading from a streaming replica of its primary."""
+
+    server: Server
+    primary: str  # URLs
+    replica: str
+    replica_data: Path
+    auth: dict[str, str]
+
+    def rows(self, url: str, sql: str) -> list:
+        with psycopg.connect(url) as db:
+            return db.execute(sql).fetchall()
+
+    def post(self, n: int) -> None:
+        body = status_change(n)
+        headers = {"Content-Type": "application/json", **svix_headers(body)}
+        answer = self.server.request("POST", WEBHOOK_URL, body=body.encode(), headers=headers)
+        assert answer.status == 200, self.server.output()
+
+    def api(self, path: str, **headers) -> dict:
+        answer = self.server.request("GET", path, headers={**self.auth, **headers})
+        assert answer.status == 200, (answer.status, answer.body[:300], self.server.output())
+        return answer.json()
+
+    def replicated(self, n: int) -> None:
+        test = str(fake_test(n).id)
+        wait_until(
+            lambda: self.rows(self.replica, f"SELECT 1 FROM events_testcase WHERE id = '{test}'"),
+            "replication",
+        )
+
+
+@contextmanager
+def deployment(tmp_path: Path, **overrides: str) -> Iterator[Deployment]:
     with scratch_cluster() as (primary_port, _):
         with psycopg.connect(f"postgres://postgres@127.0.0.1:{primary_port}/postgres", autocommit=True) as db:
             db.execute("CREATE DATABASE flakyboard")
-        with streaming_replica(primary_port) as replica_port:
+        with streaming_replica(primary_port) as (replica_port, replica_data):
             primary = f"postgres://postgres@127.0.0.1:{primary_port}/flakyboard"
             replica = f"postgres://postgres@127.0.0.1:{replica_port}/flakyboard"
-
-            def rows(url: str, sql: str) -> list:
-                with psycopg.connect(url) as db:
-                    return db.execute(sql).fetchall()
-
             env = {
                 "DATABASE_URL": primary,
                 "DATABASE_REPLICA_URL": replica,
                 "FLAKYBOARD_DEFERRED_PROJECTION": "false",  # applied before the answer
                 "FLAKYBOARD_PUBLIC_DASHBOARD": "true",
+                **overrides,
             }
             with start_server(tmp_path, **env) as server:
                 manage_env = server_env(tmp_path, free_port(), **env)
@@ -128,53 +162,111 @@ def test_reads_come_from_the_replica_and_a_user_sees_their_own_write(tmp_path):
                     .strip()
                     .splitlines()[-1]
                 )
-                auth = {"Authorization": f"Token {token}"}
+                yield Deployment(server, primary, replica, replica_data, {"Authorization": f"Token {token}"})
 
-                def post(n: int) -> None:
-                    body = status_change(n)
-                    headers = {"Content-Type": "application/json", **svix_headers(body)}
-                    answer = server.request("POST", WEBHOOK_URL, body=body.encode(), headers=headers)
-                    assert answer.status == 200, server.output()
 
-                def api(path: str, **headers) -> dict:
-                    answer = server.request("GET", path, headers={**auth, **headers})
-                    assert answer.status == 200, (answer.status, answer.body[:300], server.output())
-                    return answer.json()
+def test_reads_come_from_the_replica_and_a_user_sees_their_own_write(tmp_path):
+    with deployment(tmp_path) as deployed:
+        rows, post, api = deployed.rows, deployed.post, deployed.api
+        primary, replica, server, auth = deployed.primary, deployed.replica, deployed.server, deployed.auth
+        post(1)
+        first = str(fake_test(1).id)
+        deployed.replicated(1)
+        assert [t["id"] for t in api("/api/v1/test-cases/")["results"]] == [first]
 
-                post(1)
-                first = str(fake_test(1).id)
-                wait_until(
-                    lambda: rows(replica, f"SELECT 1 FROM events_testcase WHERE id = '{first}'"),
-                    "replication",
-                )
-                assert [t["id"] for t in api("/api/v1/test-cases/")["results"]] == [first]
+        # The replica stops replaying: what the primary gets next is not on it.
+        rows(replica, "SELECT pg_wal_replay_pause()")
+        post(2)
+        assert len(rows(primary, "SELECT id FROM events_testcase")) == 2  # the write: on the primary
+        assert [t["id"] for t in api("/api/v1/test-cases/")["results"]] == [first]  # read: the replica
+        page = server.request("GET", "/tests/")
+        assert page.status == 200 and b"replicated_test_1" in page.body
+        assert b"replicated_test_2" not in page.body
 
-                # The replica stops replaying: what the primary gets next is not on it.
-                rows(replica, "SELECT pg_wal_replay_pause()")
-                post(2)
-                assert len(rows(primary, "SELECT id FROM events_testcase")) == 2  # the write: on the primary
-                assert [t["id"] for t in api("/api/v1/test-cases/")["results"]] == [
-                    first
-                ]  # read: the replica
-                page = server.request("GET", "/tests/")
-                assert page.status == 200 and b"replicated_test_1" in page.body
-                assert b"replicated_test_2" not in page.body
+        # A user's own write (triage through the API): their next reads are the primary's.
+        changed = server.request(
+            "PATCH",
+            f"/api/v1/test-cases/{first}/",
+            body=json.dumps({"triage_state": "investigating"}).encode(),
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert changed.status == 200, changed.body
+        cookie = changed.headers.get("set-cookie", "")
+        assert "flakyboard_primary=1" in cookie
+        sticky = {"Cookie": "flakyboard_primary=1"}
+        assert api(f"/api/v1/test-cases/{first}/", **sticky)["triage_state"] == "investigating"
+        assert len(api("/api/v1/test-cases/", **sticky)["results"]) == 2
+        # Others still read the replica, as it was when paused.
+        assert api(f"/api/v1/test-cases/{first}/")["triage_state"] == "new"
 
-                # A user's own write (triage through the API): their next reads are the primary's.
-                changed = server.request(
-                    "PATCH",
-                    f"/api/v1/test-cases/{first}/",
-                    body=json.dumps({"triage_state": "investigating"}).encode(),
-                    headers={**auth, "Content-Type": "application/json"},
-                )
-                assert changed.status == 200, changed.body
-                cookie = changed.headers.get("set-cookie", "")
-                assert "flakyboard_primary=1" in cookie
-                sticky = {"Cookie": "flakyboard_primary=1"}
-                assert api(f"/api/v1/test-cases/{first}/", **sticky)["triage_state"] == "investigating"
-                assert len(api("/api/v1/test-cases/", **sticky)["results"]) == 2
-                # Others still read the replica, as it was when paused.
-                assert api(f"/api/v1/test-cases/{first}/")["triage_state"] == "new"
+        rows(replica, "SELECT pg_wal_replay_resume()")
+        wait_until(lambda: len(api("/api/v1/test-cases/")["results"]) == 2, "replay resumed")
 
-                rows(replica, "SELECT pg_wal_replay_resume()")
-                wait_until(lambda: len(api("/api/v1/test-cases/")["results"]) == 2, "replay resumed")
+
+def metric(deployed: Deployment, name: str) -> float:
+    answer = deployed.server.request("GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert answer.status == 200, answer.status
+    values = [line.split()[-1] for line in answer.body.decode().splitlines() if line.startswith(f"{name} ")]
+    return float(values[0]) if values else 0.0
+
+
+METRICS_TOKEN = "replica-metrics-t0ken"
+
+
+def test_a_replica_that_stalls_or_stops_costs_no_page_and_never_the_receiver(tmp_path):
+    """The pages' reads go to the primary while the replica does not answer (run again
+    there, then for FLAKYBOARD_REPLICA_RETRY_SECONDS), and back to the replica after; the
+    receiver answers throughout (a replica's stall does not trip the primary's breaker)."""
+    overrides = {
+        "FLAKYBOARD_REPLICA_RETRY_SECONDS": "3",
+        "FLAKYBOARD_SHARED_PAGE_SECONDS": "0",  # every page computed: which database answers
+        "FLAKYBOARD_METRICS_TOKEN": METRICS_TOKEN,
+    }
+    with deployment(tmp_path, **overrides) as deployed:
+        server = deployed.server
+
+        def tests_page() -> bytes:
+            page = server.request("GET", "/tests/")
+            assert page.status == 200, (page.status, server.output())
+            return page.body
+
+        def from_replica() -> bool:
+            """Test 2 is on the primary only (the replica's replay is paused)."""
+            body = tests_page()
+            assert b"replicated_test_1" in body
+            return b"replicated_test_2" not in body
+
+        deployed.post(1)
+        deployed.replicated(1)
+        deployed.rows(deployed.replica, "SELECT pg_wal_replay_pause()")
+        deployed.post(2)
+        assert from_replica()
+        assert len(deployed.api("/api/v1/test-cases/")["results"]) == 1
+
+        # Stalled (every process of the replica stopped): its connection's next wait runs
+        # out (3 s statement timeout + 1 s); the page is computed again on the primary.
+        _signal_cluster(deployed.replica_data, signal.SIGSTOP)
+        try:
+            assert not from_replica()
+            assert metric(deployed, "flakyboard_replica_failures_total") >= 1
+            # Meanwhile the primary answers every read at once, and the receiver (no 503
+            # from the primary's breaker), in the same server process.
+            assert len(deployed.api("/api/v1/test-cases/")["results"]) == 2
+            deployed.post(3)
+            assert server.request("GET", "/healthz").status == 200
+        finally:
+            _signal_cluster(deployed.replica_data, signal.SIGCONT)
+
+        # After FLAKYBOARD_REPLICA_RETRY_SECONDS the replica is read again.
+        wait_until(from_replica, "reads back on the replica", timeout=15)
+
+        # Stopped: the connection is refused; the same again.
+        failures = metric(deployed, "flakyboard_replica_failures_total")
+        _as_cluster_owner(
+            [str(PG_BIN / "pg_ctl"), "-D", str(deployed.replica_data), "-m", "immediate", "-w", "stop"]
+        )
+        assert not from_replica()
+        assert len(deployed.api("/api/v1/test-cases/")["results"]) == 3
+        deployed.post(4)
+        assert metric(deployed, "flakyboard_replica_failures_total") > failures
+        assert "the read replica failed" in server.output()
