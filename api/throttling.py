@@ -29,6 +29,8 @@ from django.db import connections, router, transaction
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
+from flakyboard.db_router import RERUN_ATTRIBUTE
+
 
 class SharedCounters(SimpleRateThrottle):
     # DRF's `cache` is a class attribute; here it is read-only and looked up per request.
@@ -43,6 +45,8 @@ class SharedCounters(SimpleRateThrottle):
         return rates.get(self.scope) if self.scope is not None else None
 
     def allow_request(self, request: Any, view: Any) -> bool:
+        if getattr(request, RERUN_ATTRIBUTE, False):
+            return True  # run again on the primary (flakyboard/db_router.py): counted already
         cache = self.cache
         if self.rate is None or not isinstance(cache, DatabaseCache):
             return super().allow_request(request, view)

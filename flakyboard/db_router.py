@@ -11,9 +11,10 @@ the replica; everything else goes to the primary.
 
 - A replica that fails to answer (down, restarting, stalled past the statement bound of
   flakyboard/db.py) costs no page: the read is run again on the primary, and this
-  process reads from the primary for FLAKYBOARD_REPLICA_RETRY_SECONDS before trying the
-  replica again (logged, and counted in flakyboard_replica_failures). It never trips
-  the primary's breaker: the receiver does not read the replica.
+  process reads from the primary for FLAKYBOARD_REPLICA_RETRY_SECONDS; then one read
+  probes the replica (SELECT 1) while the others stay on the primary (logged, and
+  counted in flakyboard_replica_failures). It never trips the primary's breaker: the
+  receiver does not read the replica. API throttles count a read run again once.
 
 The choice is made per request by ReplicaReadsMiddleware and read by the router through a
 context variable: no thread-local state leaks between requests."""
@@ -28,11 +29,17 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 
 from flakyboard import observability
-from flakyboard.db import DatabaseStalled, database_unreachable, statement_timed_out, unavailable_response
+from flakyboard.db import (
+    WAIT_GRACE_SECONDS,
+    DatabaseStalled,
+    database_unreachable,
+    statement_timed_out,
+    unavailable_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ _from_replica: contextvars.ContextVar[bool] = contextvars.ContextVar("reads_from
 _replica_view: contextvars.ContextVar[tuple[Callable[..., Any], tuple, dict] | None] = contextvars.ContextVar(
     "replica_view", default=None
 )
+# Set on a request whose view is run again on the primary: its throttles were counted.
+RERUN_ATTRIBUTE = "flakyboard_replica_rerun"
 
 
 def replica_configured() -> bool:
@@ -64,28 +73,61 @@ def wants_fresh_reads(request: HttpRequest) -> bool:
 
 class _ReplicaHealth:
     """Whether this process reads from the replica: not for FLAKYBOARD_REPLICA_RETRY_SECONDS
-    after it failed to answer; then the next read tries it again (thread-safe)."""
+    after it failed to answer; then one read probes it while the others stay on the
+    primary for as long as that probe may wait, until a probe succeeds (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._failing = False
         self._down_until = 0.0
 
-    def usable(self) -> bool:
-        return time.monotonic() >= self._down_until
+    def usable(self) -> tuple[bool, bool]:
+        """(usable, probing): after a failure, not until the retry window ends; then one
+        request at a time probes the replica, the others stay on the primary meanwhile."""
+        with self._lock:
+            if not self._failing:
+                return True, False
+            now = time.monotonic()
+            if now < self._down_until:
+                return False, False
+            self._down_until = now + _probe_seconds()
+            return True, True
 
     def failed(self, exc: BaseException) -> None:
         seconds = settings.FLAKYBOARD_REPLICA_RETRY_SECONDS
         with self._lock:
+            self._failing = True
             self._down_until = time.monotonic() + seconds
         observability.REPLICA_FAILURES.inc()
         logger.warning("the read replica failed (%s): reads go to the primary for %g s", exc, seconds)
 
-    def reset(self) -> None:
+    def succeeded(self) -> None:
         with self._lock:
+            self._failing = False
             self._down_until = 0.0
 
 
+def _probe_seconds() -> float:
+    """The longest a probe of a down replica may take: a connect timeout, or a reused
+    connection's wait bound (flakyboard/db.py), with a margin."""
+    connect = settings.DATABASES.get(REPLICA, {}).get("OPTIONS", {}).get("connect_timeout", 2)
+    return max(float(connect), settings.DATABASE_STATEMENT_TIMEOUT + WAIT_GRACE_SECONDS) + 1.0
+
+
 REPLICA_HEALTH = _ReplicaHealth()
+
+
+def _replica_answers() -> bool:
+    """The probe of a replica that failed before: one statement (a page served from the
+    shared copy would not touch it). It costs this request the wait if it still fails."""
+    try:
+        with connections[REPLICA].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:  # refused, closed, or stalled (flakyboard/db.py)
+        REPLICA_HEALTH.failed(exc)
+        return False
+    REPLICA_HEALTH.succeeded()
+    return True
 
 
 def failed_on_replica(exc: BaseException) -> bool:
@@ -152,8 +194,15 @@ class ReplicaReadsMiddleware:
             and not wants_fresh_reads(request)
             and match is not None
             and match.namespace in READ_NAMESPACES
-            and REPLICA_HEALTH.usable()
         ):
+            usable, probing = REPLICA_HEALTH.usable()
+            if not usable or (probing and not _replica_answers()):
+                return
+            replica = connections[REPLICA]
+            if replica.connection is None:
+                # Left set by an earlier request's failed connect (close_old_connections
+                # only clears it on an open connection): not this request's error.
+                replica.errors_occurred = False
             _from_replica.set(True)
             _replica_view.set((view_func, view_args, view_kwargs))
 
@@ -167,6 +216,7 @@ class ReplicaReadsMiddleware:
         REPLICA_HEALTH.failed(exception)
         _from_replica.set(False)
         view_func, view_args, view_kwargs = view
+        setattr(request, RERUN_ATTRIBUTE, True)  # api/throttling.py: counted once
         try:
             response = view_func(request, *view_args, **view_kwargs)
             render = getattr(response, "render", None)  # a TemplateResponse (DRF's Response)

@@ -6,6 +6,7 @@ a new test), writes land on the primary, and a user who just wrote reads from th
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import pwd
@@ -108,6 +109,7 @@ class Deployment:
     replica: str
     replica_data: Path
     auth: dict[str, str]
+    primary_data: Path | None = None
 
     def rows(self, url: str, sql: str) -> list:
         with psycopg.connect(url) as db:
@@ -134,7 +136,7 @@ class Deployment:
 
 @contextmanager
 def deployment(tmp_path: Path, **overrides: str) -> Iterator[Deployment]:
-    with scratch_cluster() as (primary_port, _):
+    with scratch_cluster() as (primary_port, primary_data):
         with psycopg.connect(f"postgres://postgres@127.0.0.1:{primary_port}/postgres", autocommit=True) as db:
             db.execute("CREATE DATABASE flakyboard")
         with streaming_replica(primary_port) as (replica_port, replica_data):
@@ -162,7 +164,9 @@ def deployment(tmp_path: Path, **overrides: str) -> Iterator[Deployment]:
                     .strip()
                     .splitlines()[-1]
                 )
-                yield Deployment(server, primary, replica, replica_data, {"Authorization": f"Token {token}"})
+                yield Deployment(
+                    server, primary, replica, replica_data, {"Authorization": f"Token {token}"}, primary_data
+                )
 
 
 def test_reads_come_from_the_replica_and_a_user_sees_their_own_write(tmp_path):
@@ -270,3 +274,78 @@ def test_a_replica_that_stalls_or_stops_costs_no_page_and_never_the_receiver(tmp
         deployed.post(4)
         assert metric(deployed, "flakyboard_replica_failures_total") > failures
         assert "the read replica failed" in server.output()
+
+
+def test_an_api_read_run_again_on_the_primary_is_throttled_once(tmp_path):
+    """A replica failure on an API read runs the view again, DRF's throttles with it: the
+    client is charged one request, not two (3/minute: three reads answered)."""
+    overrides = {"FLAKYBOARD_API_THROTTLE_USER": "3/minute", "FLAKYBOARD_REPLICA_RETRY_SECONDS": "60"}
+    with deployment(tmp_path, **overrides) as deployed:
+        _as_cluster_owner(
+            [str(PG_BIN / "pg_ctl"), "-D", str(deployed.replica_data), "-m", "immediate", "-w", "stop"]
+        )
+        statuses = [
+            deployed.server.request("GET", "/api/v1/test-cases/", headers=deployed.auth).status
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 200], statuses
+
+
+def test_a_primary_error_is_not_blamed_on_the_replica(tmp_path):
+    """connections["replica"].errors_occurred is left True by a failed connect (the
+    connection stays None, so close_old_connections never clears it): a later request
+    routed to the replica that fails on the *primary* is the primary's failure (503)."""
+    overrides = {"FLAKYBOARD_REPLICA_RETRY_SECONDS": "1", "GUNICORN_THREADS": "1"}
+    with deployment(tmp_path, **overrides) as deployed:
+        server = deployed.server
+        # The only thread's first replica connect times out (stalled postmaster).
+        _signal_cluster(deployed.replica_data, signal.SIGSTOP)
+        try:
+            assert deployed.server.request("GET", "/api/v1/test-cases/", headers=deployed.auth).status == 200
+        finally:
+            _signal_cluster(deployed.replica_data, signal.SIGCONT)
+        assert server.output().count("the read replica failed") == 1
+        time.sleep(1.5)  # the retry window is over; the replica answers again
+        # The primary goes away; the replica is fine.
+        _as_cluster_owner(
+            [str(PG_BIN / "pg_ctl"), "-D", str(deployed.primary_data), "-m", "immediate", "-w", "stop"]
+        )
+        answer = deployed.server.request("GET", "/api/v1/test-cases/", headers=deployed.auth)
+        assert answer.status == 503
+        blamed = [line for line in server.output().splitlines() if "the read replica failed" in line]
+        assert len(blamed) == 1, (deployed.primary, deployed.replica, blamed)
+
+
+def test_after_the_retry_window_one_read_probes_a_stalled_replica(tmp_path):
+    """After the retry window one read probes the replica; the reads that arrive while it
+    waits stay on the primary (one failure counted, not one per read)."""
+    overrides = {
+        "FLAKYBOARD_REPLICA_RETRY_SECONDS": "2",
+        "FLAKYBOARD_SHARED_PAGE_SECONDS": "0",
+        "FLAKYBOARD_METRICS_TOKEN": METRICS_TOKEN,
+        "GUNICORN_THREADS": "4",
+    }
+    with deployment(tmp_path, **overrides) as deployed:
+        server = deployed.server
+        deployed.post(1)
+        deployed.replicated(1)
+
+        def timed_page(_=None) -> float:
+            started = time.monotonic()
+            page = server.request("GET", "/tests/")
+            assert page.status == 200
+            return time.monotonic() - started
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(timed_page, range(4)))  # every thread has its replica connection
+        _signal_cluster(deployed.replica_data, signal.SIGSTOP)
+        try:
+            timed_page()  # the first to find it stalled
+            time.sleep(2.2)  # the retry window ends, the replica is still stalled
+            before = metric(deployed, "flakyboard_replica_failures_total")
+            with concurrent.futures.ThreadPoolExecutor(3) as pool:
+                durations = list(pool.map(timed_page, range(3)))
+            after = metric(deployed, "flakyboard_replica_failures_total")
+        finally:
+            _signal_cluster(deployed.replica_data, signal.SIGCONT)
+        assert after - before == 1, (after - before, durations)
