@@ -93,6 +93,11 @@ class _ReplicaHealth:
             self._down_until = now + _probe_seconds()
             return True, True
 
+    @property
+    def failing(self) -> bool:
+        """Failed, and no probe has found it answering since."""
+        return self._failing
+
     def failed(self, exc: BaseException) -> None:
         seconds = settings.FLAKYBOARD_REPLICA_RETRY_SECONDS
         with self._lock:
@@ -144,7 +149,13 @@ def failed_on_replica(exc: BaseException) -> bool:
 
 class ReplicaRouter:
     def db_for_read(self, model, **hints) -> str | None:
-        if _from_replica.get() and model._meta.app_label in REPLICATED_APPS and replica_configured():
+        if (
+            _from_replica.get()
+            and model._meta.app_label in REPLICATED_APPS
+            and replica_configured()
+            # Also for the shared pages' refresher thread, which carries a request's choice.
+            and not REPLICA_HEALTH.failing
+        ):
             return REPLICA
         return None  # the primary ("default")
 
