@@ -2,10 +2,11 @@
 the svix id on every log line written while a delivery is received.
 
 Metrics are off unless FLAKYBOARD_METRICS_TOKEN is set; `/metrics` then answers only
-`Authorization: Bearer <token>`. Counters and histograms live in each process; with
-PROMETHEUS_MULTIPROC_DIR set (bin/start-server sets it) gunicorn's workers and a projector
-on the same host write there and `/metrics` adds them up. The backlog and the outbox are
-read from the database at each scrape (a few indexed counts)."""
+`Authorization: Bearer <token>`. The server's counters and histograms live in each
+process; with PROMETHEUS_MULTIPROC_DIR set (bin/start-server sets it) gunicorn's workers
+write there and `/metrics` adds them up. The projectors' totals (every projector, on any
+host or container), the backlog and the outbox are read from the database at each
+scrape (one row and a few indexed counts)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -42,12 +43,6 @@ RECEIVER_SECONDS = Histogram(
     "flakyboard_receiver_seconds",
     "Time from the request's body read to the answer, per delivery.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
-)
-PROJECTOR_BATCHES = Counter("flakyboard_projector_batches", "Batches of pending deliveries applied.")
-PROJECTOR_DELIVERIES = Counter("flakyboard_projector_deliveries", "Pending deliveries applied by projectors.")
-PROJECTOR_ERRORS = Counter(
-    "flakyboard_projector_errors",
-    "Projector batches that failed (rolled back and retried, or marked failed).",
 )
 REPLICA_FAILURES = Counter(
     "flakyboard_replica_failures",
@@ -67,11 +62,12 @@ def type_label(event_type: str) -> str:
 
 
 class DatabaseCollector(Collector):
-    """The backlog (pending deliveries and the age of the oldest) and the notification
-    outbox (messages by state, alerts not dispatched yet), counted at each scrape."""
+    """The backlog (pending deliveries and the age of the oldest), every projector's
+    totals (on any host: events.models.ProjectorTotals) and the notification outbox
+    (messages by state, alerts not dispatched yet), read at each scrape."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from events.models import Alert, Delivery
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        from events.models import Alert, Delivery, ProjectorTotals
         from notifications.models import Message
 
         pending = Delivery.objects.filter(outcome=Delivery.Outcome.PENDING)
@@ -85,6 +81,17 @@ class DatabaseCollector(Collector):
             "Age of the oldest pending delivery (0: none).",
             max(age, 0.0),
         )
+        totals = ProjectorTotals.objects.filter(pk=ProjectorTotals.SINGLETON).first() or ProjectorTotals()
+        for name, value, about in (
+            ("batches", totals.batches, "Batches of pending deliveries applied, by every projector."),
+            ("deliveries", totals.deliveries, "Pending deliveries applied, by every projector."),
+            (
+                "errors",
+                totals.errors,
+                "Projector batches that failed (rolled back and retried, or marked failed).",
+            ),
+        ):
+            yield CounterMetricFamily(f"flakyboard_projector_{name}", about, value)
         outbox = GaugeMetricFamily(
             "flakyboard_notification_messages", "Notification messages by state.", labels=["state"]
         )
@@ -108,9 +115,7 @@ def registry() -> CollectorRegistry:
             DELIVERIES,
             REDELIVERIES,
             RECEIVER_SECONDS,
-            PROJECTOR_BATCHES,
-            PROJECTOR_DELIVERIES,
-            PROJECTOR_ERRORS,
+            REPLICA_FAILURES,
         ):
             scraped.register(collector)
     scraped.register(DatabaseCollector())

@@ -7,9 +7,13 @@ import json
 import logging
 
 import pytest
+from django.db import OperationalError, connection
+from django.db.models import F
 from prometheus_client.parser import text_string_to_metric_families
 
 from events.demo import payloads
+from events.models import Delivery, ProjectorTotals
+from events.projection import projector
 from tests.events.factories import MONITOR, at, fake_test
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +81,56 @@ def test_the_backlog_and_the_outbox_are_read_at_each_scrape(client, settings, si
     assert samples[("flakyboard_notification_messages", (("state", "failed"),))] == 0
     ready = client.get("/readyz").json()
     assert ready["status"] == "ok" and ready["backlog"]["pending"] == 2
+
+
+def test_every_projectors_work_is_counted_in_the_database_and_scraped(
+    client, settings, signed_post, monkeypatch
+):
+    """The projectors' totals live in one row (events.models.ProjectorTotals), so /metrics
+    shows a projector that runs in another container or on another host."""
+    settings.FLAKYBOARD_METRICS_TOKEN = TOKEN
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+
+    def added(name: str) -> float:
+        key = (f"flakyboard_projector_{name}_total", ())
+        return scrape(client)[key] - before[key]
+
+    before = scrape(client)
+    for n in (1, 2, 3):
+        signed_post(status_change(n))
+    assert projector.project_pending(batch_size=2) == 2
+    assert projector.project_pending(batch_size=2) == 1
+    assert (added("batches"), added("deliveries"), added("errors")) == (2, 3, 0)
+
+    # A delivery that fails to apply: its batch fails (an error), then it is marked failed alone.
+    signed_post(status_change(4))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a projection bug")
+
+    monkeypatch.setattr(projector, "apply_events", broken)
+    assert projector.project_pending() == 1
+    assert added("errors") == 1  # the batch; the delivery then applied alone is marked failed
+    monkeypatch.undo()
+
+    # Another host's projector adds to the same row.
+    ProjectorTotals.objects.filter(pk=ProjectorTotals.SINGLETON).update(batches=F("batches") + 10)
+    assert added("batches") == 2 + 1 + 10
+
+
+def test_a_projector_whose_totals_cannot_be_written_still_applies_its_batch(settings, signed_post, caplog):
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    signed_post(status_change(1))
+
+    def totals_fail(execute, sql, params, many, context):
+        if "events_projectortotals" in sql:
+            raise OperationalError("the totals' table is locked")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(totals_fail), caplog.at_level(logging.WARNING):
+        assert projector.project_pending() == 1
+    assert Delivery.objects.get().outcome == Delivery.Outcome.PROCESSED
+    assert "projector totals not counted" in caplog.text
 
 
 def test_every_line_written_while_receiving_carries_the_svix_id(signed_post, caplog):

@@ -24,7 +24,7 @@ Everything is re-exported here: import models from `events.models`.
 """
 
 from .alerts import Alert
-from .delivery import Delivery
+from .delivery import Delivery, ProjectorTotals
 from .history import Investigation, InvestigationFact, MonitorEvent, QuarantineChange, StatusChange
 from .rollups import (
     CalibrationBin,
@@ -70,6 +70,7 @@ __all__ = [
     "InvestigationVerdict",
     "TRIAGE_NOTE_MAX_LENGTH",
     "Delivery",
+    "ProjectorTotals",
     "Episode",
     "FactDayCount",
     "Investigation",

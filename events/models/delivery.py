@@ -74,3 +74,24 @@ class Delivery(models.Model):
     @property
     def size(self) -> int:
         return len(self.raw_bytes)
+
+
+class ProjectorTotals(models.Model):
+    """What every projector has done, on any host, since the table was created: one row,
+    added to after each batch (events/projection/projector.py) and read by `/metrics`
+    (flakyboard/observability.py) as counters. Kept in the database rather than in each
+    projector's memory, because a projector in its own container or on another machine
+    has no `/metrics` of its own. Not a projection: rebuilds leave it alone."""
+
+    SINGLETON = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON)
+    batches = models.BigIntegerField(default=0)
+    deliveries = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "projector totals"
+
+    def __str__(self) -> str:
+        return f"{self.batches} batches, {self.deliveries} deliveries, {self.errors} errors"

@@ -19,15 +19,15 @@ each its own deliveries); one keeps up with the receiver on 2 cores.
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from events import rollups
-from events.models import Delivery
+from events.models import Delivery, ProjectorTotals
 from events.trunk.classify import classify
-from flakyboard import observability
 
 from .apply import Pending, TestCreatedConcurrently, apply_events, error_text
 
@@ -53,23 +53,42 @@ def project_pending(*, batch_size: int = BATCH_SIZE, attempts: int = 3) -> int:
     in inline mode), for `reprocess_deliveries --status failed`; the rest of its batch
     still lands, applied one at a time. Raises OperationalError when the database is
     unavailable or a deadlock aborted the batch: nothing is lost, the caller retries.
-    Counted in flakyboard.observability (batches, deliveries, errors)."""
+    Counted in ProjectorTotals (batches, deliveries, errors), which `/metrics` reads."""
     try:
         taken = _project_pending(batch_size, attempts)
     except Exception:
-        observability.PROJECTOR_ERRORS.inc()
+        count_work(errors=1)
         raise
     if taken:
-        observability.PROJECTOR_BATCHES.inc()
-        observability.PROJECTOR_DELIVERIES.inc(taken)
+        count_work(batches=1, deliveries=taken)
     return taken
+
+
+def count_work(*, batches: int = 0, deliveries: int = 0, errors: int = 0) -> None:
+    """Add to every projector's totals (ProjectorTotals: one row, one UPDATE after the
+    batch's own transaction). Best effort: a database that is down loses the count,
+    not the batch."""
+    added = {
+        "batches": F("batches") + batches,
+        "deliveries": F("deliveries") + deliveries,
+        "errors": F("errors") + errors,
+    }
+    totals = ProjectorTotals.objects.filter(pk=ProjectorTotals.SINGLETON)
+    try:
+        # A savepoint inside a caller's transaction: a failure must not abort it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            if not totals.update(**added):  # the first batch ever
+                ProjectorTotals.objects.get_or_create(pk=ProjectorTotals.SINGLETON)
+                totals.update(**added)
+    except DatabaseError:
+        logger.warning("projector totals not counted: the database failed", exc_info=True)
 
 
 def _project_pending(batch_size: int, attempts: int) -> int:
     try:
         return _retried(batch_size, attempts)
     except _ApplyFailed:
-        observability.PROJECTOR_ERRORS.inc()
+        count_work(errors=1)
     taken = 0
     for _ in range(batch_size):
         try:
