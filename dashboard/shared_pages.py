@@ -62,7 +62,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
-from flakyboard.db_router import wants_fresh_reads
+from flakyboard.db_router import recheck_replica_choice, wants_fresh_reads
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ def refresh_in_background(key: str, compute: Callable[[], object]) -> None:
 
         def run() -> None:
             try:
+                recheck_replica_choice()
                 compute()
             except Exception:
                 # The stored copy stays until it expires; then a reader computes the page

@@ -147,15 +147,17 @@ def failed_on_replica(exc: BaseException) -> bool:
     return connections[REPLICA].errors_occurred
 
 
+def recheck_replica_choice() -> None:
+    """For work started after the request that chose the replica (the shared pages'
+    refresher thread carries its context): the primary if the replica failed since.
+    Decided once, before the work, so that one page reads one database."""
+    if _from_replica.get() and REPLICA_HEALTH.failing:
+        _from_replica.set(False)
+
+
 class ReplicaRouter:
     def db_for_read(self, model, **hints) -> str | None:
-        if (
-            _from_replica.get()
-            and model._meta.app_label in REPLICATED_APPS
-            and replica_configured()
-            # Also for the shared pages' refresher thread, which carries a request's choice.
-            and not REPLICA_HEALTH.failing
-        ):
+        if _from_replica.get() and model._meta.app_label in REPLICATED_APPS and replica_configured():
             return REPLICA
         return None  # the primary ("default")
 

@@ -57,7 +57,11 @@ def project_pending(*, batch_size: int = BATCH_SIZE, attempts: int = 3) -> int:
     try:
         taken = _project_pending(batch_size, attempts)
     except Exception:
-        count_work(errors=1)
+        # Unless the error closed the connection (the database down or cut off): opening
+        # one only to count would add a connect timeout to each of the caller's retries.
+        # An outage shows in the backlog's age (/metrics, /readyz) instead.
+        if connection.connection is not None:
+            count_work(errors=1)
         raise
     if taken:
         count_work(batches=1, deliveries=taken)
@@ -65,23 +69,28 @@ def project_pending(*, batch_size: int = BATCH_SIZE, attempts: int = 3) -> int:
 
 
 def count_work(*, batches: int = 0, deliveries: int = 0, errors: int = 0) -> None:
-    """Add to every projector's totals (ProjectorTotals: one row, one UPDATE after the
-    batch's own transaction). Best effort: a database that is down loses the count,
-    not the batch."""
+    """Add to every projector's totals (ProjectorTotals: one row, one UPDATE in
+    autocommit): at once, or once a caller's transaction commits, so that the row is
+    never held with a batch's locks (the LOCK ORDER of events/projection/apply.py).
+    Best effort: a database that fails loses the count, not the batch."""
     added = {
         "batches": F("batches") + batches,
         "deliveries": F("deliveries") + deliveries,
         "errors": F("errors") + errors,
     }
     totals = ProjectorTotals.objects.filter(pk=ProjectorTotals.SINGLETON)
-    try:
-        # A savepoint inside a caller's transaction: a failure must not abort it.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            if not totals.update(**added):  # the first batch ever
-                ProjectorTotals.objects.get_or_create(pk=ProjectorTotals.SINGLETON)
-                totals.update(**added)
-    except DatabaseError:
-        logger.warning("projector totals not counted: the database failed", exc_info=True)
+
+    def add() -> None:
+        try:
+            # A savepoint if run inside a transaction after all (tests run callbacks in theirs).
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                if not totals.update(**added):  # the first batch ever
+                    ProjectorTotals.objects.get_or_create(pk=ProjectorTotals.SINGLETON)
+                    totals.update(**added)
+        except (DatabaseError, InterfaceError):
+            logger.warning("projector totals not counted: the database failed", exc_info=True)
+
+    transaction.on_commit(add)
 
 
 def _project_pending(batch_size: int, attempts: int) -> int:

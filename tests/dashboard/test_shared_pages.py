@@ -337,3 +337,24 @@ def test_a_triagers_test_page_is_their_own(shared, staff, user):
     change(test, at(4), "FLAKY", "BROKEN")
     assert "badge status-broken" in main(triager.get(url))
     assert "badge status-broken" not in main(reader.get(url))  # the shared copy
+
+
+def test_the_refresher_reads_the_primary_once_the_replica_failed(shared):
+    """The refresher carries the choice of the request that started it; a replica that
+    failed since is not read (decided once, before the page is computed)."""
+    from django.db import OperationalError
+
+    from flakyboard import db_router
+
+    seen = []
+    token = db_router._from_replica.set(True)
+    db_router.REPLICA_HEALTH.failed(OperationalError("the replica is down"))
+    try:
+        shared_pages.refresh_in_background(
+            "replica-choice", lambda: seen.append(db_router._from_replica.get())
+        )
+        assert db_router._from_replica.get() is True  # the request's own choice stays
+    finally:
+        db_router.REPLICA_HEALTH.succeeded()
+        db_router._from_replica.reset(token)
+    assert seen == [False]
