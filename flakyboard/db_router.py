@@ -128,7 +128,7 @@ def _replica_answers() -> bool:
     try:
         with connections[REPLICA].cursor() as cursor:
             cursor.execute("SELECT 1")
-    except DatabaseError as exc:  # refused, closed, or stalled (flakyboard/db.py)
+    except (DatabaseError, InterfaceError) as exc:  # refused, closed, or stalled (flakyboard/db.py)
         REPLICA_HEALTH.failed(exc)
         return False
     REPLICA_HEALTH.succeeded()
