@@ -127,10 +127,15 @@ def _psycopg_wait_has_deadline() -> bool:
 OPEN_SECONDS = 2.0
 
 
-class _Breaker:
-    """Whether this process saw the database stall recently (thread-safe)."""
+class Breaker:
+    """Whether this process saw a database fail recently (thread-safe): after a trip,
+    nothing is admitted for `open_seconds()`; then one probe at a time, the others held
+    off for `probe_seconds()` (as long as the probe may wait), until one closes it. The
+    primary's (BREAKER, below) and the read replica's (flakyboard/db_router.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, open_seconds: Callable[[], float], probe_seconds: Callable[[], float]) -> None:
+        self._open_seconds = open_seconds
+        self._probe_seconds = probe_seconds
         self._lock = threading.Lock()
         self._tripped = False
         self._open_until = 0.0
@@ -138,22 +143,20 @@ class _Breaker:
 
     def admit(self) -> tuple[bool, bool]:
         """(admitted, probing): closed: every request is admitted; tripped: none until
-        OPEN_SECONDS have passed, then one probe at a time (the others wait it out)."""
+        the open time has passed, then one probe at a time (the others wait it out)."""
         with self._lock:
             if not self._tripped:
                 return True, False
             now = time.monotonic()
             if now < self._open_until:
                 return False, False
-            # The probe may take the whole wait bound: hold the others off meanwhile.
-            probe_bound = (_bounds[1] or 0.0) if _bounds else 0.0
-            self._open_until = now + OPEN_SECONDS + probe_bound
+            self._open_until = now + self._probe_seconds()
             return True, True
 
     def trip(self) -> None:
         with self._lock:
             self._tripped = True
-            self._open_until = time.monotonic() + OPEN_SECONDS
+            self._open_until = time.monotonic() + self._open_seconds()
             self.stalls += 1
 
     def close(self) -> None:
@@ -165,7 +168,12 @@ class _Breaker:
         return self._tripped
 
 
-BREAKER = _Breaker()
+def _primary_probe_seconds() -> float:
+    # The probe may take the whole wait bound: hold the others off meanwhile.
+    return OPEN_SECONDS + ((_bounds[1] or 0.0) if _bounds else 0.0)
+
+
+BREAKER = Breaker(open_seconds=lambda: OPEN_SECONDS, probe_seconds=_primary_probe_seconds)
 
 
 def statement_timed_out(exc: BaseException) -> bool:

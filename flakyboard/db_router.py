@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +33,7 @@ from django.http import HttpRequest, HttpResponse
 from flakyboard import observability
 from flakyboard.db import (
     WAIT_GRACE_SECONDS,
+    Breaker,
     DatabaseStalled,
     database_unreachable,
     statement_timed_out,
@@ -71,47 +70,6 @@ def wants_fresh_reads(request: HttpRequest) -> bool:
     return bool(request.COOKIES.get(STICKY_COOKIE))
 
 
-class _ReplicaHealth:
-    """Whether this process reads from the replica: not for FLAKYBOARD_REPLICA_RETRY_SECONDS
-    after it failed to answer; then one read probes it while the others stay on the
-    primary for as long as that probe may wait, until a probe succeeds (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failing = False
-        self._down_until = 0.0
-
-    def usable(self) -> tuple[bool, bool]:
-        """(usable, probing): after a failure, not until the retry window ends; then one
-        request at a time probes the replica, the others stay on the primary meanwhile."""
-        with self._lock:
-            if not self._failing:
-                return True, False
-            now = time.monotonic()
-            if now < self._down_until:
-                return False, False
-            self._down_until = now + _probe_seconds()
-            return True, True
-
-    @property
-    def failing(self) -> bool:
-        """Failed, and no probe has found it answering since."""
-        return self._failing
-
-    def failed(self, exc: BaseException) -> None:
-        seconds = settings.FLAKYBOARD_REPLICA_RETRY_SECONDS
-        with self._lock:
-            self._failing = True
-            self._down_until = time.monotonic() + seconds
-        observability.REPLICA_FAILURES.inc()
-        logger.warning("the read replica failed (%s): reads go to the primary for %g s", exc, seconds)
-
-    def succeeded(self) -> None:
-        with self._lock:
-            self._failing = False
-            self._down_until = 0.0
-
-
 def _probe_seconds() -> float:
     """The longest a probe of a down replica may take: a connect timeout, or a reused
     connection's wait bound (flakyboard/db.py), with a margin."""
@@ -119,7 +77,22 @@ def _probe_seconds() -> float:
     return max(float(connect), settings.DATABASE_STATEMENT_TIMEOUT + WAIT_GRACE_SECONDS) + 1.0
 
 
-REPLICA_HEALTH = _ReplicaHealth()
+# Whether this process reads from the replica: not for FLAKYBOARD_REPLICA_RETRY_SECONDS
+# after it failed to answer; then one read probes it while the others stay on the primary
+# for as long as that probe may wait, until a probe finds it answering.
+REPLICA_HEALTH = Breaker(
+    open_seconds=lambda: settings.FLAKYBOARD_REPLICA_RETRY_SECONDS, probe_seconds=_probe_seconds
+)
+
+
+def replica_failed(exc: BaseException) -> None:
+    REPLICA_HEALTH.trip()
+    observability.REPLICA_FAILURES.inc()
+    logger.warning(
+        "the read replica failed (%s): reads go to the primary for %g s",
+        exc,
+        settings.FLAKYBOARD_REPLICA_RETRY_SECONDS,
+    )
 
 
 def _replica_answers() -> bool:
@@ -129,9 +102,9 @@ def _replica_answers() -> bool:
         with connections[REPLICA].cursor() as cursor:
             cursor.execute("SELECT 1")
     except (DatabaseError, InterfaceError) as exc:  # refused, closed, or stalled (flakyboard/db.py)
-        REPLICA_HEALTH.failed(exc)
+        replica_failed(exc)
         return False
-    REPLICA_HEALTH.succeeded()
+    REPLICA_HEALTH.close()
     return True
 
 
@@ -151,7 +124,7 @@ def recheck_replica_choice() -> None:
     """For work started after the request that chose the replica (the shared pages'
     refresher thread carries its context): the primary if the replica failed since.
     Decided once, before the work, so that one page reads one database."""
-    if _from_replica.get() and REPLICA_HEALTH.failing:
+    if _from_replica.get() and REPLICA_HEALTH.tripped:
         _from_replica.set(False)
 
 
@@ -208,7 +181,7 @@ class ReplicaReadsMiddleware:
             and match is not None
             and match.namespace in READ_NAMESPACES
         ):
-            usable, probing = REPLICA_HEALTH.usable()
+            usable, probing = REPLICA_HEALTH.admit()
             if not usable or (probing and not _replica_answers()):
                 return
             replica = connections[REPLICA]
@@ -226,7 +199,7 @@ class ReplicaReadsMiddleware:
         view = _replica_view.get()
         if view is None or not _from_replica.get() or not failed_on_replica(exception):
             return None
-        REPLICA_HEALTH.failed(exception)
+        replica_failed(exception)
         _from_replica.set(False)
         view_func, view_args, view_kwargs = view
         setattr(request, RERUN_ATTRIBUTE, True)  # api/throttling.py: counted once

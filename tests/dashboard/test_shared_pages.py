@@ -348,13 +348,13 @@ def test_the_refresher_reads_the_primary_once_the_replica_failed(shared):
 
     seen = []
     token = db_router._from_replica.set(True)
-    db_router.REPLICA_HEALTH.failed(OperationalError("the replica is down"))
+    db_router.replica_failed(OperationalError("the replica is down"))
     try:
         shared_pages.refresh_in_background(
             "replica-choice", lambda: seen.append(db_router._from_replica.get())
         )
         assert db_router._from_replica.get() is True  # the request's own choice stays
     finally:
-        db_router.REPLICA_HEALTH.succeeded()
+        db_router.REPLICA_HEALTH.close()
         db_router._from_replica.reset(token)
     assert seen == [False]
