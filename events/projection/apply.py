@@ -6,7 +6,8 @@ delivery from nothing through the same `Fold` and writes with the same functions
 A batch is a handful of statements whatever its size: about fifteen for its own rows
 (lock and load its tests, pairs and investigations; entity rows; one write per table),
 then its rollups (events.rollups). The LOCK ORDER (events/rollups/) is kept: monitors;
-the batch's existing test rows, locked while they are loaded, in key order; repositories;
+the batch's existing test rows, locked while they are loaded, in key order; the claims on
+its new tests (claim_new_tests); repositories;
 owners; then new test rows, inserted in key order; rows of those tests; shared rollups.
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import OperationalError, connection
 
 from events import rollups, sql
 from events.models import (
@@ -89,7 +90,9 @@ INVESTIGATION_COLUMNS = (
 class TestCreatedConcurrently(Exception):
     """Another transaction created one of the batch's new tests after this one looked:
     its row could not be locked when the batch loaded it. Nothing of the batch is
-    committed (the caller's transaction rolls back); applying it again finds the row."""
+    committed (the caller's transaction rolls back); applying it again finds the row.
+    On PostgreSQL the claims (claim_new_tests) keep this from happening, but for a claimed
+    test found created and locked by another transaction (rare: retried)."""
 
     __test__ = False
 
@@ -156,7 +159,8 @@ def load_tests(
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """Lock and load the rows of those of these tests that exist, in key order (FOR NO
     KEY UPDATE on PostgreSQL; SQLite has one writer at a time), locking `also_lock` with
-    them in the same order. Returns them as stored."""
+    them in the same order; then claim the new ones (claim_new_tests). Returns them as
+    stored."""
     also_lock = set(also_lock)
     if also_lock and connection.vendor == "postgresql":
         list(
@@ -169,8 +173,51 @@ def load_tests(
     if connection.vendor == "postgresql":
         rows = rows.select_for_update(no_key=True)
     stored = {row[0]: dict(zip(TEST_COLUMNS, row, strict=True)) for row in rows}
+    stored |= claim_new_tests([pk for pk in test_ids if pk not in stored])
     fold.tests.update({pk: dict(row) for pk, row in stored.items()})
     return stored
+
+
+def claim_new_tests(test_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """Claim the tests this transaction is about to create: a transaction-level advisory
+    lock on each, in key order (PostgreSQL; SQLite has one writer at a time). Every
+    transaction that creates a test claims it first, so two that would create the same
+    test wait for each other here and the second then finds the first's row, which it
+    locks and returns. Without the claim both inserted it and the second rolled back to
+    retry (TestCreatedConcurrently): two projectors on one backlog, whose batches
+    straddle the same tests, could do so on every try.
+
+    After a claim the transaction never waits for a test's row (a holder of that row may
+    wait for this claim): a row found locked is TestCreatedConcurrently (retry). Only
+    new tests are claimed: a batch of known tests takes no advisory lock, and the shared
+    lock table (max_locks_per_transaction) holds one entry per new test of a batch."""
+    if not test_ids or connection.vendor != "postgresql":
+        return {}
+    # unnest yields the sorted array in order: the locks are taken in key order.
+    keys = sorted({_claim_key(pk) for pk in test_ids})
+    sql.fetch_all("SELECT count(pg_advisory_xact_lock(key)) FROM unnest(%s::bigint[]) AS key", [keys])
+    rows = (
+        TestCase.objects.filter(pk__in=test_ids)
+        .order_by("id")
+        .select_for_update(no_key=True, nowait=True)
+        .values_list(*TEST_COLUMNS)
+    )
+    try:
+        return {row[0]: dict(zip(TEST_COLUMNS, row, strict=True)) for row in rows}
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise TestCreatedConcurrently(test_ids) from exc
+        raise
+
+
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for NOWAIT (and lock_timeout)
+
+
+def _claim_key(test_id: uuid.UUID) -> int:
+    """The test's advisory lock key: its id's two halves XORed, as a signed 64-bit integer.
+    Two tests that share a key only wait for each other."""
+    key = int.from_bytes(test_id.bytes[:8], "big") ^ int.from_bytes(test_id.bytes[8:], "big")
+    return key - (1 << 64) if key >= 1 << 63 else key
 
 
 def load_monitor_states(fold: Fold, events: Iterable[parsing.Event]) -> dict[tuple, dict[str, Any]]:

@@ -111,8 +111,8 @@ def _project_pending(batch_size: int, attempts: int) -> int:
 
 
 def _retried(limit: int, attempts: int) -> int:
-    """_apply_batch, again when another transaction created one of its new tests meanwhile
-    (the batch rolled back; the next attempt finds that test)."""
+    """_apply_batch, again when another transaction changed what it loaded meanwhile
+    (TestCreatedConcurrently: the batch rolled back; the next attempt finds the change)."""
     for attempt in range(1, attempts + 1):
         try:
             return _apply_batch(limit)

@@ -23,7 +23,7 @@ from events.trunk import parsing, registry
 from events.trunk.classify import classify
 
 from ..retention import NotReplayable
-from .apply import Pending, apply_now, error_text
+from .apply import Pending, apply_now, error_text, stored_investigation_tests
 
 # What replay() reports for the pruned deliveries it was given.
 PRUNED = "pruned (not replayable)"
@@ -123,13 +123,18 @@ def reprocess_delivery(delivery: Delivery, *, projections_empty: bool = False) -
 
 def _lock_tests_of(delivery: Delivery, event: parsing.Event | None) -> None:
     """Lock (FOR NO KEY UPDATE, in key order) the stored tests this delivery projected
-    rows of, and the test its event names now (the projection locks it again)."""
+    rows of, the test its event names now and the test its investigation is stored under
+    (the projection locks them again: the same locks, already held)."""
     test_ids = {event.test_case.id} if event is not None else set()
     for relation in registry.HISTORY_RELATIONS:
         model = related_model(Delivery, relation)
         test_ids.update(
             model._default_manager.filter(delivery=delivery).values_list("test_case_id", flat=True)
         )
+    if event is not None:
+        # The projection locks it too (also_lock): locked here, in one key order with
+        # the others, rather than after them.
+        test_ids.update(stored_investigation_tests([event]))
     if test_ids and connection.vendor == "postgresql":
         list(
             TestCase.objects.filter(pk__in=test_ids)

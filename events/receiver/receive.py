@@ -231,8 +231,10 @@ def ingest_delivery(body: bytes, headers: Mapping[str, str], *, user_agent: str 
 
 def _store_and_apply(delivery: Delivery, event: parsing.Event | None, *, attempts: int = 3) -> None:
     """One transaction, no savepoint: the delivery row and its projection commit together
-    (a batch of one: events.projection.apply). Should a concurrent delivery create the same new test
-    meanwhile, the transaction rolls back and runs again, and then finds that test."""
+    (a batch of one: events.projection.apply). Should a concurrent transaction change what
+    the batch loaded meanwhile (TestCreatedConcurrently, rare: concurrent creations of one
+    test wait for each other at its claim), the
+    transaction rolls back and runs again, and then finds the change."""
     for attempt in range(1, attempts + 1):
         try:
             with transaction.atomic():

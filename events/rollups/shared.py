@@ -13,7 +13,11 @@ in this one order, so that two of them wait for each other instead of deadlockin
 1. Delivery rows (the receiver's INSERT; the projector's batch, FOR UPDATE SKIP LOCKED).
 2. Entity rows, in this order: the Monitor row (created); the TestCase row if it
    exists (updated, or locked first when more than one UPDATE is needed: deliveries
-   about one test wait for each other there); the Repository row (created through its
+   about one test wait for each other there); the claim on each new test (PostgreSQL: a
+   transaction-level advisory lock, in key order: claim_new_tests in
+   events/projection/apply.py), so two transactions creating the same test wait here
+   instead of both inserting it, and after which no test row is waited for (NOWAIT);
+   the Repository row (created through its
    URL's slot, given its Trunk id or renamed: upsert_repository, among the projection's
    entity rows); the Owner rows (created or re-spelled, in key order); then the TestCase
    row of a new test (inserted; owners are only inserted here, re-spelled in 4). A

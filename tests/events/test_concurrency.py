@@ -235,8 +235,10 @@ def test_concurrent_investigations_of_one_day_keep_the_day_rollups_exact():
 
 def _waiting_on_a_lock() -> bool:
     """Whether another backend of this database waits for a row lock (a transaction of
-    ours blocked behind one that has not committed yet)."""
+    ours blocked behind one that has not committed yet). Asked inside a transaction too:
+    PostgreSQL keeps a transaction's first look at pg_stat_activity unless cleared."""
     with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
@@ -328,6 +330,93 @@ def test_a_pending_delivery_reprocessed_while_the_projector_applies_it_is_applie
     assert StatusChange.objects.filter(delivery=delivery).count() == 1
     assert Delivery.objects.get(pk=delivery.pk).outcome == "processed"
     assert TestCase.objects.get(pk=uuid.UUID(int=10)).status == "BROKEN"
+
+
+def test_two_projectors_creating_one_new_test_wait_for_each_other_instead_of_retrying(settings, monkeypatch):
+    """Two projectors' batches concern the same new test. The second waits for the first
+    on its claim (claim_tests: an advisory lock) and then finds the first's row. Before
+    the claim, both inserted the test and the second rolled back to retry
+    (TestCreatedConcurrently): two projectors whose batches straddle the same tests could
+    do so on every try, and project_pending gave up after three."""
+    from events.projection import projector
+
+    settings.FLAKYBOARD_DEFERRED_PROJECTION = True
+    test = fake_test(11)
+    for n, (previous, new) in enumerate([("HEALTHY", "FLAKY"), ("FLAKY", "BROKEN")]):
+        body = payloads.status_changed(
+            test, at=at(3, n), previous=previous, new=new, monitor_id=MONITOR, monitor_type="x"
+        )
+        deliver(json.dumps(body), msg_id=f"msg_new_test_{n}")
+    real = projector.apply_events
+    calls = []
+    waits = []
+
+    def first_held_open(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(threading.get_ident())
+        if len(calls) == 1:
+            first_done.set()
+            _until(_waiting_on_a_lock, 5.0)
+            with connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT wait_event FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+                waits.extend(row[0] for row in cursor.fetchall())
+        return result
+
+    first_done = threading.Event()
+    monkeypatch.setattr(projector, "apply_events", first_held_open)
+
+    def work(i):
+        if i == 1:
+            assert first_done.wait(10)
+        return projector.project_pending(batch_size=1)
+
+    assert _race(work, 2) == [1, 1]
+    assert waits == ["advisory"]
+    assert len(calls) == 2, "a batch was applied again: it rolled back and retried"
+    assert TestCase.objects.get(pk=uuid.UUID(int=11)).status == "BROKEN"
+    state = projected_state()
+    call_command("rebuild_projections", verbosity=0)
+    assert projected_state() == state
+
+
+def test_a_claimed_test_found_locked_is_retried_instead_of_waited_for():
+    """After its claims a transaction never waits for a test's row (the row's holder may
+    wait for those claims: a deadlock). A test created meanwhile and locked by another
+    transaction (say the triage service) is TestCreatedConcurrently: the batch retries."""
+    from django.db import transaction
+
+    from events.projection.apply import TestCreatedConcurrently, claim_new_tests
+
+    body = payloads.status_changed(
+        fake_test(12), at=at(3), previous="HEALTHY", new="FLAKY", monitor_id=MONITOR, monitor_type="x"
+    )
+    deliver(json.dumps(body), msg_id="msg_claimed_locked")
+    test_id = uuid.UUID(int=12)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        try:
+            with transaction.atomic():
+                list(TestCase.objects.filter(pk=test_id).select_for_update())
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with pytest.raises(TestCreatedConcurrently), transaction.atomic():
+            claim_new_tests([test_id])
+    finally:
+        release.set()
+        holder.join()
+    with transaction.atomic():
+        assert claim_new_tests([test_id])[test_id]["id"] == test_id
 
 
 def test_a_redelivery_while_a_projector_holds_the_row_is_answered_at_once(settings, caplog):

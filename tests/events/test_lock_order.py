@@ -21,7 +21,6 @@ from django.test import Client
 from events.demo import payloads
 from events.models import Delivery, Owner, Repository, TestCase
 from events.projection import projector
-from events.projection.apply import TestCreatedConcurrently
 from tests.conftest import WEBHOOK_URL, svix_headers
 from tests.events.factories import at, deliver
 from tests.events.state import projected_state
@@ -223,11 +222,6 @@ def test_inline_receiver_and_projectors_side_by_side_never_deadlock(settings):
                     projector.project_pending(batch_size=20)
                 except OperationalError as exc:  # a deadlock: the batch rolled back
                     failures.append(exc)
-                    connections.close_all()
-                except TestCreatedConcurrently:
-                    # The senders created some of the batch's new tests on each of its
-                    # three tries: the batch rolled back, nothing lost; the project_pending
-                    # command retries so too.
                     connections.close_all()
 
         side = threading.Thread(target=lambda: (drain(), connections.close_all()))

@@ -208,7 +208,7 @@ def test_a_batch_runs_the_same_statements_whatever_its_size(deferred, kind):
         with CaptureQueriesContext(connection) as queries:
             assert projector.project_pending(batch_size=100) == size
         counts.append(len(queries))
-    assert counts[0] == counts[1] < 40
+    assert counts[0] == counts[1] < 45  # the investigation kind runs 40 on PostgreSQL
 
 
 def test_a_rebuild_applies_pending_deliveries_too(settings):

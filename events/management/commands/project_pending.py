@@ -46,10 +46,13 @@ class Command(BaseCommand):
                         pause_after_batch(applied=applied, arrived=arrived, batch_seconds=batch_seconds)
                     )
             except TestCreatedConcurrently:
-                # Another projector created some of the batch's new tests three times over
-                # while this one tried: nothing was lost (the batch rolled back, its
-                # deliveries are still pending) and the next try finds those tests. Retry,
-                # also without --follow (several projectors draining one backlog).
+                # Three tries in a row met another transaction's change under the batch
+                # (rare: on PostgreSQL new tests are claimed before they are created, so
+                # only a claimed test found locked or an investigation moved to another
+                # test; on SQLite, never): nothing was lost
+                # (the batch rolled back, its deliveries are still pending) and the next
+                # try finds the change. Retry, also without --follow (several projectors
+                # draining one backlog).
                 close_old_connections()
                 time.sleep(0.1)
                 continue
