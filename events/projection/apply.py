@@ -16,7 +16,9 @@ from __future__ import annotations
 import functools
 import traceback
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,7 +193,7 @@ def claim_new_tests(test_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]
     wait for this claim): a row found locked is TestCreatedConcurrently (retry). Only
     new tests are claimed: a batch of known tests takes no advisory lock, and the shared
     lock table (max_locks_per_transaction) holds one entry per new test of a batch."""
-    if not test_ids or connection.vendor != "postgresql":
+    if not test_ids or connection.vendor != "postgresql" or _CREATING_ALONE.get():
         return {}
     # unnest yields the sorted array in order: the locks are taken in key order.
     keys = sorted({_claim_key(pk) for pk in test_ids})
@@ -211,6 +213,21 @@ def claim_new_tests(test_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]
 
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for NOWAIT (and lock_timeout)
+
+_CREATING_ALONE: ContextVar[bool] = ContextVar("creating_tests_alone", default=False)
+
+
+@contextmanager
+def creating_tests_alone() -> Iterator[None]:
+    """No claims inside: the caller holds the tests' table exclusively (the rebuild's
+    TRUNCATE), so no other transaction can create a test, and claiming every test of a
+    whole history in one transaction would fill PostgreSQL's shared lock table (one
+    entry per claim until the commit; "out of shared memory" for every session)."""
+    token = _CREATING_ALONE.set(True)
+    try:
+        yield
+    finally:
+        _CREATING_ALONE.reset(token)
 
 
 def _claim_key(test_id: uuid.UUID) -> int:

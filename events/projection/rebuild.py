@@ -204,7 +204,10 @@ def rebuild_projections(
             # A row the database refuses (say, a value longer than its column): replay one
             # delivery at a time, which marks just that delivery failed, like the receiver.
             logger.exception("bulk rebuild failed; replaying one delivery at a time")
-            outcomes = replay(deliveries, progress=progress, batch_size=batch_size, projections_empty=True)
+            with apply.creating_tests_alone():  # the TRUNCATE's lock: nobody else creates tests
+                outcomes = replay(
+                    deliveries, progress=progress, batch_size=batch_size, projections_empty=True
+                )
         replayed = set(TestCase.objects.filter(pk__in=triage).values_list("pk", flat=True))
         restored = [
             TestCase(

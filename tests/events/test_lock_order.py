@@ -21,6 +21,7 @@ from django.test import Client
 from events.demo import payloads
 from events.models import Delivery, Owner, Repository, TestCase
 from events.projection import projector
+from events.projection.apply import TestCreatedConcurrently
 from tests.conftest import WEBHOOK_URL, svix_headers
 from tests.events.factories import at, deliver
 from tests.events.state import projected_state
@@ -214,17 +215,28 @@ def test_inline_receiver_and_projectors_side_by_side_never_deadlock(settings):
             assert deliver(body, msg_id=msg_id).delivery.outcome == "pending"
     settings.FLAKYBOARD_DEFERRED_PROJECTION = False
     failures = []
+    retried = []
 
     def project(stop):
         def drain():
-            while projector.pending_count():
-                try:
-                    projector.project_pending(batch_size=20)
-                except OperationalError as exc:  # a deadlock: the batch rolled back
-                    failures.append(exc)
-                    connections.close_all()
+            try:
+                while projector.pending_count():
+                    try:
+                        projector.project_pending(batch_size=20)
+                    except OperationalError as exc:  # a deadlock: the batch rolled back
+                        failures.append(exc)
+                        connections.close_all()
+                    except TestCreatedConcurrently:
+                        # Three tries in a row found a claimed test locked by a sender
+                        # (rare): the batch rolled back, nothing lost; the project_pending
+                        # command retries so too.
+                        retried.append(1)
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                failures.append(exc)
+            finally:
+                connections.close_all()
 
-        side = threading.Thread(target=lambda: (drain(), connections.close_all()))
+        side = threading.Thread(target=drain)
         side.start()
         drain()
         side.join()
@@ -234,7 +246,8 @@ def test_inline_receiver_and_projectors_side_by_side_never_deadlock(settings):
     deadlocks = _deadlocks() - before
     print(
         f"\n{sum(answers.values())} inline deliveries and {SENDERS * DELIVERIES_PER_SENDER // 2} pending"
-        f" in {seconds:.1f} s, answers {dict(answers)}, deadlocks {deadlocks}, projector failures {len(failures)}"
+        f" in {seconds:.1f} s, answers {dict(answers)}, deadlocks {deadlocks}, projector failures {len(failures)},"
+        f" batches given up after three tries {len(retried)}"
     )
     assert answers == Counter({200: SENDERS * DELIVERIES_PER_SENDER // 2})
     assert not failures, failures
