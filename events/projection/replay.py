@@ -23,7 +23,7 @@ from events.trunk import parsing, registry
 from events.trunk.classify import classify
 
 from ..retention import NotReplayable
-from .apply import Pending, apply_now, error_text, stored_investigation_tests
+from .apply import Pending, TestCreatedConcurrently, apply_now, error_text, stored_investigation_tests
 
 # What replay() reports for the pruned deliveries it was given.
 PRUNED = "pruned (not replayable)"
@@ -51,16 +51,30 @@ def replay(
     return outcomes
 
 
+ATTEMPTS = 3
+
+
 def _apply_or_record_failure(event: parsing.Event, delivery: Delivery, *, removed: rollups.Stale) -> None:
     """For reprocessing a stored delivery: apply inside a savepoint, so a failing
     projection rolls back alone and the delivery is marked failed with the error.
 
     `removed`: the rollups that removing what this delivery projected before made stale,
     refreshed with those the new projection changes, in one pass; alone when the
-    projection fails."""
+    projection fails.
+
+    A concurrent change under the projection (TestCreatedConcurrently: a claimed test
+    found locked, an investigation moved) is no failure of the delivery: the savepoint
+    rolls back and it is applied again, up to ATTEMPTS times, as the receiver and the
+    projector do."""
     try:
-        with transaction.atomic():
-            apply_now([Pending(event, delivery.pk, delivery.svix_id)], removed.copy())
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    apply_now([Pending(event, delivery.pk, delivery.svix_id)], removed.copy())
+                return
+            except TestCreatedConcurrently:
+                if attempt == ATTEMPTS:
+                    raise
     except Exception as exc:  # noqa: BLE001 - any projection bug must not lose the delivery
         logger.exception("projection failed for delivery %s", delivery.svix_id)
         delivery.outcome = Delivery.Outcome.FAILED

@@ -32,6 +32,40 @@ def test_reprocess_ignored_after_an_upgrade_adds_the_type():
     assert TestCase.objects.get().status == "FLAKY"
 
 
+def test_reprocessing_applies_again_what_a_concurrent_change_rolled_back(monkeypatch):
+    """A concurrent change under the projection (TestCreatedConcurrently) rolls back its
+    savepoint and is applied again: the delivery is processed, not marked failed. Three
+    in a row fail it, with the error, for a later reprocess."""
+    from events.projection import replay
+    from events.projection.apply import TestCreatedConcurrently
+
+    body = json.loads(FIXTURE.read_text())
+    with failing(RuntimeError("x")):
+        deliver(body)
+    real, calls = replay.apply_now, []
+
+    def changed_concurrently(times):
+        def apply_now(*args, **kwargs):
+            calls.append(1)
+            if len(calls) <= times:
+                raise TestCreatedConcurrently([])
+            return real(*args, **kwargs)
+
+        return apply_now
+
+    monkeypatch.setattr(replay, "apply_now", changed_concurrently(replay.ATTEMPTS))
+    with pytest.raises(CommandError, match="still fail"):
+        call_command("reprocess_deliveries", "--status", "failed")
+    assert len(calls) == replay.ATTEMPTS
+    assert "TestCreatedConcurrently" in Delivery.objects.get().error
+    calls.clear()
+    monkeypatch.setattr(replay, "apply_now", changed_concurrently(replay.ATTEMPTS - 1))
+    call_command("reprocess_deliveries", "--status", "failed")
+    assert len(calls) == replay.ATTEMPTS
+    assert Delivery.objects.get().outcome == "processed"
+    assert TestCase.objects.get().status_changes.count() == 1
+
+
 def test_reprocess_failed_is_idempotent_and_reports_remaining_failures():
     body = json.loads(FIXTURE.read_text())
     with failing(RuntimeError("x")):
