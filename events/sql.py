@@ -219,6 +219,12 @@ def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         return cursor.fetchone()
 
 
+def lock_not_available(exc: BaseException) -> bool:
+    """Whether a database error is PostgreSQL's "lock not available" (SQLSTATE 55P03: a
+    NOWAIT lock found taken, or a lock_timeout reached)."""
+    return getattr(exc.__cause__, "sqlstate", None) == "55P03"
+
+
 def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -207,12 +207,10 @@ def claim_new_tests(test_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]
     try:
         return {row[0]: dict(zip(TEST_COLUMNS, row, strict=True)) for row in rows}
     except OperationalError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        if sql.lock_not_available(exc):
             raise TestCreatedConcurrently(test_ids) from exc
         raise
 
-
-LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for NOWAIT (and lock_timeout)
 
 _CREATING_ALONE: ContextVar[bool] = ContextVar("creating_tests_alone", default=False)
 

@@ -295,7 +295,7 @@ def _count_redelivery(msg_id: str) -> bool:
                     cursor.execute("SELECT set_config('lock_timeout', %s, true)", [callers])
             return bool(counted)
     except OperationalError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+        if not sql.lock_not_available(exc):
             raise
     # Some lock was busy: the row's, held by a projector's batch, or the table's (a
     # migration). A redelivery only if the message is stored: a plain read takes no row
@@ -310,4 +310,3 @@ def _count_redelivery(msg_id: str) -> bool:
 
 
 REDELIVERY_LOCK_WAIT_MS = 200
-LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout
