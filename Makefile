@@ -86,4 +86,5 @@ bench-smoke: install
 	$(BIN)/python -m bench.rebuild XS
 	$(BIN)/python -m bench.ingest --duration 3 --concurrency 4 --max-requests 800 --name ingest-smoke
 	$(BIN)/python -m bench.projector --deliveries 400 --name projector-smoke --projectors 1 2
+	$(BIN)/python -m bench.projector --deliveries 400 --cold --name projector-cold-smoke --projectors 2
 	$(BIN)/python -m bench.mixed --size XS --duration 3 --senders 2 --readers 2 --max-requests 400

@@ -16,6 +16,10 @@ a deadlock). `--compare REV` also runs the same deliveries through the code of a
 (checked out in a temporary worktree), one after the other in the same run: the before
 and after of a change. `--owners N` gives every test one of N owners (a monorepo whose
 tests share a few large owners: every batch then updates the same owner rollups).
+`--cold` stores the whole backlog at once into an empty database (no warm half): every
+test is new, so every batch claims its new tests (events.projection.apply.claim_new_tests),
+the worst case for PostgreSQL's shared lock table; each row then reports the most advisory
+locks held at once (`peak_claims`, sampled every 20 ms from pg_locks).
 Writes bench/results/projector.json.
 """
 
@@ -27,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,15 +115,41 @@ def drain(code: Path, url: str, projectors: int) -> tuple[float, list[str]]:
     return seconds, failures
 
 
-def measure(code: Path, label: str, deliveries: list[tuple[str, str, str]], *, projectors: int = 1) -> dict:
+class PeakClaims:
+    """The most advisory locks held at once while it runs (sampled from pg_locks)."""
+
+    def __init__(self, url: str):
+        self.url, self.peak, self.done = url, 0, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.done.wait(0.02):
+                held = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()
+                self.peak = max(self.peak, held[0] if held else 0)
+
+    def __enter__(self) -> PeakClaims:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def measure(
+    code: Path, label: str, deliveries: list[tuple[str, str, str]], *, projectors: int = 1, cold: bool = False
+) -> dict:
     url = recreate_database(DATABASE)
     manage(code, url, "migrate", "-v0")
-    half = len(deliveries) // 2
-    store_pending(url, deliveries[:half])
-    manage(code, url, "project_pending")  # warm-up: the tests exist, as on a running installation
+    half = 0 if cold else len(deliveries) // 2
+    if half:
+        store_pending(url, deliveries[:half])
+        manage(code, url, "project_pending")  # warm-up: the tests exist, as on a running installation
     startup = min(manage(code, url, "project_pending") for _ in range(2))  # nothing pending
     store_pending(url, deliveries[half:])
-    elapsed, failures = drain(code, url, projectors)
+    with PeakClaims(url) as claims:
+        elapsed, failures = drain(code, url, projectors)
     seconds = elapsed - startup
     with psycopg.connect(url) as conn:
         outcomes = dict(conn.execute("SELECT outcome, count(*) FROM events_delivery GROUP BY 1").fetchall())
@@ -133,6 +164,7 @@ def measure(code: Path, label: str, deliveries: list[tuple[str, str, str]], *, p
         "tests": tests,
         "seconds": round(seconds, 2),
         "deliveries_per_second": round(applied / seconds),
+        "peak_claims": claims.peak,
         "outcomes": outcomes,
     }
 
@@ -156,6 +188,7 @@ def main(argv=None) -> dict:
         metavar="N",
         help="also N projectors at once (this checkout)",
     )
+    parser.add_argument("--cold", action="store_true", help="no warm half: every test is new")
     args = parser.parse_args(argv)
     deliveries = build_deliveries(args.deliveries, owners=args.owners)
     rows = []
@@ -163,12 +196,12 @@ def main(argv=None) -> dict:
         for rev in args.compare:
             tree = worktree_of(rev, Path(tmp) / rev.replace("/", "_"))
             try:
-                rows.append(measure(tree, rev, deliveries))
+                rows.append(measure(tree, rev, deliveries, cold=args.cold))
             finally:
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)  # noqa: S603,S607
         for projectors in args.projectors:
-            rows.append(measure(ROOT, "this checkout", deliveries, projectors=projectors))
-    result = {"owners": args.owners, "runs": rows, "database": database_url(DATABASE)}
+            rows.append(measure(ROOT, "this checkout", deliveries, projectors=projectors, cold=args.cold))
+    result = {"owners": args.owners, "cold": args.cold, "runs": rows, "database": database_url(DATABASE)}
     write_result(args.name, result)
     print(
         table(
@@ -181,6 +214,7 @@ def main(argv=None) -> dict:
                 "tests",
                 "seconds",
                 "deliveries_per_second",
+                "peak_claims",
             ],
         )
     )
