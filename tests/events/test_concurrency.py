@@ -233,17 +233,18 @@ def test_concurrent_investigations_of_one_day_keep_the_day_rollups_exact():
         assert projected_state() == state
 
 
-def _waiting_on_a_lock() -> bool:
-    """Whether another backend of this database waits for a row lock (a transaction of
-    ours blocked behind one that has not committed yet). Asked inside a transaction too:
-    PostgreSQL keeps a transaction's first look at pg_stat_activity unless cleared."""
+def _lock_waits() -> list[str]:
+    """What the other backends of this database wait for (pg_stat_activity's wait_event of
+    type Lock: a transaction of ours blocked behind one that has not committed yet). Asked
+    inside a transaction too: PostgreSQL keeps a transaction's first look at
+    pg_stat_activity unless cleared."""
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            "SELECT wait_event FROM pg_stat_activity WHERE datname = current_database()"
             " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
         )
-        return cursor.fetchone()[0] > 0
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _until(condition, seconds: float = 10.0) -> bool:
@@ -257,22 +258,28 @@ def _until(condition, seconds: float = 10.0) -> bool:
     return False
 
 
-def _held_open_until_another_waits(monkeypatch, module, name: str, first_done: threading.Event):
+def _held_open_until_another_waits(
+    monkeypatch, module, name: str, first_done: threading.Event
+) -> tuple[list[int], list[str]]:
     """Patch module.name so that its first call (in the first thread) signals
     `first_done` once it returned, then keeps its transaction open until the second
-    thread waits for one of its locks (or 3 s: then it never will)."""
+    thread waits for one of its locks (or 3 s: then it never will). Returns the calls
+    made (their threads) and what the second thread was found waiting for."""
     real = getattr(module, name)
-    calls = []
+    calls: list[int] = []
+    waits: list[str] = []
 
     def patched(*args, **kwargs):
         result = real(*args, **kwargs)
         calls.append(threading.get_ident())
         if len(calls) == 1:
             first_done.set()
-            _until(_waiting_on_a_lock, 3.0)
+            _until(_lock_waits, 3.0)
+            waits.extend(_lock_waits())
         return result
 
     monkeypatch.setattr(module, name, patched)
+    return calls, waits
 
 
 def test_one_delivery_reprocessed_twice_at_once_is_applied_once(monkeypatch):
@@ -347,26 +354,8 @@ def test_two_projectors_creating_one_new_test_wait_for_each_other_instead_of_ret
             test, at=at(3, n), previous=previous, new=new, monitor_id=MONITOR, monitor_type="x"
         )
         deliver(json.dumps(body), msg_id=f"msg_new_test_{n}")
-    real = projector.apply_events
-    calls = []
-    waits = []
-
-    def first_held_open(*args, **kwargs):
-        result = real(*args, **kwargs)
-        calls.append(threading.get_ident())
-        if len(calls) == 1:
-            first_done.set()
-            _until(_waiting_on_a_lock, 5.0)
-            with connections["default"].cursor() as cursor:
-                cursor.execute(
-                    "SELECT wait_event FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                )
-                waits.extend(row[0] for row in cursor.fetchall())
-        return result
-
     first_done = threading.Event()
-    monkeypatch.setattr(projector, "apply_events", first_held_open)
+    calls, waits = _held_open_until_another_waits(monkeypatch, projector, "apply_events", first_done)
 
     def work(i):
         if i == 1:
